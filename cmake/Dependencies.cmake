@@ -1,0 +1,24 @@
+# All dependencies come from Debian 12 packages. A missing one stops configure with the
+# apt package that provides it.
+function(xrun_require pkg apt)
+  find_package(${pkg} CONFIG QUIET)
+  if(NOT ${pkg}_FOUND)
+    message(FATAL_ERROR "xrun: dependency ${pkg} not found. Install it with: sudo apt-get install ${apt}")
+  endif()
+  message(STATUS "xrun: ${pkg} ${${pkg}_VERSION} from ${${pkg}_DIR}")
+endfunction()
+
+xrun_require(yaml-cpp libyaml-cpp-dev)
+xrun_require(CLI11 libcli11-dev)
+xrun_require(fmt libfmt-dev)
+xrun_require(spdlog libspdlog-dev)
+xrun_require(nlohmann_json nlohmann-json3-dev)
+if(XRUN_BUILD_TESTS)
+  xrun_require(Catch2 catch2)
+endif()
+
+# yaml-cpp 0.7 on Debian exports the plain target `yaml-cpp` only.
+if(NOT TARGET yaml-cpp::yaml-cpp)
+  add_library(yaml-cpp::yaml-cpp INTERFACE IMPORTED)
+  set_target_properties(yaml-cpp::yaml-cpp PROPERTIES INTERFACE_LINK_LIBRARIES yaml-cpp)
+endif()

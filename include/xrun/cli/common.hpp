@@ -1,0 +1,24 @@
+// Options and helpers shared by several subcommands.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "xrun/cli/app.hpp"
+#include "xrun/plan/plan.hpp"
+
+namespace xrun::cli {
+
+// The experiment-file inputs common to plan, check and run.
+struct SpecInputs {
+  std::string file;
+  std::vector<std::string> sets;  // --set NAME=VALUE
+  uint64_t max_combinations = plan::kDefaultMaxCombinations;
+};
+
+void add_spec_options(CLI::App* sub, SpecInputs& in, bool with_set);
+Result<plan::Expander> load_expander(const SpecInputs& in);
+// The human-readable numbered task list (plan, run --dry-run).
+Result<void> print_plan_text(plan::Expander& ex, std::ostream& os);
+
+}  // namespace xrun::cli

@@ -1,0 +1,71 @@
+// The experiment file: loaded, validated and kept with the source positions for messages.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <yaml-cpp/yaml.h>
+
+#include "xrun/spec/value.hpp"
+#include "xrun/util/result.hpp"
+
+namespace xrun::spec {
+
+struct Loc {
+  int line = 0;  // 1-based
+  int col = 0;   // 1-based
+};
+
+enum class OnFailure { Stop, Continue };
+const char* to_string(OnFailure f);
+
+struct CommandText {
+  std::string text;  // template, trailing newlines removed
+  Loc loc;
+};
+
+struct StageSpec {
+  std::string name;
+  OnFailure on_failure = OnFailure::Stop;
+  std::vector<CommandText> commands;  // run in order in one shell
+  std::optional<CommandText> creates;
+  std::optional<CommandText> requires_;
+  Loc loc;
+};
+
+struct Spec {
+  std::string path;     // as given
+  std::string dir;      // absolute directory of the file
+  std::string name;     // `name:` or the file's stem
+  std::string source;   // the file's text
+  std::vector<StageSpec> stages;
+  YAML::Node variables;  // null when absent
+  Loc variables_loc;
+  // Backend sections: "scheduler", "local", "slurm", "pbs", "docker" -> object of options
+  // (scalars kept as their text). `slurm: True` gives an empty object; `False` leaves it out.
+  nlohmann::ordered_json sections = nlohmann::ordered_json::object();
+  std::string workdir;  // absolute; the file's directory unless `workdir:` says otherwise
+  std::string shell;    // `shell:`; empty = bash, falling back to sh
+
+  // Options for one backend: `scheduler:` merged with the backend's own section.
+  nlohmann::ordered_json options_for(const std::string& backend) const;
+  bool has_section(const std::string& backend) const { return sections.contains(backend); }
+};
+
+// Error at a YAML node of `file`.
+Error error_at(const std::string& file, const YAML::Mark& mark, std::string what, std::string hint = {});
+Error error_at(const std::string& file, Loc loc, std::string what, std::string hint = {});
+Loc loc_of(const YAML::Node& n);
+
+// A scalar typed as PyYAML types it (plain scalars resolved as YAML 1.1, quoted ones strings).
+Value scalar_value(const YAML::Node& n);
+
+Result<Spec> load_spec(const std::string& path);
+Result<Spec> parse_spec(const std::string& text, const std::string& path);
+
+// Top-level keys the format knows.
+const std::vector<std::string>& known_top_level_keys();
+
+}  // namespace xrun::spec

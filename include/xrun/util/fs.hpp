@@ -1,0 +1,68 @@
+// Filesystem helpers: RAII file descriptors and temp dirs, atomic writes, tolerant reads.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "xrun/util/result.hpp"
+
+namespace xrun::util {
+
+// A move-only owned file descriptor.
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  Fd(Fd&& o) noexcept : fd_(o.release()) {}
+  Fd& operator=(Fd&& o) noexcept;
+  ~Fd();
+  int get() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
+  int release();
+  void reset(int fd = -1);
+
+ private:
+  int fd_ = -1;
+};
+
+// A directory removed (recursively) when the object goes away.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& prefix = "xrun-");
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir();
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// Whole file, or an error naming the path. Refuses directories.
+Result<std::string> read_file(const std::string& path);
+// Whole file, or nullopt when it does not exist or cannot be read (for tolerant readers).
+std::optional<std::string> try_read_file(const std::string& path);
+// Write to a temp file in the same directory, fsync optional, then rename over `path`.
+Result<void> atomic_write(const std::string& path, const std::string& content, bool durable = false);
+// mkdir -p
+Result<void> make_dirs(const std::string& path);
+bool exists(const std::string& path);
+bool is_dir(const std::string& path);
+// Names in a directory (no "." and ".."); empty when it does not exist.
+std::vector<std::string> list_dir(const std::string& path);
+// rm -rf; errors are ignored.
+void remove_all(const std::string& path);
+// Rename; error with both paths.
+Result<void> rename_path(const std::string& from, const std::string& to);
+std::string dirname(const std::string& path);
+std::string basename(const std::string& path);
+std::string absolute(const std::string& path);
+std::string join(const std::string& a, const std::string& b);
+double now_seconds();  // wall clock, seconds since the epoch
+std::string hostname();
+
+}  // namespace xrun::util

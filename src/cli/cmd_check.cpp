@@ -1,0 +1,68 @@
+// `xrun check FILE [--json]`: validate and summarise; exit 0 when valid (warnings allowed), 2 if not.
+#include <iostream>
+#include <memory>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "xrun/cli/common.hpp"
+
+namespace xrun::cli {
+
+void set_check_command(CLI::App& app, Context& ctx) {
+  auto* sub = app.add_subcommand("check", "Validate the experiment file and summarise stages, variables and warnings");
+  auto in = std::make_shared<SpecInputs>();
+  auto as_json = std::make_shared<bool>(false);
+  add_spec_options(sub, *in, true);
+  sub->add_flag("--json", *as_json, "Print the summary as JSON");
+  sub->callback([&ctx, in, as_json] {
+    ctx.action = [in, as_json]() -> int {
+      auto ex = load_expander(*in);
+      if (!ex) {
+        if (*as_json) {
+          const Error& e = ex.error();
+          nlohmann::ordered_json j{{"file", in->file}, {"valid", false},
+                                   {"error", {{"line", e.line}, {"column", e.col}, {"message", e.what}, {"hint", e.hint}}}};
+          std::cout << j.dump(2) << std::endl;
+        }
+        return report(ex.error());
+      }
+      auto rep = ex->check();
+      if (!rep) return report(rep.error());
+      if (*as_json) {
+        std::cout << rep->to_json(in->file).dump(2) << std::endl;
+        return kSuccess;
+      }
+      const auto& r = rep.value();
+      fmt::print("{}: valid\n", in->file);
+      fmt::print("experiment: {}\n", r.name);
+      fmt::print("stages: {}, tasks: {}\n", r.stages.size(), r.total_tasks);
+      for (size_t i = 0; i < r.stages.size(); ++i) {
+        const auto& s = r.stages[i];
+        fmt::print("  {}. {:<16} {:>8} task{} ({} combination{}, {} duplicate{} removed; on_failure: {})\n", i + 1,
+                   s.name, s.tasks, s.tasks == 1 ? " " : "s", s.combinations, s.combinations == 1 ? "" : "s",
+                   s.duplicates, s.duplicates == 1 ? "" : "s", spec::to_string(s.on_failure));
+      }
+      if (r.variables.empty()) {
+        fmt::print("variables: none\n");
+      } else {
+        fmt::print("variables:\n");
+        for (const auto& v : r.variables)
+          fmt::print("  {:<20} {} value{}\n", v.name, v.distinct, v.distinct == 1 ? "" : "s");
+      }
+      if (!r.options.empty()) {
+        fmt::print("backend sections:");
+        for (auto& [k, v] : r.options.items()) fmt::print(" {}", k);
+        fmt::print("\n");
+      }
+      std::fflush(stdout);
+      for (const auto& w : r.warnings)
+        std::cerr << fmt::format("{}:{}:{}: warning: {}", in->file, w.loc.line > 0 ? w.loc.line : 1,
+                                 w.loc.col > 0 ? w.loc.col : 1, w.what)
+                  << std::endl;
+      return kSuccess;
+    };
+  });
+}
+
+}  // namespace xrun::cli

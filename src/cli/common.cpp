@@ -1,0 +1,55 @@
+#include "xrun/cli/common.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ostream.h>
+
+namespace xrun::cli {
+
+void add_spec_options(CLI::App* sub, SpecInputs& in, bool with_set) {
+  sub->add_option("file", in.file, "The experiment file (experiment.yml)")->required();
+  if (with_set)
+    sub->add_option("--set", in.sets, "Override a variable's values: NAME=VALUE or NAME=[v1,v2]")
+        ->type_name("NAME=VALUE");
+  sub->add_option("--max-combinations", in.max_combinations,
+                  fmt::format("Refuse sweeps with more combinations than this (0 = no limit; default {})",
+                              plan::kDefaultMaxCombinations));
+}
+
+Result<plan::Expander> load_expander(const SpecInputs& in) {
+  vars::Overrides ov;
+  for (const auto& s : in.sets) {
+    auto r = vars::parse_override(s);
+    if (!r) return r.error();
+    ov.push_back(std::move(r.value()));
+  }
+  auto sp = spec::load_spec(in.file);
+  if (!sp) return sp.error();
+  return plan::Expander::create(std::move(sp.value()), ov, in.max_combinations);
+}
+
+Result<void> print_plan_text(plan::Expander& ex, std::ostream& os) {
+  const auto& sp = ex.spec();
+  fmt::print(os, "experiment {} ({} stage{})\n", sp.name, ex.stage_count(), ex.stage_count() == 1 ? "" : "s");
+  for (size_t s = 0; s < ex.stage_count(); ++s) {
+    std::string body;
+    size_t count = 0;
+    XRUN_TRY(ex.for_each_task(s, [&](const plan::TaskRef& t) {
+      ++count;
+      body += fmt::format("  [{}]", t.index);
+      if (t.commands.size() == 1) {
+        body += " " + t.commands[0] + "\n";
+      } else {
+        body += "\n";
+        for (const auto& c : t.commands) body += "      " + c + "\n";
+      }
+      if (t.creates) body += fmt::format("      creates: {}\n", *t.creates);
+      if (t.requires_) body += fmt::format("      requires: {}\n", *t.requires_);
+    }));
+    fmt::print(os, "\nstage {}/{} '{}' (on_failure: {}): {} task{}\n", s + 1, ex.stage_count(), sp.stages[s].name,
+               spec::to_string(sp.stages[s].on_failure), count, count == 1 ? "" : "s");
+    os << body;
+  }
+  return {};
+}
+
+}  // namespace xrun::cli

@@ -1,0 +1,334 @@
+#include <algorithm>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "xrun/spec/spec.hpp"
+#include "xrun/util/fs.hpp"
+#include "xrun/util/text.hpp"
+
+namespace xrun::spec {
+
+namespace {
+
+const std::vector<std::string> kBackends = {"scheduler", "local", "slurm", "pbs", "docker"};
+constexpr size_t kMaxNodes = 1000000;
+constexpr int kMaxDepth = 200;
+
+std::string type_word(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Null: return "nothing";
+    case YAML::NodeType::Scalar: return "a scalar";
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Map: return "a mapping";
+    default: return "undefined";
+  }
+}
+
+// Walks the tree once: depth and node budget (aliases can make loops or exponential trees),
+// duplicate keys in mappings.
+Result<void> check_tree(const std::string& file, const YAML::Node& n, int depth, size_t& budget) {
+  if (depth > kMaxDepth)
+    return error_at(file, n.Mark(), fmt::format("nesting deeper than {} levels", kMaxDepth),
+                    "flatten the file; a recursive YAML alias (&a [*a]) also causes this");
+  if (++budget > kMaxNodes)
+    return error_at(file, n.Mark(), "the file expands to more than a million YAML nodes",
+                    "YAML aliases (*name) repeated inside each other multiply the document; write it out");
+  if (n.IsSequence()) {
+    for (const auto& c : n) XRUN_TRY(check_tree(file, c, depth + 1, budget));
+  } else if (n.IsMap()) {
+    std::set<std::string> seen;
+    for (const auto& kv : n) {
+      if (!kv.first.IsScalar())
+        return error_at(file, kv.first.Mark(), "mapping keys must be plain names",
+                        "use `name: value`; complex keys are not part of the format");
+      if (!seen.insert(kv.first.Scalar()).second)
+        return error_at(file, kv.first.Mark(), fmt::format("duplicate key '{}'", kv.first.Scalar()),
+                        "each key may appear once in a mapping; merge the two entries");
+      XRUN_TRY(check_tree(file, kv.second, depth + 1, budget));
+    }
+  }
+  return {};
+}
+
+std::string strip_trailing_newlines(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+  return s;
+}
+
+nlohmann::ordered_json to_options(const YAML::Node& n) {
+  if (n.IsScalar()) return n.Scalar();
+  if (n.IsSequence()) {
+    auto a = nlohmann::ordered_json::array();
+    for (const auto& c : n) a.push_back(to_options(c));
+    return a;
+  }
+  if (n.IsMap()) {
+    auto o = nlohmann::ordered_json::object();
+    for (const auto& kv : n) o[kv.first.Scalar()] = to_options(kv.second);
+    return o;
+  }
+  return nullptr;
+}
+
+Result<CommandText> command_string(const std::string& file, const YAML::Node& n, const std::string& what) {
+  if (!n.IsScalar())
+    return error_at(file, n.Mark(), fmt::format("{} must be a string, got {}", what, type_word(n)),
+                    "write a shell command, e.g. `command: echo {x}`");
+  return CommandText{strip_trailing_newlines(n.Scalar()), loc_of(n)};
+}
+
+Result<void> parse_command(const std::string& file, const YAML::Node& n, StageSpec& st) {
+  if (n.IsScalar()) {
+    auto c = command_string(file, n, "command");
+    if (!c) return c.error();
+    st.commands.push_back(std::move(c.value()));
+  } else if (n.IsSequence()) {
+    if (n.size() == 0)
+      return error_at(file, n.Mark(), "command list is empty", "give at least one shell command");
+    for (const auto& c : n) {
+      auto r = command_string(file, c, "each item of a command list");
+      if (!r) return r.error();
+      st.commands.push_back(std::move(r.value()));
+    }
+  } else if (n.IsMap()) {
+    static const std::vector<std::string> keys = {"cmd", "command", "creates", "requires"};
+    YAML::Node cmd;
+    bool has_cmd = false;
+    for (const auto& kv : n) {
+      const std::string k = kv.first.Scalar();
+      if (std::find(keys.begin(), keys.end(), k) == keys.end()) {
+        std::string s = util::suggest(k, keys);
+        return error_at(file, kv.first.Mark(), fmt::format("unknown key '{}' in command", k),
+                        s.empty() ? "a command mapping takes cmd (or command), creates and requires"
+                                  : fmt::format("did you mean '{}'?", s));
+      }
+      if (k == "cmd" || k == "command") {
+        if (has_cmd) return error_at(file, kv.first.Mark(), "both 'cmd' and 'command' given", "keep one of them");
+        cmd = kv.second;
+        has_cmd = true;
+      } else {
+        auto r = command_string(file, kv.second, "'" + k + "'");
+        if (!r) return r.error();
+        (k == "creates" ? st.creates : st.requires_) = std::move(r.value());
+      }
+    }
+    if (!has_cmd) return error_at(file, n.Mark(), "command mapping has no 'cmd'", "add `cmd: <shell command>`");
+    if (cmd.IsMap()) return error_at(file, cmd.Mark(), "'cmd' must be a string or a list of strings");
+    return parse_command(file, cmd, st);
+  } else {
+    return error_at(file, n.Mark(), "command is empty", "give a shell command, e.g. `command: echo hello`");
+  }
+  return {};
+}
+
+}  // namespace
+
+const char* to_string(OnFailure f) { return f == OnFailure::Stop ? "stop" : "continue"; }
+
+const std::vector<std::string>& known_top_level_keys() {
+  static const std::vector<std::string> keys = {"name",  "command", "jobs",   "variables", "scheduler", "local",
+                                                "slurm", "pbs",     "docker", "workdir",   "shell"};
+  return keys;
+}
+
+Loc loc_of(const YAML::Node& n) {
+  auto m = n.Mark();
+  if (m.line < 0) return {};
+  return {m.line + 1, m.column + 1};
+}
+
+Error error_at(const std::string& file, const YAML::Mark& mark, std::string what, std::string hint) {
+  Loc l;
+  if (mark.line >= 0) l = {mark.line + 1, mark.column + 1};
+  return error_at(file, l, std::move(what), std::move(hint));
+}
+
+Error error_at(const std::string& file, Loc loc, std::string what, std::string hint) {
+  Error e = make_error(std::move(what), std::move(hint));
+  e.file = file;
+  e.line = loc.line > 0 ? loc.line : 1;
+  e.col = loc.col > 0 ? loc.col : 1;
+  return e;
+}
+
+Value scalar_value(const YAML::Node& n) {
+  if (n.IsNull()) return Value::null();
+  const std::string& tag = n.Tag();
+  if (tag == "?") return resolve_plain_scalar(n.Scalar());
+  if (tag == "!" || tag == "tag:yaml.org,2002:str") return Value::string(n.Scalar());
+  if (tag == "tag:yaml.org,2002:int" || tag == "tag:yaml.org,2002:float" || tag == "tag:yaml.org,2002:bool" ||
+      tag == "tag:yaml.org,2002:null")
+    return resolve_plain_scalar(n.Scalar());
+  return Value::string(n.Scalar());
+}
+
+nlohmann::ordered_json Spec::options_for(const std::string& backend) const {
+  auto out = nlohmann::ordered_json::object();
+  if (sections.contains("scheduler"))
+    for (auto& [k, v] : sections["scheduler"].items()) out[k] = v;
+  if (backend != "scheduler" && sections.contains(backend))
+    for (auto& [k, v] : sections[backend].items()) out[k] = v;
+  return out;
+}
+
+Result<Spec> load_spec(const std::string& path) {
+  auto text = util::read_file(path);
+  if (!text) return text.error();
+  return parse_spec(text.value(), path);
+}
+
+Result<Spec> parse_spec(const std::string& text, const std::string& path) {
+  Spec spec;
+  spec.path = path;
+  spec.source = text;
+  spec.dir = util::dirname(util::absolute(path));
+  std::string stem = util::basename(path);
+  if (auto dot = stem.rfind('.'); dot != std::string::npos && dot > 0) stem = stem.substr(0, dot);
+  spec.name = stem;
+
+  if (text.find('\0') != std::string::npos)
+    return error_at(path, Loc{1, 1}, "the file contains NUL bytes: it is not a YAML text file",
+                    "give the experiment's .yml file");
+  if (util::trim(text).empty())
+    return error_at(path, Loc{1, 1}, "the file is empty",
+                    "an experiment needs at least `command: ...`, e.g. `command: echo hello`");
+
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    std::string msg = e.msg;
+    if (msg == "bad file") msg = "the document is nested too deeply or is not valid YAML";
+    return error_at(path, e.mark, "YAML syntax: " + msg,
+                    "check the indentation and quoting near this position; quote strings that "
+                    "contain ': ' or start with '{'");
+  } catch (const std::exception& e) {
+    return error_at(path, Loc{1, 1}, std::string("cannot parse YAML: ") + e.what());
+  }
+  size_t budget = 0;
+  XRUN_TRY(check_tree(path, root, 0, budget));
+  if (root.IsNull())
+    return error_at(path, Loc{1, 1}, "the file holds no settings (only comments?)",
+                    "an experiment needs at least `command: ...`");
+  if (!root.IsMap())
+    return error_at(path, root.Mark(), fmt::format("the file must be a mapping of settings, got {}", type_word(root)),
+                    "start with `command: ...` and optional `variables:`");
+
+  YAML::Node command, jobs;
+  bool has_command = false, has_jobs = false;
+  for (const auto& kv : root) {
+    const std::string key = kv.first.Scalar();
+    const auto& val = kv.second;
+    const auto& keys = known_top_level_keys();
+    if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
+      std::string s = util::suggest(key, keys);
+      return error_at(path, kv.first.Mark(), fmt::format("unknown key '{}'", key),
+                      s.empty() ? fmt::format("known keys: {}", fmt::join(keys, ", "))
+                                : fmt::format("did you mean '{}'?", s));
+    }
+    if (key == "name") {
+      if (!val.IsScalar() || util::trim(val.Scalar()).empty())
+        return error_at(path, val.Mark(), "'name' must be a non-empty string", "e.g. `name: lr-sweep`");
+      spec.name = val.Scalar();
+    } else if (key == "command") {
+      command = val;
+      has_command = true;
+    } else if (key == "jobs") {
+      jobs = val;
+      has_jobs = true;
+    } else if (key == "variables") {
+      spec.variables = val;
+      spec.variables_loc = loc_of(val);
+    } else if (key == "workdir" || key == "shell") {
+      if (!val.IsScalar() || val.Scalar().empty())
+        return error_at(path, val.Mark(), fmt::format("'{}' must be a non-empty string", key),
+                        key == "shell" ? "e.g. `shell: bash` or `shell: /bin/zsh`" : "e.g. `workdir: /scratch/me/run1`");
+      (key == "workdir" ? spec.workdir : spec.shell) = val.Scalar();
+    } else {  // backend sections
+      if (val.IsNull()) {
+        spec.sections[key] = nlohmann::ordered_json::object();
+      } else if (val.IsScalar()) {
+        Value b = scalar_value(val);
+        if (b.kind() != Value::Kind::Bool)
+          return error_at(path, val.Mark(), fmt::format("'{}' must be True, False or a mapping of options", key),
+                          fmt::format("e.g. `{}: True` for defaults, or `{}:` followed by indented options", key, key));
+        if (b.as_bool()) spec.sections[key] = nlohmann::ordered_json::object();
+      } else if (val.IsMap()) {
+        spec.sections[key] = to_options(val);
+      } else {
+        return error_at(path, val.Mark(), fmt::format("'{}' must be True, False or a mapping of options, got {}", key, type_word(val)));
+      }
+    }
+  }
+
+  if (has_command && has_jobs)
+    return error_at(path, jobs.Mark(), "'command' and 'jobs' cannot both be given",
+                    "use `command:` for one stage, or `jobs:` with one `command:` per stage");
+  if (!has_command && !has_jobs)
+    return error_at(path, Loc{1, 1}, "no 'command' or 'jobs' in the experiment file",
+                    "add `command: <shell command with {variables}>`");
+
+  if (has_command) {
+    StageSpec st;
+    st.name = "main";
+    st.loc = loc_of(command);
+    XRUN_TRY(parse_command(path, command, st));
+    spec.stages.push_back(std::move(st));
+  } else {
+    if (!jobs.IsSequence() || jobs.size() == 0)
+      return error_at(path, jobs.Mark(), fmt::format("'jobs' must be a non-empty list, got {}", type_word(jobs)),
+                      "write `jobs:` then `- command: ...` entries, one per stage");
+    std::set<std::string> names;
+    size_t k = 0;
+    for (const auto& job : jobs) {
+      ++k;
+      if (!job.IsMap())
+        return error_at(path, job.Mark(), fmt::format("each job must be a mapping with 'command', got {}", type_word(job)),
+                        "write `- command: echo {x}`");
+      StageSpec st;
+      st.name = fmt::format("job{}", k);
+      st.loc = loc_of(job);
+      static const std::vector<std::string> jkeys = {"command", "name", "on_failure"};
+      bool has_cmd = false;
+      for (const auto& kv : job) {
+        const std::string key = kv.first.Scalar();
+        if (std::find(jkeys.begin(), jkeys.end(), key) == jkeys.end()) {
+          std::string s = util::suggest(key, jkeys);
+          return error_at(path, kv.first.Mark(), fmt::format("unknown key '{}' in job {}", key, k),
+                          s.empty() ? "a job takes command, name and on_failure" : fmt::format("did you mean '{}'?", s));
+        }
+        if (key == "command") {
+          has_cmd = true;
+          XRUN_TRY(parse_command(path, kv.second, st));
+        } else if (key == "name") {
+          if (!kv.second.IsScalar() || kv.second.Scalar().empty())
+            return error_at(path, kv.second.Mark(), "a job's 'name' must be a non-empty string");
+          st.name = kv.second.Scalar();
+          if (st.name.find('/') != std::string::npos || st.name == "." || st.name == ".." ||
+              std::all_of(st.name.begin(), st.name.end(), [](char c) { return c >= '0' && c <= '9'; }))
+            return error_at(path, kv.second.Mark(), fmt::format("job name '{}' is not usable as a stage name", st.name),
+                            "use letters, digits, '-', '_' or '.', not only digits and no '/'");
+        } else {
+          std::string v = kv.second.IsScalar() ? kv.second.Scalar() : "";
+          if (v == "stop") st.on_failure = OnFailure::Stop;
+          else if (v == "continue") st.on_failure = OnFailure::Continue;
+          else
+            return error_at(path, kv.second.Mark(), fmt::format("on_failure must be 'stop' or 'continue', got '{}'", v),
+                            "stop: later stages wait for every task to succeed; continue: they run anyway");
+        }
+      }
+      if (!has_cmd)
+        return error_at(path, job.Mark(), fmt::format("job {} has no 'command'", k), "add `command: ...` to it");
+      if (!names.insert(st.name).second)
+        return error_at(path, job.Mark(), fmt::format("two jobs are named '{}'", st.name), "give each job its own name");
+      spec.stages.push_back(std::move(st));
+    }
+  }
+
+  spec.workdir = spec.workdir.empty() ? spec.dir
+                 : (spec.workdir[0] == '/' ? spec.workdir : util::absolute(util::join(spec.dir, spec.workdir)));
+  return spec;
+}
+
+}  // namespace xrun::spec

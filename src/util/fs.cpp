@@ -1,0 +1,208 @@
+#include "xrun/util/fs.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <random>
+
+#include <fmt/format.h>
+
+namespace xrun::util {
+
+namespace fs = std::filesystem;
+
+Fd& Fd::operator=(Fd&& o) noexcept {
+  if (this != &o) reset(o.release());
+  return *this;
+}
+Fd::~Fd() { reset(); }
+int Fd::release() {
+  int f = fd_;
+  fd_ = -1;
+  return f;
+}
+void Fd::reset(int fd) {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
+}
+
+TempDir::TempDir(const std::string& prefix) {
+  std::string base = fs::temp_directory_path().string() + "/" + prefix + "XXXXXX";
+  std::vector<char> buf(base.begin(), base.end());
+  buf.push_back('\0');
+  if (::mkdtemp(buf.data()) != nullptr) path_ = buf.data();
+}
+TempDir::~TempDir() {
+  if (!path_.empty()) remove_all(path_);
+}
+
+Result<std::string> read_file(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    Error e = make_error(fmt::format("cannot open '{}': {}", path, std::strerror(errno)),
+                         "check the path; it is read relative to the current directory");
+    e.file = path;
+    return e;
+  }
+  if (S_ISDIR(st.st_mode)) {
+    Error e = make_error(fmt::format("'{}' is a directory, not a file", path),
+                         "give the experiment file itself, e.g. " + join(path, "experiment.yml"));
+    e.file = path;
+    return e;
+  }
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) {
+    Error e = make_error(fmt::format("cannot open '{}': {}", path, std::strerror(errno)),
+                         "check that the file is readable");
+    e.file = path;
+    return e;
+  }
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      Error e = make_error(fmt::format("cannot read '{}': {}", path, std::strerror(errno)));
+      e.file = path;
+      return e;
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+std::optional<std::string> try_read_file(const std::string& path) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return std::nullopt;
+  std::string out;
+  char buf[8192];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return std::nullopt;
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+static std::string random_suffix() {
+  static thread_local std::mt19937_64 rng{std::random_device{}() ^
+                                          static_cast<uint64_t>(::getpid()) << 20};
+  return fmt::format("{:012x}", rng() & 0xffffffffffffULL);
+}
+
+Result<void> atomic_write(const std::string& path, const std::string& content, bool durable) {
+  std::string tmp = fmt::format("{}/.{}.tmp.{}", dirname(path), basename(path), random_suffix());
+  Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (!fd.valid())
+    return make_error(fmt::format("cannot write '{}': {}", path, std::strerror(errno)),
+                      "check that the run store is writable and the disk is not full");
+  size_t off = 0;
+  while (off < content.size()) {
+    ssize_t n = ::write(fd.get(), content.data() + off, content.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      fd.reset();
+      ::unlink(tmp.c_str());
+      return make_error(fmt::format("cannot write '{}': {}", path, std::strerror(err)),
+                        "check that the run store is writable and the disk is not full");
+    }
+    off += static_cast<size_t>(n);
+  }
+  if (durable && ::fsync(fd.get()) != 0) {
+    int err = errno;
+    fd.reset();
+    ::unlink(tmp.c_str());
+    return make_error(fmt::format("cannot sync '{}': {}", path, std::strerror(err)));
+  }
+  if (::close(fd.release()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    return make_error(fmt::format("cannot write '{}': {}", path, std::strerror(err)),
+                      "check that the disk is not full");
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    return make_error(fmt::format("cannot rename into '{}': {}", path, std::strerror(err)));
+  }
+  return {};
+}
+
+Result<void> make_dirs(const std::string& path) {
+  std::error_code ec;
+  fs::create_directories(path, ec);
+  if (ec && !is_dir(path))
+    return make_error(fmt::format("cannot create directory '{}': {}", path, ec.message()),
+                      "check permissions, or choose another store with --store or XRUN_HOME");
+  return {};
+}
+
+bool exists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+bool is_dir(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+std::vector<std::string> list_dir(const std::string& path) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (fs::directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec))
+    out.push_back(it->path().filename().string());
+  return out;
+}
+
+void remove_all(const std::string& path) {
+  std::error_code ec;
+  fs::remove_all(path, ec);
+}
+
+Result<void> rename_path(const std::string& from, const std::string& to) {
+  if (::rename(from.c_str(), to.c_str()) != 0)
+    return make_error(fmt::format("cannot move '{}' to '{}': {}", from, to, std::strerror(errno)));
+  return {};
+}
+
+std::string dirname(const std::string& path) {
+  auto p = fs::path(path).parent_path().string();
+  return p.empty() ? "." : p;
+}
+std::string basename(const std::string& path) { return fs::path(path).filename().string(); }
+std::string absolute(const std::string& path) {
+  std::error_code ec;
+  auto p = fs::absolute(path, ec);
+  return ec ? path : p.lexically_normal().string();
+}
+std::string join(const std::string& a, const std::string& b) {
+  if (a.empty()) return b;
+  if (a.back() == '/') return a + b;
+  return a + "/" + b;
+}
+
+double now_seconds() {
+  using namespace std::chrono;
+  return duration<double>(system_clock::now().time_since_epoch()).count();
+}
+
+std::string hostname() {
+  char buf[256] = {0};
+  if (::gethostname(buf, sizeof buf - 1) != 0) return "localhost";
+  return buf;
+}
+
+}  // namespace xrun::util

@@ -1,0 +1,651 @@
+#include "xrun/vars/engine.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <set>
+#include <unordered_set>
+
+#include <fmt/format.h>
+
+#include "xrun/util/text.hpp"
+
+namespace xrun::vars {
+
+using spec::Loc;
+using spec::error_at;
+using spec::loc_of;
+
+uint64_t sat_mul(uint64_t a, uint64_t b) {
+  if (a == 0 || b == 0) return 0;
+  if (a > std::numeric_limits<uint64_t>::max() / b) return std::numeric_limits<uint64_t>::max();
+  return a * b;
+}
+uint64_t sat_add(uint64_t a, uint64_t b) {
+  return a > std::numeric_limits<uint64_t>::max() - b ? std::numeric_limits<uint64_t>::max() : a + b;
+}
+
+struct Node {
+  virtual ~Node() = default;
+  virtual void reset() = 0;
+  virtual bool next(Assignment& a) = 0;
+  uint64_t count = 0;
+  std::set<int> slots;   // slots this node may assign
+  std::set<int> always;  // slots assigned in every combination
+};
+
+namespace {
+
+struct Leaf : Node {
+  int slot;
+  std::vector<Value> values;
+  size_t i = 0;
+  Leaf(int s, std::vector<Value> v) : slot(s), values(std::move(v)) {
+    count = values.size();
+    slots = always = {slot};
+  }
+  void reset() override { i = 0; }
+  bool next(Assignment& a) override {
+    if (i >= values.size()) return false;
+    a[static_cast<size_t>(slot)] = &values[i++];
+    return true;
+  }
+};
+
+// numpy.arange: length ceil((stop - start) / step); int dtype fills with a constant delta
+// computed from the first two values, float dtype with start + i * delta.
+struct Arange : Node {
+  int slot;
+  bool is_float;
+  double fstart = 0, fdelta = 0;
+  int64_t istart = 0, idelta = 0;
+  uint64_t i = 0;
+  Value cur;
+  Arange(int s, bool f, uint64_t n) : slot(s), is_float(f) {
+    count = n;
+    slots = always = {slot};
+  }
+  Value at(uint64_t k) const {
+    if (is_float) return Value::floating(fstart + static_cast<double>(k) * fdelta);
+    return Value::integer(istart + static_cast<int64_t>(k) * idelta);
+  }
+  void reset() override { i = 0; }
+  bool next(Assignment& a) override {
+    if (i >= count) return false;
+    cur = at(i++);
+    a[static_cast<size_t>(slot)] = &cur;
+    return true;
+  }
+};
+
+struct Product : Node {
+  std::vector<std::unique_ptr<Node>> kids;
+  bool started = false, done = false;
+  void finish() {
+    count = 1;
+    for (auto& k : kids) {
+      count = sat_mul(count, k->count);
+      slots.insert(k->slots.begin(), k->slots.end());
+      always.insert(k->always.begin(), k->always.end());
+    }
+  }
+  void reset() override {
+    started = false;
+    done = false;
+  }
+  bool next(Assignment& a) override {
+    if (done) return false;
+    if (!started) {
+      started = true;
+      for (auto& k : kids) {
+        k->reset();
+        if (!k->next(a)) {
+          done = true;
+          return false;
+        }
+      }
+      if (kids.empty()) done = true;  // exactly one (empty) combination
+      return true;
+    }
+    for (size_t i = kids.size(); i-- > 0;) {
+      if (kids[i]->next(a)) {
+        for (size_t j = i + 1; j < kids.size(); ++j) {
+          kids[j]->reset();
+          kids[j]->next(a);
+        }
+        return true;
+      }
+    }
+    done = true;
+    return false;
+  }
+};
+
+struct Zip : Node {
+  std::vector<std::unique_ptr<Node>> kids;
+  void finish() {
+    count = kids.empty() ? 0 : std::numeric_limits<uint64_t>::max();
+    for (auto& k : kids) {
+      count = std::min(count, k->count);
+      slots.insert(k->slots.begin(), k->slots.end());
+      always.insert(k->always.begin(), k->always.end());
+    }
+  }
+  void reset() override {
+    for (auto& k : kids) k->reset();
+  }
+  bool next(Assignment& a) override {
+    if (kids.empty()) return false;
+    for (auto& k : kids)
+      if (!k->next(a)) return false;
+    return true;
+  }
+};
+
+struct Chain : Node {
+  std::vector<std::unique_ptr<Node>> kids;
+  size_t cur = 0;
+  bool fresh = true;
+  void finish() {
+    count = 0;
+    bool first = true;
+    for (auto& k : kids) {
+      count = sat_add(count, k->count);
+      slots.insert(k->slots.begin(), k->slots.end());
+      if (first) {
+        always = k->always;
+        first = false;
+      } else {
+        std::set<int> keep;
+        std::set_intersection(always.begin(), always.end(), k->always.begin(), k->always.end(),
+                              std::inserter(keep, keep.begin()));
+        always = std::move(keep);
+      }
+    }
+  }
+  void reset() override {
+    cur = 0;
+    fresh = true;
+    if (!kids.empty()) kids[0]->reset();
+  }
+  void clear(Assignment& a) const {
+    for (int s : slots) a[static_cast<size_t>(s)] = nullptr;  // a branch sets only its own
+  }
+  bool next(Assignment& a) override {
+    if (fresh) {
+      clear(a);
+      fresh = false;
+    }
+    while (cur < kids.size()) {
+      if (kids[cur]->next(a)) return true;
+      if (++cur < kids.size()) {
+        clear(a);
+        kids[cur]->reset();
+      }
+    }
+    return false;
+  }
+};
+
+struct Cycle : Node {
+  std::unique_ptr<Node> kid;
+  uint64_t times = 0, round = 0;
+  void finish() {
+    count = sat_mul(kid->count, times);
+    slots = kid->slots;
+    always = kid->always;
+  }
+  void reset() override {
+    round = 0;
+    kid->reset();
+  }
+  bool next(Assignment& a) override {
+    while (round < times) {
+      if (kid->next(a)) return true;
+      if (++round < times) {
+        kid->reset();
+        if (kid->count == 0) return false;
+      }
+    }
+    return false;
+  }
+};
+
+std::string type_word(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Null: return "nothing";
+    case YAML::NodeType::Scalar: return "a scalar";
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Map: return "a mapping";
+    default: return "undefined";
+  }
+}
+
+}  // namespace
+
+struct Builder {
+  std::string file;
+  const Overrides& overrides;
+  std::vector<VariableInfo> vars;
+  std::map<std::string, int> slot_by_name;
+  std::vector<Warning> warnings;
+  std::set<std::string> overridden_seen;
+
+  int slot(const std::string& name, Loc loc) {
+    auto it = slot_by_name.find(name);
+    if (it != slot_by_name.end()) return it->second;
+    int s = static_cast<int>(vars.size());
+    slot_by_name[name] = s;
+    vars.push_back({name, loc, {}, 0});
+    return s;
+  }
+
+  const std::vector<Value>* override_for(const std::string& name) {
+    for (auto it = overrides.rbegin(); it != overrides.rend(); ++it)
+      if (it->first == name) return &it->second;
+    return nullptr;
+  }
+
+  static bool is_keyword(const std::string& k) {
+    return k == "product" || k == "zip" || k == "chain" || k == "append" || k == "cycle" || k == "repeat";
+  }
+
+  Result<Value> list_value(const YAML::Node& n, int depth) {
+    if (n.IsScalar() || n.IsNull()) return spec::scalar_value(n);
+    if (n.IsSequence()) {
+      std::vector<Value> items;
+      for (const auto& c : n) {
+        auto r = list_value(c, depth + 1);
+        if (!r) return r.error();
+        items.push_back(std::move(r.value()));
+      }
+      return Value::list(std::move(items));
+    }
+    return error_at(file, n.Mark(), "a mapping cannot be a variable's value",
+                    "values are scalars or lists; iterators (zip, chain, ...) go where variables are named");
+  }
+
+  Result<std::unique_ptr<Node>> leaf(const std::string& name, const YAML::Node& n, Loc key_loc) {
+    int s = slot(name, key_loc);
+    if (const auto* ov = override_for(name)) {
+      overridden_seen.insert(name);
+      return std::unique_ptr<Node>(std::make_unique<Leaf>(s, *ov));
+    }
+    std::vector<Value> values;
+    if (n.IsSequence()) {
+      for (const auto& c : n) {
+        auto r = list_value(c, 0);
+        if (!r) return r.error();
+        values.push_back(std::move(r.value()));
+      }
+      if (values.empty())
+        return error_at(file, n.Mark(), fmt::format("variable '{}' has an empty list of values", name),
+                        "give at least one value, or remove the variable");
+    } else {
+      values.push_back(spec::scalar_value(n));
+    }
+    return std::unique_ptr<Node>(std::make_unique<Leaf>(s, std::move(values)));
+  }
+
+  Result<double> number(const YAML::Node& n, const std::string& what, bool& is_float, int64_t& as_int) {
+    if (!n.IsScalar())
+      return error_at(file, n.Mark(), fmt::format("arange '{}' must be a number, got {}", what, type_word(n)));
+    Value v = spec::scalar_value(n);
+    if (v.kind() == Value::Kind::Int) {
+      as_int = v.as_int();
+      return static_cast<double>(v.as_int());
+    }
+    if (v.kind() == Value::Kind::Float && std::isfinite(v.as_float())) {
+      is_float = true;
+      return v.as_float();
+    }
+    if (v.kind() == Value::Kind::BigInt)
+      return error_at(file, n.Mark(), fmt::format("arange '{}' is too large: {}", what, v.str()),
+                      "arange bounds must fit in 64 bits");
+    return error_at(file, n.Mark(), fmt::format("arange '{}' must be a number, got '{}'", what, v.str()),
+                    "e.g. `arange: {start: 0, stop: 1, step: 0.1}`");
+  }
+
+  Result<std::unique_ptr<Node>> arange(const std::string& name, const YAML::Node& n, Loc key_loc) {
+    int s = slot(name, key_loc);
+    if (const auto* ov = override_for(name)) {
+      overridden_seen.insert(name);
+      return std::unique_ptr<Node>(std::make_unique<Leaf>(s, *ov));
+    }
+    bool any_float = false;
+    double start = 0, stop = 0, step = 1;
+    int64_t istart = 0, istop = 0, istep = 1;
+    std::string dtype;
+    if (n.IsScalar()) {
+      auto r = number(n, "stop", any_float, istop);
+      if (!r) return r.error();
+      stop = r.value();
+    } else if (n.IsMap()) {
+      static const std::vector<std::string> keys = {"start", "stop", "step", "dtype"};
+      bool has_stop = false;
+      for (const auto& kv : n) {
+        std::string k = kv.first.Scalar();
+        if (k == "start" || k == "stop" || k == "step") {
+          int64_t iv = 0;
+          auto r = number(kv.second, k, any_float, iv);
+          if (!r) return r.error();
+          if (k == "start") { start = r.value(); istart = iv; }
+          if (k == "stop") { stop = r.value(); istop = iv; has_stop = true; }
+          if (k == "step") { step = r.value(); istep = iv; }
+        } else if (k == "dtype") {
+          dtype = kv.second.IsScalar() ? kv.second.Scalar() : "";
+          if (!(util::starts_with(dtype, "int") || util::starts_with(dtype, "float")))
+            return error_at(file, kv.second.Mark(), fmt::format("arange dtype must be int or float, got '{}'", dtype));
+        } else {
+          std::string sg = util::suggest(k, keys);
+          return error_at(file, kv.first.Mark(), fmt::format("unknown key '{}' in arange", k),
+                          sg.empty() ? "arange takes start, stop, step and dtype" : fmt::format("did you mean '{}'?", sg));
+        }
+      }
+      if (!has_stop)
+        return error_at(file, n.Mark(), fmt::format("arange for '{}' has no 'stop'", name),
+                        "add `stop: N`; start defaults to 0 and step to 1");
+    } else {
+      return error_at(file, n.Mark(), fmt::format("arange must be a number or a mapping, got {}", type_word(n)),
+                      "e.g. `arange: 10` or `arange: {start: 0, stop: 10, step: 2}`");
+    }
+    if (step == 0)
+      return error_at(file, n.Mark(), fmt::format("arange step for '{}' is 0", name), "use a non-zero step");
+    bool is_float = dtype.empty() ? any_float : util::starts_with(dtype, "float");
+    double len = std::ceil((stop - start) / step);
+    if (!any_float) {  // exact integer length
+      __extension__ using i128 = __int128;
+      i128 num = static_cast<i128>(istop) - istart;
+      i128 q = num / istep;
+      if (q * istep != num && ((num > 0) == (istep > 0))) q += 1;
+      len = static_cast<double>(q);
+    }
+    if (!(len >= 1))
+      return error_at(file, n.Mark(), fmt::format("arange for '{}' gives no values (start {}, stop {}, step {})",
+                                                 name, spec::py_float_repr(start), spec::py_float_repr(stop),
+                                                 spec::py_float_repr(step)),
+                      "check the sign of step and that stop lies beyond start");
+    uint64_t count = len >= 1.8e19 ? std::numeric_limits<uint64_t>::max() : static_cast<uint64_t>(len);
+    auto node = std::make_unique<Arange>(s, is_float, count);
+    if (is_float) {
+      node->fstart = start;
+      node->fdelta = (start + step) - start;
+    } else {
+      // numpy: the first two values cast to int fix the delta
+      node->istart = any_float ? static_cast<int64_t>(start) : istart;
+      int64_t second = any_float ? static_cast<int64_t>(start + step) : istart + istep;
+      node->idelta = second - node->istart;
+    }
+    return std::unique_ptr<Node>(std::move(node));
+  }
+
+  // One `key: value` entry where `key` is a variable name or an iterator keyword.
+  Result<std::unique_ptr<Node>> entry(const YAML::Node& key, const YAML::Node& val) {
+    const std::string k = key.Scalar();
+    Loc kl = loc_of(key);
+    if (k == "product") {
+      if (!val.IsMap())
+        return error_at(file, val.Mark(), fmt::format("'product' takes a mapping of variables, got {}", type_word(val)),
+                        "write `product:` then indented `name: [values]` lines; a list of mappings is a chain");
+      return group(val);
+    }
+    if (k == "zip") {
+      if (val.IsMap()) {
+        auto z = std::make_unique<Zip>();
+        for (const auto& kv : val) {
+          auto r = entry(kv.first, kv.second);
+          if (!r) return r.error();
+          z->kids.push_back(std::move(r.value()));
+        }
+        XRUN_TRY(disjoint(z->kids, key));
+        z->finish();
+        zip_warning(*z, kl);
+        return std::unique_ptr<Node>(std::move(z));
+      }
+      if (val.IsSequence() && val.size() > 0) {  // product of zips
+        auto p = std::make_unique<Product>();
+        for (const auto& m : val) {
+          if (!m.IsMap())
+            return error_at(file, m.Mark(), fmt::format("each item of a 'zip' list must be a mapping, got {}", type_word(m)),
+                            "write `- var1: [..]` / `  var2: [..]` groups");
+          auto z = std::make_unique<Zip>();
+          for (const auto& kv : m) {
+            auto r = entry(kv.first, kv.second);
+            if (!r) return r.error();
+            z->kids.push_back(std::move(r.value()));
+          }
+          XRUN_TRY(disjoint(z->kids, key));
+          z->finish();
+          zip_warning(*z, loc_of(m));
+          p->kids.push_back(std::move(z));
+        }
+        XRUN_TRY(disjoint(p->kids, key));
+        p->finish();
+        return std::unique_ptr<Node>(std::move(p));
+      }
+      return error_at(file, val.Mark(), fmt::format("'zip' takes a mapping or a list of mappings, got {}", type_word(val)),
+                      "write `zip:` then indented `name: [values]` lines of equal length");
+    }
+    if (k == "chain" || k == "append") {
+      if (!val.IsSequence() || val.size() == 0)
+        return error_at(file, val.Mark(), fmt::format("'{}' takes a non-empty list of mappings, got {}", k, type_word(val)),
+                        fmt::format("write `{}:` then `- name: value` groups expanded one after another", k));
+      return chain(val);
+    }
+    if (k == "cycle" || k == "repeat") {
+      if (!val.IsMap())
+        return error_at(file, val.Mark(), fmt::format("'{}' takes a mapping with 'times', got {}", k, type_word(val)),
+                        fmt::format("write `{}:` then `times: N` and the variables to repeat", k));
+      auto c = std::make_unique<Cycle>();
+      auto p = std::make_unique<Product>();
+      bool has_times = false;
+      for (const auto& kv : val) {
+        if (kv.first.Scalar() == "times") {
+          has_times = true;
+          Value t = kv.second.IsScalar() ? spec::scalar_value(kv.second) : Value::null();
+          if (t.kind() != Value::Kind::Int || t.as_int() < 1)
+            return error_at(file, kv.second.Mark(),
+                            fmt::format("'times' must be a whole number of at least 1, got {}",
+                                        kv.second.IsScalar() ? "'" + kv.second.Scalar() + "'" : type_word(kv.second)),
+                            "e.g. `times: 2` repeats the values twice");
+          c->times = static_cast<uint64_t>(t.as_int());
+          continue;
+        }
+        auto r = entry(kv.first, kv.second);
+        if (!r) return r.error();
+        p->kids.push_back(std::move(r.value()));
+      }
+      if (!has_times)
+        return error_at(file, val.Mark(), fmt::format("'{}' has no 'times'", k), "add `times: N`");
+      if (p->kids.empty())
+        return error_at(file, val.Mark(), fmt::format("'{}' has no variables to repeat", k),
+                        "add `name: [values]` beside `times`");
+      XRUN_TRY(disjoint(p->kids, key));
+      p->finish();
+      c->kid = std::move(p);
+      c->finish();
+      return std::unique_ptr<Node>(std::move(c));
+    }
+    // A variable.
+    if (k.empty()) return error_at(file, key.Mark(), "empty variable name", "name every variable");
+    if (val.IsMap()) {
+      if (val.size() == 1 && val.begin()->first.Scalar() == "arange") return arange(k, val.begin()->second, kl);
+      std::string first = val.size() ? val.begin()->first.Scalar() : "";
+      std::string sg = util::suggest(first, {"arange"});
+      return error_at(file, val.Mark(),
+                      fmt::format("variable '{}' is a mapping; only `arange:` may stand there", k),
+                      !sg.empty() ? fmt::format("did you mean 'arange'?")
+                      : is_keyword(first) ? fmt::format("put '{}' beside the variables it combines, not under '{}'", first, k)
+                                          : "give a value or a list of values, e.g. `lr: [0.1, 0.01]`");
+    }
+    return leaf(k, val, kl);
+  }
+
+  Result<void> disjoint(const std::vector<std::unique_ptr<Node>>& kids, const YAML::Node& where) {
+    std::set<int> seen;
+    for (const auto& kid : kids)
+      for (int s : kid->slots)
+        if (!seen.insert(s).second)
+          return error_at(file, where.Mark(),
+                          fmt::format("variable '{}' is defined twice in the same combination", vars[static_cast<size_t>(s)].name),
+                          "a variable may appear once per product or zip; use chain for alternatives");
+    return {};
+  }
+
+  void zip_warning(const Zip& z, Loc loc) {
+    std::vector<uint64_t> lens;
+    for (const auto& k : z.kids) lens.push_back(k->count);
+    if (std::adjacent_find(lens.begin(), lens.end(), std::not_equal_to<>()) != lens.end())
+      warnings.push_back({loc, fmt::format("zip inputs differ in length ({}); it stops at the shortest ({})",
+                                           fmt::join(lens, ", "), z.count)});
+  }
+
+  Result<std::unique_ptr<Node>> group(const YAML::Node& map) {
+    auto p = std::make_unique<Product>();
+    for (const auto& kv : map) {
+      auto r = entry(kv.first, kv.second);
+      if (!r) return r.error();
+      p->kids.push_back(std::move(r.value()));
+    }
+    XRUN_TRY(disjoint(p->kids, map));
+    p->finish();
+    return std::unique_ptr<Node>(std::move(p));
+  }
+
+  Result<std::unique_ptr<Node>> chain(const YAML::Node& seq) {
+    auto c = std::make_unique<Chain>();
+    for (const auto& m : seq) {
+      if (!m.IsMap())
+        return error_at(file, m.Mark(), fmt::format("each item of a chain must be a mapping of variables, got {}", type_word(m)),
+                        "write `- name: value` groups");
+      auto r = group(m);
+      if (!r) return r.error();
+      c->kids.push_back(std::move(r.value()));
+    }
+    c->finish();
+    return std::unique_ptr<Node>(std::move(c));
+  }
+};
+
+Sweep::Sweep() = default;
+Sweep::~Sweep() = default;
+Sweep::Sweep(Sweep&&) noexcept = default;
+Sweep& Sweep::operator=(Sweep&&) noexcept = default;
+
+Result<Sweep> Sweep::compile(const YAML::Node& variables, const std::string& file, const Overrides& overrides) {
+  Builder b{file, overrides, {}, {}, {}, {}};
+  std::unique_ptr<Node> root;
+  if (!variables || variables.IsNull()) {
+    auto p = std::make_unique<Product>();
+    p->finish();
+    root = std::move(p);
+  } else if (variables.IsMap()) {
+    auto r = b.group(variables);
+    if (!r) return r.error();
+    root = std::move(r.value());
+  } else if (variables.IsSequence()) {
+    if (variables.size() == 0)
+      return error_at(file, variables.Mark(), "'variables' is an empty list", "remove it or add `name: [values]`");
+    auto r = b.chain(variables);
+    if (!r) return r.error();
+    root = std::move(r.value());
+  } else {
+    return error_at(file, variables.Mark(), fmt::format("'variables' must be a mapping or a list of mappings, got {}", type_word(variables)),
+                    "write `variables:` then indented `name: [values]` lines");
+  }
+  // Overrides of variables the file does not define become extra product factors.
+  std::vector<std::unique_ptr<Node>> extra;
+  for (const auto& [name, vals] : overrides) {
+    if (b.overridden_seen.count(name)) continue;
+    b.overridden_seen.insert(name);
+    const auto* ov = b.override_for(name);
+    extra.push_back(std::make_unique<Leaf>(b.slot(name, {}), *ov));
+  }
+  if (!extra.empty()) {
+    auto p = std::make_unique<Product>();
+    p->kids.push_back(std::move(root));
+    for (auto& e : extra) p->kids.push_back(std::move(e));
+    p->finish();
+    root = std::move(p);
+  }
+
+  Sweep s;
+  s.vars_ = std::move(b.vars);
+  s.warnings_ = std::move(b.warnings);
+  s.always_.assign(s.vars_.size(), false);
+  for (int k : root->always) s.always_[static_cast<size_t>(k)] = true;
+  // Value samples per variable, for static checks and the summary.
+  std::vector<std::unordered_set<std::string>> distinct(s.vars_.size());
+  std::vector<const Node*> stack{root.get()};
+  std::function<void(const Node*)> visit = [&](const Node* n) {
+    if (auto* l = dynamic_cast<const Leaf*>(n)) {
+      auto& vi = s.vars_[static_cast<size_t>(l->slot)];
+      for (const auto& v : l->values)
+        if (distinct[static_cast<size_t>(l->slot)].insert(v.str()).second) vi.samples.push_back(v);
+      vi.distinct = distinct[static_cast<size_t>(l->slot)].size();
+    } else if (auto* a = dynamic_cast<const Arange*>(n)) {
+      auto& vi = s.vars_[static_cast<size_t>(a->slot)];
+      vi.samples.push_back(a->at(0));
+      if (a->count > 1) vi.samples.push_back(a->at(a->count - 1));
+      vi.distinct = sat_add(vi.distinct, a->count);
+    } else if (auto* p = dynamic_cast<const Product*>(n)) {
+      for (auto& k : p->kids) visit(k.get());
+    } else if (auto* z = dynamic_cast<const Zip*>(n)) {
+      for (auto& k : z->kids) visit(k.get());
+    } else if (auto* c = dynamic_cast<const Chain*>(n)) {
+      for (auto& k : c->kids) visit(k.get());
+    } else if (auto* y = dynamic_cast<const Cycle*>(n)) {
+      visit(y->kid.get());
+    }
+  };
+  visit(root.get());
+  s.root_ = std::move(root);
+  s.current_.assign(s.vars_.size(), nullptr);
+  return s;
+}
+
+int Sweep::slot_of(const std::string& name) const {
+  for (size_t i = 0; i < vars_.size(); ++i)
+    if (vars_[i].name == name) return static_cast<int>(i);
+  return -1;
+}
+
+uint64_t Sweep::combinations() const { return root_ ? root_->count : 0; }
+bool Sweep::always_set(int slot) const { return slot >= 0 && always_[static_cast<size_t>(slot)]; }
+
+void Sweep::reset() {
+  std::fill(current_.begin(), current_.end(), nullptr);
+  if (root_) root_->reset();
+}
+
+bool Sweep::next() { return root_ && root_->next(current_); }
+
+Result<std::pair<std::string, std::vector<Value>>> parse_override(const std::string& text) {
+  auto eq = text.find('=');
+  if (eq == std::string::npos || eq == 0)
+    return make_error(fmt::format("--set expects NAME=VALUE, got '{}'", text),
+                      "e.g. --set lr=0.1 or --set seed=[1,2,3]");
+  std::string name = text.substr(0, eq), value = text.substr(eq + 1);
+  std::vector<Value> values;
+  try {
+    YAML::Node n = YAML::Load(value);
+    if (n.IsSequence()) {
+      for (const auto& c : n) {
+        if (!c.IsScalar() && !c.IsNull())
+          return make_error(fmt::format("--set {}: list items must be scalars", name));
+        values.push_back(spec::scalar_value(c));
+      }
+    } else if (n.IsScalar() || n.IsNull()) {
+      values.push_back(value.empty() ? Value::string("") : spec::scalar_value(n));
+    } else {
+      return make_error(fmt::format("--set {}: the value must be a scalar or a [list]", name));
+    }
+  } catch (const YAML::Exception&) {
+    values.push_back(Value::string(value));
+  }
+  if (values.empty())
+    return make_error(fmt::format("--set {}: the list of values is empty", name), "give at least one value");
+  return std::make_pair(name, std::move(values));
+}
+
+}  // namespace xrun::vars
