@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "xrun/util/string_set.hpp"
 #include "xrun/util/text.hpp"
 
 namespace xrun::plan {
@@ -228,7 +229,7 @@ Result<void> Expander::for_each_task(size_t stage, const std::function<void(cons
   std::string creates, requires_, key;
   Value creates_v, requires_v;
   std::vector<std::pair<const std::string*, const Value*>> vars;
-  std::unordered_set<std::string> seen;
+  util::StringSet seen(static_cast<size_t>(std::min<uint64_t>(sweep_.combinations(), 1u << 24)));
   size_t index = 0;
   sweep_.reset();
   while (sweep_.next()) {
@@ -253,7 +254,7 @@ Result<void> Expander::for_each_task(size_t stage, const std::function<void(cons
       if (i) key += '\x1f';
       key += cmds[i];
     }
-    if (!seen.insert(key).second) continue;
+    if (!seen.insert(key)) continue;
     vars.clear();
     for (int s : cs.used_slots)
       vars.emplace_back(&sweep_.variables()[static_cast<size_t>(s)].name, values[static_cast<size_t>(s)]);
@@ -310,12 +311,39 @@ Result<void> Expander::write_json(std::ostream& os) {
     if (s) os << ", ";
     os << "{\"name\": " << json(spec_.stages[s].name).dump() << ", \"on_failure\": \""
        << spec::to_string(spec_.stages[s].on_failure) << "\", \"tasks\": [";
+    // One task object per stage, updated in place: the keys and shape never change within a
+    // stage, so a million tasks cost a million serialisations, not a million JSON trees.
+    json task;
+    // nlohmann's own serializer into a reused buffer, handed to the stream in large blocks.
+    std::string buf;
+    buf.reserve(1 << 20);
+    nlohmann::detail::serializer<json> ser(nlohmann::detail::output_adapter<char>(buf), ' ');
     bool first = true;
     XRUN_TRY(for_each_task(s, [&](const TaskRef& r) {
-      if (!first) os << ", ";
+      if (first) {
+        task = r.to_json();
+      } else {
+        task["index"] = r.index;
+        auto& cmds = task["commands"];
+        for (size_t i = 0; i < r.commands.size(); ++i) cmds[i].get_ref<std::string&>() = r.commands[i];
+        auto& vars = task["variables"];
+        for (const auto& [k, v] : r.variables) {
+          auto& slot = vars[*k];
+          if (v->kind() == Value::Kind::String && slot.is_string()) slot.get_ref<std::string&>() = v->text();
+          else slot = v->to_json();
+        }
+        if (r.creates) task["creates"].get_ref<std::string&>() = *r.creates;
+        if (r.requires_) task["requires"].get_ref<std::string&>() = *r.requires_;
+        buf += ", ";
+      }
       first = false;
-      os << r.to_json().dump();
+      ser.dump(task, false, false, 0);
+      if (buf.size() > (1 << 20) - 4096) {
+        os.write(buf.data(), static_cast<std::streamsize>(buf.size()));
+        buf.clear();
+      }
     }));
+    os.write(buf.data(), static_cast<std::streamsize>(buf.size()));
     os << "]}";
   }
   os << "]}\n";
