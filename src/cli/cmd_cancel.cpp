@@ -1,4 +1,65 @@
-#include "xrun/cli/app.hpp"
+// `xrun cancel EXP [TASK...]`: stop the given tasks, or every unfinished one. Idempotent.
+#include <iostream>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "xrun/cli/common.hpp"
+
 namespace xrun::cli {
-void set_cancel_command(CLI::App& app, Context& ctx) { (void)app; (void)ctx; }
+
+namespace {
+
+struct CancelArgs {
+  std::string ref;
+  std::vector<std::string> tasks;
+};
+
+int do_cancel(const Context& ctx, const CancelArgs& a) {
+  auto o = open_experiment(ctx, a.ref);
+  if (!o) return report(o.error());
+  std::vector<size_t> wanted;
+  for (const auto& t : a.tasks) {
+    auto id = store::resolve_task_ref(o->plan, t);
+    if (!id) return report(id.error());
+    wanted.push_back(id.value());
+  }
+  auto statuses = o->statuses();
+  std::vector<store::TaskStatus> targets;
+  if (wanted.empty()) {
+    for (const auto& t : statuses)
+      if (!store::is_final(t.state)) targets.push_back(t);
+  } else {
+    for (size_t id : wanted)
+      if (!store::is_final(statuses[id].state)) targets.push_back(statuses[id]);
+  }
+  if (targets.empty()) {
+    std::cerr << "xrun: nothing to cancel: the " << (wanted.empty() ? "experiment's tasks have" : "given tasks have")
+              << " all finished" << std::endl;
+    return kSuccess;
+  }
+  std::vector<size_t> ids;
+  for (const auto& t : targets) ids.push_back(t.id);
+  // Record first, so a runner never starts what is being cancelled.
+  if (auto r = o->exp.add_cancel_request(ids); !r) return report(r.error());
+  auto r = o->backend->cancel(o->exp, o->plan, o->meta, targets);
+  size_t running = 0;
+  for (const auto& t : targets) running += t.state == store::State::Running;
+  std::cerr << fmt::format("xrun: cancelled {} task{} of {} ({} running, {} not started)", targets.size(),
+                           targets.size() == 1 ? "" : "s", o->exp.id(), running, targets.size() - running)
+            << std::endl;
+  if (!r) return report(r.error());
+  return kSuccess;
+}
+
+}  // namespace
+
+void set_cancel_command(CLI::App& app, Context& ctx) {
+  auto* sub = app.add_subcommand("cancel", "Cancel tasks of an experiment (all unfinished ones when none are given)");
+  auto a = std::make_shared<CancelArgs>();
+  sub->add_option("experiment", a->ref, "Experiment id, unique prefix, or 'latest'")->required();
+  sub->add_option("tasks", a->tasks, "Task numbers or STAGE/INDEX");
+  sub->callback([&ctx, a] { ctx.action = [&ctx, a] { return do_cancel(ctx, *a); }; });
+}
+
 }  // namespace xrun::cli

@@ -1,4 +1,80 @@
-#include "xrun/cli/app.hpp"
+// `xrun list`: experiments in the store, newest first, with counts per state.
+#include <iostream>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "xrun/cli/common.hpp"
+#include "xrun/run/report.hpp"
+#include "xrun/util/fs.hpp"
+#include "xrun/util/text.hpp"
+
 namespace xrun::cli {
-void set_list_command(CLI::App& app, Context& ctx) { (void)app; (void)ctx; }
+
+namespace {
+
+int do_list(const Context& ctx, bool as_json) {
+  auto st = store::Store::open(ctx.store);
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  for (const auto& id : st.list()) {
+    auto o = open_experiment(ctx, id);
+    if (!o) continue;  // a damaged or foreign folder is not an experiment
+    nlohmann::ordered_json counts, state;
+    bool alive = o->exp.runner_alive();
+    // A finished experiment's counts come from summary.json, unless something changed since.
+    auto summary = util::try_read_file(o->exp.path("summary.json"));
+    nlohmann::ordered_json sj;
+    if (summary) {
+      try {
+        sj = nlohmann::ordered_json::parse(*summary);
+      } catch (...) {
+        sj = nullptr;
+      }
+    }
+    bool fresh = sj.is_object() && !alive && sj.value("state", "") != "running" && sj.value("state", "") != "incomplete" &&
+                 !util::is_dir(o->exp.path("cancel"));
+    if (fresh) {
+      counts = sj["counts"];
+      state = sj["state"];
+    } else {
+      auto s = o->statuses();
+      counts = run::counts_json(s);
+      state = run::experiment_state(s, alive);
+    }
+    out.push_back({{"id", id},
+                   {"name", o->meta.value("name", "")},
+                   {"backend", o->meta.value("backend", "local")},
+                   {"created", o->meta.value("created", 0.0)},
+                   {"tasks", o->plan.task_count()},
+                   {"state", state},
+                   {"counts", counts}});
+  }
+  if (as_json) {
+    std::cout << out.dump(2) << std::endl;
+    return kSuccess;
+  }
+  if (out.empty()) {
+    std::cerr << "xrun: no experiments in " << st.root() << std::endl;
+    return kSuccess;
+  }
+  fmt::print("{:<44} {:<8} {:<11} {:>6}  {}\n", "ID", "BACKEND", "STATE", "TASKS", "COUNTS");
+  for (const auto& e : out) {
+    std::string c;
+    for (auto& [k, v] : e["counts"].items())
+      if (v.get<size_t>() > 0) c += fmt::format("{}{} {}", c.empty() ? "" : ", ", v.get<size_t>(), k);
+    fmt::print("{:<44} {:<8} {:<11} {:>6}  {}\n", e["id"].get<std::string>(), e["backend"].get<std::string>(),
+               e["state"].get<std::string>(), e["tasks"].get<size_t>(), c);
+  }
+  return kSuccess;
+}
+
+}  // namespace
+
+void set_list_command(CLI::App& app, Context& ctx) {
+  auto* sub = app.add_subcommand("list", "List the experiments in the run store, newest first");
+  auto as_json = std::make_shared<bool>(false);
+  sub->add_flag("--json", *as_json, "As JSON");
+  sub->callback([&ctx, as_json] { ctx.action = [&ctx, as_json] { return do_list(ctx, *as_json); }; });
+}
+
 }  // namespace xrun::cli

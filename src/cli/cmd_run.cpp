@@ -1,4 +1,92 @@
-#include "xrun/cli/app.hpp"
+// `xrun run FILE`: expand, record the experiment in the store, and run it on a backend.
+#include <unistd.h>
+
+#include <iostream>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "xrun/cli/common.hpp"
+#include "xrun/run/task_files.hpp"
+
 namespace xrun::cli {
-void set_run_command(CLI::App& app, Context& ctx) { (void)app; (void)ctx; }
+
+namespace {
+
+struct RunArgs {
+  SpecInputs in;
+  backend::RunOptions opts;
+  std::string backend;
+  bool dry_run = false;
+};
+
+// --backend, else the one backend section the file has, else local.
+Result<std::string> choose_backend(const std::string& flag, const spec::Spec& sp) {
+  if (!flag.empty()) return flag;
+  std::vector<std::string> found;
+  for (const char* b : {"slurm", "pbs", "docker"})
+    if (sp.has_section(b)) found.push_back(b);
+  if (found.size() > 1)
+    return make_error(fmt::format("the file has sections for several backends ({})", fmt::join(found, ", ")),
+                      "choose one with --backend NAME");
+  return found.empty() ? std::string("local") : found[0];
+}
+
+int do_run(const Context& ctx, RunArgs& a) {
+  auto ex = load_expander(a.in);
+  if (!ex) return report(ex.error());
+  auto bname = choose_backend(a.backend, ex->spec());
+  if (!bname) return report(bname.error());
+  auto backend = backend::make(bname.value());
+  if (!backend) return report(backend.error());
+  auto plan = ex->materialize();
+  if (!plan) return report(plan.error());
+  size_t n = plan->task_count();
+  for (size_t i = 0; i < n; ++i) a.opts.to_run.insert(i);
+
+  if (a.dry_run) {
+    auto r = print_plan_text(ex.value(), std::cout);
+    if (!r) return report(r.error());
+    std::cout << "\n";
+    auto d = backend.value()->dry_run(std::cout, ex->spec(), plan.value(), a.opts);
+    if (!d) return report(d.error());
+    std::cout << "dry run: nothing was started\n";
+    return kSuccess;
+  }
+
+  auto store = store::Store::open(ctx.store);
+  auto exp = run::create_experiment(store, ex->spec(), plan.value(), bname.value(), a.in.sets);
+  if (!exp) return report(exp.error());
+  auto meta = exp->meta();
+  if (!meta) return report(meta.error());
+  std::cout << exp->id() << std::endl;  // the id first, alone on stdout
+  if (!a.opts.quiet)
+    std::cerr << fmt::format("xrun: experiment {}: {} task{} in {} stage{} on {}{}", exp->id(), n, n == 1 ? "" : "s",
+                             plan->stages.size(), plan->stages.size() == 1 ? "" : "s", bname.value(),
+                             a.opts.detach ? fmt::format("; running in the background (xrun status {})", exp->id()) : "")
+              << std::endl;
+  auto code = backend.value()->launch(exp.value(), plan.value(), meta.value(), a.opts);
+  if (!code) return report(code.error());
+  return code.value();
+}
+
+}  // namespace
+
+void set_run_command(CLI::App& app, Context& ctx) {
+  auto* sub = app.add_subcommand("run", "Run every task of the experiment and record it in the run store");
+  auto a = std::make_shared<RunArgs>();
+  add_spec_options(sub, a->in, true);
+  sub->add_option("-j,--jobs", a->opts.jobs, "Parallel tasks on the local pool (default: `local: {jobs}` or CPU count)")
+      ->check(CLI::Range(1, 100000));
+  sub->add_flag("--detach", a->opts.detach, "Print the experiment id and return; the runner goes on in the background");
+  sub->add_flag("-k,--keep-going", a->opts.keep_going, "Run later stages even when a stage failed");
+  sub->add_flag("--skip-existing,--use-dependencies", a->opts.skip_existing,
+                "Skip tasks whose `creates` file already exists");
+  sub->add_option("-b,--backend,-s,--scheduler", a->backend, "Backend: local, slurm (default: from the file, else local)");
+  sub->add_flag("-n,--dry-run", a->dry_run, "Print what would run, start nothing");
+  sub->add_flag("--quiet", a->opts.quiet, "No progress line and no summary");
+  sub->add_flag("--wait", a->opts.wait, "Schedulers: follow the experiment to its end (exit codes as for local runs)");
+  sub->callback([&ctx, a] { ctx.action = [&ctx, a] { return do_run(ctx, *a); }; });
+}
+
 }  // namespace xrun::cli

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <fmt/ostream.h>
 
+#include <iostream>
+
 namespace xrun::cli {
 
 void add_spec_options(CLI::App* sub, SpecInputs& in, bool with_set) {
@@ -25,6 +27,34 @@ Result<plan::Expander> load_expander(const SpecInputs& in) {
   auto sp = spec::load_spec(in.file);
   if (!sp) return sp.error();
   return plan::Expander::create(std::move(sp.value()), ov, in.max_combinations);
+}
+
+std::vector<store::TaskStatus> Opened::statuses() const {
+  auto st = exp.statuses(plan);
+  if (backend) {
+    if (auto r = backend->refresh(exp, plan, meta, st); !r)
+      std::cerr << "xrun: warning: " << r.error().what << (r.error().hint.empty() ? "" : " (" + r.error().hint + ")")
+                << std::endl;
+  }
+  return st;
+}
+
+Result<Opened> open_experiment(const Context& ctx, const std::string& ref) {
+  Opened o;
+  o.store = store::Store::open(ctx.store);
+  auto e = o.store.find(ref);
+  if (!e) return e.error();
+  o.exp = e.value();
+  auto m = o.exp.meta();
+  if (!m) return m.error();
+  o.meta = m.value();
+  auto p = o.exp.load_plan();
+  if (!p) return p.error();
+  o.plan = std::move(p.value());
+  auto b = backend::make(o.meta.value("backend", std::string("local")));
+  if (!b) return b.error();
+  o.backend = std::move(b.value());
+  return o;
 }
 
 Result<void> print_plan_text(plan::Expander& ex, std::ostream& os) {

@@ -5,7 +5,9 @@
 #include <vector>
 
 #include "xrun/cli/app.hpp"
+#include "xrun/backend/backend.hpp"
 #include "xrun/plan/plan.hpp"
+#include "xrun/store/store.hpp"
 
 namespace xrun::cli {
 
@@ -18,6 +20,18 @@ struct SpecInputs {
 
 void add_spec_options(CLI::App* sub, SpecInputs& in, bool with_set);
 Result<plan::Expander> load_expander(const SpecInputs& in);
+// An experiment from the store with what every command needs to read it.
+struct Opened {
+  store::Store store;
+  store::Experiment exp;
+  nlohmann::ordered_json meta;
+  plan::Plan plan;
+  std::unique_ptr<backend::Backend> backend;
+  // Resolved statuses, refreshed with the backend's view (one scheduler call).
+  std::vector<store::TaskStatus> statuses() const;
+};
+Result<Opened> open_experiment(const Context& ctx, const std::string& ref);
+
 // The human-readable numbered task list (plan, run --dry-run).
 Result<void> print_plan_text(plan::Expander& ex, std::ostream& os);
 

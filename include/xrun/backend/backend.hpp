@@ -1,0 +1,54 @@
+// Backends behind one interface, registered by name. A backend decides where the task wrapper
+// runs (a local process pool, a Slurm array job, ...); the wrapper and the store are shared.
+#pragma once
+
+#include <memory>
+#include <ostream>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "xrun/plan/plan.hpp"
+#include "xrun/spec/spec.hpp"
+#include "xrun/store/store.hpp"
+
+namespace xrun::backend {
+
+using json = nlohmann::ordered_json;
+
+struct RunOptions {
+  int jobs = 0;               // local: parallel tasks (0 = `local: {jobs}` or the CPU count)
+  bool keep_going = false;    // later stages run even when a stage failed
+  bool skip_existing = false; // skip tasks whose `creates` file exists
+  bool quiet = false;         // no progress line, no summary
+  bool detach = false;        // return at once; the work goes on in the background
+  bool wait = false;          // schedulers: follow the experiment to its end
+  bool resume = false;        // a resume of an existing experiment
+  std::set<size_t> to_run;    // global task ids to run; the others are kept as they are
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+  // Run or submit opts.to_run. Returns the exit code (0 all succeeded, 1 not, 130 interrupted).
+  virtual Result<int> launch(const store::Experiment& exp, const plan::Plan& p, const json& meta,
+                             const RunOptions& opts) = 0;
+  // What launch would do, without doing it (`xrun run --dry-run`).
+  virtual Result<void> dry_run(std::ostream& os, const spec::Spec& sp, const plan::Plan& p, const RunOptions& opts) = 0;
+  // Merge the scheduler's view into resolved statuses: one scheduler call for all tasks.
+  virtual Result<void> refresh(const store::Experiment& exp, const plan::Plan& p, const json& meta,
+                               std::vector<store::TaskStatus>& tasks) {
+    return {};
+  }
+  // Stop these unfinished tasks (their cancel request is already recorded in the store).
+  virtual Result<void> cancel(const store::Experiment& exp, const plan::Plan& p, const json& meta,
+                              const std::vector<store::TaskStatus>& tasks) = 0;
+};
+
+std::vector<std::string> names();
+Result<std::unique_ptr<Backend>> make(const std::string& name);
+
+}  // namespace xrun::backend

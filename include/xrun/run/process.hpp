@@ -1,0 +1,65 @@
+// Child processes and signals, ninja-style: children start with posix_spawn in their own
+// process group with the parent's original signal mask and default handlers; the parent keeps
+// INT/TERM/HUP/CHLD blocked and waits for them with sigtimedwait, so no signal is ever lost.
+#pragma once
+
+#include <signal.h>
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "xrun/util/result.hpp"
+
+namespace xrun::run {
+
+// Blocks the given signals for the lifetime of the object, then restores the old mask.
+class SignalBlocker {
+ public:
+  explicit SignalBlocker(const std::vector<int>& signals);
+  SignalBlocker(const SignalBlocker&) = delete;
+  SignalBlocker& operator=(const SignalBlocker&) = delete;
+  ~SignalBlocker();
+  const sigset_t& old_mask() const { return old_; }
+  const sigset_t& blocked() const { return set_; }
+  // Wait up to `seconds` for one of the blocked signals; 0 when none came.
+  int wait(double seconds) const;
+
+ private:
+  sigset_t set_{};
+  sigset_t old_{};
+};
+
+// A child process that leads its own process group. Destroying a still-running Child kills
+// its whole group and reaps it, so no process outlives its owner by accident.
+class Child {
+ public:
+  struct Spawn {
+    std::vector<std::string> argv;
+    std::string stdout_path;  // appended to; empty = /dev/null
+    const sigset_t* child_mask = nullptr;
+    bool new_session = false;  // setsid instead of setpgid (detached runners)
+  };
+  static Result<Child> spawn(const Spawn& s);
+
+  Child() = default;
+  Child(Child&& o) noexcept;
+  Child& operator=(Child&& o) noexcept;
+  Child(const Child&) = delete;
+  ~Child();
+
+  pid_t pid() const { return pid_; }
+  bool running() const { return pid_ > 0 && !reaped_; }
+  // Signal the whole process group.
+  void kill_group(int sig) const;
+  // Record that waitpid() returned this child with `status`.
+  void mark_reaped(int status);
+  int wait_status() const { return status_; }
+
+ private:
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+  int status_ = 0;
+};
+
+}  // namespace xrun::run

@@ -1,0 +1,42 @@
+// How experiments and tasks are shown: the end-of-run summary, `xrun status` (table and JSON),
+// and summary.json (a cache of counts for `xrun list`).
+#pragma once
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "xrun/plan/plan.hpp"
+#include "xrun/store/store.hpp"
+
+namespace xrun::run {
+
+using json = nlohmann::ordered_json;
+
+// A SKIPPED task whose output already exists (--skip-existing) counts as done.
+constexpr const char* kCreatesExists = "output exists:";
+bool is_satisfied_skip(const std::string& reason);
+bool satisfied(const store::TaskStatus& t);
+
+// `scheduler:` merged with the backend's own section, from meta.json's options.
+json merged_options(const json& meta, const std::string& backend);
+
+json counts_json(const std::vector<store::TaskStatus>& tasks);
+// running | succeeded | failed | cancelled | incomplete
+std::string experiment_state(const std::vector<store::TaskStatus>& tasks, bool runner_alive);
+
+void write_summary(const store::Experiment& exp, const plan::Plan& p, const std::vector<store::TaskStatus>& tasks);
+void print_summary(std::ostream& os, const store::Experiment& exp, const plan::Plan& p,
+                   const std::vector<store::TaskStatus>& tasks, double elapsed);
+
+json status_json(const store::Experiment& exp, const json& meta, const plan::Plan& p,
+                 const std::vector<store::TaskStatus>& tasks);
+void print_status(std::ostream& os, const store::Experiment& exp, const json& meta, const plan::Plan& p,
+                  const std::vector<store::TaskStatus>& tasks, bool all);
+
+// The last `n` lines of a file (reads only its end).
+std::string tail_lines(const std::string& path, size_t n);
+
+}  // namespace xrun::run

@@ -1,0 +1,486 @@
+#include "xrun/backend/local.hpp"
+
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <deque>
+#include <iostream>
+#include <list>
+#include <map>
+#include <thread>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "xrun/run/process.hpp"
+#include "xrun/run/task_files.hpp"
+#include "xrun/run/report.hpp"
+#include "xrun/util/fs.hpp"
+#include "xrun/util/text.hpp"
+
+namespace xrun::backend {
+
+using store::ControlRecord;
+using store::State;
+
+Result<LocalSettings> local_settings(const json& options, const RunOptions& opts) {
+  LocalSettings s;
+  unsigned hw = std::thread::hardware_concurrency();
+  s.jobs = hw > 0 ? static_cast<int>(hw) : 1;
+  auto as_text = [](const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); };
+  for (const auto& key : {"jobs", "max_parallel", "concurrency"}) {
+    if (!options.contains(key)) continue;
+    std::string t = as_text(options[key]);
+    char* end = nullptr;
+    long v = std::strtol(t.c_str(), &end, 10);
+    if (t.empty() || *end != '\0' || v < 1 || v > 100000)
+      return make_error(fmt::format("local option '{}' must be a whole number from 1, got '{}'", key, t),
+                        "e.g. `local: {jobs: 4}`");
+    s.jobs = static_cast<int>(v);
+  }
+  if (options.contains("walltime")) {
+    std::string t = as_text(options["walltime"]);
+    auto w = run::parse_walltime(t);
+    if (!w || *w <= 0)
+      return make_error(fmt::format("walltime '{}' is not a duration", t),
+                        "use Slurm's forms: MINUTES, MM:SS, HH:MM:SS or D-HH:MM:SS (e.g. walltime: '1:30:00')");
+    s.walltime = *w;
+  }
+  if (options.contains("kill_grace")) {
+    std::string t = as_text(options["kill_grace"]);
+    char* end = nullptr;
+    double v = std::strtod(t.c_str(), &end);
+    if (t.empty() || *end != '\0' || v < 0 || v > 3600)
+      return make_error(fmt::format("kill_grace '{}' must be seconds between 0 and 3600", t));
+    s.kill_grace = v;
+  }
+  if (opts.jobs > 0) s.jobs = opts.jobs;
+  return s;
+}
+
+namespace {
+
+const char* signal_name(int sig) {
+  switch (sig) {
+    case SIGINT: return "SIGINT";
+    case SIGTERM: return "SIGTERM";
+    case SIGHUP: return "SIGHUP";
+    default: return "a signal";
+  }
+}
+
+class Pool {
+ public:
+  Pool(const store::Experiment& exp, const plan::Plan& p, const json& meta, const RunOptions& opts,
+       const LocalSettings& s, const run::SignalBlocker& sigs)
+      : exp_(exp), plan_(p), meta_(meta), opts_(opts), set_(s), sigs_(sigs), offsets_(store::stage_offsets(p)) {
+    workdir_ = meta.value("workdir", std::string("."));
+    tty_ = !opts.quiet && ::isatty(2);
+  }
+
+  // Runs the whole experiment; returns the exit code.
+  int run() {
+    start_ = util::now_seconds();
+    bool blocked = false;
+    std::string blocked_reason;
+    for (size_t s = 0; s < plan_.stages.size(); ++s) {
+      std::vector<size_t> ids = stage_ids(s);
+      if (blocked) {
+        refresh_cancel(true);
+        for (size_t id : ids)
+          if (!cancelled_.count(id)) decide(id, {"SKIPPED", blocked_reason});
+        continue;
+      }
+      if (!ids.empty() && !run_stage(s, ids)) return interrupted();
+      clear_progress();
+      // Gate the next stage on this one.
+      size_t bad = 0;
+      for (size_t i = 0; i < plan_.stages[s].tasks.size(); ++i)
+        if (!satisfied(exp_.status_of(offsets_[s] + i))) ++bad;
+      if (bad > 0 && plan_.stages[s].on_failure == spec::OnFailure::Stop && !opts_.keep_going) {
+        blocked = true;
+        blocked_reason = fmt::format("stage '{}' did not succeed ({} of {} tasks)", plan_.stages[s].name, bad,
+                                     plan_.stages[s].tasks.size());
+      }
+    }
+    return finish("finished");
+  }
+
+ private:
+  struct Running {
+    size_t id;
+    run::Child child;
+    double start;
+    double term_at = 0;
+  };
+
+  static bool satisfied(const store::TaskStatus& t) { return run::satisfied(t); }
+
+  std::vector<size_t> stage_ids(size_t s) const {
+    std::vector<size_t> ids;
+    for (size_t i = 0; i < plan_.stages[s].tasks.size(); ++i)
+      if (opts_.to_run.count(offsets_[s] + i)) ids.push_back(offsets_[s] + i);
+    return ids;
+  }
+
+  void write_control(size_t id, const ControlRecord& c) {
+    if (auto r = exp_.write_control(id, c); !r) spdlog::error("{}", r.error().what);
+  }
+
+  // A decision about a task that will not start now: it is a new attempt of its own, so an
+  // earlier attempt's files (resume) are archived first and never mixed with it.
+  void decide(size_t id, const ControlRecord& c) {
+    if (auto r = exp_.archive_attempt(id); !r) spdlog::error("{}", r.error().what);
+    write_control(id, c);
+  }
+
+  // Re-read cancel requests when the cancel folder changed (one stat per loop).
+  void refresh_cancel(bool force = false) {
+    struct stat st {};
+    long long stamp = 0;
+    if (::stat(exp_.path("cancel").c_str(), &st) == 0)
+      stamp = static_cast<long long>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec;
+    if (!force && stamp == cancel_stamp_) return;
+    cancel_stamp_ = stamp;
+    cancelled_ = exp_.cancelled();
+  }
+
+  // Returns false when interrupted.
+  bool run_stage(size_t s, const std::vector<size_t>& ids) {
+    stage_ = s;
+    stage_start_ = util::now_seconds();
+    std::deque<size_t> queue(ids.begin(), ids.end());
+    stage_total_ = ids.size();
+    done_ = failed_ = 0;
+    const auto& stage = plan_.stages[s];
+    while (!queue.empty() || !running_.empty() || !adopted_.empty()) {
+      refresh_cancel();
+      while (!queue.empty() && running_.size() + adopted_.size() < static_cast<size_t>(set_.jobs)) {
+        size_t id = queue.front();
+        queue.pop_front();
+        start_task(stage, id);
+      }
+      if (queue.empty() && running_.empty() && adopted_.empty()) break;
+      int sig = sigs_.wait(next_wakeup());
+      if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) {
+        interrupt_signal_ = sig;
+        pending_after_interrupt_ = std::vector<size_t>(queue.begin(), queue.end());
+        return false;
+      }
+      reap();
+      enforce_walltime();
+      poll_adopted();
+      progress();
+    }
+    return true;
+  }
+
+  void start_task(const plan::Stage& stage, size_t id) {
+    if (cancelled_.count(id)) {
+      count_done(id);
+      return;
+    }
+    auto [s, i] = store::locate(plan_, id);
+    const auto& task = stage.tasks[i];
+    // A wrapper from an earlier runner may still be running it (resume after a crash): adopt it.
+    store::TaskStatus cur = exp_.status_of(id);
+    if (cur.state == State::Running && cur.wrapper_alive) {
+      adopted_.push_back({id, cur.pid});
+      return;
+    }
+    if (opts_.skip_existing && task.creates && util::exists(util::join(workdir_, *task.creates))) {
+      decide(id, {"SKIPPED", fmt::format("{} {}", run::kCreatesExists, *task.creates)});
+      count_done(id);
+      return;
+    }
+    if (task.requires_ && !util::exists(util::join(workdir_, *task.requires_))) {
+      decide(id, {"SKIPPED", fmt::format("required file {} does not exist", *task.requires_)});
+      count_done(id);
+      return;
+    }
+    auto attempt = run::prepare_task(exp_, plan_, meta_, id);
+    if (!attempt) {
+      spdlog::error("task {}: {}", id, attempt.error().what);
+      write_control(id, {"LOST", "could not prepare the task: " + attempt.error().what});
+      count_done(id);
+      return;
+    }
+    run::Child::Spawn sp;
+    sp.argv = run::wrapper_argv(exp_, id);
+    sp.stdout_path = exp_.task_dir(id) + "/wrapper.log";
+    sp.child_mask = &sigs_.old_mask();
+    auto child = run::Child::spawn(sp);
+    if (!child) {
+      spdlog::error("task {}: {}", id, child.error().what);
+      write_control(id, {"LOST", child.error().what});
+      count_done(id);
+      return;
+    }
+    running_.push_back({id, std::move(child.value()), util::now_seconds()});
+  }
+
+  double next_wakeup() const {
+    double wake = adopted_.empty() ? 1.0 : 0.2;
+    if (set_.walltime > 0) {
+      double now = util::now_seconds();
+      for (const auto& r : running_) {
+        double due = r.term_at > 0 ? r.term_at + set_.kill_grace : r.start + set_.walltime;
+        wake = std::min(wake, std::max(0.01, due - now));
+      }
+    }
+    return wake;
+  }
+
+  void reap() {
+    for (;;) {
+      int status = 0;
+      pid_t pid = ::waitpid(-1, &status, WNOHANG);
+      if (pid <= 0) break;
+      for (auto it = running_.begin(); it != running_.end(); ++it) {
+        if (it->child.pid() != pid) continue;
+        it->child.mark_reaped(status);
+        size_t id = it->id;
+        running_.erase(it);
+        count_done(id);
+        break;
+      }
+    }
+  }
+
+  void enforce_walltime() {
+    if (set_.walltime <= 0) return;
+    double now = util::now_seconds();
+    for (auto& r : running_) {
+      if (r.term_at == 0 && now - r.start >= set_.walltime) {
+        write_control(r.id, {"TIMEOUT", fmt::format("walltime of {} exceeded", util::human_duration(set_.walltime))});
+        r.child.kill_group(SIGTERM);
+        r.term_at = now;
+      } else if (r.term_at > 0 && now - r.term_at >= set_.kill_grace) {
+        r.child.kill_group(SIGKILL);
+      }
+    }
+  }
+
+  void poll_adopted() {
+    for (auto it = adopted_.begin(); it != adopted_.end();) {
+      store::TaskStatus t = exp_.status_of(it->first);
+      if (t.state == State::Running && t.wrapper_alive) {
+        ++it;
+        continue;
+      }
+      count_done(it->first);
+      it = adopted_.erase(it);
+    }
+  }
+
+  void count_done(size_t id) {
+    ++done_;
+    store::TaskStatus t = exp_.status_of(id, cancelled_.count(id) > 0);
+    if (!satisfied(t)) ++failed_;
+  }
+
+  void progress() {
+    if (opts_.quiet) return;
+    double now = util::now_seconds();
+    if (!tty_ && now - last_line_ < 5) return;
+    if (tty_ && now - last_line_ < 0.2) return;
+    last_line_ = now;
+    double el = now - stage_start_;
+    std::string eta = "-";
+    if (done_ > 0 && done_ < stage_total_) eta = util::human_duration(el / static_cast<double>(done_) * static_cast<double>(stage_total_ - done_));
+    std::string line = fmt::format("[stage {}/{} {}] {}/{} done, {} failed, {} running, elapsed {}, ETA {}", stage_ + 1,
+                                   plan_.stages.size(), plan_.stages[stage_].name, done_, stage_total_, failed_,
+                                   running_.size() + adopted_.size(), util::human_duration(now - start_), eta);
+    if (tty_) {
+      std::fprintf(stderr, "\r\033[K%s", line.c_str());
+      progress_shown_ = true;
+    } else {
+      std::fprintf(stderr, "%s\n", line.c_str());
+    }
+    std::fflush(stderr);
+  }
+
+  void clear_progress() {
+    if (tty_ && progress_shown_) {
+      std::fprintf(stderr, "\r\033[K");
+      std::fflush(stderr);
+      progress_shown_ = false;
+    }
+  }
+
+  int interrupted() {
+    clear_progress();
+    int sig = interrupt_signal_;
+    std::string why = fmt::format("interrupted by {}", signal_name(sig));
+    if (!opts_.quiet) std::fprintf(stderr, "xrun: %s: stopping %zu running task(s)\n", why.c_str(), running_.size());
+    for (auto& r : running_) {
+      write_control(r.id, {"CANCELLED", why});
+      r.child.kill_group(SIGTERM);
+    }
+    // Tasks that will now never start.
+    std::vector<size_t> never = pending_after_interrupt_;
+    for (size_t s = stage_ + 1; s < plan_.stages.size(); ++s)
+      for (size_t id : stage_ids(s)) never.push_back(id);
+    for (size_t id : never)
+      if (!cancelled_.count(id)) decide(id, {"CANCELLED", why + " before it started"});
+    // Grace, then SIGKILL. A second signal cuts the grace short.
+    double until = util::now_seconds() + set_.kill_grace;
+    while (!running_.empty() && util::now_seconds() < until) {
+      int again = sigs_.wait(0.1);
+      reap();
+      if (again == SIGINT || again == SIGTERM || again == SIGHUP) break;
+    }
+    for (auto& r : running_) r.child.kill_group(SIGKILL);
+    running_.clear();  // Child destructors reap
+    finish("interrupted");
+    return 130;
+  }
+
+  int finish(const std::string& state) {
+    clear_progress();
+    auto statuses = exp_.statuses(plan_);
+    bool all_ok = std::all_of(statuses.begin(), statuses.end(), [](const store::TaskStatus& t) { return satisfied(t); });
+    run::write_summary(exp_, plan_, statuses);
+    json r = exp_.runner().value_or(json::object());
+    r["state"] = state;
+    r["ended"] = util::now_seconds();
+    r["exit_code"] = state == "interrupted" ? 130 : (all_ok ? 0 : 1);
+    if (auto w = exp_.write_runner(r); !w) spdlog::error("{}", w.error().what);
+    if (!opts_.quiet) run::print_summary(std::cerr, exp_, plan_, statuses, util::now_seconds() - start_);
+    return state == "interrupted" ? 130 : (all_ok ? 0 : 1);
+  }
+
+  const store::Experiment& exp_;
+  const plan::Plan& plan_;
+  const json& meta_;
+  const RunOptions& opts_;
+  const LocalSettings& set_;
+  const run::SignalBlocker& sigs_;
+  std::vector<size_t> offsets_;
+  std::string workdir_;
+  std::list<Running> running_;
+  std::list<std::pair<size_t, long>> adopted_;
+  std::set<size_t> cancelled_;
+  long long cancel_stamp_ = -1;
+  std::vector<size_t> pending_after_interrupt_;
+  int interrupt_signal_ = 0;
+  size_t stage_ = 0, stage_total_ = 0, done_ = 0, failed_ = 0;
+  double start_ = 0, stage_start_ = 0, last_line_ = 0;
+  bool tty_ = false, progress_shown_ = false;
+};
+
+}  // namespace
+
+int run_local_pool(const store::Experiment& exp, const plan::Plan& p, const json& meta, const RunOptions& opts,
+                   const LocalSettings& settings) {
+  run::SignalBlocker sigs({SIGINT, SIGTERM, SIGHUP, SIGCHLD});
+  // Orphaned grandchildren of tasks are re-parented to us and reaped by the pool's waitpid,
+  // even where PID 1 does not reap (containers).
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+  auto lock = store::RunnerLock::acquire(exp);
+  if (!lock) {
+    std::cerr << "xrun: error: " << lock.error().what << "\n  hint: " << lock.error().hint << std::endl;
+    return 2;
+  }
+  json r{{"backend", "local"},
+         {"pid", ::getpid()},
+         {"host", util::hostname()},
+         {"started", util::now_seconds()},
+         {"state", "running"},
+         {"jobs", settings.jobs},
+         {"detached", opts.detach},
+         {"resume", opts.resume}};
+  if (auto w = exp.write_runner(r); !w) {
+    std::cerr << "xrun: error: " << w.error().what << std::endl;
+    return 1;
+  }
+  Pool pool(exp, p, meta, opts, settings, sigs);
+  return pool.run();
+}
+
+Result<int> LocalBackend::launch(const store::Experiment& exp, const plan::Plan& p, const json& meta,
+                                 const RunOptions& opts) {
+  auto settings = local_settings(run::merged_options(meta, "local"), opts);
+  if (!settings) return settings.error();
+  if (!opts.detach) return run_local_pool(exp, p, meta, opts, settings.value());
+
+  // Detached: a child in its own session runs the pool; its output goes to runner.log.
+  std::fflush(stdout);
+  std::fflush(stderr);
+  pid_t pid = ::fork();
+  if (pid < 0) return make_error(fmt::format("cannot start a background runner: {}", std::strerror(errno)));
+  if (pid == 0) {
+    ::setsid();
+    int devnull = ::open("/dev/null", O_RDONLY);
+    int log = ::open(exp.path("runner.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (devnull >= 0) ::dup2(devnull, 0);
+    if (log >= 0) {
+      ::dup2(log, 1);
+      ::dup2(log, 2);
+    }
+    RunOptions o = opts;
+    o.quiet = false;  // the log gets plain progress lines and the summary
+    int code = run_local_pool(exp, p, meta, o, settings.value());
+    std::fflush(stdout);
+    std::fflush(stderr);
+    ::_exit(code);
+  }
+  // Wait until the background runner holds the lock, so `status` right after sees it alive.
+  for (int i = 0; i < 100 && !exp.runner_alive(); ++i) ::usleep(10000);
+  return 0;
+}
+
+Result<void> LocalBackend::dry_run(std::ostream& os, const spec::Spec& sp, const plan::Plan& p, const RunOptions& opts) {
+  json merged = sp.options_for("local");
+  auto settings = local_settings(merged, opts);
+  if (!settings) return settings.error();
+  os << fmt::format("backend local: {} parallel task(s){}\n", settings->jobs,
+                    settings->walltime > 0 ? fmt::format(", walltime {}", util::human_duration(settings->walltime)) : "");
+  return {};
+}
+
+Result<void> LocalBackend::cancel(const store::Experiment& exp, const plan::Plan& p, const json& meta,
+                                  const std::vector<store::TaskStatus>& tasks) {
+  static const std::string here = util::hostname();
+  std::vector<long> groups;
+  std::vector<std::string> elsewhere;
+  for (const auto& t : tasks) {
+    if (t.state != State::Running || t.pid <= 0) continue;
+    if (!t.host.empty() && t.host != here) {
+      elsewhere.push_back(fmt::format("{} on {}", t.id, t.host));
+      continue;
+    }
+    if (::kill(static_cast<pid_t>(-t.pid), SIGTERM) == 0) groups.push_back(t.pid);
+  }
+  double grace = 5;
+  if (auto s = local_settings(run::merged_options(meta, "local"), RunOptions{})) grace = s->kill_grace;
+  // Wait until each wrapper has recorded its end (or is gone), then SIGKILL whatever is left
+  // of the groups: children that ignored SIGTERM. Zombies are not waited for.
+  double until = util::now_seconds() + grace;
+  auto finished = [&](long pg) {
+    for (const auto& t : tasks)
+      if (t.pid == pg) {
+        auto now = exp.status_of(t.id);
+        return now.state != State::Running;
+      }
+    return true;
+  };
+  std::vector<long> waiting = groups;
+  while (!waiting.empty() && util::now_seconds() < until) {
+    waiting.erase(std::remove_if(waiting.begin(), waiting.end(), finished), waiting.end());
+    if (!waiting.empty()) ::usleep(20000);
+  }
+  for (long pg : groups) ::kill(static_cast<pid_t>(-pg), SIGKILL);
+  if (!elsewhere.empty())
+    return make_error(fmt::format("cannot stop tasks running on other hosts: {}", fmt::join(elsewhere, ", ")),
+                      "run `xrun cancel` on those hosts; the tasks are marked cancelled and will not be rerun");
+  return {};
+}
+
+}  // namespace xrun::backend

@@ -1,0 +1,41 @@
+#include <map>
+
+#include <fmt/format.h>
+
+#include "xrun/backend/backend.hpp"
+#include "xrun/backend/local.hpp"
+#include "xrun/util/text.hpp"
+
+namespace xrun::backend {
+
+namespace {
+using Factory = std::unique_ptr<Backend> (*)();
+const std::map<std::string, Factory>& table() {
+  static const std::map<std::string, Factory> t = {
+      {"local", [] { return std::unique_ptr<Backend>(std::make_unique<LocalBackend>()); }},
+  };
+  return t;
+}
+}  // namespace
+
+std::vector<std::string> names() {
+  std::vector<std::string> n;
+  for (const auto& [k, v] : table()) n.push_back(k);
+  return n;
+}
+
+Result<std::unique_ptr<Backend>> make(const std::string& name) {
+  auto it = table().find(name);
+  if (it == table().end()) {
+    std::string sg = util::suggest(name, names());
+    std::string hint = fmt::format("available backends: {}", fmt::join(names(), ", "));
+    if (name == "pbs" || name == "docker")
+      hint = fmt::format("the {} backend is not implemented yet; available: {}", name, fmt::join(names(), ", "));
+    else if (!sg.empty())
+      hint = fmt::format("did you mean '{}'?", sg);
+    return make_error(fmt::format("unknown backend '{}'", name), hint);
+  }
+  return it->second();
+}
+
+}  // namespace xrun::backend

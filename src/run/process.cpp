@@ -1,0 +1,122 @@
+#include "xrun/run/process.hpp"
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <ctime>
+
+#include <fmt/format.h>
+
+extern char** environ;
+
+namespace xrun::run {
+
+SignalBlocker::SignalBlocker(const std::vector<int>& signals) {
+  sigemptyset(&set_);
+  for (int s : signals) sigaddset(&set_, s);
+  sigprocmask(SIG_BLOCK, &set_, &old_);
+}
+
+SignalBlocker::~SignalBlocker() {
+  // Drain what arrived while blocked so it is not delivered with default action on unblock.
+  struct timespec zero {};
+  while (sigtimedwait(&set_, nullptr, &zero) > 0) {
+  }
+  sigprocmask(SIG_SETMASK, &old_, nullptr);
+}
+
+int SignalBlocker::wait(double seconds) const {
+  if (seconds < 0) seconds = 0;
+  struct timespec ts;
+  ts.tv_sec = static_cast<time_t>(seconds);
+  ts.tv_nsec = static_cast<long>((seconds - std::floor(seconds)) * 1e9);
+  for (;;) {
+    int s = sigtimedwait(&set_, nullptr, &ts);
+    if (s > 0) return s;
+    if (errno == EINTR) continue;
+    return 0;
+  }
+}
+
+Result<Child> Child::spawn(const Spawn& s) {
+  posix_spawnattr_t attr;
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_init(&attr);
+  posix_spawn_file_actions_init(&fa);
+  short flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK;
+#ifdef POSIX_SPAWN_SETSID
+  if (s.new_session) flags |= POSIX_SPAWN_SETSID;
+  else flags |= POSIX_SPAWN_SETPGROUP;
+#else
+  flags |= POSIX_SPAWN_SETPGROUP;
+#endif
+  posix_spawnattr_setflags(&attr, flags);
+  posix_spawnattr_setpgroup(&attr, 0);
+  sigset_t defaults;
+  sigemptyset(&defaults);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGPIPE, SIGQUIT}) sigaddset(&defaults, sig);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  sigset_t empty;
+  sigemptyset(&empty);
+  posix_spawnattr_setsigmask(&attr, s.child_mask ? s.child_mask : &empty);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  if (s.stdout_path.empty()) {
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  } else {
+    posix_spawn_file_actions_addopen(&fa, 1, s.stdout_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  }
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+
+  std::vector<char*> argv;
+  for (const auto& a : s.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  int rc = posix_spawnp(&pid, argv[0], &fa, &attr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0)
+    return make_error(fmt::format("cannot start '{}': {}", s.argv.empty() ? "" : s.argv[0], std::strerror(rc)),
+                      "check that the program exists and the system has free process slots");
+  Child c;
+  c.pid_ = pid;
+  return c;
+}
+
+Child::Child(Child&& o) noexcept : pid_(o.pid_), reaped_(o.reaped_), status_(o.status_) { o.pid_ = -1; }
+
+Child& Child::operator=(Child&& o) noexcept {
+  if (this != &o) {
+    this->~Child();
+    pid_ = o.pid_;
+    reaped_ = o.reaped_;
+    status_ = o.status_;
+    o.pid_ = -1;
+  }
+  return *this;
+}
+
+Child::~Child() {
+  if (running()) {
+    ::kill(-pid_, SIGKILL);
+    int st = 0;
+    while (::waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
+    }
+  }
+  pid_ = -1;
+}
+
+void Child::kill_group(int sig) const {
+  if (running()) ::kill(-pid_, sig);
+}
+
+void Child::mark_reaped(int status) {
+  reaped_ = true;
+  status_ = status;
+}
+
+}  // namespace xrun::run

@@ -1,0 +1,270 @@
+#include "xrun/run/report.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include <fmt/format.h>
+#include <fmt/ostream.h>
+
+#include "xrun/util/fs.hpp"
+#include "xrun/util/text.hpp"
+
+namespace xrun::run {
+
+using store::State;
+using store::TaskStatus;
+
+bool is_satisfied_skip(const std::string& reason) { return util::starts_with(reason, kCreatesExists); }
+
+bool satisfied(const TaskStatus& t) {
+  return t.state == State::Succeeded || (t.state == State::Skipped && is_satisfied_skip(t.reason));
+}
+
+json merged_options(const json& meta, const std::string& backend) {
+  json merged = json::object();
+  const json options = meta.value("options", json::object());
+  for (const std::string& sec : {std::string("scheduler"), backend})
+    if (options.contains(sec) && options[sec].is_object())
+      for (auto& [k, v] : options[sec].items()) merged[k] = v;
+  return merged;
+}
+
+json counts_json(const std::vector<TaskStatus>& tasks) {
+  std::map<State, size_t> n;
+  for (const auto& t : tasks) ++n[t.state];
+  json c = json::object();
+  for (State s : store::all_states()) c[store::to_string(s)] = n[s];
+  return c;
+}
+
+std::string experiment_state(const std::vector<TaskStatus>& tasks, bool runner_alive) {
+  bool running = runner_alive, pending = false, bad = false, cancelled = false;
+  for (const auto& t : tasks) {
+    if (t.state == State::Running) running = true;
+    if (t.state == State::Pending) {
+      pending = true;
+      if (!t.backend_state.empty()) running = true;  // queued at a scheduler
+    }
+    if (t.state == State::Failed || t.state == State::Timeout || t.state == State::Lost ||
+        (t.state == State::Skipped && !satisfied(t)))
+      bad = true;
+    if (t.state == State::Cancelled) cancelled = true;
+  }
+  if (running) return "running";
+  if (pending) return "incomplete";
+  if (bad) return "failed";
+  if (cancelled) return "cancelled";
+  return "succeeded";
+}
+
+void write_summary(const store::Experiment& exp, const plan::Plan& p, const std::vector<TaskStatus>& tasks) {
+  json j{{"written", util::now_seconds()}, {"tasks", tasks.size()}, {"counts", counts_json(tasks)},
+         {"state", experiment_state(tasks, false)}};
+  (void)p;
+  (void)util::atomic_write(exp.path("summary.json"), j.dump(2) + "\n");
+}
+
+std::string tail_lines(const std::string& path, size_t n) {
+  util::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return {};
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return {};
+  off_t size = st.st_size;
+  off_t chunk = 64 * 1024;
+  std::string data;
+  off_t pos = size;
+  while (pos > 0) {
+    off_t start = std::max<off_t>(0, pos - chunk);
+    std::string buf(static_cast<size_t>(pos - start), '\0');
+    ssize_t r = ::pread(fd.get(), buf.data(), buf.size(), start);
+    if (r <= 0) break;
+    data = buf.substr(0, static_cast<size_t>(r)) + data;
+    pos = start;
+    if (static_cast<size_t>(std::count(data.begin(), data.end(), '\n')) > n) break;
+    if (data.size() > 4 * 1024 * 1024) break;
+  }
+  if (!data.empty() && data.back() == '\n') data.pop_back();
+  size_t cut = data.size(), lines = 0;
+  while (cut > 0) {
+    size_t nl = data.rfind('\n', cut - 1);
+    if (nl == std::string::npos) {
+      cut = 0;
+      break;
+    }
+    if (++lines == n) {
+      cut = nl + 1;
+      break;
+    }
+    cut = nl;
+  }
+  return data.substr(cut);
+}
+
+namespace {
+
+std::string outcome(const TaskStatus& t) {
+  if (t.state == State::Failed && t.signal) return fmt::format("signal {}", *t.signal);
+  if ((t.state == State::Succeeded || t.state == State::Failed) && t.exit_code) return fmt::format("exit {}", *t.exit_code);
+  return "";
+}
+
+double duration(const TaskStatus& t) {
+  if (t.start <= 0) return -1;
+  if (t.end > 0) return t.end - t.start;
+  if (t.state == State::Running) return util::now_seconds() - t.start;
+  return -1;
+}
+
+std::string vars_text(const plan::Task& task) {
+  std::string s;
+  for (const auto& [k, v] : task.variables) {
+    if (!s.empty()) s += ' ';
+    s += k + "=" + v.str();
+  }
+  if (s.size() > 60) s = s.substr(0, 57) + "...";
+  return s;
+}
+
+}  // namespace
+
+void print_summary(std::ostream& os, const store::Experiment& exp, const plan::Plan& p,
+                   const std::vector<TaskStatus>& tasks, double elapsed) {
+  std::map<State, size_t> n;
+  for (const auto& t : tasks) ++n[t.state];
+  std::vector<std::string> parts;
+  for (State s : store::all_states())
+    if (n[s]) parts.push_back(fmt::format("{} {}", n[s], store::to_string(s)));
+  fmt::print(os, "xrun: experiment {}: {} task{} in {}: {}\n", exp.id(), tasks.size(), tasks.size() == 1 ? "" : "s",
+             util::human_duration(elapsed), fmt::join(parts, ", "));
+  std::vector<const TaskStatus*> bad;
+  for (const auto& t : tasks)
+    if (t.state == State::Failed || t.state == State::Timeout || t.state == State::Lost) bad.push_back(&t);
+  if (bad.empty()) return;
+  fmt::print(os, "failed tasks ({}):\n", bad.size());
+  size_t shown = 0;
+  for (const auto* t : bad) {
+    if (++shown > 10) {
+      fmt::print(os, "  ... and {} more (xrun status {})\n", bad.size() - 10, exp.id());
+      break;
+    }
+    const auto& st = p.stages[t->stage];
+    std::string err = exp.task_dir(t->id) + "/stderr";
+    fmt::print(os, "  task {} ({}/{}) {}{}: {}\n", t->id, st.name, t->index, store::to_string(t->state),
+               t->reason.empty() ? "" : " (" + t->reason + ")", vars_text(st.tasks[t->index]));
+    fmt::print(os, "    log: {}\n", err);
+    std::string last = tail_lines(err, 5);
+    for (const auto& line : util::split(last, '\n'))
+      if (!last.empty()) fmt::print(os, "    | {}\n", line);
+  }
+  fmt::print(os, "see a log: xrun logs {} {} --stderr; rerun what did not succeed: xrun resume {}\n", exp.id(),
+             bad.front()->id, exp.id());
+}
+
+json status_json(const store::Experiment& exp, const json& meta, const plan::Plan& p, const std::vector<TaskStatus>& tasks) {
+  auto runner = exp.runner().value_or(json::object());
+  bool alive = exp.runner_alive();
+  runner["alive"] = alive;
+  json stages = json::array();
+  std::vector<std::vector<TaskStatus>> by_stage(p.stages.size());
+  for (const auto& t : tasks) by_stage[t.stage].push_back(t);
+  for (size_t s = 0; s < p.stages.size(); ++s)
+    stages.push_back(json{{"name", p.stages[s].name},
+                          {"on_failure", spec::to_string(p.stages[s].on_failure)},
+                          {"tasks", p.stages[s].tasks.size()},
+                          {"counts", counts_json(by_stage[s])}});
+  json tj = json::array();
+  for (const auto& t : tasks) {
+    const auto& task = p.stages[t.stage].tasks[t.index];
+    json vars = json::object();
+    for (const auto& [k, v] : task.variables) vars[k] = v.to_json();
+    std::string d = exp.task_dir(t.id);
+    double dur = duration(t);
+    tj.push_back(json{{"id", t.id},
+                      {"stage", p.stages[t.stage].name},
+                      {"index", t.index},
+                      {"state", store::to_string(t.state)},
+                      {"reason", t.reason.empty() ? json(nullptr) : json(t.reason)},
+                      {"exit_code", t.exit_code ? json(*t.exit_code) : json(nullptr)},
+                      {"signal", t.signal ? json(*t.signal) : json(nullptr)},
+                      {"attempt", t.attempt},
+                      {"host", t.host.empty() ? json(nullptr) : json(t.host)},
+                      {"pid", t.pid > 0 ? json(t.pid) : json(nullptr)},
+                      {"start", t.start > 0 ? json(t.start) : json(nullptr)},
+                      {"end", t.end > 0 ? json(t.end) : json(nullptr)},
+                      {"duration", dur >= 0 ? json(dur) : json(nullptr)},
+                      {"scheduler", t.backend_state.empty() ? json(nullptr) : json(t.backend_state)},
+                      {"variables", vars},
+                      {"commands", task.commands},
+                      {"stdout", d + "/stdout"},
+                      {"stderr", d + "/stderr"}});
+  }
+  return json{{"id", exp.id()},
+              {"name", meta.value("name", p.name)},
+              {"file", meta.value("file", "")},
+              {"workdir", meta.value("workdir", "")},
+              {"backend", meta.value("backend", "local")},
+              {"created", meta.value("created", 0.0)},
+              {"dir", exp.dir()},
+              {"state", experiment_state(tasks, alive)},
+              {"runner", runner},
+              {"counts", counts_json(tasks)},
+              {"stages", stages},
+              {"tasks", tj}};
+}
+
+void print_status(std::ostream& os, const store::Experiment& exp, const json& meta, const plan::Plan& p,
+                  const std::vector<TaskStatus>& tasks, bool all) {
+  bool alive = exp.runner_alive();
+  auto runner = exp.runner();
+  fmt::print(os, "experiment {}  ({})\n", exp.id(), meta.value("name", p.name));
+  fmt::print(os, "  state:   {}\n", experiment_state(tasks, alive));
+  fmt::print(os, "  backend: {}   file: {}\n", meta.value("backend", "local"), meta.value("file", ""));
+  if (runner) {
+    std::string rs = runner->value("state", "?");
+    if (rs == "running" && !alive && meta.value("backend", "local") == "local") rs = "gone (the runner died; `xrun resume` continues)";
+    fmt::print(os, "  runner:  {} (pid {} on {})\n", rs, runner->value("pid", 0), runner->value("host", "?"));
+  }
+  // Counts per stage and state (only the states that occur).
+  std::vector<State> cols;
+  for (State s : store::all_states())
+    if (std::any_of(tasks.begin(), tasks.end(), [&](const TaskStatus& t) { return t.state == s; })) cols.push_back(s);
+  size_t name_w = 5;
+  for (const auto& s : p.stages) name_w = std::max(name_w, s.name.size());
+  std::string head = fmt::format("  {:<{}} {:>6}", "stage", name_w, "tasks");
+  for (State s : cols) head += fmt::format(" {:>9}", store::to_string(s));
+  fmt::print(os, "\n{}\n", head);
+  for (size_t s = 0; s < p.stages.size(); ++s) {
+    std::map<State, size_t> n;
+    for (const auto& t : tasks)
+      if (t.stage == s) ++n[t.state];
+    std::string row = fmt::format("  {:<{}} {:>6}", p.stages[s].name, name_w, p.stages[s].tasks.size());
+    for (State c : cols) row += fmt::format(" {:>9}", n[c]);
+    fmt::print(os, "{}\n", row);
+  }
+  bool filter = !all && tasks.size() > 50;
+  fmt::print(os, "\n  {:>5}  {:<{}}  {:<9}  {:>9}  {:>8}  {}\n", "ID", "TASK", name_w + 6, "STATE", "EXIT", "TIME",
+             "VARIABLES / REASON");
+  size_t hidden = 0;
+  for (const auto& t : tasks) {
+    if (filter && t.state == State::Succeeded) {
+      ++hidden;
+      continue;
+    }
+    const auto& task = p.stages[t.stage].tasks[t.index];
+    std::string extra = vars_text(task);
+    if (!t.reason.empty()) extra += (extra.empty() ? "" : "  ") + std::string("[") + t.reason + "]";
+    if (!t.backend_state.empty()) extra += (extra.empty() ? "" : "  ") + std::string("<") + t.backend_state + ">";
+    double d = duration(t);
+    fmt::print(os, "  {:>5}  {:<{}}  {:<9}  {:>9}  {:>8}  {}\n", t.id,
+               fmt::format("{}/{}", p.stages[t.stage].name, t.index), name_w + 6, store::to_string(t.state),
+               outcome(t), d >= 0 ? util::human_duration(d) : "-", extra);
+  }
+  if (hidden) fmt::print(os, "  ({} SUCCEEDED tasks not shown; --all shows every task)\n", hidden);
+}
+
+}  // namespace xrun::run

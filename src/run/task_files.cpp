@@ -1,0 +1,193 @@
+#include "xrun/run/task_files.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "xrun/util/fs.hpp"
+#include "xrun/util/text.hpp"
+
+namespace xrun::run {
+
+namespace {
+
+// Environment names a sweep variable must not overwrite: the shell would break.
+const std::set<std::string> kReservedEnv = {"PATH", "HOME", "SHELL", "USER", "LOGNAME", "IFS", "PWD", "OLDPWD",
+                                            "ENV", "BASH_ENV", "CDPATH", "LD_PRELOAD", "LD_LIBRARY_PATH", "TMPDIR",
+                                            "TERM", "LANG", "LC_ALL", "PS1", "PS2", "PS4", "SHELLOPTS", "BASHOPTS"};
+
+constexpr const char* kWrapper = R"SH(#!/bin/sh
+# xrun task wrapper (generated). The same for every backend; needs only a POSIX sh.
+# Usage: sh wrapper.sh TASK_DIR
+# Runs TASK_DIR/cmd.sh with the task shell, its output in TASK_DIR/stdout and TASK_DIR/stderr,
+# and records TASK_DIR/status (written atomically): RUNNING first, then SUCCEEDED or FAILED
+# with the exit code (and the signal, for exit codes above 128), end time and duration.
+d=${1:?usage: sh wrapper.sh TASK_DIR}
+cd "$d" 2>/dev/null || { echo "xrun wrapper: no task directory $d" >&2; exit 2; }
+d=$(pwd)
+task_shell=@SHELL@
+if [ -z "$task_shell" ]; then
+  if command -v bash >/dev/null 2>&1; then task_shell=bash; else task_shell=sh; fi
+fi
+now() {
+  t=$(date +%s.%N 2>/dev/null)
+  case $t in ''|*[!0-9.]*) t=$(date +%s) ;; esac
+  echo "$t"
+}
+host=$(uname -n 2>/dev/null || hostname 2>/dev/null || echo unknown)
+attempt=1
+[ -r "$d/attempt" ] && read -r attempt < "$d/attempt"
+put() {
+  printf '%s\n' "$@" > "$d/.status.$$" && mv -f "$d/.status.$$" "$d/status"
+}
+start=$(now)
+put state=RUNNING "host=$host" "pid=$$" "start=$start" "attempt=$attempt" || exit 3
+child=
+got=0
+trap 'got=15; [ -n "$child" ] && kill -TERM "$child" 2>/dev/null' TERM
+trap 'got=2; [ -n "$child" ] && kill -INT "$child" 2>/dev/null' INT
+trap 'got=1; [ -n "$child" ] && kill -HUP "$child" 2>/dev/null' HUP
+if command -v "$task_shell" >/dev/null 2>&1; then
+  "$task_shell" "$d/cmd.sh" </dev/null >"$d/stdout" 2>"$d/stderr" &
+  child=$!
+  while :; do
+    wait "$child"
+    rc=$?
+    # A trapped signal interrupts wait while the task still runs: wait again.
+    if [ "$rc" -gt 128 ] && kill -0 "$child" 2>/dev/null; then continue; fi
+    break
+  done
+else
+  echo "xrun: task shell '$task_shell' not found on $host" >"$d/stderr"
+  : >"$d/stdout"
+  rc=127
+fi
+end=$(now)
+sig=0
+if [ "$rc" -gt 128 ] && [ "$rc" -lt 193 ]; then sig=$((rc - 128)); fi
+if [ "$rc" -eq 0 ]; then state=SUCCEEDED; else state=FAILED; fi
+put "state=$state" "exit=$rc" "signal=$sig" "host=$host" "pid=$$" "start=$start" "end=$end" "attempt=$attempt"
+exit "$rc"
+)SH";
+
+}  // namespace
+
+std::string wrapper_script(const std::string& shell) {
+  std::string s = kWrapper;
+  auto pos = s.find("@SHELL@");
+  s.replace(pos, 7, shell.empty() ? std::string("''") : util::shell_quote(shell));
+  return s;
+}
+
+std::string task_script(const store::Experiment& exp, const plan::Plan& p, size_t task, const std::string& workdir,
+                        int attempt) {
+  auto [s, i] = store::locate(p, task);
+  const auto& st = p.stages.at(s);
+  const auto& t = st.tasks.at(i);
+  std::string out = fmt::format("# xrun task {}: stage '{}', index {}, attempt {}\n", task, st.name, i, attempt);
+  auto exp_line = [&](const std::string& k, const std::string& v) { out += fmt::format("export {}={}\n", k, util::shell_quote(v)); };
+  exp_line("XRUN_EXPERIMENT_ID", exp.id());
+  exp_line("XRUN_TASK_ID", std::to_string(task));
+  exp_line("XRUN_STAGE", st.name);
+  exp_line("XRUN_TASK_INDEX", std::to_string(i));
+  exp_line("XRUN_TASK_DIR", exp.task_dir(task));
+  exp_line("XRUN_ATTEMPT", std::to_string(attempt));
+  for (const auto& [k, v] : t.variables)
+    if (util::is_identifier(k) && !kReservedEnv.count(k) && !util::starts_with(k, "XRUN_")) exp_line(k, v.str());
+  out += fmt::format("cd {} || exit 1\n", util::shell_quote(workdir));
+  for (const auto& c : t.commands) out += "{\n" + c + "\n} || exit $?\n";
+  return out;
+}
+
+Result<store::Experiment> create_experiment(const store::Store& st, const spec::Spec& sp, const plan::Plan& p,
+                                            const std::string& backend, const std::vector<std::string>& sets) {
+  auto e = st.create(sp.name);
+  if (!e) return e.error();
+  const auto& exp = e.value();
+  json stages = json::array();
+  for (const auto& s : p.stages)
+    stages.push_back(json{{"name", s.name}, {"on_failure", spec::to_string(s.on_failure)}, {"tasks", s.tasks.size()}});
+  const char* user = std::getenv("USER");
+  json meta{{"id", exp.id()},
+            {"name", sp.name},
+            {"file", util::absolute(sp.path)},
+            {"workdir", sp.workdir},
+            {"shell", sp.shell},
+            {"backend", backend},
+            {"created", util::now_seconds()},
+            {"host", util::hostname()},
+            {"user", user ? user : ""},
+            {"xrun_version", XRUN_VERSION},
+            {"set", sets},
+            {"options", sp.sections},
+            {"tasks", p.task_count()},
+            {"stages", stages}};
+  auto fail = [&](const Error& err) {
+    util::remove_all(exp.dir());  // never leave a half-made experiment behind
+    return err;
+  };
+  if (auto r = util::atomic_write(exp.path("experiment.yml"), sp.source); !r) return fail(r.error());
+  if (auto r = util::atomic_write(exp.path("plan.json"), p.to_json().dump() + "\n"); !r) return fail(r.error());
+  if (auto r = util::atomic_write(exp.path("wrapper.sh"), wrapper_script(sp.shell)); !r) return fail(r.error());
+  if (auto r = util::make_dirs(exp.path("tasks")); !r) return fail(r.error());
+  // meta.json last: an experiment without it is not listed, so readers never see a half-made one.
+  if (auto r = util::atomic_write(exp.path("meta.json"), meta.dump(2) + "\n"); !r) return fail(r.error());
+  return exp;
+}
+
+Result<int> prepare_task(const store::Experiment& exp, const plan::Plan& p, const json& meta, size_t task) {
+  auto attempt = exp.archive_attempt(task);
+  if (!attempt) return attempt.error();
+  std::string workdir = meta.value("workdir", std::string("."));
+  XRUN_TRY(util::atomic_write(exp.task_dir(task) + "/cmd.sh", task_script(exp, p, task, workdir, attempt.value())));
+  return attempt.value();
+}
+
+std::vector<std::string> wrapper_argv(const store::Experiment& exp, size_t task) {
+  return {"sh", exp.path("wrapper.sh"), exp.task_dir(task)};
+}
+
+std::optional<double> parse_walltime(const std::string& text) {
+  std::string s = util::trim(text);
+  if (s.empty()) return std::nullopt;
+  auto num = [](const std::string& x) -> std::optional<double> {
+    if (x.empty() || x.size() > 12 || !std::all_of(x.begin(), x.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      return std::nullopt;
+    return std::stod(x);
+  };
+  double days = 0;
+  std::string rest = s;
+  auto dash = s.find('-');
+  if (dash != std::string::npos) {
+    auto d = num(s.substr(0, dash));
+    if (!d) return std::nullopt;
+    days = *d;
+    rest = s.substr(dash + 1);
+    auto parts = util::split(rest, ':');
+    if (parts.empty() || parts.size() > 3) return std::nullopt;
+    double h = 0, m = 0, sec = 0;
+    auto a = num(parts[0]);
+    if (!a) return std::nullopt;
+    h = *a;
+    if (parts.size() > 1) { auto b = num(parts[1]); if (!b) return std::nullopt; m = *b; }
+    if (parts.size() > 2) { auto c = num(parts[2]); if (!c) return std::nullopt; sec = *c; }
+    return days * 86400 + h * 3600 + m * 60 + sec;
+  }
+  auto parts = util::split(rest, ':');
+  std::vector<double> v;
+  for (const auto& x : parts) {
+    auto n = num(x);
+    if (!n) return std::nullopt;
+    v.push_back(*n);
+  }
+  if (v.size() == 1) return v[0] * 60;                            // minutes
+  if (v.size() == 2) return v[0] * 60 + v[1];                     // minutes:seconds
+  if (v.size() == 3) return v[0] * 3600 + v[1] * 60 + v[2];       // hours:minutes:seconds
+  return std::nullopt;
+}
+
+}  // namespace xrun::run
