@@ -15,6 +15,7 @@ xrun_require(spdlog libspdlog-dev)
 xrun_require(nlohmann_json nlohmann-json3-dev)
 if(XRUN_BUILD_TESTS)
   xrun_require(Catch2 catch2)
+  list(APPEND CMAKE_MODULE_PATH "${Catch2_DIR}")  # Catch.cmake: catch_discover_tests
 endif()
 
 # yaml-cpp 0.7 on Debian exports the plain target `yaml-cpp` only.

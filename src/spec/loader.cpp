@@ -257,7 +257,8 @@ Result<Spec> parse_spec(const std::string& text, const std::string& path) {
       } else if (val.IsMap()) {
         spec.sections[key] = to_options(val);
       } else {
-        return error_at(path, val.Mark(), fmt::format("'{}' must be True, False or a mapping of options, got {}", key, type_word(val)));
+        return error_at(path, val.Mark(), fmt::format("'{}' must be True, False or a mapping of options, got {}", key, type_word(val)),
+                        fmt::format("e.g. `{}: True`, or `{}:` followed by indented `option: value` lines", key, key));
       }
     }
   }

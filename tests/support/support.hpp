@@ -1,0 +1,50 @@
+// Helpers for tests: run the built xrun binary with a timeout, temp dirs, files.
+#pragma once
+
+#include <sys/types.h>
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "xrun/util/fs.hpp"
+
+namespace xrun::test {
+
+struct RunResult {
+  int code = -1;        // exit code; 128+N when killed by signal N
+  std::string out, err;
+  bool timed_out = false;
+  double seconds = 0;
+};
+
+struct RunOpts {
+  std::string cwd;
+  std::map<std::string, std::string> env;  // added to / overriding the environment
+  double timeout = 60;
+};
+
+// Run `xrun args...` (the built binary) and wait for it.
+RunResult xrun(const std::vector<std::string>& args, const RunOpts& o = {});
+// Run any program.
+RunResult run_program(const std::vector<std::string>& argv, const RunOpts& o = {});
+
+// Start `xrun args...` in the background (own process group); output to files in `dir`.
+struct Background {
+  pid_t pid = -1;
+  std::string out_path, err_path;
+  int wait(double timeout = 60);  // exit code (128+N for a signal), -1 on timeout (then killed)
+  std::string out() const;
+  std::string err() const;
+};
+Background xrun_background(const std::vector<std::string>& args, const RunOpts& o, const std::string& dir);
+
+std::string write_file(const std::string& dir, const std::string& name, const std::string& content);
+std::string read(const std::string& path);
+std::string source_dir();
+std::string first_line(const std::string& s);
+// Poll `pred` every 50 ms up to `timeout` seconds.
+bool eventually(const std::function<bool()>& pred, double timeout = 20);
+
+}  // namespace xrun::test

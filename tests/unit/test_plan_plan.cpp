@@ -1,0 +1,124 @@
+#include <catch2/catch.hpp>
+
+#include <sstream>
+
+#include "xrun/plan/plan.hpp"
+
+using namespace xrun;
+
+namespace {
+Result<plan::Expander> ex(const std::string& yaml, uint64_t max = plan::kDefaultMaxCombinations) {
+  auto s = spec::parse_spec(yaml, "/tmp/exp.yml");
+  REQUIRE(s.ok());
+  return plan::Expander::create(std::move(s.value()), {}, max);
+}
+std::vector<std::vector<std::string>> tasks(const std::string& yaml) {
+  auto e = ex(yaml);
+  REQUIRE(e.ok());
+  auto p = e->materialize();
+  REQUIRE(p.ok());
+  std::vector<std::vector<std::string>> out;
+  for (const auto& st : p->stages) {
+    out.emplace_back();
+    for (const auto& t : st.tasks) {
+      std::string joined;
+      for (const auto& c : t.commands) joined += (joined.empty() ? "" : " && ") + c;
+      out.back().push_back(joined);
+    }
+  }
+  return out;
+}
+using VV = std::vector<std::vector<std::string>>;
+}  // namespace
+
+TEST_CASE("tasks are unique per stage over their whole command list", "[plan]") {
+  CHECK(tasks("jobs:\n  - command: echo a\n  - command: echo {x}\nvariables:\n  x: [1, 2, 1]\n") ==
+        VV{{"echo a"}, {"echo 1", "echo 2"}});
+  CHECK(tasks("command:\n  - echo {x}\n  - echo {y}\nvariables:\n  x: [1, 1]\n  y: [2, 3]\n") ==
+        VV{{"echo 1 && echo 2", "echo 1 && echo 3"}});
+}
+
+TEST_CASE("creates and requires render and are placeholders of the command", "[plan]") {
+  auto e = ex("command:\n  cmd: make {creates} from {requires}\n  creates: out-{x}.txt\n  requires: in-{x}.txt\nvariables:\n  x: [1]\n");
+  REQUIRE(e.ok());
+  auto p = e->materialize();
+  REQUIRE(p.ok());
+  const auto& t = p->stages[0].tasks[0];
+  CHECK(t.commands[0] == "make out-1.txt from in-1.txt");
+  CHECK(*t.creates == "out-1.txt");
+  CHECK(*t.requires_ == "in-1.txt");
+}
+
+TEST_CASE("the plan JSON keeps variable types and only used variables", "[plan]") {
+  auto e = ex("command: run {i} {f} {s} {b}\nvariables:\n  i: 1\n  f: 0.5\n  s: x\n  b: yes\n  unused: 3\n");
+  REQUIRE(e.ok());
+  std::ostringstream os;
+  REQUIRE(e->write_json(os).ok());
+  auto j = nlohmann::json::parse(os.str());
+  auto vars = j["stages"][0]["tasks"][0]["variables"];
+  CHECK(vars["i"].is_number_integer());
+  CHECK(vars["f"].is_number_float());
+  CHECK(vars["s"].is_string());
+  CHECK(vars["b"].is_boolean());
+  CHECK_FALSE(vars.contains("unused"));
+  CHECK(j["stages"][0]["tasks"][0]["creates"].is_null());
+  CHECK(j["stages"][0]["on_failure"] == "stop");
+}
+
+TEST_CASE("placeholder errors are found before anything is expanded", "[plan]") {
+  auto a = ex("command: echo {nope}\nvariables:\n  nop: 1\n");
+  REQUIRE_FALSE(a.ok());
+  CHECK(a.error().what.find("{nope}") != std::string::npos);
+  CHECK(a.error().hint.find("nop") != std::string::npos);
+  CHECK(a.error().line == 1);
+
+  auto b = ex("command: echo {s:.2f}\nvariables:\n  s: [1.5, abc]\n");
+  REQUIRE_FALSE(b.ok());
+  CHECK(b.error().what.find("'abc'") != std::string::npos);
+
+  auto c = ex("command: echo {b}\nvariables:\n  chain:\n    - a: 1\n    - b: 2\n");
+  REQUIRE_FALSE(c.ok());
+  CHECK(c.error().what.find("every combination") != std::string::npos);
+
+  auto d = ex("command: echo {creates}\n");
+  REQUIRE_FALSE(d.ok());
+  CHECK(d.error().hint.find("creates") != std::string::npos);
+}
+
+TEST_CASE("sweeps over the limit are refused before expansion", "[plan]") {
+  auto e = ex("command: echo {a} {b}\nvariables:\n  a:\n    arange: 100000\n  b:\n    arange: 100000\n");
+  REQUIRE_FALSE(e.ok());
+  CHECK(e.error().hint.find("--max-combinations") != std::string::npos);
+  auto ok = ex("command: echo {a}\nvariables:\n  a:\n    arange: 20\n", 0);
+  CHECK(ok.ok());
+}
+
+TEST_CASE("check counts duplicates and warns about unused variables and large sweeps", "[plan]") {
+  auto e = ex("command: echo {a}\nvariables:\n  a: [1, 1, 2]\n  b: [x, y]\n");
+  REQUIRE(e.ok());
+  auto r = e->check();
+  REQUIRE(r.ok());
+  CHECK(r->stages[0].combinations == 6);
+  CHECK(r->stages[0].tasks == 2);
+  CHECK(r->stages[0].duplicates == 4);
+  bool unused = false;
+  for (const auto& w : r->warnings) unused |= w.what.find("'b' is not used") != std::string::npos;
+  CHECK(unused);
+  auto big = ex("command: echo {a}\nvariables:\n  a:\n    arange: 10001\n");
+  REQUIRE(big.ok());
+  auto rb = big->check();
+  REQUIRE(rb.ok());
+  CHECK(rb->warnings.back().what.find("10001 tasks") != std::string::npos);
+}
+
+TEST_CASE("plans round-trip through JSON", "[plan]") {
+  auto e = ex("jobs:\n  - command: a {x}\n    on_failure: continue\nvariables:\n  x: [1, 2.5, t, yes]\n");
+  REQUIRE(e.ok());
+  auto p = e->materialize();
+  REQUIRE(p.ok());
+  auto back = plan::Plan::from_json(p->to_json());
+  REQUIRE(back.ok());
+  CHECK(back->to_json() == p->to_json());
+  CHECK(back->stages[0].on_failure == spec::OnFailure::Continue);
+  CHECK_FALSE(plan::Plan::from_json(nlohmann::ordered_json::object()).ok());
+}

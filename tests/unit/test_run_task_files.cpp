@@ -1,0 +1,92 @@
+#include <catch2/catch.hpp>
+
+#include "support/support.hpp"
+#include "xrun/run/task_files.hpp"
+
+using namespace xrun;
+
+namespace {
+struct Fixture {
+  util::TempDir tmp;
+  store::Store st = store::Store::open(tmp.path() + "/store");
+  spec::Spec sp;
+  plan::Plan p;
+  store::Experiment exp;
+  nlohmann::ordered_json meta;
+  explicit Fixture(const std::string& yaml) {
+    test::write_file(tmp.path(), "exp.yml", yaml);
+    auto s = spec::load_spec(tmp.path() + "/exp.yml");
+    REQUIRE(s.ok());
+    sp = s.value();
+    auto e = plan::Expander::create(sp);
+    REQUIRE(e.ok());
+    p = e->materialize().value();
+    auto x = run::create_experiment(st, sp, p, "local", {});
+    REQUIRE(x.ok());
+    exp = x.value();
+    meta = exp.meta().value();
+  }
+  // Run the wrapper for a task the way every backend does, with plain sh.
+  int run_task(size_t id) {
+    REQUIRE(run::prepare_task(exp, p, meta, id).ok());
+    return test::run_program(run::wrapper_argv(exp, id)).code;
+  }
+};
+}  // namespace
+
+TEST_CASE("walltime strings follow Slurm's forms", "[run]") {
+  CHECK(*run::parse_walltime("10") == 600);
+  CHECK(*run::parse_walltime("1:30") == 90);
+  CHECK(*run::parse_walltime("1:00:00") == 3600);
+  CHECK(*run::parse_walltime("2-0") == 2 * 86400);
+  CHECK(*run::parse_walltime("1-02:03:04") == 86400 + 2 * 3600 + 3 * 60 + 4);
+  for (const char* bad : {"", "abc", "1:2:3:4", "-5", "1:x"}) CHECK_FALSE(run::parse_walltime(bad));
+}
+
+TEST_CASE("the experiment folder holds meta, plan, file copy and wrapper", "[run]") {
+  Fixture f("name: demo\ncommand: echo {x}\nvariables:\n  x: [1, 2]\n");
+  for (const char* file : {"meta.json", "plan.json", "experiment.yml", "wrapper.sh"})
+    CHECK(util::exists(f.exp.path(file)));
+  CHECK(f.meta["tasks"] == 2);
+  CHECK(f.meta["backend"] == "local");
+  CHECK(test::read(f.exp.path("experiment.yml")) == f.sp.source);
+}
+
+TEST_CASE("the wrapper records RUNNING then the final state, with plain sh", "[run]") {
+  Fixture f("command:\n  - echo out-{x}\n  - echo err-{x} >&2\n  - test {x} -eq 1\n  - echo never\nvariables:\n  x: [1, 2]\n");
+  CHECK(f.run_task(0) == 0);
+  CHECK(f.run_task(1) == 1);
+  auto s0 = f.exp.status_of(0), s1 = f.exp.status_of(1);
+  CHECK(s0.state == store::State::Succeeded);
+  CHECK(s1.state == store::State::Failed);
+  CHECK(*s1.exit_code == 1);
+  CHECK(s1.end >= s1.start);
+  CHECK(test::read(f.exp.task_dir(0) + "/stdout") == "out-1\nnever\n");
+  CHECK(test::read(f.exp.task_dir(1) + "/stdout") == "out-2\n");  // stops at the first failure
+  CHECK(test::read(f.exp.task_dir(1) + "/stderr") == "err-2\n");
+}
+
+TEST_CASE("tasks see XRUN_* and their variables, in the working directory", "[run]") {
+  // {lr} and {PATH} make them task variables; PATH is never exported (it would break the shell).
+  Fixture f("command: 'echo $XRUN_TASK_ID $XRUN_STAGE $XRUN_TASK_INDEX $lr $PWD; test -d \"$XRUN_TASK_DIR\" # {lr} {PATH}'\nvariables:\n  lr: [0.5]\n  PATH: [x]\n");
+  CHECK(f.run_task(0) == 0);
+  CHECK(test::read(f.exp.task_dir(0) + "/stdout") == "0 main 0 0.5 " + f.tmp.path() + "\n");
+}
+
+TEST_CASE("a task shell from the file is used; a missing one fails the task clearly", "[run]") {
+  Fixture ok("shell: sh\ncommand: 'echo $0'\n");
+  CHECK(ok.run_task(0) == 0);
+  CHECK(test::read(ok.exp.task_dir(0) + "/stdout").find("cmd.sh") != std::string::npos);
+  Fixture bad("shell: /no/such/shell\ncommand: echo hi\n");
+  CHECK(bad.run_task(0) == 127);
+  CHECK(test::read(bad.exp.task_dir(0) + "/stderr").find("not found") != std::string::npos);
+}
+
+TEST_CASE("rerunning a task archives the earlier attempt", "[run]") {
+  Fixture f("command: 'echo run; test -e flag'\n");
+  CHECK(f.run_task(0) == 1);
+  test::write_file(f.tmp.path(), "flag", "");
+  CHECK(f.run_task(0) == 0);
+  CHECK(f.exp.status_of(0).attempt == 2);
+  CHECK(test::read(f.exp.task_dir(0) + "/attempts/1/status").find("state=FAILED") != std::string::npos);
+}

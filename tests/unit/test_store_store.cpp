@@ -1,0 +1,165 @@
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "support/support.hpp"
+#include "xrun/store/store.hpp"
+
+using namespace xrun;
+using store::State;
+
+namespace {
+store::WrapperRecord w(const std::string& state, int exit_code = 0, int sig = 0) {
+  store::WrapperRecord r;
+  r.state = state;
+  r.exit_code = exit_code;
+  if (sig) r.signal = sig;
+  r.pid = 42;
+  r.host = "h";
+  return r;
+}
+plan::Plan two_stage_plan() {
+  plan::Plan p;
+  p.name = "p";
+  p.stages.resize(2);
+  p.stages[0].name = "prep";
+  p.stages[0].tasks.resize(1);
+  p.stages[1].name = "sweep";
+  p.stages[1].tasks.resize(3);
+  for (size_t i = 0; i < 3; ++i) p.stages[1].tasks[i].index = i;
+  return p;
+}
+}  // namespace
+
+TEST_CASE("task state resolution from wrapper, control and cancel records", "[store]") {
+  using store::resolve;
+  CHECK(resolve(std::nullopt, std::nullopt, false, std::nullopt).state == State::Pending);
+  CHECK(resolve(w("SUCCEEDED"), std::nullopt, true, std::nullopt).state == State::Succeeded);
+  CHECK(resolve(w("FAILED", 1), std::nullopt, false, std::nullopt).state == State::Failed);
+  CHECK(resolve(w("FAILED", 143, 15), std::nullopt, true, std::nullopt).state == State::Cancelled);
+  CHECK(resolve(w("FAILED", 143, 15), store::ControlRecord{"TIMEOUT", "w"}, false, std::nullopt).state == State::Timeout);
+  CHECK(resolve(w("RUNNING"), std::nullopt, false, true).state == State::Running);
+  CHECK(resolve(w("RUNNING"), std::nullopt, false, std::nullopt).state == State::Running);  // other host
+  auto lost = resolve(w("RUNNING"), std::nullopt, false, false);
+  CHECK(lost.state == State::Lost);
+  CHECK_FALSE(lost.reason.empty());
+  CHECK(resolve(w("RUNNING"), store::ControlRecord{"TIMEOUT", ""}, false, false).state == State::Timeout);
+  CHECK(resolve(w("RUNNING"), std::nullopt, true, false).state == State::Cancelled);
+  CHECK(resolve(std::nullopt, store::ControlRecord{"SKIPPED", "stage x failed"}, false, std::nullopt).state == State::Skipped);
+  CHECK(resolve(std::nullopt, std::nullopt, true, std::nullopt).state == State::Cancelled);
+  CHECK(resolve(std::nullopt, store::ControlRecord{"LOST", "gone"}, false, std::nullopt).state == State::Lost);
+}
+
+TEST_CASE("wrapper records parse tolerantly", "[store]") {
+  auto r = store::parse_wrapper_record("state=FAILED\nexit=143\nsignal=15\nstart=1.5\nend=2.5\nhost=n1\npid=7\nattempt=2\njunk\n");
+  REQUIRE(r);
+  CHECK(r->state == "FAILED");
+  CHECK(*r->exit_code == 143);
+  CHECK(*r->signal == 15);
+  CHECK(r->end - r->start == Approx(1.0));
+  CHECK(r->attempt == 2);
+  CHECK_FALSE(store::parse_wrapper_record("garbage"));
+  CHECK_FALSE(store::parse_wrapper_record(""));
+}
+
+TEST_CASE("experiments get unique, prefix-addressable ids", "[store]") {
+  util::TempDir tmp;
+  auto st = store::Store::open(tmp.path());
+  CHECK(st.find("latest").ok() == false);
+  auto a = st.create("my exp");
+  auto b = st.create("my exp");
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  CHECK(a->id() != b->id());
+  CHECK(a->id().rfind("my-exp-", 0) == 0);
+  // Only experiments with meta.json are listed.
+  CHECK(st.list().empty());
+  REQUIRE(util::atomic_write(a->path("meta.json"), "{}").ok());
+  REQUIRE(util::atomic_write(b->path("meta.json"), "{}").ok());
+  CHECK(st.list().size() == 2);
+  CHECK(st.find(a->id()).ok());
+  CHECK(st.find(a->id().substr(0, a->id().size() - 1)).ok());
+  CHECK_FALSE(st.find("my-exp").ok());  // ambiguous
+  CHECK_FALSE(st.find("../etc").ok());
+  CHECK_FALSE(st.find("zzz").ok());
+  CHECK(st.find("latest").ok());
+}
+
+TEST_CASE("task references never leave the experiment", "[store]") {
+  auto p = two_stage_plan();
+  CHECK(store::resolve_task_ref(p, "0").value() == 0);
+  CHECK(store::resolve_task_ref(p, "sweep/2").value() == 3);
+  CHECK(store::resolve_task_ref(p, "prep/0").value() == 0);
+  for (const char* bad : {"4", "sweep/3", "../../etc/passwd", "nostage/0", "-1", "", "sweep/", "/0", "1e3"}) {
+    INFO(bad);
+    CHECK_FALSE(store::resolve_task_ref(p, bad).ok());
+  }
+  CHECK(store::locate(p, 2) == std::make_pair(size_t{1}, size_t{1}));
+}
+
+TEST_CASE("cancel requests, control records and attempts", "[store]") {
+  util::TempDir tmp;
+  auto st = store::Store::open(tmp.path());
+  auto e = st.create("x");
+  REQUIRE(e.ok());
+  auto p = two_stage_plan();
+  REQUIRE(e->add_cancel_request({1, 3}).ok());
+  REQUIRE(e->add_cancel_request({3}).ok());
+  CHECK(e->cancelled() == std::set<size_t>{1, 3});
+  REQUIRE(e->write_control(2, {"SKIPPED", "because"}).ok());
+  auto all = e->statuses(p);
+  REQUIRE(all.size() == 4);
+  CHECK(all[0].state == State::Pending);
+  CHECK(all[1].state == State::Cancelled);
+  CHECK(all[2].state == State::Skipped);
+  CHECK(all[2].reason == "because");
+
+  // A first attempt leaves nothing to archive; a second archives the first.
+  CHECK(e->archive_attempt(0).value() == 1);
+  REQUIRE(util::atomic_write(e->task_dir(0) + "/status", "state=FAILED\nexit=1\n").ok());
+  REQUIRE(util::atomic_write(e->task_dir(0) + "/stdout", "out1").ok());
+  CHECK(e->archive_attempt(0).value() == 2);
+  CHECK(util::exists(e->task_dir(0) + "/attempts/1/status"));
+  CHECK(test::read(e->task_dir(0) + "/attempts/1/stdout") == "out1");
+  CHECK_FALSE(util::exists(e->task_dir(0) + "/status"));
+}
+
+TEST_CASE("the runner lock is exclusive and visible to readers", "[store]") {
+  util::TempDir tmp;
+  auto st = store::Store::open(tmp.path());
+  auto e = st.create("x");
+  REQUIRE(e.ok());
+  CHECK_FALSE(e->runner_alive());
+  {
+    // fcntl locks are per process: take it in a child and look from here.
+    int pipefd[2];
+    REQUIRE(::pipe(pipefd) == 0);
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      auto l = store::RunnerLock::acquire(e.value());
+      char c = l.ok() ? 'y' : 'n';
+      (void)!::write(pipefd[1], &c, 1);
+      ::sleep(2);
+      ::_exit(0);
+    }
+    char c = 0;
+    REQUIRE(::read(pipefd[0], &c, 1) == 1);
+    CHECK(c == 'y');
+    CHECK(e->runner_alive());
+    CHECK_FALSE(store::RunnerLock::acquire(e.value()).ok());
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    ::close(pipefd[0]);
+    ::close(pipefd[1]);
+  }
+  CHECK_FALSE(e->runner_alive());
+  CHECK(store::RunnerLock::acquire(e.value()).ok());
+}
+
+TEST_CASE("process liveness checks the command line, not just the pid", "[store]") {
+  CHECK(store::process_alive(::getpid(), ""));
+  CHECK_FALSE(store::process_alive(::getpid(), "definitely-not-in-my-cmdline-xyz"));
+  CHECK_FALSE(store::process_alive(0, ""));
+}

@@ -1,0 +1,112 @@
+#include <catch2/catch.hpp>
+
+#include <yaml-cpp/yaml.h>
+
+#include "xrun/vars/engine.hpp"
+
+using namespace xrun;
+
+namespace {
+// Every combination as "a=1 b=x" strings (unset slots omitted).
+std::vector<std::string> expand(const std::string& yaml, const vars::Overrides& ov = {}) {
+  auto s = vars::Sweep::compile(YAML::Load(yaml), "t.yml", ov);
+  REQUIRE(s.ok());
+  std::vector<std::string> out;
+  s->reset();
+  while (s->next()) {
+    std::string row;
+    for (size_t i = 0; i < s->slot_count(); ++i) {
+      const auto* v = s->current()[i];
+      if (!v) continue;
+      if (!row.empty()) row += ' ';
+      row += s->variables()[i].name + "=" + v->str();
+    }
+    out.push_back(row);
+  }
+  CHECK(out.size() == s->combinations());
+  return out;
+}
+xrun::Error fail(const std::string& yaml) {
+  auto s = vars::Sweep::compile(YAML::Load(yaml), "t.yml");
+  REQUIRE_FALSE(s.ok());
+  return s.error();
+}
+using V = std::vector<std::string>;
+}  // namespace
+
+TEST_CASE("plain keys are a product, first key slowest", "[vars]") {
+  CHECK(expand("a: [1, 2]\nb: [x, y]") == V{"a=1 b=x", "a=1 b=y", "a=2 b=x", "a=2 b=y"});
+  CHECK(expand("a: 5") == V{"a=5"});
+  CHECK(expand("{}").size() == 1);
+}
+
+TEST_CASE("zip stops at the shortest and warns", "[vars]") {
+  auto s = vars::Sweep::compile(YAML::Load("zip:\n  a: [1, 2, 3]\n  b: [x, y]"), "t.yml");
+  REQUIRE(s.ok());
+  CHECK(s->combinations() == 2);
+  REQUIRE(s->warnings().size() == 1);
+  CHECK(s->warnings()[0].what.find("shortest") != std::string::npos);
+  CHECK(expand("zip:\n  - a: [1, 2]\n    b: [3, 4]\n  - c: [5, 6]\n") ==
+        V{"a=1 b=3 c=5", "a=1 b=3 c=6", "a=2 b=4 c=5", "a=2 b=4 c=6"});
+}
+
+TEST_CASE("chain runs branches one after another; a list under variables is a chain", "[vars]") {
+  CHECK(expand("chain:\n  - p: 1\n    t: [a, b]\n  - p: 2\n    t: c\n") == V{"p=1 t=a", "p=1 t=b", "p=2 t=c"});
+  CHECK(expand("- a: 1\n- a: 2\n") == V{"a=1", "a=2"});
+  CHECK(expand("append:\n  - a: 1\n  - b: 2\n") == V{"a=1", "b=2"});
+  // Restarting a chain inside a product must not leak the previous branch's variables.
+  CHECK(expand("x: [1, 2]\nchain:\n  - a: 1\n  - b: 2\n") == V{"x=1 a=1", "x=1 b=2", "x=2 a=1", "x=2 b=2"});
+}
+
+TEST_CASE("cycle repeats; nesting is free", "[vars]") {
+  CHECK(expand("cycle:\n  times: 2\n  s: [1, 2]\n") == V{"s=1", "s=2", "s=1", "s=2"});
+  CHECK(expand("repeat:\n  times: 1\n  s: 1\n") == V{"s=1"});
+  CHECK(expand("zip:\n  v:\n    arange: 4\n  cycle:\n    times: 3\n    w: [e, o]\n") ==
+        V{"v=0 w=e", "v=1 w=o", "v=2 w=e", "v=3 w=o"});
+  CHECK(expand("product:\n  zip:\n    a: [1, 2]\n    b: [3, 4]\n  c: [5]\n") == V{"a=1 b=3 c=5", "a=2 b=4 c=5"});
+}
+
+TEST_CASE("arange follows numpy", "[vars]") {
+  CHECK(expand("x:\n  arange: 3") == V{"x=0", "x=1", "x=2"});
+  CHECK(expand("x:\n  arange: {start: 100, stop: 110, step: 2.5, dtype: float}") ==
+        V{"x=100.0", "x=102.5", "x=105.0", "x=107.5"});
+  CHECK(expand("x:\n  arange: {start: 5, stop: 0, step: -2}") == V{"x=5", "x=3", "x=1"});
+  CHECK(expand("x:\n  arange: {stop: 1, step: 0.25}") == V{"x=0.0", "x=0.25", "x=0.5", "x=0.75"});
+  CHECK(expand("x:\n  arange: 2.0") == V{"x=0.0", "x=1.0"});
+  CHECK(expand("x:\n  arange: {stop: 5, step: 1.5, dtype: int}") == V{"x=0", "x=1", "x=2", "x=3"});
+  CHECK(expand("x:\n  arange: {start: 0, stop: 10, step: 3}") == V{"x=0", "x=3", "x=6", "x=9"});
+}
+
+TEST_CASE("--set overrides replace or add values", "[vars]") {
+  auto o = vars::parse_override("a=[7, 8]");
+  REQUIRE(o.ok());
+  CHECK(expand("a: [1, 2]\nb: x\n", {o.value()}) == V{"a=7 b=x", "a=8 b=x"});
+  auto n = vars::parse_override("c=z");
+  REQUIRE(n.ok());
+  CHECK(expand("a: 1\n", {n.value()}) == V{"a=1 c=z"});
+  CHECK_FALSE(vars::parse_override("novalue").ok());
+  CHECK_FALSE(vars::parse_override("=3").ok());
+}
+
+TEST_CASE("bad iterators are located errors", "[vars]") {
+  CHECK(fail("product:\n  - a: 1\n").what.find("mapping") != std::string::npos);
+  CHECK(fail("cycle:\n  s: [1]\n").what.find("times") != std::string::npos);
+  CHECK(fail("cycle:\n  times: -1\n  s: [1]\n").what.find("at least 1") != std::string::npos);
+  CHECK(fail("x:\n  arange: {start: 1}\n").what.find("stop") != std::string::npos);
+  CHECK(fail("x:\n  arange: {stop: 3, step: 0}\n").what.find("0") != std::string::npos);
+  CHECK(fail("x:\n  arange: {stop: 3, stpe: 1}\n").hint.find("step") != std::string::npos);
+  CHECK(fail("x:\n  arange: {start: 5, stop: 1}\n").what.find("no values") != std::string::npos);
+  CHECK(fail("x: []\n").what.find("empty") != std::string::npos);
+  CHECK(fail("chain: {a: 1}\n").what.find("list") != std::string::npos);
+  CHECK(fail("a: 1\nzip:\n  a: [2]\n  b: [3]\n").what.find("twice") != std::string::npos);
+  CHECK(fail("x:\n  arange: 1e400\n").what.size() > 0);
+  CHECK(fail("x:\n  foo: 1\n").what.find("mapping") != std::string::npos);
+  auto e = fail("a: 1\nb:\n  arange: {stop: 0}\n");
+  CHECK(e.line == 3);
+}
+
+TEST_CASE("combination counts saturate instead of overflowing", "[vars]") {
+  auto s = vars::Sweep::compile(YAML::Load("a:\n  arange: 1000000000000\nb:\n  arange: 1000000000000\n"), "t.yml");
+  REQUIRE(s.ok());
+  CHECK(s->combinations() == UINT64_MAX);
+}
