@@ -4,6 +4,7 @@
 
 #include "xrun/backend/backend.hpp"
 #include "xrun/backend/local.hpp"
+#include "xrun/backend/slurm.hpp"
 #include "xrun/util/text.hpp"
 
 namespace xrun::backend {
@@ -13,6 +14,7 @@ using Factory = std::unique_ptr<Backend> (*)();
 const std::map<std::string, Factory>& table() {
   static const std::map<std::string, Factory> t = {
       {"local", [] { return std::unique_ptr<Backend>(std::make_unique<LocalBackend>()); }},
+      {"slurm", [] { return std::unique_ptr<Backend>(std::make_unique<SlurmBackend>()); }},
   };
   return t;
 }

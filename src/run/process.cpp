@@ -6,11 +6,14 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cmath>
 #include <cstring>
 #include <ctime>
 
 #include <fmt/format.h>
+
+#include "xrun/util/fs.hpp"
 
 extern char** environ;
 
@@ -117,6 +120,70 @@ void Child::kill_group(int sig) const {
 void Child::mark_reaped(int status) {
   reaped_ = true;
   status_ = status;
+}
+
+Result<Captured> capture(const std::vector<std::string>& argv, double timeout_seconds) {
+  util::TempDir tmp("xrun-cmd-");
+  if (tmp.path().empty()) return make_error("cannot create a temporary directory", "check $TMPDIR");
+  std::string out = tmp.path() + "/out", err = tmp.path() + "/err";
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  sigset_t empty, defaults;
+  sigemptyset(&empty);
+  sigemptyset(&defaults);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGPIPE}) sigaddset(&defaults, sig);
+  posix_spawnattr_setsigmask(&attr, &empty);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  std::vector<char*> a;
+  for (const auto& x : argv) a.push_back(const_cast<char*>(x.c_str()));
+  a.push_back(nullptr);
+  pid_t pid = -1;
+  int rc = posix_spawnp(&pid, a[0], &fa, &attr, a.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) return make_error(fmt::format("cannot run '{}': {}", argv[0], std::strerror(rc)));
+  double waited = 0;
+  int st = 0;
+  for (;;) {
+    pid_t r = ::waitpid(pid, &st, WNOHANG);
+    if (r == pid) break;
+    if (r < 0 && errno != EINTR) return make_error(fmt::format("waiting for '{}' failed", argv[0]));
+    if (waited > timeout_seconds) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &st, 0);
+      return make_error(fmt::format("'{}' did not answer within {:.0f} s", argv[0], timeout_seconds),
+                        "the scheduler may be overloaded or down; try again");
+    }
+    ::usleep(2000);
+    waited += 0.002;
+  }
+  Captured c;
+  c.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  c.out = util::try_read_file(out).value_or("");
+  c.err = util::try_read_file(err).value_or("");
+  return c;
+}
+
+std::string find_on_path(const std::string& program) {
+  if (program.find('/') != std::string::npos) return ::access(program.c_str(), X_OK) == 0 ? program : "";
+  const char* path = std::getenv("PATH");
+  std::string p = path ? path : "/usr/bin:/bin";
+  size_t start = 0;
+  for (;;) {
+    size_t colon = p.find(':', start);
+    std::string dir = p.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
+    if (dir.empty()) dir = ".";
+    std::string full = dir + "/" + program;
+    if (::access(full.c_str(), X_OK) == 0) return full;
+    if (colon == std::string::npos) return "";
+    start = colon + 1;
+  }
 }
 
 }  // namespace xrun::run

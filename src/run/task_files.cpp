@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "xrun/run/report.hpp"
 #include "xrun/util/fs.hpp"
 #include "xrun/util/text.hpp"
 
@@ -84,7 +85,7 @@ std::string wrapper_script(const std::string& shell) {
 }
 
 std::string task_script(const store::Experiment& exp, const plan::Plan& p, size_t task, const std::string& workdir,
-                        int attempt) {
+                        int attempt, const std::vector<std::string>& setup) {
   auto [s, i] = store::locate(p, task);
   const auto& st = p.stages.at(s);
   const auto& t = st.tasks.at(i);
@@ -98,7 +99,9 @@ std::string task_script(const store::Experiment& exp, const plan::Plan& p, size_
   exp_line("XRUN_ATTEMPT", std::to_string(attempt));
   for (const auto& [k, v] : t.variables)
     if (util::is_identifier(k) && !kReservedEnv.count(k) && !util::starts_with(k, "XRUN_")) exp_line(k, v.str());
-  out += fmt::format("cd {} || exit 1\n", util::shell_quote(workdir));
+  // The working directory is created when missing (on whichever node the task runs).
+  out += fmt::format("[ -d {0} ] || mkdir -p {0}\ncd {0} || exit 1\n", util::shell_quote(workdir));
+  for (const auto& line : setup) out += "{\n" + line + "\n} || { echo 'xrun: a setup line failed' >&2; exit 1; }\n";
   for (const auto& c : t.commands) out += "{\n" + c + "\n} || exit $?\n";
   return out;
 }
@@ -143,7 +146,18 @@ Result<int> prepare_task(const store::Experiment& exp, const plan::Plan& p, cons
   auto attempt = exp.archive_attempt(task);
   if (!attempt) return attempt.error();
   std::string workdir = meta.value("workdir", std::string("."));
-  XRUN_TRY(util::atomic_write(exp.task_dir(task) + "/cmd.sh", task_script(exp, p, task, workdir, attempt.value())));
+  std::vector<std::string> setup;
+  json opts = merged_options(meta, meta.value("backend", std::string("local")));
+  if (opts.contains("setup")) {
+    const auto& s = opts["setup"];
+    if (s.is_array()) {
+      for (const auto& line : s)
+        if (line.is_string() && !line.get<std::string>().empty()) setup.push_back(line.get<std::string>());
+    } else if (s.is_string() && !s.get<std::string>().empty()) {
+      setup.push_back(s.get<std::string>());
+    }
+  }
+  XRUN_TRY(util::atomic_write(exp.task_dir(task) + "/cmd.sh", task_script(exp, p, task, workdir, attempt.value(), setup)));
   return attempt.value();
 }
 

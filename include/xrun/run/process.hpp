@@ -62,4 +62,15 @@ class Child {
   int status_ = 0;
 };
 
+// Run a program to completion and capture its output (scheduler commands: sbatch, squeue, ...).
+struct Captured {
+  int code = -1;  // exit code; 128+N when killed by signal N
+  std::string out;
+  std::string err;
+};
+Result<Captured> capture(const std::vector<std::string>& argv, double timeout_seconds = 120);
+
+// Full path of `program` found on PATH, or empty.
+std::string find_on_path(const std::string& program);
+
 }  // namespace xrun::run

@@ -20,10 +20,10 @@ using json = nlohmann::ordered_json;
 // `shell`: the task shell (the file's `shell:`); empty = bash, falling back to sh.
 std::string wrapper_script(const std::string& shell);
 
-// The task's own script: XRUN_* and variables exported, cd to the working directory, then
-// the commands in order, stopping at the first failure.
+// The task's own script: XRUN_* and variables exported, cd to the working directory, the
+// `setup:` lines, then the commands in order, stopping at the first failure.
 std::string task_script(const store::Experiment& exp, const plan::Plan& p, size_t task, const std::string& workdir,
-                        int attempt);
+                        int attempt, const std::vector<std::string>& setup = {});
 
 // Create the experiment folder: meta.json, experiment.yml, plan.json, wrapper.sh.
 Result<store::Experiment> create_experiment(const store::Store& st, const spec::Spec& sp, const plan::Plan& p,

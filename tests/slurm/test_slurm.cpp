@@ -1,0 +1,227 @@
+// Scenarios against a real single-node Slurm cluster (scripts/slurm-cluster.sh start).
+// Without a reachable cluster every case exits with code 4, which ctest reports as SKIPPED,
+// with the reason printed; scripts/test.sh makes a missing cluster fatal in CI.
+#include <catch2/catch.hpp>
+
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <iostream>
+
+#include "support/env.hpp"
+#include "xrun/run/process.hpp"
+#include "xrun/util/text.hpp"
+
+using namespace xrun;
+using test::Env;
+using test::first_line;
+
+namespace {
+
+void require_cluster() {
+  static int state = -1;  // -1 unknown, 0 no, 1 yes
+  static std::string why;
+  if (state < 0) {
+    if (const char* u = std::getenv("XRUN_SLURM_UNAVAILABLE"); u && *u) {
+      why = u;
+      state = 0;
+    } else if (run::find_on_path("sbatch").empty()) {
+      why = "no sbatch on PATH (start one with scripts/slurm-cluster.sh start, as root)";
+      state = 0;
+    } else {
+      auto r = run::capture({"scontrol", "ping"}, 20);
+      state = r && r->out.find("is UP") != std::string::npos ? 1 : 0;
+      if (!state) why = "slurmctld does not answer `scontrol ping` (scripts/slurm-cluster.sh start)";
+    }
+  }
+  if (state == 0) {
+    std::cout << "SKIPPED: " << why << std::endl;
+    std::exit(4);
+  }
+}
+
+// A directory of logging wrappers for the scheduler commands, first on PATH.
+std::string logging_path(const Env& e) {
+  std::string bin = e.path("logbin");
+  for (const char* cmd : {"sbatch", "squeue", "scancel", "scontrol"}) {
+    std::string real = run::find_on_path(cmd);
+    test::write_file(bin, cmd, "#!/bin/sh\necho \"" + std::string(cmd) + " $*\" >> " + e.path("calls.log") +
+                                   "\nexec " + real + " \"$@\"\n");
+    ::chmod((bin + "/" + cmd).c_str(), 0755);
+  }
+  return bin + ":" + std::getenv("PATH");
+}
+size_t count_calls(const Env& e, const std::string& cmd) {
+  size_t n = 0;
+  for (const auto& line : util::split(test::read(e.path("calls.log")), '\n'))
+    if (util::starts_with(line, cmd + " ")) ++n;
+  return n;
+}
+
+const char* kHeader = "slurm:\n  poll_interval: 1\n";
+
+}  // namespace
+
+TEST_CASE("a 3-stage experiment runs as arrays and --wait follows it to the end", "[slurm]") {
+  require_cluster();
+  Env e;
+  auto f = e.file("exp.yml", std::string("name: three\njobs:\n  - name: prep\n    command: mkdir -p out\n"
+                                         "  - name: sweep\n    command: 'echo {x} > out/{x}.txt; echo done {x}'\n"
+                                         "  - name: report\n    command: cat out/*.txt | wc -l\n"
+                                         "variables:\n  x: [1, 2, 3, 4]\n") + kHeader);
+  auto r = e.x({"run", f, "--wait"});
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  std::string id = first_line(r.out);
+  auto s = e.status(id);
+  CHECK(s["backend"] == "slurm");
+  CHECK(s["state"] == "succeeded");
+  CHECK(s["counts"]["SUCCEEDED"] == 6);
+  CHECK(e.x({"logs", id, "report/0"}).out == "4\n");
+  CHECK(e.x({"logs", id, "sweep/2"}).out == "done 3\n");
+  CHECK(util::exists(e.exp_dir(id) + "/backend/slurm/stage2-0.sbatch"));
+  CHECK(s["tasks"][1]["host"].is_string());
+}
+
+TEST_CASE("a failure in stage 1 stops stage 2: SKIPPED, exit 1 with --wait", "[slurm]") {
+  require_cluster();
+  Env e;
+  auto f = e.file("exp.yml", std::string("jobs:\n  - command: 'test {x} -ne 2'\n  - command: echo never\n"
+                                         "variables:\n  x: [1, 2, 3]\n") + kHeader);
+  auto r = e.x({"run", f, "--wait"});
+  INFO(r.err);
+  CHECK(r.code == 1);
+  std::string id = first_line(r.out);
+  auto s = e.status(id);
+  CHECK(s["tasks"][1]["state"] == "FAILED");
+  CHECK(s["tasks"][3]["state"] == "SKIPPED");
+  CHECK(s["tasks"][3]["reason"].get<std::string>().find("did not succeed") != std::string::npos);
+  CHECK(s["state"] == "failed");
+}
+
+TEST_CASE("cancelling a running array element, and logs of a task", "[slurm]") {
+  require_cluster();
+  Env e;
+  auto f = e.file("exp.yml", std::string("command: 'echo started {x}; sleep {t}'\nvariables:\n  x: [0, 1]\n  t: [20]\n") + kHeader);
+  auto r = e.x({"run", f});
+  REQUIRE(r.code == 0);
+  std::string id = first_line(r.out);
+  REQUIRE(test::eventually([&] { return e.state(id, 0) == "RUNNING" && e.state(id, 1) == "RUNNING"; }, 30));
+  REQUIRE(test::eventually([&] { return e.x({"logs", id, "0"}).out == "started 0\n"; }, 10));
+  e.opts.env["PATH"] = logging_path(e);
+  CHECK(e.x({"cancel", id, "0"}).code == 0);
+  CHECK(test::read(e.path("calls.log")).find("scancel ") != std::string::npos);
+  CHECK(test::read(e.path("calls.log")).find("_0") != std::string::npos);  // scancel <array>_<index>
+  REQUIRE(test::eventually([&] { return e.state(id, 0) == "CANCELLED"; }, 30));
+  CHECK(e.state(id, 1) == "RUNNING");
+  CHECK(e.x({"cancel", id}).code == 0);
+  REQUIRE(test::eventually([&] { return e.state(id, 1) == "CANCELLED"; }, 30));
+  CHECK(e.status(id)["state"] == "cancelled");
+}
+
+TEST_CASE("a stage larger than MaxArraySize is split into several arrays", "[slurm]") {
+  require_cluster();
+  auto cfg = run::capture({"scontrol", "show", "config"});
+  REQUIRE(cfg.ok());
+  size_t max_array = 0;
+  for (const auto& line : util::split(cfg->out, '\n'))
+    if (util::starts_with(line, "MaxArraySize")) max_array = std::stoul(line.substr(line.find('=') + 1));
+  REQUIRE(max_array > 0);
+  if (max_array > 100) {
+    std::cout << "SKIPPED: MaxArraySize is " << max_array << "; scripts/slurm-cluster.sh sets a small one" << std::endl;
+    std::exit(4);
+  }
+  Env e;
+  e.opts.env["PATH"] = logging_path(e);
+  size_t n = max_array * 2 + 3;
+  auto f = e.file("exp.yml", "command: echo {i}\nvariables:\n  i:\n    arange: " + std::to_string(n) + "\n" + kHeader);
+  auto r = e.x({"run", f, "--wait", "--quiet"});
+  REQUIRE(r.code == 0);
+  CHECK(count_calls(e, "sbatch") == 3);
+  auto sub = nlohmann::json::parse(test::read(e.exp_dir(first_line(r.out)) + "/backend/slurm/submission-1.json"));
+  REQUIRE(sub["arrays"].size() == 3);
+  CHECK(sub["arrays"][2]["base"] == 2 * max_array);
+  CHECK(e.status(first_line(r.out))["counts"]["SUCCEEDED"] == n);
+}
+
+TEST_CASE("max_parallel becomes the %N throttle and is honoured", "[slurm]") {
+  require_cluster();
+  Env e;
+  auto f = e.file("exp.yml", std::string("command: 'echo + >> ") + e.path("trace") + "; sleep 1; echo - >> " +
+                                 e.path("trace") + "; echo {i}'\nvariables:\n  i: [1, 2, 3, 4]\nslurm:\n  max_parallel: 1\n  poll_interval: 1\n");
+  auto d = e.x({"run", f, "--dry-run"});
+  CHECK(d.out.find("--array=0-3%1") != std::string::npos);
+  auto r = e.x({"run", f, "--wait", "--quiet"});
+  REQUIRE(r.code == 0);
+  int cur = 0, peak = 0;
+  for (char c : test::read(e.path("trace"))) {
+    if (c == '+') peak = std::max(peak, ++cur);
+    if (c == '-') --cur;
+  }
+  CHECK(peak == 1);
+}
+
+TEST_CASE("resume resubmits only the failed tasks as a sparse array", "[slurm]") {
+  require_cluster();
+  Env e;
+  auto f = e.file("exp.yml", std::string("command: 'test -e ") + e.path("ok") +
+                                 " || test $(( {i} % 3 )) -ne 1'\nvariables:\n  i: [0, 1, 2, 3, 4, 5]\n" + kHeader);
+  auto r = e.x({"run", f, "--wait", "--quiet"});
+  REQUIRE(r.code == 1);
+  std::string id = first_line(r.out);
+  CHECK(e.state(id, 1) == "FAILED");
+  CHECK(e.state(id, 4) == "FAILED");
+  e.file("ok", "");
+  e.opts.env["PATH"] = logging_path(e);
+  auto res = e.x({"resume", id, "--wait", "--quiet"});
+  CHECK(res.code == 0);
+  CHECK(test::read(e.path("calls.log")).find("--array=1,4 ") != std::string::npos);
+  CHECK(count_calls(e, "sbatch") == 1);
+  auto s = e.status(id);
+  CHECK(s["state"] == "succeeded");
+  CHECK(s["tasks"][0]["attempt"] == 1);
+  CHECK(s["tasks"][1]["attempt"] == 2);
+}
+
+TEST_CASE("scheduler calls: one sbatch per array, one squeue per status refresh", "[slurm]") {
+  require_cluster();
+  Env e;
+  e.opts.env["PATH"] = logging_path(e);
+  auto f = e.file("exp.yml", std::string("jobs:\n  - command: 'sleep 2; echo {x}'\n  - command: echo b{x}\n  - command: echo c\n"
+                                         "variables:\n  x: [1, 2, 3, 4, 5, 6]\n") + kHeader);
+  auto r = e.x({"run", f});
+  REQUIRE(r.code == 0);
+  std::string id = first_line(r.out);
+  CHECK(count_calls(e, "sbatch") == 3);
+  CHECK(count_calls(e, "squeue") == 0);
+  auto st = e.x({"status", id});
+  CHECK(st.code == 0);
+  CHECK(count_calls(e, "squeue") == 1);
+  auto sj = e.x({"status", id, "--json"});
+  CHECK(count_calls(e, "squeue") == 2);
+  // Pending reasons are shown once Slurm has computed them (Dependency for the later stages).
+  CHECK(test::eventually([&] { return e.x({"status", id, "--json"}).out.find("PENDING (Dependency)") != std::string::npos; }, 20));
+  REQUIRE(test::eventually([&] { return e.status(id)["state"] == "succeeded"; }, 60));
+}
+
+TEST_CASE("dry run prints scripts and sbatch lines; no sbatch on PATH is a clear error", "[slurm]") {
+  require_cluster();
+  Env e;
+  e.opts.env["PATH"] = logging_path(e);
+  auto f = e.file("exp.yml", "command: echo {x}\nvariables:\n  x: [1, 2]\nslurm:\n  partition: debug\n  walltime: '0:10:00'\n  mem: 100M\n  exclusive: True\n  J: custom\n");
+  auto d = e.x({"run", f, "--dry-run"});
+  CHECK(d.code == 0);
+  CHECK(d.out.find("#SBATCH --partition=debug") != std::string::npos);
+  CHECK(d.out.find("#SBATCH --time=0:10:00") != std::string::npos);
+  CHECK(d.out.find("#SBATCH --mem=100M") != std::string::npos);
+  CHECK(d.out.find("#SBATCH --exclusive") != std::string::npos);
+  CHECK(d.out.find("#SBATCH -J custom") != std::string::npos);
+  CHECK(d.out.find("sbatch --parsable --array=0-1") != std::string::npos);
+  CHECK(count_calls(e, "sbatch") == 0);
+  Env bare;
+  bare.opts.env["PATH"] = bare.path("empty");
+  auto f2 = bare.file("exp.yml", "command: echo hi\nslurm: True\n");
+  auto r = bare.x({"run", f2});
+  CHECK(r.code == 2);
+  CHECK(r.err.find("no 'sbatch' is on PATH") != std::string::npos);
+}
