@@ -1,7 +1,9 @@
 #include "xrun/backend/local.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,6 +14,7 @@
 #include <deque>
 #include <iostream>
 #include <list>
+#include <optional>
 #include <map>
 #include <thread>
 
@@ -82,6 +85,9 @@ class Pool {
       : exp_(exp), plan_(p), meta_(meta), opts_(opts), set_(s), sigs_(sigs), offsets_(store::stage_offsets(p)) {
     workdir_ = meta.value("workdir", std::string("."));
     tty_ = !opts.quiet && ::isatty(2);
+    worker_argv_ = run::worker_argv(exp_);
+    slots_.resize(static_cast<size_t>(std::max(1, set_.jobs)));
+    sigfd_.reset(::signalfd(-1, &sigs_.blocked(), SFD_CLOEXEC | SFD_NONBLOCK));
   }
 
   // Runs the whole experiment; returns the exit code.
@@ -102,25 +108,30 @@ class Pool {
       // Gate the next stage on this one.
       size_t bad = 0;
       for (size_t i = 0; i < plan_.stages[s].tasks.size(); ++i)
-        if (!satisfied(exp_.status_of(offsets_[s] + i))) ++bad;
+        if (!run::satisfied(exp_.status_of(offsets_[s] + i))) ++bad;
       if (bad > 0 && plan_.stages[s].on_failure == spec::OnFailure::Stop && !opts_.keep_going) {
         blocked = true;
         blocked_reason = fmt::format("stage '{}' did not succeed ({} of {} tasks)", plan_.stages[s].name, bad,
                                      plan_.stages[s].tasks.size());
       }
     }
+    stop_workers(1.0);
     return finish("finished");
   }
 
  private:
-  struct Running {
-    size_t id;
-    run::Child child;
-    double start;
-    double term_at = 0;
+  // A pool slot: a long-lived worker (`bash wrapper.sh --worker`) that runs one task at a time,
+  // or, without bash, one `sh wrapper.sh TASK_DIR` process per task.
+  struct Slot {
+    run::Child worker;
+    util::Fd to, from;  // task directories in; "S <pgid> <dir>" / "E <exit> <dir>" out
+    std::string buf;
+    run::Child oneshot;
+    std::optional<size_t> task;
+    long pgid = 0;
+    double start = 0, term_at = 0;
+    bool busy() const { return task.has_value(); }
   };
-
-  static bool satisfied(const store::TaskStatus& t) { return run::satisfied(t); }
 
   std::vector<size_t> stage_ids(size_t s) const {
     std::vector<size_t> ids;
@@ -151,6 +162,12 @@ class Pool {
     cancelled_ = exp_.cancelled();
   }
 
+  size_t busy() const {
+    size_t n = adopted_.size();
+    for (const auto& s : slots_) n += s.busy();
+    return n;
+  }
+
   // Returns false when interrupted.
   bool run_stage(size_t s, const std::vector<size_t>& ids) {
     stage_ = s;
@@ -158,41 +175,88 @@ class Pool {
     std::deque<size_t> queue(ids.begin(), ids.end());
     stage_total_ = ids.size();
     done_ = failed_ = 0;
-    const auto& stage = plan_.stages[s];
-    while (!queue.empty() || !running_.empty() || !adopted_.empty()) {
+    for (;;) {
       refresh_cancel();
-      while (!queue.empty() && running_.size() + adopted_.size() < static_cast<size_t>(set_.jobs)) {
-        size_t id = queue.front();
-        queue.pop_front();
-        start_task(stage, id);
+      for (auto& slot : slots_) {
+        while (!slot.busy() && !queue.empty() && busy() < slots_.size()) {
+          size_t id = queue.front();
+          queue.pop_front();
+          start_task(slot, id);
+        }
       }
-      if (queue.empty() && running_.empty() && adopted_.empty()) break;
-      int sig = sigs_.wait(next_wakeup());
+      if (queue.empty() && busy() == 0) return true;
+      prepare_ahead(queue);
+      int sig = wait_events(next_wakeup());
       if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) {
         interrupt_signal_ = sig;
         pending_after_interrupt_ = std::vector<size_t>(queue.begin(), queue.end());
         return false;
       }
-      reap();
       enforce_walltime();
       poll_adopted();
       progress();
     }
+  }
+
+  // Write the scripts of the next queued tasks while the workers are busy, so that handing a
+  // task to a worker that just finished is a single write.
+  void prepare_ahead(const std::deque<size_t>& queue) {
+    size_t want = slots_.size();
+    for (size_t k = 0; k < queue.size() && prepared_.size() < want; ++k) {
+      size_t id = queue[k];
+      if (prepared_.count(id) || cancelled_.count(id)) continue;
+      auto [s, i] = store::locate(plan_, id);
+      const auto& task = plan_.stages[s].tasks[i];
+      if (opts_.resume || task.creates || task.requires_) break;  // decided at start time
+      if (run::prepare_task(exp_, plan_, meta_, id)) prepared_.insert(id);
+      else break;
+    }
+  }
+
+  bool spawn_worker(Slot& slot) {
+    int in[2], out[2];
+    if (::pipe2(in, O_CLOEXEC) != 0) return false;
+    if (::pipe2(out, O_CLOEXEC) != 0) {
+      ::close(in[0]);
+      ::close(in[1]);
+      return false;
+    }
+    util::Fd in_r(in[0]), out_w(out[1]);
+    slot.to.reset(in[1]);
+    slot.from.reset(out[0]);
+    ::fcntl(slot.from.get(), F_SETFL, O_NONBLOCK);
+    run::Child::Spawn sp;
+    sp.argv = worker_argv_;
+    sp.stdin_fd = in_r.get();
+    sp.stdout_fd = out_w.get();
+    sp.stderr_path = exp_.path("workers.log");
+    sp.child_mask = &sigs_.old_mask();
+    auto c = run::Child::spawn(sp);
+    if (!c) {
+      spdlog::error("{}", c.error().what);
+      slot.to.reset();
+      slot.from.reset();
+      return false;
+    }
+    slot.worker = std::move(c.value());
+    slot.buf.clear();
     return true;
   }
 
-  void start_task(const plan::Stage& stage, size_t id) {
+  void start_task(Slot& slot, size_t id) {
     if (cancelled_.count(id)) {
       count_done(id);
       return;
     }
     auto [s, i] = store::locate(plan_, id);
-    const auto& task = stage.tasks[i];
+    const auto& task = plan_.stages[s].tasks[i];
     // A wrapper from an earlier runner may still be running it (resume after a crash): adopt it.
-    store::TaskStatus cur = exp_.status_of(id);
-    if (cur.state == State::Running && cur.wrapper_alive) {
-      adopted_.push_back({id, cur.pid});
-      return;
+    if (opts_.resume) {
+      store::TaskStatus cur = exp_.status_of(id);
+      if (cur.state == State::Running && cur.wrapper_alive) {
+        adopted_.push_back(id);
+        return;
+      }
     }
     if (opts_.skip_existing && task.creates && util::exists(util::join(workdir_, *task.creates))) {
       decide(id, {"SKIPPED", fmt::format("{} {}", run::kCreatesExists, *task.creates)});
@@ -204,10 +268,32 @@ class Pool {
       count_done(id);
       return;
     }
-    auto attempt = run::prepare_task(exp_, plan_, meta_, id);
-    if (!attempt) {
-      spdlog::error("task {}: {}", id, attempt.error().what);
-      write_control(id, {"LOST", "could not prepare the task: " + attempt.error().what});
+    if (!prepared_.erase(id)) {
+      auto attempt = run::prepare_task(exp_, plan_, meta_, id);
+      if (!attempt) {
+        spdlog::error("task {}: {}", id, attempt.error().what);
+        write_control(id, {"LOST", "could not prepare the task: " + attempt.error().what});
+        count_done(id);
+        return;
+      }
+    }
+    slot.start = util::now_seconds();
+    slot.term_at = 0;
+    slot.pgid = 0;
+    if (!worker_argv_.empty()) {
+      std::string line = exp_.task_dir(id) + "\n";
+      for (int tries = 0; tries < 2; ++tries) {
+        if (!slot.worker.running() && !spawn_worker(slot)) break;
+        if (::write(slot.to.get(), line.data(), line.size()) == static_cast<ssize_t>(line.size())) {
+          slot.task = id;
+          return;
+        }
+        slot.to.reset();  // the worker is gone: start another one
+        slot.from.reset();
+        slot.worker.kill_group(SIGKILL);
+        slot.worker = run::Child();
+      }
+      write_control(id, {"LOST", "could not start a local worker process"});
       count_done(id);
       return;
     }
@@ -222,19 +308,72 @@ class Pool {
       count_done(id);
       return;
     }
-    running_.push_back({id, std::move(child.value()), util::now_seconds()});
+    slot.oneshot = std::move(child.value());
+    slot.pgid = slot.oneshot.pid();
+    slot.task = id;
   }
 
-  double next_wakeup() const {
-    double wake = adopted_.empty() ? 1.0 : 0.2;
-    if (set_.walltime > 0) {
-      double now = util::now_seconds();
-      for (const auto& r : running_) {
-        double due = r.term_at > 0 ? r.term_at + set_.kill_grace : r.start + set_.walltime;
-        wake = std::min(wake, std::max(0.01, due - now));
+  // `rc`: the exit code the worker reported, when it did.
+  void task_ended(Slot& slot, std::optional<int> rc = std::nullopt) {
+    if (!slot.task) return;
+    size_t id = *slot.task;
+    slot.task.reset();
+    slot.pgid = 0;
+    if (rc && *rc == 0 && slot.term_at == 0) {
+      ++done_;  // succeeded: nothing to read back
+      return;
+    }
+    count_done(id);
+  }
+
+  // Wait for worker output or a signal; returns a terminating signal number, else 0.
+  int wait_events(double seconds) {
+    std::vector<pollfd> fds;
+    fds.push_back({sigfd_.get(), POLLIN, 0});
+    std::vector<Slot*> owners{nullptr};
+    for (auto& slot : slots_)
+      if (slot.from.valid()) {
+        fds.push_back({slot.from.get(), POLLIN, 0});
+        owners.push_back(&slot);
+      }
+    int n = ::poll(fds.data(), fds.size(), static_cast<int>(seconds * 1000) + 1);
+    if (n <= 0) return 0;
+    int term = 0;
+    if (fds[0].revents & POLLIN) {
+      signalfd_siginfo si{};
+      while (::read(sigfd_.get(), &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+        int sig = static_cast<int>(si.ssi_signo);
+        if (sig == SIGCHLD) reap();
+        else term = sig;
       }
     }
-    return wake;
+    for (size_t k = 1; k < fds.size(); ++k)
+      if (fds[k].revents & (POLLIN | POLLHUP | POLLERR)) read_worker(*owners[k]);
+    return term;
+  }
+
+  void read_worker(Slot& slot) {
+    char buf[4096];
+    for (;;) {
+      ssize_t n = ::read(slot.from.get(), buf, sizeof buf);
+      if (n > 0) {
+        slot.buf.append(buf, static_cast<size_t>(n));
+        continue;
+      }
+      if (n < 0 && (errno == EAGAIN || errno == EINTR)) break;
+      // EOF: the worker is gone. Whatever it was running is resolved from the store.
+      slot.from.reset();
+      slot.to.reset();
+      task_ended(slot);
+      break;
+    }
+    size_t nl;
+    while ((nl = slot.buf.find('\n')) != std::string::npos) {
+      std::string line = slot.buf.substr(0, nl);
+      slot.buf.erase(0, nl + 1);
+      if (line.size() > 2 && line[0] == 'S') slot.pgid = std::atol(line.c_str() + 2);
+      else if (line.size() > 2 && line[0] == 'E') task_ended(slot, std::atoi(line.c_str() + 2));
+    }
   }
 
   void reap() {
@@ -242,39 +381,59 @@ class Pool {
       int status = 0;
       pid_t pid = ::waitpid(-1, &status, WNOHANG);
       if (pid <= 0) break;
-      for (auto it = running_.begin(); it != running_.end(); ++it) {
-        if (it->child.pid() != pid) continue;
-        it->child.mark_reaped(status);
-        size_t id = it->id;
-        running_.erase(it);
-        count_done(id);
-        break;
+      for (auto& slot : slots_) {
+        if (slot.worker.pid() == pid) slot.worker.mark_reaped(status);
+        if (slot.oneshot.pid() == pid) {
+          slot.oneshot.mark_reaped(status);
+          task_ended(slot);
+        }
       }
     }
+  }
+
+  // Signal a slot's task: its process group once known, else the worker (which forwards it).
+  void signal_task(Slot& slot, int sig) {
+    if (slot.oneshot.running()) slot.oneshot.kill_group(sig);
+    else if (slot.pgid > 0) ::kill(static_cast<pid_t>(-slot.pgid), sig);
+    else if (slot.worker.running()) ::kill(slot.worker.pid(), sig);
+  }
+
+  double next_wakeup() const {
+    double wake = adopted_.empty() ? 1.0 : 0.2;
+    if (set_.walltime > 0) {
+      double now = util::now_seconds();
+      for (const auto& s : slots_) {
+        if (!s.busy()) continue;
+        double due = s.term_at > 0 ? s.term_at + set_.kill_grace : s.start + set_.walltime;
+        wake = std::min(wake, std::max(0.01, due - now));
+      }
+    }
+    return wake;
   }
 
   void enforce_walltime() {
     if (set_.walltime <= 0) return;
     double now = util::now_seconds();
-    for (auto& r : running_) {
-      if (r.term_at == 0 && now - r.start >= set_.walltime) {
-        write_control(r.id, {"TIMEOUT", fmt::format("walltime of {} exceeded", util::human_duration(set_.walltime))});
-        r.child.kill_group(SIGTERM);
-        r.term_at = now;
-      } else if (r.term_at > 0 && now - r.term_at >= set_.kill_grace) {
-        r.child.kill_group(SIGKILL);
+    for (auto& s : slots_) {
+      if (!s.busy()) continue;
+      if (s.term_at == 0 && now - s.start >= set_.walltime) {
+        write_control(*s.task, {"TIMEOUT", fmt::format("walltime of {} exceeded", util::human_duration(set_.walltime))});
+        signal_task(s, SIGTERM);
+        s.term_at = now;
+      } else if (s.term_at > 0 && now - s.term_at >= set_.kill_grace) {
+        signal_task(s, SIGKILL);
       }
     }
   }
 
   void poll_adopted() {
     for (auto it = adopted_.begin(); it != adopted_.end();) {
-      store::TaskStatus t = exp_.status_of(it->first);
+      store::TaskStatus t = exp_.status_of(*it);
       if (t.state == State::Running && t.wrapper_alive) {
         ++it;
         continue;
       }
-      count_done(it->first);
+      count_done(*it);
       it = adopted_.erase(it);
     }
   }
@@ -282,7 +441,7 @@ class Pool {
   void count_done(size_t id) {
     ++done_;
     store::TaskStatus t = exp_.status_of(id, cancelled_.count(id) > 0);
-    if (!satisfied(t)) ++failed_;
+    if (!run::satisfied(t)) ++failed_;
   }
 
   void progress() {
@@ -293,10 +452,11 @@ class Pool {
     last_line_ = now;
     double el = now - stage_start_;
     std::string eta = "-";
-    if (done_ > 0 && done_ < stage_total_) eta = util::human_duration(el / static_cast<double>(done_) * static_cast<double>(stage_total_ - done_));
+    if (done_ > 0 && done_ < stage_total_)
+      eta = util::human_duration(el / static_cast<double>(done_) * static_cast<double>(stage_total_ - done_));
     std::string line = fmt::format("[stage {}/{} {}] {}/{} done, {} failed, {} running, elapsed {}, ETA {}", stage_ + 1,
-                                   plan_.stages.size(), plan_.stages[stage_].name, done_, stage_total_, failed_,
-                                   running_.size() + adopted_.size(), util::human_duration(now - start_), eta);
+                                   plan_.stages.size(), plan_.stages[stage_].name, done_, stage_total_, failed_, busy(),
+                                   util::human_duration(now - start_), eta);
     if (tty_) {
       std::fprintf(stderr, "\r\033[K%s", line.c_str());
       progress_shown_ = true;
@@ -314,14 +474,27 @@ class Pool {
     }
   }
 
+  // Close the workers' input (they exit once idle) and wait a little for them.
+  void stop_workers(double seconds) {
+    for (auto& s : slots_) s.to.reset();
+    double until = util::now_seconds() + seconds;
+    auto any = [&] {
+      for (auto& s : slots_)
+        if (s.worker.running() || s.oneshot.running()) return true;
+      return false;
+    };
+    while (any() && util::now_seconds() < until) wait_events(0.05);
+  }
+
   int interrupted() {
     clear_progress();
     int sig = interrupt_signal_;
     std::string why = fmt::format("interrupted by {}", signal_name(sig));
-    if (!opts_.quiet) std::fprintf(stderr, "xrun: %s: stopping %zu running task(s)\n", why.c_str(), running_.size());
-    for (auto& r : running_) {
-      write_control(r.id, {"CANCELLED", why});
-      r.child.kill_group(SIGTERM);
+    if (!opts_.quiet) std::fprintf(stderr, "xrun: %s: stopping %zu running task(s)\n", why.c_str(), busy());
+    for (auto& s : slots_) {
+      if (!s.busy()) continue;
+      write_control(*s.task, {"CANCELLED", why});
+      signal_task(s, SIGTERM);
     }
     // Tasks that will now never start.
     std::vector<size_t> never = pending_after_interrupt_;
@@ -330,14 +503,15 @@ class Pool {
     for (size_t id : never)
       if (!cancelled_.count(id)) decide(id, {"CANCELLED", why + " before it started"});
     // Grace, then SIGKILL. A second signal cuts the grace short.
+    for (auto& s : slots_) s.to.reset();
     double until = util::now_seconds() + set_.kill_grace;
-    while (!running_.empty() && util::now_seconds() < until) {
-      int again = sigs_.wait(0.1);
-      reap();
+    while (busy() > adopted_.size() && util::now_seconds() < until) {
+      int again = wait_events(0.1);
       if (again == SIGINT || again == SIGTERM || again == SIGHUP) break;
     }
-    for (auto& r : running_) r.child.kill_group(SIGKILL);
-    running_.clear();  // Child destructors reap
+    for (auto& s : slots_)
+      if (s.busy()) signal_task(s, SIGKILL);
+    stop_workers(2.0);
     finish("interrupted");
     return 130;
   }
@@ -345,7 +519,7 @@ class Pool {
   int finish(const std::string& state) {
     clear_progress();
     auto statuses = exp_.statuses(plan_);
-    bool all_ok = std::all_of(statuses.begin(), statuses.end(), [](const store::TaskStatus& t) { return satisfied(t); });
+    bool all_ok = std::all_of(statuses.begin(), statuses.end(), [](const store::TaskStatus& t) { return run::satisfied(t); });
     run::write_summary(exp_, plan_, statuses);
     json r = exp_.runner().value_or(json::object());
     r["state"] = state;
@@ -364,8 +538,11 @@ class Pool {
   const run::SignalBlocker& sigs_;
   std::vector<size_t> offsets_;
   std::string workdir_;
-  std::list<Running> running_;
-  std::list<std::pair<size_t, long>> adopted_;
+  std::vector<std::string> worker_argv_;
+  std::vector<Slot> slots_;
+  util::Fd sigfd_;
+  std::list<size_t> adopted_;
+  std::set<size_t> prepared_;
   std::set<size_t> cancelled_;
   long long cancel_stamp_ = -1;
   std::vector<size_t> pending_after_interrupt_;
@@ -383,6 +560,8 @@ int run_local_pool(const store::Experiment& exp, const plan::Plan& p, const json
   // Orphaned grandchildren of tasks are re-parented to us and reaped by the pool's waitpid,
   // even where PID 1 does not reap (containers).
   ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+  ::setenv("XRUN_HOST", util::hostname().c_str(), 1);  // the wrappers need not ask uname
+  ::signal(SIGPIPE, SIG_IGN);  // a vanished worker is an error code, not our death
   auto lock = store::RunnerLock::acquire(exp);
   if (!lock) {
     std::cerr << "xrun: error: " << lock.error().what << "\n  hint: " << lock.error().hint << std::endl;

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "xrun/run/process.hpp"
 #include "xrun/run/report.hpp"
 #include "xrun/util/fs.hpp"
 #include "xrun/util/text.hpp"
@@ -23,56 +24,104 @@ const std::set<std::string> kReservedEnv = {"PATH", "HOME", "SHELL", "USER", "LO
 
 constexpr const char* kWrapper = R"SH(#!/bin/sh
 # xrun task wrapper (generated). The same for every backend; needs only a POSIX sh.
-# Usage: sh wrapper.sh TASK_DIR
-# Runs TASK_DIR/cmd.sh with the task shell, its output in TASK_DIR/stdout and TASK_DIR/stderr,
-# and records TASK_DIR/status (written atomically): RUNNING first, then SUCCEEDED or FAILED
-# with the exit code (and the signal, for exit codes above 128), end time and duration.
-d=${1:?usage: sh wrapper.sh TASK_DIR}
-cd "$d" 2>/dev/null || { echo "xrun wrapper: no task directory $d" >&2; exit 2; }
-d=$(pwd)
+#   sh wrapper.sh TASK_DIR      run one task (Slurm, PBS, Docker, and the local pool without bash)
+#   bash wrapper.sh --worker    run tasks whose directories arrive on stdin, one at a time, each in
+#                               its own process group (job control); print "S <pgid> <dir>" when one
+#                               starts and "E <exit> <dir>" when it has ended (the local pool)
+# Each task runs TASK_DIR/cmd.sh with the task shell (bash unless the file says `shell:`), its
+# output in TASK_DIR/stdout and TASK_DIR/stderr. Two records are written, each once, into its own
+# fresh file with a single printf ending in `written=1` (readers ignore a record without it; sh
+# cannot rename without running mv):
+#   TASK_DIR/started  state=RUNNING, host, pid (the task's process group), wrapper pid, start, attempt
+#   TASK_DIR/status   SUCCEEDED or FAILED, exit code (and signal, for codes above 128), times
 task_shell=@SHELL@
-if [ -z "$task_shell" ]; then
-  if command -v bash >/dev/null 2>&1; then task_shell=bash; else task_shell=sh; fi
-fi
-now() {
-  t=$(date +%s.%N 2>/dev/null)
-  case $t in ''|*[!0-9.]*) t=$(date +%s) ;; esac
-  echo "$t"
+_now() {
+  if [ -n "${EPOCHREALTIME:-}" ]; then eval '_t=${EPOCHREALTIME/,/.}'; return; fi
+  _t=$(date +%s.%N 2>/dev/null)
+  case $_t in ''|*[!0-9.]*) _t=$(date +%s) ;; esac
 }
-host=$(uname -n 2>/dev/null || hostname 2>/dev/null || echo unknown)
-attempt=1
-[ -r "$d/attempt" ] && read -r attempt < "$d/attempt"
-put() {
-  printf '%s\n' "$@" > "$d/.status.$$" && mv -f "$d/.status.$$" "$d/status"
+_host=${XRUN_HOST:-$(uname -n 2>/dev/null || hostname 2>/dev/null || echo unknown)}
+_put() {
+  _f=$1
+  shift
+  printf '%s\n' "$@" written=1 > "$_d/$_f"
 }
-start=$(now)
-put state=RUNNING "host=$host" "pid=$$" "start=$start" "attempt=$attempt" || exit 3
-child=
-got=0
-trap 'got=15; [ -n "$child" ] && kill -TERM "$child" 2>/dev/null' TERM
-trap 'got=2; [ -n "$child" ] && kill -INT "$child" 2>/dev/null' INT
-trap 'got=1; [ -n "$child" ] && kill -HUP "$child" 2>/dev/null' HUP
-if command -v "$task_shell" >/dev/null 2>&1; then
-  "$task_shell" "$d/cmd.sh" </dev/null >"$d/stdout" 2>"$d/stderr" &
-  child=$!
-  while :; do
-    wait "$child"
-    rc=$?
-    # A trapped signal interrupts wait while the task still runs: wait again.
-    if [ "$rc" -gt 128 ] && kill -0 "$child" 2>/dev/null; then continue; fi
-    break
-  done
-else
-  echo "xrun: task shell '$task_shell' not found on $host" >"$d/stderr"
-  : >"$d/stdout"
-  rc=127
+# Start the task of directory $1 in the background: sets _child (empty if it could not start).
+_start() {
+  _d=$1
+  _rc=
+  _child=
+  [ -e "$_d/status" ] && : > "$_d/status"  # never leave an earlier final record standing
+  _attempt=1
+  [ -r "$_d/attempt" ] && read -r _attempt < "$_d/attempt"
+  _now
+  _begin=$_t
+  _same=0
+  case $task_shell in
+    '') if [ -n "${BASH_VERSION:-}" ] || ! command -v bash >/dev/null 2>&1; then _same=1; else task_shell=bash; fi ;;
+    bash) [ -n "${BASH_VERSION:-}" ] && _same=1 ;;
+    sh) [ -z "${BASH_VERSION:-}" ] && _same=1 ;;
+  esac
+  if [ "$_same" = 1 ]; then
+    ( trap - TERM INT HUP PIPE; . "$_d/cmd.sh" ) </dev/null >"$_d/stdout" 2>"$_d/stderr" &
+    _child=$!
+  elif command -v "$task_shell" >/dev/null 2>&1; then
+    ( trap - TERM INT HUP PIPE; exec "$task_shell" "$_d/cmd.sh" ) </dev/null >"$_d/stdout" 2>"$_d/stderr" &
+    _child=$!
+  else
+    echo "xrun: task shell '$task_shell' not found on $_host" >"$_d/stderr"
+    : >"$_d/stdout"
+    _rc=127
+  fi
+  _pg=${_child:-$$}
+  [ "$_worker" = 1 ] || _pg=$$
+  _put started state=RUNNING "host=$_host" "pid=$_pg" "wrapper=$$" "start=$_begin" "attempt=$_attempt"
+}
+# Wait for the task and write its final record: sets _rc.
+_finish() {
+  if [ -n "$_child" ]; then
+    while :; do
+      wait "$_child"
+      _rc=$?
+      # A trapped signal interrupts wait while the task still runs: wait again.
+      if [ "$_rc" -gt 128 ] && kill -0 "$_child" 2>/dev/null; then continue; fi
+      break
+    done
+  fi
+  _now
+  _sig=0
+  if [ "$_rc" -gt 128 ] && [ "$_rc" -lt 193 ]; then _sig=$((_rc - 128)); fi
+  if [ "$_rc" -eq 0 ]; then _state=SUCCEEDED; else _state=FAILED; fi
+  _put status "state=$_state" "exit=$_rc" "signal=$_sig" "host=$_host" "pid=$_pg" "wrapper=$$" "start=$_begin" \
+    "end=$_t" "attempt=$_attempt"
+  _child=
+}
+_child=
+if [ "${1:-}" = --worker ]; then
+  _worker=1
+  set -m  # each task in its own process group (bash runs background jobs that way)
+  trap '' PIPE  # a vanished runner must not stop us from recording the task we run
+  trap '[ -n "$_child" ] && kill -TERM -"$_child" 2>/dev/null' TERM
+  trap '[ -n "$_child" ] && kill -INT -"$_child" 2>/dev/null' INT
+  trap '[ -n "$_child" ] && kill -HUP -"$_child" 2>/dev/null' HUP
+  while IFS= read -r _line; do
+    [ -d "$_line" ] || { echo "E 2 $_line"; continue; }
+    _start "$_line"
+    echo "S ${_child:-0} $_line"
+    _finish
+    echo "E $_rc $_line"
+  done 2>/dev/null
+  exit 0
 fi
-end=$(now)
-sig=0
-if [ "$rc" -gt 128 ] && [ "$rc" -lt 193 ]; then sig=$((rc - 128)); fi
-if [ "$rc" -eq 0 ]; then state=SUCCEEDED; else state=FAILED; fi
-put "state=$state" "exit=$rc" "signal=$sig" "host=$host" "pid=$$" "start=$start" "end=$end" "attempt=$attempt"
-exit "$rc"
+_worker=0
+_dir=${1:?usage: sh wrapper.sh TASK_DIR}
+[ -d "$_dir" ] || { echo "xrun wrapper: no task directory $_dir" >&2; exit 2; }
+trap '[ -n "$_child" ] && kill -TERM "$_child" 2>/dev/null' TERM
+trap '[ -n "$_child" ] && kill -INT "$_child" 2>/dev/null' INT
+trap '[ -n "$_child" ] && kill -HUP "$_child" 2>/dev/null' HUP
+_start "$_dir"
+_finish
+exit "$_rc"
 )SH";
 
 }  // namespace
@@ -162,7 +211,14 @@ Result<int> prepare_task(const store::Experiment& exp, const plan::Plan& p, cons
 }
 
 std::vector<std::string> wrapper_argv(const store::Experiment& exp, size_t task) {
-  return {"sh", exp.path("wrapper.sh"), exp.task_dir(task)};
+  static const std::string sh = run::find_on_path("sh");
+  return {sh.empty() ? "sh" : sh, exp.path("wrapper.sh"), exp.task_dir(task)};
+}
+
+std::vector<std::string> worker_argv(const store::Experiment& exp) {
+  static const std::string bash = run::find_on_path("bash");
+  if (bash.empty()) return {};
+  return {bash, exp.path("wrapper.sh"), "--worker"};
 }
 
 std::optional<double> parse_walltime(const std::string& text) {

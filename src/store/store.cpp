@@ -96,7 +96,8 @@ bool is_final(State s) { return s != State::Pending && s != State::Running; }
 
 std::optional<WrapperRecord> parse_wrapper_record(const std::string& text) {
   auto kv = parse_kv(text);
-  if (!kv.count("state")) return std::nullopt;
+  // A record counts only once complete: the wrapper ends each with `written=1`.
+  if (!kv.count("state") || kv["written"] != "1") return std::nullopt;
   WrapperRecord w;
   w.state = kv["state"];
   if (auto v = to_long(kv["exit"])) w.exit_code = static_cast<int>(*v);
@@ -105,6 +106,7 @@ std::optional<WrapperRecord> parse_wrapper_record(const std::string& text) {
   w.end = to_double(kv["end"]);
   w.host = kv["host"];
   w.pid = to_long(kv["pid"]).value_or(0);
+  w.wrapper = to_long(kv["wrapper"]).value_or(w.pid);
   w.attempt = static_cast<int>(to_long(kv["attempt"]).value_or(1));
   return w;
 }
@@ -256,11 +258,14 @@ TaskStatus Experiment::status_of(size_t task, bool cancelled) const {
   std::optional<WrapperRecord> w;
   std::optional<ControlRecord> c;
   if (auto t = util::try_read_file(d + "/status")) w = parse_wrapper_record(*t);
+  if (!w)
+    if (auto t = util::try_read_file(d + "/started")) w = parse_wrapper_record(*t);
   if (auto t = util::try_read_file(d + "/control")) c = parse_control_record(*t);
   std::optional<bool> alive;
   static const std::string here = util::hostname();
   if (w && w->state == "RUNNING") {
-    if (w->host == here) alive = process_alive(w->pid, d);
+    // Alive while the wrapper that will record the end lives (its command line names the experiment).
+    if (w->host == here) alive = process_alive(w->wrapper, dir_);
   }
   TaskStatus s = resolve(w, c, cancelled, alive);
   s.id = task;
@@ -289,14 +294,16 @@ Result<int> Experiment::archive_attempt(size_t task) const {
   XRUN_TRY(util::make_dirs(d));
   int prev = 0;
   if (auto t = util::try_read_file(d + "/attempt")) prev = static_cast<int>(to_long(util::trim(*t)).value_or(0));
-  bool has_files = util::exists(d + "/status") || util::exists(d + "/control") || util::exists(d + "/stdout");
+  bool has_files = util::exists(d + "/started") || util::exists(d + "/status") || util::exists(d + "/control") ||
+                   util::exists(d + "/stdout");
   if (prev > 0 && has_files) {
     std::string a = fmt::format("{}/attempts/{}", d, prev);
     XRUN_TRY(util::make_dirs(a));
-    for (const char* f : {"status", "control", "stdout", "stderr", "cmd.sh"})
+    for (const char* f : {"started", "status", "control", "stdout", "stderr", "cmd.sh"})
       if (util::exists(d + "/" + f)) XRUN_TRY(util::rename_path(d + "/" + f, a + "/" + f));
   }
-  int next = prev + 1;
+  // An attempt that never started (no files) keeps its number.
+  int next = (prev > 0 && !has_files) ? prev : prev + 1;
   XRUN_TRY(util::atomic_write(d + "/attempt", fmt::format("{}\n", next)));
   return next;
 }

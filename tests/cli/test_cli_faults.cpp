@@ -24,7 +24,7 @@ bool pid_gone(const std::string& pidfile) {
 }
 }  // namespace
 
-TEST_CASE("cancel one running task from another shell; the others go on", "[cli][cancel]") {
+TEST_CASE("cancel one running task from another shell - the others go on", "[cli][cancel]") {
   Env e;
   auto f = e.file("exp.yml", "command: 'echo $$ > pid-{i}; sleep {t}'\nvariables:\n  i: [0, 1]\n  t: [2]\n");
   auto b = e.bg({"run", f, "-j", "2", "--quiet"});
@@ -77,7 +77,7 @@ TEST_CASE("Ctrl-C, SIGTERM and SIGHUP kill every task's process group: CANCELLED
   }
 }
 
-TEST_CASE("kill -9 of the runner: no task RUNNING forever; resume completes without rerunning successes",
+TEST_CASE("kill -9 of the runner: no task RUNNING forever - resume completes without rerunning successes",
           "[cli][faults]") {
   Env e;
   auto f = e.file("exp.yml", "command: 'sleep 1; echo {i} >> ran.txt'\nvariables:\n  i: [0, 1, 2, 3, 4]\n");
@@ -101,16 +101,19 @@ TEST_CASE("kill -9 of the runner: no task RUNNING forever; resume completes with
   CHECK(std::count(ran.begin(), ran.end(), '\n') == 5);
 }
 
-TEST_CASE("a task whose whole group died with the runner is LOST; resume reruns it", "[cli][faults]") {
+TEST_CASE("a task whose whole group died with the runner is LOST - resume reruns it", "[cli][faults]") {
   Env e;
   auto f = e.file("exp.yml", "command: 'echo $$ > pgid; sleep 30'\n");
   auto b = e.bg({"run", f, "--quiet"});
   std::string id = wait_for_id(b);
   REQUIRE(test::eventually([&] { return e.state(id, 0) == "RUNNING"; }));
-  auto st = e.status(id);
-  long wrapper = st["tasks"][0]["pid"];
+  // The task's process group and the wrapper that would record its end, gone with the runner.
+  auto started = test::read(e.exp_dir(id) + "/tasks/0/started");
+  long group = std::stol(started.substr(started.find("pid=") + 4));
+  long wrapper = std::stol(started.substr(started.find("wrapper=") + 8));
   ::kill(b.pid, SIGKILL);
-  ::kill(static_cast<pid_t>(-wrapper), SIGKILL);
+  ::kill(static_cast<pid_t>(wrapper), SIGKILL);
+  ::kill(static_cast<pid_t>(-group), SIGKILL);
   b.wait();
   REQUIRE(test::eventually([&] { return e.state(id, 0) == "LOST"; }, 10));
   CHECK_FALSE(e.status(id)["tasks"][0]["reason"].is_null());
@@ -119,7 +122,7 @@ TEST_CASE("a task whose whole group died with the runner is LOST; resume reruns 
   // Make the rerun quick by cancelling it once it starts again.
   auto r = e.bg({"resume", id, "--quiet"});
   REQUIRE(test::eventually([&] { return e.status(id)["tasks"][0]["attempt"] == 2 && e.state(id, 0) == "RUNNING"; }));
-  CHECK(util::exists(e.exp_dir(id) + "/tasks/0/attempts/1/status"));
+  CHECK(util::exists(e.exp_dir(id) + "/tasks/0/attempts/1/started"));  // LOST: started, never ended
   CHECK(e.x({"cancel", id}).code == 0);
   CHECK(r.wait(20) == 1);
 }

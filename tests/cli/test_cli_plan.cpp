@@ -60,7 +60,7 @@ TEST_CASE("plan --json follows the documented contract", "[cli][plan]") {
   CHECK(j["stages"][1]["tasks"].size() == 1);
 }
 
-TEST_CASE("plan without --json is a numbered list per stage; --set overrides", "[cli][plan]") {
+TEST_CASE("plan without --json is a numbered list per stage - --set overrides", "[cli][plan]") {
   util::TempDir d;
   auto f = test::write_file(d.path(), "e.yml", "command: echo {x}\nvariables:\n  x: [1, 2]\n");
   auto r = test::xrun({"plan", f});

@@ -82,7 +82,7 @@ TEST_CASE("run: a failing stage stops the next one (SKIPPED), exit 1, summary wi
   }
 }
 
-TEST_CASE("run: -j bounds parallelism; tasks of a stage run in parallel", "[cli][run]") {
+TEST_CASE("run: -j bounds parallelism - tasks of a stage run in parallel", "[cli][run]") {
   Env e;
   auto f = e.file("exp.yml",
                   "command: 'echo + >> {log}; sleep 0.4; echo - >> {log}'\nvariables:\n  log: [trace.txt]\n  i: [1, 2, 3, 4, 5, 6]\n"
@@ -208,7 +208,7 @@ TEST_CASE("two runs of the same file at once get distinct ids and folders", "[cl
   CHECK(test::read(e.exp_dir(ib) + "/tasks/0/me") == ib + "\n");
 }
 
-TEST_CASE("run --detach returns at once; the runner goes on in the background", "[cli][run]") {
+TEST_CASE("run --detach returns at once - the runner goes on in the background", "[cli][run]") {
   Env e;
   auto f = e.file("exp.yml", "command: 'sleep 1; echo done {i}'\nvariables:\n  i: [1, 2]\n");
   auto t0 = std::chrono::steady_clock::now();

@@ -204,7 +204,7 @@ TEST_CASE("scheduler calls: one sbatch per array, one squeue per status refresh"
   REQUIRE(test::eventually([&] { return e.status(id)["state"] == "succeeded"; }, 60));
 }
 
-TEST_CASE("dry run prints scripts and sbatch lines; no sbatch on PATH is a clear error", "[slurm]") {
+TEST_CASE("dry run prints scripts and sbatch lines - no sbatch on PATH is a clear error", "[slurm]") {
   require_cluster();
   Env e;
   e.opts.env["PATH"] = logging_path(e);

@@ -73,10 +73,10 @@ TEST_CASE("tasks see XRUN_* and their variables, in the working directory", "[ru
   CHECK(test::read(f.exp.task_dir(0) + "/stdout") == "0 main 0 0.5 " + f.tmp.path() + "\n");
 }
 
-TEST_CASE("a task shell from the file is used; a missing one fails the task clearly", "[run]") {
-  Fixture ok("shell: sh\ncommand: 'echo $0'\n");
+TEST_CASE("a task shell from the file is used - a missing one fails the task clearly", "[run]") {
+  Fixture ok("shell: sh\ncommand: 'echo ${{BASH_VERSION:-none}}'\n");
   CHECK(ok.run_task(0) == 0);
-  CHECK(test::read(ok.exp.task_dir(0) + "/stdout").find("cmd.sh") != std::string::npos);
+  CHECK(test::read(ok.exp.task_dir(0) + "/stdout") == "none\n");
   Fixture bad("shell: /no/such/shell\ncommand: echo hi\n");
   CHECK(bad.run_task(0) == 127);
   CHECK(test::read(bad.exp.task_dir(0) + "/stderr").find("not found") != std::string::npos);

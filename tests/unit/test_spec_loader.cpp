@@ -40,7 +40,7 @@ TEST_CASE("jobs become stages with names and on_failure", "[spec][loader]") {
   CHECK(s->stages[1].on_failure == OnFailure::Continue);
 }
 
-TEST_CASE("backend sections are kept; True means defaults", "[spec][loader]") {
+TEST_CASE("backend sections are kept - True means defaults", "[spec][loader]") {
   auto s = parse_spec("command: a\npbs: True\nscheduler:\n  walltime: 1:00\nslurm:\n  partition: debug\n  setup:\n    - module load x\n", "e.yml");
   REQUIRE(s.ok());
   CHECK(s->has_section("pbs"));

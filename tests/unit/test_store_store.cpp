@@ -53,7 +53,7 @@ TEST_CASE("task state resolution from wrapper, control and cancel records", "[st
 }
 
 TEST_CASE("wrapper records parse tolerantly", "[store]") {
-  auto r = store::parse_wrapper_record("state=FAILED\nexit=143\nsignal=15\nstart=1.5\nend=2.5\nhost=n1\npid=7\nattempt=2\njunk\n");
+  auto r = store::parse_wrapper_record("state=FAILED\nexit=143\nsignal=15\nstart=1.5\nend=2.5\nhost=n1\npid=7\nattempt=2\njunk\nwritten=1\n");
   REQUIRE(r);
   CHECK(r->state == "FAILED");
   CHECK(*r->exit_code == 143);
@@ -61,6 +61,7 @@ TEST_CASE("wrapper records parse tolerantly", "[store]") {
   CHECK(r->end - r->start == Approx(1.0));
   CHECK(r->attempt == 2);
   CHECK_FALSE(store::parse_wrapper_record("garbage"));
+  CHECK_FALSE(store::parse_wrapper_record("state=FAILED\nexit=1\n"));  // incomplete: no marker
   CHECK_FALSE(store::parse_wrapper_record(""));
 }
 
@@ -118,7 +119,7 @@ TEST_CASE("cancel requests, control records and attempts", "[store]") {
 
   // A first attempt leaves nothing to archive; a second archives the first.
   CHECK(e->archive_attempt(0).value() == 1);
-  REQUIRE(util::atomic_write(e->task_dir(0) + "/status", "state=FAILED\nexit=1\n").ok());
+  REQUIRE(util::atomic_write(e->task_dir(0) + "/status", "state=FAILED\nexit=1\nwritten=1\n").ok());
   REQUIRE(util::atomic_write(e->task_dir(0) + "/stdout", "out1").ok());
   CHECK(e->archive_attempt(0).value() == 2);
   CHECK(util::exists(e->task_dir(0) + "/attempts/1/status"));

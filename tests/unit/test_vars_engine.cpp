@@ -50,7 +50,7 @@ TEST_CASE("zip stops at the shortest and warns", "[vars]") {
         V{"a=1 b=3 c=5", "a=1 b=3 c=6", "a=2 b=4 c=5", "a=2 b=4 c=6"});
 }
 
-TEST_CASE("chain runs branches one after another; a list under variables is a chain", "[vars]") {
+TEST_CASE("chain runs branches one after another - a list under variables is a chain", "[vars]") {
   CHECK(expand("chain:\n  - p: 1\n    t: [a, b]\n  - p: 2\n    t: c\n") == V{"p=1 t=a", "p=1 t=b", "p=2 t=c"});
   CHECK(expand("- a: 1\n- a: 2\n") == V{"a=1", "a=2"});
   CHECK(expand("append:\n  - a: 1\n  - b: 2\n") == V{"a=1", "b=2"});
@@ -58,7 +58,7 @@ TEST_CASE("chain runs branches one after another; a list under variables is a ch
   CHECK(expand("x: [1, 2]\nchain:\n  - a: 1\n  - b: 2\n") == V{"x=1 a=1", "x=1 b=2", "x=2 a=1", "x=2 b=2"});
 }
 
-TEST_CASE("cycle repeats; nesting is free", "[vars]") {
+TEST_CASE("cycle repeats - nesting is free", "[vars]") {
   CHECK(expand("cycle:\n  times: 2\n  s: [1, 2]\n") == V{"s=1", "s=2", "s=1", "s=2"});
   CHECK(expand("repeat:\n  times: 1\n  s: 1\n") == V{"s=1"});
   CHECK(expand("zip:\n  v:\n    arange: 4\n  cycle:\n    times: 3\n    w: [e, o]\n") ==
@@ -77,7 +77,7 @@ TEST_CASE("arange follows numpy", "[vars]") {
   CHECK(expand("x:\n  arange: {start: 0, stop: 10, step: 3}") == V{"x=0", "x=3", "x=6", "x=9"});
 }
 
-TEST_CASE("--set overrides replace or add values", "[vars]") {
+TEST_CASE("overrides from --set replace or add values", "[vars]") {
   auto o = vars::parse_override("a=[7, 8]");
   REQUIRE(o.ok());
   CHECK(expand("a: [1, 2]\nb: x\n", {o.value()}) == V{"a=7 b=x", "a=8 b=x"});

@@ -36,7 +36,10 @@ class Child {
  public:
   struct Spawn {
     std::vector<std::string> argv;
+    int stdin_fd = -1;        // becomes fd 0; -1 = /dev/null
+    int stdout_fd = -1;       // becomes fd 1; -1 = stdout_path
     std::string stdout_path;  // appended to; empty = /dev/null
+    std::string stderr_path;  // appended to; empty = same as stdout
     const sigset_t* child_mask = nullptr;
     bool new_session = false;  // setsid instead of setpgid (detached runners)
   };

@@ -33,8 +33,11 @@ Result<store::Experiment> create_experiment(const store::Store& st, const spec::
 // Returns the attempt number.
 Result<int> prepare_task(const store::Experiment& exp, const plan::Plan& p, const json& meta, size_t task);
 
-// argv that runs the wrapper for a task.
+// argv that runs the wrapper for one task: `sh wrapper.sh TASK_DIR`.
 std::vector<std::string> wrapper_argv(const store::Experiment& exp, size_t task);
+// argv of a long-lived local worker (`bash wrapper.sh --worker`); empty when bash is missing
+// (job control, which gives each task its own process group, needs bash).
+std::vector<std::string> worker_argv(const store::Experiment& exp);
 
 // Slurm-style durations: "MM", "MM:SS", "HH:MM:SS", "D-HH", "D-HH:MM", "D-HH:MM:SS".
 std::optional<double> parse_walltime(const std::string& text);

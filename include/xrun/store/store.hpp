@@ -10,9 +10,11 @@
 //   summary.json         counts per state, written by the runner when it ends (a cache for `list`)
 //   cancel/<request>     one file per `xrun cancel`: the task ids it cancelled
 //   backend/             backend-specific records (e.g. Slurm job ids)
-//   tasks/<id>/          cmd.sh, attempt (runner), status (wrapper), control (runner),
-//                        stdout, stderr, attempts/<n>/ (earlier attempts)
-// Every file is written atomically (temp + rename) and has exactly one writer.
+//   tasks/<id>/          cmd.sh, attempt, control (runner); started, status (wrapper);
+//                        stdout, stderr; attempts/<n>/ (earlier attempts)
+// Every file has exactly one writer. Files xrun writes are atomic (temp + rename); the sh
+// wrapper writes each of its two records once, ending with `written=1`, and readers ignore
+// a record without it.
 #pragma once
 
 #include <map>
@@ -36,14 +38,15 @@ std::optional<State> parse_state(const std::string& s);
 const std::vector<State>& all_states();
 bool is_final(State s);
 
-// What the wrapper wrote (tasks/<id>/status), key=value lines.
+// What the wrapper wrote (tasks/<id>/started, then tasks/<id>/status), key=value lines.
 struct WrapperRecord {
   std::string state;  // RUNNING, SUCCEEDED, FAILED
   std::optional<int> exit_code;
   std::optional<int> signal;
   double start = 0, end = 0;
   std::string host;
-  long pid = 0;
+  long pid = 0;      // the task's process group
+  long wrapper = 0;  // the wrapper process that will write the final record
   int attempt = 0;
 };
 std::optional<WrapperRecord> parse_wrapper_record(const std::string& text);
