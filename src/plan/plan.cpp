@@ -1,6 +1,10 @@
 #include "xrun/plan/plan.hpp"
 
 #include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
 #include <set>
 #include <unordered_set>
 
@@ -305,45 +309,136 @@ Result<CheckReport> Expander::check() {
   return rep;
 }
 
+namespace {
+
+// Serialises tasks of one stage: one task object whose keys and shape never change within a
+// stage is updated in place and written by nlohmann's serializer into a buffer that goes to
+// the stream in large blocks. A million tasks cost a million serialisations, not a million
+// JSON trees.
+class TaskWriter {
+ public:
+  explicit TaskWriter(std::ostream& os) : os_(os), ser_(nlohmann::detail::output_adapter<char>(buf_), ' ') {
+    buf_.reserve(1 << 20);
+  }
+  void add(size_t index, const std::vector<std::string>& commands, const std::string* creates,
+           const std::string* requires_, const std::vector<std::pair<const std::string*, const Value*>>& vars) {
+    if (first_) {
+      task_ = TaskRef{index, commands, creates, requires_, vars}.to_json();
+      first_ = false;
+    } else {
+      task_["index"] = index;
+      auto& cmds = task_["commands"];
+      for (size_t i = 0; i < commands.size(); ++i) cmds[i].get_ref<std::string&>() = commands[i];
+      auto& vj = task_["variables"];
+      for (const auto& [k, v] : vars) {
+        auto& slot = vj[*k];
+        if (v->kind() == Value::Kind::String && slot.is_string()) slot.get_ref<std::string&>() = v->text();
+        else slot = v->to_json();
+      }
+      if (creates) task_["creates"].get_ref<std::string&>() = *creates;
+      if (requires_) task_["requires"].get_ref<std::string&>() = *requires_;
+      buf_ += ", ";
+    }
+    ser_.dump(task_, false, false, 0);
+    if (buf_.size() > (1 << 20) - 4096) flush();
+  }
+  void flush() {
+    os_.write(buf_.data(), static_cast<std::streamsize>(buf_.size()));
+    buf_.clear();
+  }
+
+ private:
+  std::ostream& os_;
+  std::string buf_;
+  nlohmann::detail::serializer<json> ser_;
+  json task_;
+  bool first_ = true;
+};
+
+// A rendered task handed from the expanding thread to the writing thread.
+struct Row {
+  size_t index = 0;
+  std::vector<std::string> commands;
+  std::optional<std::string> creates, requires_;
+  std::vector<std::pair<const std::string*, const Value*>> vars;
+};
+
+// A bounded queue of batches between the two threads.
+class BatchQueue {
+ public:
+  void push(std::vector<Row> b) {
+    std::unique_lock<std::mutex> l(m_);
+    not_full_.wait(l, [&] { return q_.size() < kMax; });
+    q_.push_back(std::move(b));
+    not_empty_.notify_one();
+  }
+  void close() {
+    std::lock_guard<std::mutex> l(m_);
+    closed_ = true;
+    not_empty_.notify_one();
+  }
+  // False when closed and drained.
+  bool pop(std::vector<Row>& out) {
+    std::unique_lock<std::mutex> l(m_);
+    not_empty_.wait(l, [&] { return !q_.empty() || closed_; });
+    if (q_.empty()) return false;
+    out = std::move(q_.front());
+    q_.pop_front();
+    not_full_.notify_one();
+    return true;
+  }
+
+ private:
+  static constexpr size_t kMax = 8;
+  std::mutex m_;
+  std::condition_variable not_full_, not_empty_;
+  std::deque<std::vector<Row>> q_;
+  bool closed_ = false;
+};
+
+}  // namespace
+
 Result<void> Expander::write_json(std::ostream& os) {
   os << "{\"name\": " << json(spec_.name).dump() << ", \"stages\": [";
   for (size_t s = 0; s < stages_.size(); ++s) {
     if (s) os << ", ";
     os << "{\"name\": " << json(spec_.stages[s].name).dump() << ", \"on_failure\": \""
        << spec::to_string(spec_.stages[s].on_failure) << "\", \"tasks\": [";
-    // One task object per stage, updated in place: the keys and shape never change within a
-    // stage, so a million tasks cost a million serialisations, not a million JSON trees.
-    json task;
-    // nlohmann's own serializer into a reused buffer, handed to the stream in large blocks.
-    std::string buf;
-    buf.reserve(1 << 20);
-    nlohmann::detail::serializer<json> ser(nlohmann::detail::output_adapter<char>(buf), ' ');
-    bool first = true;
-    XRUN_TRY(for_each_task(s, [&](const TaskRef& r) {
-      if (first) {
-        task = r.to_json();
-      } else {
-        task["index"] = r.index;
-        auto& cmds = task["commands"];
-        for (size_t i = 0; i < r.commands.size(); ++i) cmds[i].get_ref<std::string&>() = r.commands[i];
-        auto& vars = task["variables"];
-        for (const auto& [k, v] : r.variables) {
-          auto& slot = vars[*k];
-          if (v->kind() == Value::Kind::String && slot.is_string()) slot.get_ref<std::string&>() = v->text();
-          else slot = v->to_json();
+    TaskWriter writer(os);
+    if (!sweep_.stable_values()) {
+      XRUN_TRY(for_each_task(s, [&](const TaskRef& r) { writer.add(r.index, r.commands, r.creates, r.requires_, r.variables); }));
+    } else {
+      // Two cores: this thread expands and de-duplicates, another serialises.
+      BatchQueue queue;
+      std::thread consumer([&] {
+        std::vector<Row> batch;
+        while (queue.pop(batch))
+          for (const auto& r : batch)
+            writer.add(r.index, r.commands, r.creates ? &*r.creates : nullptr, r.requires_ ? &*r.requires_ : nullptr,
+                       r.vars);
+      });
+      std::vector<Row> batch;
+      batch.reserve(2048);
+      auto res = for_each_task(s, [&](const TaskRef& r) {
+        Row row;
+        row.index = r.index;
+        row.commands = r.commands;
+        if (r.creates) row.creates = *r.creates;
+        if (r.requires_) row.requires_ = *r.requires_;
+        row.vars = r.variables;  // stable addresses (checked above)
+        batch.push_back(std::move(row));
+        if (batch.size() == 2048) {
+          queue.push(std::move(batch));
+          batch = {};
+          batch.reserve(2048);
         }
-        if (r.creates) task["creates"].get_ref<std::string&>() = *r.creates;
-        if (r.requires_) task["requires"].get_ref<std::string&>() = *r.requires_;
-        buf += ", ";
-      }
-      first = false;
-      ser.dump(task, false, false, 0);
-      if (buf.size() > (1 << 20) - 4096) {
-        os.write(buf.data(), static_cast<std::streamsize>(buf.size()));
-        buf.clear();
-      }
-    }));
-    os.write(buf.data(), static_cast<std::streamsize>(buf.size()));
+      });
+      if (!batch.empty()) queue.push(std::move(batch));
+      queue.close();
+      consumer.join();
+      if (!res) return res;
+    }
+    writer.flush();
     os << "]}";
   }
   os << "]}\n";

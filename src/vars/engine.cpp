@@ -61,6 +61,7 @@ struct Arange : Node {
   int64_t istart = 0, idelta = 0;
   uint64_t i = 0;
   Value cur;
+  std::vector<Value> all;  // materialised when small: values then have stable addresses
   Arange(int s, bool f, uint64_t n) : slot(s), is_float(f) {
     count = n;
     slots = always = {slot};
@@ -72,6 +73,10 @@ struct Arange : Node {
   void reset() override { i = 0; }
   bool next(Assignment& a) override {
     if (i >= count) return false;
+    if (!all.empty()) {
+      a[static_cast<size_t>(slot)] = &all[i++];
+      return true;
+    }
     cur = at(i++);
     a[static_cast<size_t>(slot)] = &cur;
     return true;
@@ -230,6 +235,8 @@ struct Builder {
   std::map<std::string, int> slot_by_name;
   std::vector<Warning> warnings;
   std::set<std::string> overridden_seen;
+  bool stable = true;  // every value has a fixed address for the whole sweep
+  static constexpr uint64_t kMaterialiseArange = 100000;
 
   int slot(const std::string& name, Loc loc) {
     auto it = slot_by_name.find(name);
@@ -375,6 +382,12 @@ struct Builder {
       node->istart = any_float ? static_cast<int64_t>(start) : istart;
       int64_t second = any_float ? static_cast<int64_t>(start + step) : istart + istep;
       node->idelta = second - node->istart;
+    }
+    if (count <= kMaterialiseArange) {
+      node->all.reserve(count);
+      for (uint64_t k = 0; k < count; ++k) node->all.push_back(node->at(k));
+    } else {
+      stable = false;
     }
     return std::unique_ptr<Node>(std::move(node));
   }
@@ -533,7 +546,7 @@ Sweep::Sweep(Sweep&&) noexcept = default;
 Sweep& Sweep::operator=(Sweep&&) noexcept = default;
 
 Result<Sweep> Sweep::compile(const YAML::Node& variables, const std::string& file, const Overrides& overrides) {
-  Builder b{file, overrides, {}, {}, {}, {}};
+  Builder b{file, overrides};
   std::unique_ptr<Node> root;
   if (!variables || variables.IsNull()) {
     auto p = std::make_unique<Product>();
@@ -570,6 +583,7 @@ Result<Sweep> Sweep::compile(const YAML::Node& variables, const std::string& fil
   }
 
   Sweep s;
+  s.stable_ = b.stable;
   s.vars_ = std::move(b.vars);
   s.warnings_ = std::move(b.warnings);
   s.always_.assign(s.vars_.size(), false);

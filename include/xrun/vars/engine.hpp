@@ -56,6 +56,9 @@ class Sweep {
   // True when the slot has a value in every combination (false inside some chain branches).
   bool always_set(int slot) const;
   const std::vector<Warning>& warnings() const { return warnings_; }
+  // True when the values current() points to keep their addresses for the whole sweep (no
+  // huge arange computed on the fly), so combinations can be handed to another thread.
+  bool stable_values() const { return stable_; }
 
   void reset();
   bool next();  // advance to the next combination; false when exhausted
@@ -67,6 +70,7 @@ class Sweep {
   std::vector<bool> always_;
   std::vector<Warning> warnings_;
   Assignment current_;
+  bool stable_ = true;
 };
 
 // Parse `NAME=VALUE` (VALUE read as YAML: `3`, `[1, 2]`, `abc`).
