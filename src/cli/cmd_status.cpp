@@ -32,8 +32,8 @@ int do_status(const Context& ctx, const StatusArgs& a) {
   for (;;) {
     auto st = o->statuses();
     if (a.json) {
-      auto doc = run::status_json(o->exp, o->meta, o->plan, st);
-      std::cout << (a.watch ? doc.dump() : doc.dump(2)) << std::endl;
+      run::write_status_json(std::cout, o->exp, o->meta, o->plan, st);
+      std::cout.flush();
     } else {
       std::ostringstream out;
       run::print_status(out, o->exp, o->meta, o->plan, st, a.all);

@@ -165,7 +165,8 @@ void print_summary(std::ostream& os, const store::Experiment& exp, const plan::P
              bad.front()->id, exp.id());
 }
 
-json status_json(const store::Experiment& exp, const json& meta, const plan::Plan& p, const std::vector<TaskStatus>& tasks) {
+void write_status_json(std::ostream& os, const store::Experiment& exp, const json& meta, const plan::Plan& p,
+                       const std::vector<TaskStatus>& tasks) {
   auto runner = exp.runner().value_or(json::object());
   bool alive = exp.runner_alive();
   runner["alive"] = alive;
@@ -177,44 +178,75 @@ json status_json(const store::Experiment& exp, const json& meta, const plan::Pla
                           {"on_failure", spec::to_string(p.stages[s].on_failure)},
                           {"tasks", p.stages[s].tasks.size()},
                           {"counts", counts_json(by_stage[s])}});
-  json tj = json::array();
-  for (const auto& t : tasks) {
-    const auto& task = p.stages[t.stage].tasks[t.index];
-    json vars = json::object();
-    for (const auto& [k, v] : task.variables) vars[k] = v.to_json();
-    std::string d = exp.task_dir(t.id);
-    double dur = duration(t);
-    tj.push_back(json{{"id", t.id},
-                      {"stage", p.stages[t.stage].name},
-                      {"index", t.index},
-                      {"state", store::to_string(t.state)},
-                      {"reason", t.reason.empty() ? json(nullptr) : json(t.reason)},
-                      {"exit_code", t.exit_code ? json(*t.exit_code) : json(nullptr)},
-                      {"signal", t.signal ? json(*t.signal) : json(nullptr)},
-                      {"attempt", t.attempt},
-                      {"host", t.host.empty() ? json(nullptr) : json(t.host)},
-                      {"pid", t.pid > 0 ? json(t.pid) : json(nullptr)},
-                      {"start", t.start > 0 ? json(t.start) : json(nullptr)},
-                      {"end", t.end > 0 ? json(t.end) : json(nullptr)},
-                      {"duration", dur >= 0 ? json(dur) : json(nullptr)},
-                      {"scheduler", t.backend_state.empty() ? json(nullptr) : json(t.backend_state)},
-                      {"variables", vars},
-                      {"commands", task.commands},
-                      {"stdout", d + "/stdout"},
-                      {"stderr", d + "/stderr"}});
+  json head{{"id", exp.id()},
+            {"name", meta.value("name", p.name)},
+            {"file", meta.value("file", "")},
+            {"workdir", meta.value("workdir", "")},
+            {"backend", meta.value("backend", "local")},
+            {"created", meta.value("created", 0.0)},
+            {"dir", exp.dir()},
+            {"state", experiment_state(tasks, alive)},
+            {"runner", runner},
+            {"counts", counts_json(tasks)},
+            {"stages", stages}};
+  std::string text = head.dump();
+  text.pop_back();  // the closing brace: the task list is streamed after it
+  os << text << ", \"tasks\": [";
+  // One task object per stage updated in place (same keys within a stage), serialised by
+  // nlohmann into a buffer written in blocks: O(tasks) with small constants.
+  std::string buf;
+  nlohmann::detail::serializer<json> ser(nlohmann::detail::output_adapter<char>(buf), ' ');
+  json t;
+  size_t last_stage = SIZE_MAX;
+  const std::string tasks_dir = exp.dir() + "/tasks/";
+  auto opt = [](bool has, const auto& v) { return has ? json(v) : json(nullptr); };
+  for (size_t k = 0; k < tasks.size(); ++k) {
+    const auto& st = tasks[k];
+    const auto& task = p.stages[st.stage].tasks[st.index];
+    if (st.stage != last_stage) {
+      json vars = json::object();
+      for (const auto& [name, v] : task.variables) vars[name] = nullptr;
+      t = json{{"id", 0},       {"stage", p.stages[st.stage].name},
+               {"index", 0},    {"state", ""},
+               {"reason", nullptr}, {"exit_code", nullptr},
+               {"signal", nullptr}, {"attempt", 0},
+               {"host", nullptr},   {"pid", nullptr},
+               {"start", nullptr},  {"end", nullptr},
+               {"duration", nullptr}, {"scheduler", nullptr},
+               {"variables", vars}, {"commands", task.commands},
+               {"stdout", ""},      {"stderr", ""}};
+      last_stage = st.stage;
+    }
+    double dur = duration(st);
+    std::string d = tasks_dir + std::to_string(st.id);
+    t["id"] = st.id;
+    t["index"] = st.index;
+    t["state"] = store::to_string(st.state);
+    t["reason"] = opt(!st.reason.empty(), st.reason);
+    t["exit_code"] = opt(st.exit_code.has_value(), st.exit_code.value_or(0));
+    t["signal"] = opt(st.signal.has_value(), st.signal.value_or(0));
+    t["attempt"] = st.attempt;
+    t["host"] = opt(!st.host.empty(), st.host);
+    t["pid"] = opt(st.pid > 0, st.pid);
+    t["start"] = opt(st.start > 0, st.start);
+    t["end"] = opt(st.end > 0, st.end);
+    t["duration"] = opt(dur >= 0, dur);
+    t["scheduler"] = opt(!st.backend_state.empty(), st.backend_state);
+    auto& vars = t["variables"];
+    for (const auto& [name, v] : task.variables) vars[name] = v.to_json();
+    auto& cmds = t["commands"];
+    for (size_t c = 0; c < task.commands.size() && c < cmds.size(); ++c) cmds[c].get_ref<std::string&>() = task.commands[c];
+    t["stdout"].get_ref<std::string&>() = d + "/stdout";
+    t["stderr"].get_ref<std::string&>() = d + "/stderr";
+    if (k) buf += ", ";
+    ser.dump(t, false, false, 0);
+    if (buf.size() > (1 << 20)) {
+      os.write(buf.data(), static_cast<std::streamsize>(buf.size()));
+      buf.clear();
+    }
   }
-  return json{{"id", exp.id()},
-              {"name", meta.value("name", p.name)},
-              {"file", meta.value("file", "")},
-              {"workdir", meta.value("workdir", "")},
-              {"backend", meta.value("backend", "local")},
-              {"created", meta.value("created", 0.0)},
-              {"dir", exp.dir()},
-              {"state", experiment_state(tasks, alive)},
-              {"runner", runner},
-              {"counts", counts_json(tasks)},
-              {"stages", stages},
-              {"tasks", tj}};
+  os.write(buf.data(), static_cast<std::streamsize>(buf.size()));
+  os << "]}\n";
 }
 
 void print_status(std::ostream& os, const store::Experiment& exp, const json& meta, const plan::Plan& p,

@@ -254,13 +254,24 @@ Result<void> Experiment::write_control(size_t task, const ControlRecord& c) cons
 }
 
 TaskStatus Experiment::status_of(size_t task, bool cancelled) const {
-  std::string d = task_dir(task);
+  util::Fd dir(::open((dir_ + "/tasks").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  return status_at(dir.valid() ? dir.get() : -1, task, cancelled);
+}
+
+TaskStatus Experiment::status_at(int tasks_fd, size_t task, bool cancelled) const {
+  const std::string d = std::to_string(task);
+  auto read = [&](const char* name) -> std::optional<std::string> {
+    if (tasks_fd < 0) return std::nullopt;
+    return util::try_read_file_at(tasks_fd, d + "/" + name);
+  };
   std::optional<WrapperRecord> w;
   std::optional<ControlRecord> c;
-  if (auto t = util::try_read_file(d + "/status")) w = parse_wrapper_record(*t);
+  if (auto t = read("status")) w = parse_wrapper_record(*t);
   if (!w)
-    if (auto t = util::try_read_file(d + "/started")) w = parse_wrapper_record(*t);
-  if (auto t = util::try_read_file(d + "/control")) c = parse_control_record(*t);
+    if (auto t = read("started")) w = parse_wrapper_record(*t);
+  // The runner's decisions matter only for tasks that did not succeed.
+  if (!w || w->state != "SUCCEEDED")
+    if (auto t = read("control")) c = parse_control_record(*t);
   std::optional<bool> alive;
   static const std::string here = util::hostname();
   if (w && w->state == "RUNNING") {
@@ -276,10 +287,11 @@ std::vector<TaskStatus> Experiment::statuses(const plan::Plan& p) const {
   std::set<size_t> cancelled_ids = cancelled();
   std::vector<TaskStatus> out;
   out.reserve(p.task_count());
+  util::Fd tasks_dir(::open((dir_ + "/tasks").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   size_t id = 0;
   for (size_t s = 0; s < p.stages.size(); ++s) {
     for (size_t i = 0; i < p.stages[s].tasks.size(); ++i, ++id) {
-      TaskStatus t = status_of(id, cancelled_ids.count(id) > 0);
+      TaskStatus t = status_at(tasks_dir.valid() ? tasks_dir.get() : -1, id, cancelled_ids.count(id) > 0);
       t.id = id;
       t.stage = s;
       t.index = i;

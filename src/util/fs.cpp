@@ -78,8 +78,10 @@ Result<std::string> read_file(const std::string& path) {
   return out;
 }
 
-std::optional<std::string> try_read_file(const std::string& path) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+std::optional<std::string> try_read_file(const std::string& path) { return try_read_file_at(AT_FDCWD, path); }
+
+std::optional<std::string> try_read_file_at(int dirfd, const std::string& rel) {
+  Fd fd(::openat(dirfd, rel.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) return std::nullopt;
   std::string out;
   char buf[8192];

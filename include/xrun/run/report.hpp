@@ -31,8 +31,9 @@ void write_summary(const store::Experiment& exp, const plan::Plan& p, const std:
 void print_summary(std::ostream& os, const store::Experiment& exp, const plan::Plan& p,
                    const std::vector<store::TaskStatus>& tasks, double elapsed);
 
-json status_json(const store::Experiment& exp, const json& meta, const plan::Plan& p,
-                 const std::vector<store::TaskStatus>& tasks);
+// The full status document, as one line of JSON (tasks streamed).
+void write_status_json(std::ostream& os, const store::Experiment& exp, const json& meta, const plan::Plan& p,
+                       const std::vector<store::TaskStatus>& tasks);
 void print_status(std::ostream& os, const store::Experiment& exp, const json& meta, const plan::Plan& p,
                   const std::vector<store::TaskStatus>& tasks, bool all);
 

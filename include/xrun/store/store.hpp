@@ -101,6 +101,8 @@ class Experiment {
   // Read and resolve every task (O(tasks): one small file each).
   std::vector<TaskStatus> statuses(const plan::Plan& p) const;
   TaskStatus status_of(size_t task, bool cancelled = false) const;
+  // The same, with the experiment's tasks/ folder already open (bulk reads).
+  TaskStatus status_at(int tasks_fd, size_t task, bool cancelled = false) const;
 
   // Move the current attempt's files into attempts/<n>/ before a task runs again. Returns
   // the number the new attempt gets.

@@ -46,6 +46,8 @@ class TempDir {
 Result<std::string> read_file(const std::string& path);
 // Whole file, or nullopt when it does not exist or cannot be read (for tolerant readers).
 std::optional<std::string> try_read_file(const std::string& path);
+// Same, relative to an open directory (short lookups for bulk reads).
+std::optional<std::string> try_read_file_at(int dirfd, const std::string& rel);
 // Write to a temp file in the same directory, fsync optional, then rename over `path`.
 Result<void> atomic_write(const std::string& path, const std::string& content, bool durable = false);
 // mkdir -p
