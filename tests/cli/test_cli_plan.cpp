@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support/support.hpp"
+#include "xrun/util/text.hpp"
 
 using namespace xrun;
 namespace fs = std::filesystem;
@@ -84,6 +85,35 @@ TEST_CASE("the documentation's examples are valid and plan", "[cli][docs]") {
     CHECK(test::xrun({"plan", e.path().string(), "--json"}).code == 0);
   }
   CHECK(n >= 5);
+}
+
+TEST_CASE("every yaml block in the docs and README is a valid experiment file", "[cli][docs]") {
+  size_t n = 0;
+  util::TempDir d;
+  std::vector<std::string> pages{test::source_dir() + "/README.md"};
+  for (const auto& e : fs::recursive_directory_iterator(test::source_dir() + "/docs"))
+    if (e.path().extension() == ".md") pages.push_back(e.path().string());
+  for (const auto& page : pages) {
+    std::string text = test::read(page), block;
+    bool in = false;
+    for (const auto& line : util::split(text, '\n')) {
+      if (!in && line == "```yaml") {
+        in = true;
+        block.clear();
+      } else if (in && line == "```") {
+        in = false;
+        ++n;
+        auto f = test::write_file(d.path(), "doc" + std::to_string(n) + ".yml", block);
+        INFO(page << ":\n" << block);
+        auto r = test::xrun({"check", f});
+        CHECK(r.code == 0);
+        CHECK(test::xrun({"plan", f, "--json"}).code == 0);
+      } else if (in) {
+        block += line + "\n";
+      }
+    }
+  }
+  CHECK(n >= 10);
 }
 
 TEST_CASE("check summarises stages, variables and warnings", "[cli][check]") {
