@@ -15,16 +15,6 @@ const std::vector<std::string> kBackends = {"scheduler", "local", "slurm", "pbs"
 constexpr size_t kMaxNodes = 1000000;
 constexpr int kMaxDepth = 200;
 
-std::string type_word(const YAML::Node& n) {
-  switch (n.Type()) {
-    case YAML::NodeType::Null: return "nothing";
-    case YAML::NodeType::Scalar: return "a scalar";
-    case YAML::NodeType::Sequence: return "a list";
-    case YAML::NodeType::Map: return "a mapping";
-    default: return "undefined";
-  }
-}
-
 // Walks the tree once: depth and node budget (aliases can make loops or exponential trees),
 // duplicate keys in mappings.
 Result<void> check_tree(const std::string& file, const YAML::Node& n, int depth, size_t& budget) {
@@ -123,6 +113,16 @@ Result<void> parse_command(const std::string& file, const YAML::Node& n, StageSp
 }
 
 }  // namespace
+
+std::string type_word(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Null: return "nothing";
+    case YAML::NodeType::Scalar: return "a scalar";
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Map: return "a mapping";
+    default: return "undefined";
+  }
+}
 
 const char* to_string(OnFailure f) { return f == OnFailure::Stop ? "stop" : "continue"; }
 

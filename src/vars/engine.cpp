@@ -15,6 +15,7 @@ namespace xrun::vars {
 using spec::Loc;
 using spec::error_at;
 using spec::loc_of;
+using spec::type_word;
 
 uint64_t sat_mul(uint64_t a, uint64_t b) {
   if (a == 0 || b == 0) return 0;
@@ -215,16 +216,6 @@ struct Cycle : Node {
     return false;
   }
 };
-
-std::string type_word(const YAML::Node& n) {
-  switch (n.Type()) {
-    case YAML::NodeType::Null: return "nothing";
-    case YAML::NodeType::Scalar: return "a scalar";
-    case YAML::NodeType::Sequence: return "a list";
-    case YAML::NodeType::Map: return "a mapping";
-    default: return "undefined";
-  }
-}
 
 }  // namespace
 

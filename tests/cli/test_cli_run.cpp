@@ -94,11 +94,7 @@ TEST_CASE("run: -j bounds parallelism - tasks of a stage run in parallel", "[cli
   auto r = e.x({"run", g, "-j", "3", "--quiet"});
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   REQUIRE(r.code == 0);
-  int cur = 0, peak = 0;
-  for (char c : test::read(e.path("trace.txt"))) {
-    if (c == '+') peak = std::max(peak, ++cur);
-    if (c == '-') --cur;
-  }
+  int peak = test::peak_concurrency(test::read(e.path("trace.txt")));
   CHECK(peak == 3);
   CHECK(secs < 2.4);  // 2 rounds of 0.4 s plus overhead, far below 6 x 0.4 s
   CHECK(e.x({"plan", f, "--json"}).out.find("\"index\":1") == std::string::npos);

@@ -153,11 +153,7 @@ TEST_CASE("max_parallel becomes the %N throttle and is honoured", "[slurm]") {
   CHECK(d.out.find("--array=0-3%1") != std::string::npos);
   auto r = e.x({"run", f, "--wait", "--quiet"});
   REQUIRE(r.code == 0);
-  int cur = 0, peak = 0;
-  for (char c : test::read(e.path("trace"))) {
-    if (c == '+') peak = std::max(peak, ++cur);
-    if (c == '-') --cur;
-  }
+  int peak = test::peak_concurrency(test::read(e.path("trace")));
   CHECK(peak == 1);
 }
 

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <fstream>
@@ -133,6 +134,15 @@ std::string write_file(const std::string& dir, const std::string& name, const st
 std::string source_dir() { return XRUN_SOURCE_DIR; }
 
 std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+
+int peak_concurrency(const std::string& trace) {
+  int cur = 0, peak = 0;
+  for (char c : trace) {
+    if (c == '+') peak = std::max(peak, ++cur);
+    if (c == '-') --cur;
+  }
+  return peak;
+}
 
 bool eventually(const std::function<bool()>& pred, double timeout) {
   auto start = std::chrono::steady_clock::now();

@@ -44,6 +44,8 @@ std::string write_file(const std::string& dir, const std::string& name, const st
 std::string read(const std::string& path);
 std::string source_dir();
 std::string first_line(const std::string& s);
+// The most '+' lines open at once in a trace of '+' (start) and '-' (end) lines.
+int peak_concurrency(const std::string& trace);
 // Poll `pred` every 50 ms up to `timeout` seconds.
 bool eventually(const std::function<bool()>& pred, double timeout = 20);
 

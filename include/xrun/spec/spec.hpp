@@ -58,6 +58,8 @@ struct Spec {
 Error error_at(const std::string& file, const YAML::Mark& mark, std::string what, std::string hint = {});
 Error error_at(const std::string& file, Loc loc, std::string what, std::string hint = {});
 Loc loc_of(const YAML::Node& n);
+// "a scalar", "a list", "a mapping", "nothing": for messages.
+std::string type_word(const YAML::Node& n);
 
 // A scalar typed as PyYAML types it (plain scalars resolved as YAML 1.1, quoted ones strings).
 Value scalar_value(const YAML::Node& n);
