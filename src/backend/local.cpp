@@ -105,6 +105,7 @@ class Pool {
       }
       if (!ids.empty() && !run_stage(s, ids)) return interrupted();
       clear_progress();
+      if (store_error_) break;
       // Gate the next stage on this one.
       size_t bad = 0;
       for (size_t i = 0; i < plan_.stages[s].tasks.size(); ++i)
@@ -116,6 +117,15 @@ class Pool {
       }
     }
     stop_workers(1.0);
+    if (store_error_) {
+      std::cerr << fmt::format("xrun: error: the run store cannot be written: {}\n  hint: {}; tasks not started stay "
+                               "PENDING: free space (or fix the store) and run `xrun resume {}`",
+                               store_error_->what, store_error_->hint.empty() ? "check the store" : store_error_->hint,
+                               exp_.id())
+                << std::endl;
+      finish("store-error");
+      return 1;
+    }
     return finish("finished");
   }
 
@@ -141,13 +151,19 @@ class Pool {
   }
 
   void write_control(size_t id, const ControlRecord& c) {
-    if (auto r = exp_.write_control(id, c); !r) spdlog::error("{}", r.error().what);
+    if (auto r = exp_.write_control(id, c); !r) store_failed(r.error());
+  }
+
+  // The store cannot be written (full disk, lost mount): start nothing more, let the running
+  // tasks end, and say it once, with what to do.
+  void store_failed(const Error& e) {
+    if (!store_error_) store_error_ = e;
   }
 
   // A decision about a task that will not start now: it is a new attempt of its own, so an
   // earlier attempt's files (resume) are archived first and never mixed with it.
   void decide(size_t id, const ControlRecord& c) {
-    if (auto r = exp_.archive_attempt(id); !r) spdlog::error("{}", r.error().what);
+    if (auto r = exp_.archive_attempt(id); !r) store_failed(r.error());
     write_control(id, c);
   }
 
@@ -177,8 +193,9 @@ class Pool {
     done_ = failed_ = 0;
     for (;;) {
       refresh_cancel();
+      if (store_error_) queue.clear();  // start nothing more
       for (auto& slot : slots_) {
-        while (!slot.busy() && !queue.empty() && busy() < slots_.size()) {
+        while (!slot.busy() && !queue.empty() && busy() < slots_.size() && !store_error_) {
           size_t id = queue.front();
           queue.pop_front();
           start_task(slot, id);
@@ -208,8 +225,12 @@ class Pool {
       auto [s, i] = store::locate(plan_, id);
       const auto& task = plan_.stages[s].tasks[i];
       if (opts_.resume || task.creates || task.requires_) break;  // decided at start time
-      if (run::prepare_task(exp_, plan_, meta_, id)) prepared_.insert(id);
-      else break;
+      auto r = run::prepare_task(exp_, plan_, meta_, id);
+      if (!r) {
+        store_failed(r.error());
+        break;
+      }
+      prepared_.insert(id);
     }
   }
 
@@ -271,10 +292,8 @@ class Pool {
     if (!prepared_.erase(id)) {
       auto attempt = run::prepare_task(exp_, plan_, meta_, id);
       if (!attempt) {
-        spdlog::error("task {}: {}", id, attempt.error().what);
-        write_control(id, {"LOST", "could not prepare the task: " + attempt.error().what});
-        count_done(id);
-        return;
+        store_failed(attempt.error());
+        return;  // not started: it stays PENDING for `xrun resume`
       }
     }
     slot.start = util::now_seconds();
@@ -525,7 +544,7 @@ class Pool {
     r["state"] = state;
     r["ended"] = util::now_seconds();
     r["exit_code"] = state == "interrupted" ? 130 : (all_ok ? 0 : 1);
-    if (auto w = exp_.write_runner(r); !w) spdlog::error("{}", w.error().what);
+    (void)exp_.write_runner(r);  // a full store was reported already
     if (!opts_.quiet) run::print_summary(std::cerr, exp_, plan_, statuses, util::now_seconds() - start_);
     return state == "interrupted" ? 130 : (all_ok ? 0 : 1);
   }
@@ -543,6 +562,7 @@ class Pool {
   util::Fd sigfd_;
   std::list<size_t> adopted_;
   std::set<size_t> prepared_;
+  std::optional<Error> store_error_;
   std::set<size_t> cancelled_;
   long long cancel_stamp_ = -1;
   std::vector<size_t> pending_after_interrupt_;

@@ -3,6 +3,9 @@
 
 #include <signal.h>
 
+#include <cstdlib>
+#include <iostream>
+
 #include "support/env.hpp"
 
 using namespace xrun;
@@ -158,6 +161,43 @@ TEST_CASE("resume refuses while the experiment's runner is alive", "[cli][faults
   CHECK(again.code == 2);
   CHECK(again.err.find("still being run") != std::string::npos);
   CHECK(e.x({"cancel", id}).code == 0);
+}
+
+TEST_CASE("a full disk is a clear error and never a corrupt store", "[cli][faults]") {
+  Env e;
+  std::string mnt = e.path("small");
+  REQUIRE(util::make_dirs(mnt).ok());
+  auto m = test::run_program({"mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", mnt}, {});
+  if (m.code != 0) {
+    std::cout << "SKIPPED: cannot mount a small tmpfs here (needs root): " << m.err << std::endl;
+    std::exit(4);
+  }
+  struct Unmount {
+    std::string dir;
+    ~Unmount() { test::run_program({"umount", "-l", dir}, {}); }
+  } unmount{mnt};
+  auto f = e.file("exp.yml", "command: 'head -c 20000 /dev/zero; echo {i}'\nvariables:\n  i:\n    arange: 40\n");
+  // A store that fills up while the experiment runs.
+  auto r = e.x({"--store", mnt + "/store", "run", f, "-j", "2", "--quiet"});
+  CHECK_FALSE(r.timed_out);
+  CHECK((r.code == 1 || r.code == 2));
+  auto s = e.x({"--store", mnt + "/store", "status", "--json"});
+  if (s.code == 0) {
+    auto j = nlohmann::json::parse(s.out);  // whatever was recorded is whole and readable
+    CHECK(j["tasks"].size() == 40);
+    CHECK(j["state"] != "succeeded");
+  } else {
+    CHECK(s.code == 2);
+  }
+  // A store with no room at all: refused before anything starts, nothing half-made listed.
+  test::run_program({"sh", "-c", "cat /dev/zero > " + mnt + "/filler"}, {});
+  auto full = e.x({"--store", mnt + "/store2", "run", f});
+  CHECK(full.code == 2);
+  CHECK(full.err.find("No space left on device") != std::string::npos);
+  CHECK(full.err.find("hint:") != std::string::npos);
+  auto l = e.x({"--store", mnt + "/store2", "list", "--json"});
+  CHECK(l.code == 0);
+  CHECK(nlohmann::json::parse(l.out.empty() ? "[]" : l.out).empty());
 }
 
 TEST_CASE("an unusable store is a clear error, never a crash or a half-made experiment", "[cli][faults]") {

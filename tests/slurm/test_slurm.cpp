@@ -3,6 +3,7 @@
 // with the reason printed; scripts/test.sh makes a missing cluster fatal in CI.
 #include <catch2/catch.hpp>
 
+#include <signal.h>
 #include <sys/stat.h>
 
 #include <cstdlib>
@@ -117,6 +118,25 @@ TEST_CASE("cancelling a running array element, and logs of a task", "[slurm]") {
   CHECK(e.x({"cancel", id}).code == 0);
   REQUIRE(test::eventually([&] { return e.state(id, 1) == "CANCELLED"; }, 30));
   CHECK(e.status(id)["state"] == "cancelled");
+}
+
+TEST_CASE("a job that died without a final task status is LOST with the reason", "[slurm]") {
+  require_cluster();
+  Env e;
+  auto f = e.file("exp.yml", std::string("command: 'sleep 30 # {x}'\nvariables:\n  x: [1]\n") + kHeader);
+  auto r = e.x({"run", f});
+  REQUIRE(r.code == 0);
+  std::string id = first_line(r.out);
+  REQUIRE(test::eventually([&] { return e.state(id, 0) == "RUNNING"; }, 30));
+  // The wrapper and the task die without a word, as on a crashed node.
+  auto started = test::read(e.exp_dir(id) + "/tasks/0/started");
+  long group = std::stol(started.substr(started.find("pid=") + 4));
+  long wrapper = std::stol(started.substr(started.find("wrapper=") + 8));
+  ::kill(static_cast<pid_t>(wrapper), SIGKILL);
+  ::kill(static_cast<pid_t>(-group), SIGKILL);
+  REQUIRE(test::eventually([&] { return e.state(id, 0) == "LOST"; }, 30));
+  CHECK_FALSE(e.status(id)["tasks"][0]["reason"].is_null());
+  CHECK(e.x({"cancel", id}).code == 0);
 }
 
 TEST_CASE("a stage larger than MaxArraySize is split into several arrays", "[slurm]") {

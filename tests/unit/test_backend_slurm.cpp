@@ -1,0 +1,85 @@
+#include <catch2/catch.hpp>
+
+#include "xrun/backend/local.hpp"
+#include "xrun/backend/slurm.hpp"
+
+using namespace xrun;
+using namespace xrun::backend;
+
+TEST_CASE("array specs compress and parse back", "[backend][slurm]") {
+  CHECK(array_spec({0, 1, 2, 3}) == "0-3");
+  CHECK(array_spec({3, 17, 42}) == "3,17,42");
+  CHECK(array_spec({0, 1, 5, 7, 8, 9}) == "0-1,5,7-9");
+  CHECK(array_spec({4}) == "4");
+  CHECK(*parse_array_spec("2-5%2") == std::vector<size_t>{2, 3, 4, 5});
+  CHECK(*parse_array_spec("1,3") == std::vector<size_t>{1, 3});
+  CHECK(*parse_array_spec("0-6:3") == std::vector<size_t>{0, 3, 6});
+  for (const char* bad : {"", "a", "3-1", "1,,2", "1-"}) CHECK_FALSE(parse_array_spec(bad));
+}
+
+TEST_CASE("squeue lines: array records, elements and plain jobs", "[backend][slurm]") {
+  auto recs = parse_squeue(
+      "1_[2-5%2]|PENDING|JobArrayTaskLimit\n2_[0-2]|PENDING|Dependency\n1_0|RUNNING|None\n"
+      "4_[1,3]|CANCELLED|DependencyNeverSatisfied\n9|COMPLETED|None\ngarbage\n");
+  REQUIRE(recs.size() == 5);
+  CHECK(recs[0].job == "1");
+  CHECK(recs[0].indices == std::vector<size_t>{2, 3, 4, 5});
+  CHECK(recs[0].reason == "JobArrayTaskLimit");
+  CHECK(recs[2].indices == std::vector<size_t>{0});
+  CHECK(recs[2].state == "RUNNING");
+  CHECK(recs[3].reason == "DependencyNeverSatisfied");
+  CHECK(recs[4].job == "9");
+  CHECK(recs[4].indices.empty());
+}
+
+TEST_CASE("MaxArraySize from scontrol show config", "[backend][slurm]") {
+  CHECK(parse_max_array_size("AuthType = auth/munge\nMaxArraySize            = 10\nMaxJobCount = 1\n") == 10);
+  CHECK(parse_max_array_size("nothing here") == 1001);
+}
+
+TEST_CASE("options map onto sbatch flags", "[backend][slurm]") {
+  nlohmann::ordered_json o{{"name", "my run"},     {"nodes", "2"},       {"ncpus", "4"},      {"mem", "8G"},
+                           {"gpus", "1"},          {"walltime", "1:00"}, {"account", "proj"}, {"partition", "gpu"},
+                           {"qos", "high"},        {"email", "a@b.c"},   {"max_parallel", "5"},
+                           {"setup", {"module load x"}}, {"exclusive", "True"}, {"requeue", "False"},
+                           {"J", "x"},             {"cpus_per_gpu", "2"}, {"jobs", "8"}, {"poll_interval", "1"}};
+  auto s = slurm_settings(o);
+  REQUIRE(s.ok());
+  auto has = [&](const std::string& d) { return std::find(s->directives.begin(), s->directives.end(), d) != s->directives.end(); };
+  CHECK(s->job_name == "my-run");
+  CHECK(has("--nodes=2"));
+  CHECK(has("--cpus-per-task=4"));
+  CHECK(has("--mem=8G"));
+  CHECK(has("--gres=gpu:1"));
+  CHECK(has("--time=1:00"));
+  CHECK(has("--account=proj"));
+  CHECK(has("--partition=gpu"));
+  CHECK(has("--qos=high"));
+  CHECK(has("--mail-user=a@b.c"));
+  CHECK(has("--mail-type=END,FAIL"));
+  CHECK(has("--exclusive"));
+  CHECK(has("-J x"));
+  CHECK(has("--cpus-per-gpu=2"));
+  CHECK_FALSE(has("--requeue"));
+  CHECK(s->throttle == "%5");
+  CHECK(s->poll == 1);
+  for (const auto& d : s->directives) CHECK(d.find("jobs") == std::string::npos);  // local-only key
+  CHECK_FALSE(slurm_settings({{"max_parallel", "0"}}).ok());
+  CHECK_FALSE(slurm_settings({{"poll_interval", "fast"}}).ok());
+  CHECK_FALSE(slurm_settings({{"partition", {{"a", "b"}}}}).ok());
+}
+
+TEST_CASE("local settings: jobs, walltime, grace", "[backend][local]") {
+  RunOptions none;
+  auto s = local_settings({{"jobs", "3"}, {"walltime", "0:30"}, {"kill_grace", "2"}}, none);
+  REQUIRE(s.ok());
+  CHECK(s->jobs == 3);
+  CHECK(s->walltime == 30);
+  CHECK(s->kill_grace == 2);
+  RunOptions j;
+  j.jobs = 7;
+  CHECK(local_settings({{"jobs", "3"}}, j)->jobs == 7);  // -j wins
+  CHECK_FALSE(local_settings({{"jobs", "zero"}}, none).ok());
+  CHECK_FALSE(local_settings({{"walltime", "soon"}}, none).ok());
+  CHECK_FALSE(local_settings({{"kill_grace", "-1"}}, none).ok());
+}
