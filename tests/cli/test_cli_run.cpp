@@ -5,6 +5,10 @@
 #include <chrono>
 
 #include "support/env.hpp"
+#include "xrun/run/process.hpp"
+
+#include <cstdlib>
+#include <iostream>
 
 using namespace xrun;
 using test::Env;
@@ -220,4 +224,20 @@ TEST_CASE("run --detach returns at once - the runner goes on in the background",
   CHECK(test::read(e.exp_dir(id) + "/runner.log").find("2 SUCCEEDED") != std::string::npos);
   auto w = e.x({"status", id, "--watch", "--interval", "0.2"});
   CHECK(w.code == 0);
+}
+
+TEST_CASE("on a terminal a live progress line is redrawn; elsewhere plain lines", "[cli][run]") {
+  Env e;
+  if (run::find_on_path("script").empty()) {
+    std::cout << "SKIPPED: no `script` (util-linux) to give xrun a terminal" << std::endl;
+    std::exit(4);
+  }
+  auto f = e.file("exp.yml", "command: 'sleep 0.3; echo {i}'\nvariables:\n  i: [1, 2, 3, 4, 5, 6]\n");
+  auto r = test::run_program({"script", "-qec", std::string(XRUN_BIN) + " run " + f + " -j 2", "/dev/null"}, e.opts);
+  CHECK(r.code == 0);
+  CHECK(r.out.find("\r\033[K[stage 1/1 main]") != std::string::npos);
+  CHECK(r.out.find("ETA") != std::string::npos);
+  auto plain = e.x({"run", f, "-j", "2"});
+  CHECK(plain.err.find("\r") == std::string::npos);
+  CHECK(plain.err.find("[stage 1/1 main]") != std::string::npos);
 }

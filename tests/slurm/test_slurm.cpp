@@ -127,7 +127,8 @@ TEST_CASE("a job that died without a final task status is LOST with the reason",
   auto r = e.x({"run", f});
   REQUIRE(r.code == 0);
   std::string id = first_line(r.out);
-  REQUIRE(test::eventually([&] { return e.state(id, 0) == "RUNNING"; }, 30));
+  // The wrapper's own record (Slurm may say RUNNING a moment before the wrapper has written it).
+  REQUIRE(test::eventually([&] { return test::read(e.exp_dir(id) + "/tasks/0/started").find("written=1") != std::string::npos; }, 30));
   // The wrapper and the task die without a word, as on a crashed node.
   auto started = test::read(e.exp_dir(id) + "/tasks/0/started");
   long group = std::stol(started.substr(started.find("pid=") + 4));
