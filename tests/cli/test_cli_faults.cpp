@@ -104,6 +104,25 @@ TEST_CASE("kill -9 of the runner: no task RUNNING forever - resume completes wit
   CHECK(std::count(ran.begin(), ran.end(), '\n') == 5);
 }
 
+TEST_CASE("resume right after kill -9 waits for still-running tasks instead of starting them twice",
+          "[cli][faults]") {
+  Env e;
+  auto f = e.file("exp.yml", "command: 'echo start {i} >> ran.txt; sleep 2'\nvariables:\n  i: [0, 1, 2]\n");
+  auto b = e.bg({"run", f, "-j", "2", "--quiet"});
+  std::string id = wait_for_id(b);
+  REQUIRE(test::eventually([&] { return e.state(id, 0) == "RUNNING" && e.state(id, 1) == "RUNNING"; }));
+  ::kill(b.pid, SIGKILL);
+  b.wait();
+  auto r = e.x({"resume", id, "--quiet"});
+  CHECK(r.code == 0);
+  auto s = e.status(id);
+  CHECK(s["state"] == "succeeded");
+  CHECK(s["tasks"][0]["attempt"] == 1);
+  CHECK(s["tasks"][1]["attempt"] == 1);
+  auto ran = test::read(e.path("ran.txt"));
+  CHECK(std::count(ran.begin(), ran.end(), '\n') == 3);  // each task started once
+}
+
 TEST_CASE("a task whose whole group died with the runner is LOST - resume reruns it", "[cli][faults]") {
   Env e;
   auto f = e.file("exp.yml", "command: 'echo $$ > pgid; sleep 30'\n");

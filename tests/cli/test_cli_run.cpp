@@ -210,12 +210,12 @@ TEST_CASE("two runs of the same file at once get distinct ids and folders", "[cl
 
 TEST_CASE("run --detach returns at once - the runner goes on in the background", "[cli][run]") {
   Env e;
-  auto f = e.file("exp.yml", "command: 'sleep 1; echo done {i}'\nvariables:\n  i: [1, 2]\n");
+  auto f = e.file("exp.yml", "command: 'sleep 4; echo done {i}'\nvariables:\n  i: [1, 2]\n");
   auto t0 = std::chrono::steady_clock::now();
   auto r = e.x({"run", f, "--detach"});
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   REQUIRE(r.code == 0);
-  CHECK(secs < 0.9);
+  CHECK(secs < 3);  // returns long before its tasks end
   std::string id = first_line(r.out);
   auto s = e.status(id);
   CHECK(s["state"] == "running");
