@@ -29,13 +29,15 @@ std::vector<std::string> names() {
 Result<std::unique_ptr<Backend>> make(const std::string& name) {
   auto it = table().find(name);
   if (it == table().end()) {
-    std::string sg = util::suggest(name, names());
-    std::string hint = fmt::format("available backends: {}", fmt::join(names(), ", "));
     if (name == "pbs" || name == "docker")
-      hint = fmt::format("the {} backend is not implemented yet; available: {}", name, fmt::join(names(), ", "));
-    else if (!sg.empty())
-      hint = fmt::format("did you mean '{}'?", sg);
-    return make_error(fmt::format("unknown backend '{}'", name), hint);
+      return make_error(fmt::format("the {} backend is not implemented yet (the file's `{}:` section or --backend "
+                                    "asks for it)",
+                                    name, name),
+                        fmt::format("run with --backend local or --backend slurm (available: {})", fmt::join(names(), ", ")));
+    std::string sg = util::suggest(name, names());
+    return make_error(fmt::format("unknown backend '{}'", name),
+                      sg.empty() ? fmt::format("available backends: {}", fmt::join(names(), ", "))
+                                 : fmt::format("did you mean '{}'?", sg));
   }
   return it->second();
 }
