@@ -130,9 +130,7 @@ TEST_CASE("a task whose whole group died with the runner is LOST - resume reruns
   std::string id = wait_for_id(b);
   REQUIRE(test::eventually([&] { return e.state(id, 0) == "RUNNING"; }));
   // The task's process group and the wrapper that would record its end, gone with the runner.
-  auto started = test::read(e.exp_dir(id) + "/tasks/0/started");
-  long group = std::stol(started.substr(started.find("pid=") + 4));
-  long wrapper = std::stol(started.substr(started.find("wrapper=") + 8));
+  auto [group, wrapper] = e.started_pids(id, 0);
   ::kill(b.pid, SIGKILL);
   ::kill(static_cast<pid_t>(wrapper), SIGKILL);
   ::kill(static_cast<pid_t>(-group), SIGKILL);

@@ -130,9 +130,7 @@ TEST_CASE("a job that died without a final task status is LOST with the reason",
   // The wrapper's own record (Slurm may say RUNNING a moment before the wrapper has written it).
   REQUIRE(test::eventually([&] { return test::read(e.exp_dir(id) + "/tasks/0/started").find("written=1") != std::string::npos; }, 30));
   // The wrapper and the task die without a word, as on a crashed node.
-  auto started = test::read(e.exp_dir(id) + "/tasks/0/started");
-  long group = std::stol(started.substr(started.find("pid=") + 4));
-  long wrapper = std::stol(started.substr(started.find("wrapper=") + 8));
+  auto [group, wrapper] = e.started_pids(id, 0);
   ::kill(static_cast<pid_t>(wrapper), SIGKILL);
   ::kill(static_cast<pid_t>(-group), SIGKILL);
   REQUIRE(test::eventually([&] { return e.state(id, 0) == "LOST"; }, 30));

@@ -26,6 +26,12 @@ struct Env {
   }
   std::string state(const std::string& id, size_t task) const { return status(id)["tasks"][task]["state"]; }
   std::string exp_dir(const std::string& id) const { return dir.path() + "/store/experiments/" + id; }
+  // (task process group, wrapper pid) from a task's `started` record.
+  std::pair<long, long> started_pids(const std::string& id, size_t task) const {
+    auto rec = read(exp_dir(id) + "/tasks/" + std::to_string(task) + "/started");
+    REQUIRE(rec.find("written=1") != std::string::npos);
+    return {std::stol(rec.substr(rec.find("pid=") + 4)), std::stol(rec.substr(rec.find("wrapper=") + 8))};
+  }
 };
 
 }  // namespace xrun::test
