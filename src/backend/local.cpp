@@ -140,6 +140,7 @@ class Pool {
     std::optional<size_t> task;
     long pgid = 0;
     double start = 0, term_at = 0;
+    bool cancel_sent = false;
     bool busy() const { return task.has_value(); }
   };
 
@@ -178,6 +179,17 @@ class Pool {
     cancelled_ = exp_.cancelled();
   }
 
+  // A task cancelled after it was handed to a worker but before its wrapper recorded the start
+  // (so `xrun cancel` saw it PENDING): stop it here. Cancelling one the wrapper already recorded
+  // is `xrun cancel`'s own job; signalling twice is harmless.
+  void stop_cancelled() {
+    for (auto& s : slots_)
+      if (s.busy() && !s.cancel_sent && cancelled_.count(*s.task)) {
+        signal_task(s, SIGTERM);
+        s.cancel_sent = true;
+      }
+  }
+
   size_t busy() const {
     size_t n = adopted_.size();
     for (const auto& s : slots_) n += s.busy();
@@ -193,6 +205,7 @@ class Pool {
     done_ = failed_ = 0;
     for (;;) {
       refresh_cancel();
+      stop_cancelled();
       if (store_error_) queue.clear();  // start nothing more
       for (auto& slot : slots_) {
         while (!slot.busy() && !queue.empty() && busy() < slots_.size() && !store_error_) {
@@ -299,6 +312,7 @@ class Pool {
     slot.start = util::now_seconds();
     slot.term_at = 0;
     slot.pgid = 0;
+    slot.cancel_sent = false;
     if (!worker_argv_.empty()) {
       std::string line = exp_.task_dir(id) + "\n";
       for (int tries = 0; tries < 2; ++tries) {
