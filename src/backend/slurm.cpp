@@ -288,6 +288,17 @@ Result<int> SlurmBackend::launch(const store::Experiment& exp, const plan::Plan&
   size_t submission = 1;
   while (util::exists(fmt::format("{}/submission-{}.json", dir, submission))) ++submission;
   std::map<size_t, std::vector<std::string>> ids_by_stage;
+  if (opts.resume) {
+    // Later stages also wait for earlier-stage jobs still queued or running from before.
+    auto st = exp.statuses(p);
+    (void)refresh(exp, p, meta, st);
+    auto jobs = load_task_jobs(exp);
+    std::set<std::pair<size_t, std::string>> seen;
+    for (const auto& t : st)
+      if (!store::is_final(t.state) && !opts.to_run.count(t.id) && jobs.count(t.id) &&
+          seen.insert({t.stage, jobs[t.id].first}).second)
+        ids_by_stage[t.stage].push_back(jobs[t.id].first);
+  }
   json record = json::array();
   std::vector<std::string> submitted;
   auto undo = [&](Error e) {

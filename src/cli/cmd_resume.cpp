@@ -35,6 +35,7 @@ int do_resume(const Context& ctx, ResumeArgs& a) {
                                  "resume from that host, or cancel the task first"));
       if (!local) continue;
     }
+    if (!local && !t.backend_state.empty() && !store::is_final(t.state)) continue;  // still queued
     a.opts.to_run.insert(t.id);
   }
   if (a.opts.to_run.empty()) {

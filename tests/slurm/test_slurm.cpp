@@ -198,6 +198,23 @@ TEST_CASE("resume resubmits only the failed tasks as a sparse array", "[slurm]")
   CHECK(s["tasks"][1]["attempt"] == 2);
 }
 
+TEST_CASE("resume leaves tasks that Slurm still runs or queues alone", "[slurm]") {
+  require_cluster();
+  Env e;
+  auto f = e.file("exp.yml", std::string("command: 'test {i} -ne 0 && sleep 20'\nvariables:\n  i: [0, 1, 2]\n"
+                                         "slurm:\n  max_parallel: 1\n  poll_interval: 1\n"));
+  auto r = e.x({"run", f});
+  REQUIRE(r.code == 0);
+  std::string id = first_line(r.out);
+  REQUIRE(test::eventually([&] { return e.state(id, 0) == "FAILED" && e.state(id, 1) == "RUNNING"; }, 30));
+  auto res = e.x({"resume", id, "--quiet"});
+  CHECK(res.code == 0);
+  auto sub = nlohmann::json::parse(test::read(e.exp_dir(id) + "/backend/slurm/submission-2.json"));
+  REQUIRE(sub["arrays"].size() == 1);
+  CHECK(sub["arrays"][0]["indices"] == nlohmann::json::array({0}));  // not 1 (running) nor 2 (queued)
+  CHECK(e.x({"cancel", id}).code == 0);
+}
+
 TEST_CASE("scheduler calls: one sbatch per array, one squeue per status refresh", "[slurm]") {
   require_cluster();
   Env e;
