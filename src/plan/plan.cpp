@@ -32,6 +32,24 @@ Value value_from_json(const json& j) {
 
 json opt_json(const std::string* s) { return s ? json(*s) : json(nullptr); }
 
+// Where byte `offset` of a command's text stands in the file: exact for one-line plain and
+// quoted scalars (escapes aside), the scalar's start otherwise (block scalars, multi-line).
+spec::Loc locate_in(const spec::Spec& sp, const spec::CommandText& ct, size_t offset) {
+  if (ct.loc.line <= 0 || ct.text.find('\n') != std::string::npos) return ct.loc;
+  size_t pos = 0;
+  for (int l = 1; l < ct.loc.line && pos != std::string::npos; ++l) {
+    pos = sp.source.find('\n', pos);
+    if (pos != std::string::npos) ++pos;
+  }
+  if (pos == std::string::npos) return ct.loc;
+  size_t at = pos + static_cast<size_t>(ct.loc.col - 1);
+  if (at >= sp.source.size()) return ct.loc;
+  char c = sp.source[at];
+  if (c == '|' || c == '>') return ct.loc;
+  int quote = (c == '\'' || c == '"') ? 1 : 0;
+  return {ct.loc.line, ct.loc.col + quote + static_cast<int>(offset)};
+}
+
 }  // namespace
 
 json Task::to_json() const {
@@ -135,9 +153,9 @@ Result<Expander> Expander::create(spec::Spec spec, const vars::Overrides& overri
       if (!t) {
         Error e = t.error();
         std::string near = ct.text.substr(static_cast<size_t>(std::max(0, e.col)), 24);
-        Error out = spec::error_at(spec.path, ct.loc, fmt::format("{} in {} '{}'", e.what, what, ct.text), e.hint);
         (void)near;
-        return out;
+        return spec::error_at(spec.path, locate_in(spec, ct, static_cast<size_t>(std::max(0, e.col))),
+                              fmt::format("{} in {} '{}'", e.what, what, ct.text), e.hint);
       }
       spec::Template tpl = std::move(t.value());
       Result<void> bound;
@@ -155,7 +173,7 @@ Result<Expander> Expander::create(spec::Spec spec, const vars::Overrides& overri
                                         : fmt::format("did you mean '{{{}}}'?", sg);
           if ((f.name == "creates" || f.name == "requires") && special)
             hint = fmt::format("add `{}:` to the command mapping (`command: {{cmd: ..., {}: FILE}}`)", f.name, f.name);
-          bound = spec::error_at(spec.path, ct.loc,
+          bound = spec::error_at(spec.path, locate_in(spec, ct, f.offset),
                                  fmt::format("placeholder {{{}}} has no variable, in {} '{}'", f.name, what, ct.text), hint);
           return;
         }
@@ -163,7 +181,7 @@ Result<Expander> Expander::create(spec::Spec spec, const vars::Overrides& overri
           used.insert(f.slot);
           used_anywhere[static_cast<size_t>(f.slot)] = true;
           if (!ex.sweep_.always_set(f.slot)) {
-            bound = spec::error_at(spec.path, ct.loc,
+            bound = spec::error_at(spec.path, locate_in(spec, ct, f.offset),
                                    fmt::format("variable '{}' is not set in every combination, but {} '{}' uses it",
                                                f.name, what, ct.text),
                                    "it is defined only in some branches of a chain; define it in every branch");
@@ -174,7 +192,7 @@ Result<Expander> Expander::create(spec::Spec spec, const vars::Overrides& overri
             for (const auto& v : ex.sweep_.variables()[static_cast<size_t>(f.slot)].samples) {
               auto r = spec::format_field(f, v);
               if (!r) {
-                bound = spec::error_at(spec.path, ct.loc,
+                bound = spec::error_at(spec.path, locate_in(spec, ct, f.offset),
                                        fmt::format("cannot format {} = {} with '{{{}{}{}}}': {}", f.name, v.repr(), f.name,
                                                    f.conversion ? std::string("!") + f.conversion : "",
                                                    f.spec_text.empty() ? "" : ":" + f.spec_text, r.error().what),
