@@ -71,6 +71,12 @@ TEST_CASE("placeholder errors are found before anything is expanded", "[plan]") 
   CHECK(a.error().what.find("{nope}") != std::string::npos);
   CHECK(a.error().hint.find("nop") != std::string::npos);
   CHECK(a.error().line == 1);
+  CHECK(a.error().col == 15);  // the placeholder itself: "command: echo {nope}"
+
+  auto q = ex("jobs:\n  - command:\n      - 'echo {x} {s:.2f}'\nvariables:\n  x: 1\n  s: abc\n");
+  REQUIRE_FALSE(q.ok());
+  CHECK(q.error().line == 3);
+  CHECK(q.error().col == 18);  // inside the quoted scalar
 
   auto b = ex("command: echo {s:.2f}\nvariables:\n  s: [1.5, abc]\n");
   REQUIRE_FALSE(b.ok());
