@@ -76,7 +76,7 @@ TEST_CASE("placeholder errors are found before anything is expanded", "[plan]") 
   auto q = ex("jobs:\n  - command:\n      - 'echo {x} {s:.2f}'\nvariables:\n  x: 1\n  s: abc\n");
   REQUIRE_FALSE(q.ok());
   CHECK(q.error().line == 3);
-  CHECK(q.error().col == 18);  // inside the quoted scalar
+  CHECK(q.error().col == 19);  // inside the quoted scalar: quote at 9, "{s" at 19
 
   auto b = ex("command: echo {s:.2f}\nvariables:\n  s: [1.5, abc]\n");
   REQUIRE_FALSE(b.ok());
