@@ -108,8 +108,9 @@ std::string tail_lines(const std::string& path, size_t n) {
 namespace {
 
 std::string outcome(const TaskStatus& t) {
-  if (t.state == State::Failed && t.signal) return fmt::format("signal {}", *t.signal);
-  if ((t.state == State::Succeeded || t.state == State::Failed) && t.exit_code) return fmt::format("exit {}", *t.exit_code);
+  if (t.signal && (t.state == State::Failed || t.state == State::Cancelled || t.state == State::Timeout))
+    return fmt::format("sig {}", *t.signal);
+  if (t.exit_code && t.end > 0) return std::to_string(*t.exit_code);
   return "";
 }
 
