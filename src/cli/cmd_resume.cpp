@@ -65,12 +65,7 @@ void set_resume_command(CLI::App& app, Context& ctx) {
   auto* sub = app.add_subcommand("resume", "Run again the tasks of an experiment that did not succeed (same id)");
   auto a = std::make_shared<ResumeArgs>();
   sub->add_option("experiment", a->ref, "Experiment id, unique prefix, or 'latest'")->required();
-  sub->add_option("-j,--jobs", a->opts.jobs, "Parallel tasks on the local pool")->check(CLI::Range(1, 100000));
-  sub->add_flag("--detach", a->opts.detach, "Return at once; the runner goes on in the background");
-  sub->add_flag("-k,--keep-going", a->opts.keep_going, "Run later stages even when a stage failed");
-  sub->add_flag("--skip-existing,--use-dependencies", a->opts.skip_existing, "Skip tasks whose `creates` file exists");
-  sub->add_flag("--quiet", a->opts.quiet, "No progress line and no summary");
-  sub->add_flag("--wait", a->opts.wait, "Schedulers: follow the experiment to its end");
+  add_run_options(sub, a->opts);
   sub->callback([&ctx, a] { ctx.action = [&ctx, a] { return do_resume(ctx, *a); }; });
 }
 

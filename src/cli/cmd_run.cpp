@@ -76,16 +76,9 @@ void set_run_command(CLI::App& app, Context& ctx) {
   auto* sub = app.add_subcommand("run", "Run every task of the experiment and record it in the run store");
   auto a = std::make_shared<RunArgs>();
   add_spec_options(sub, a->in, true);
-  sub->add_option("-j,--jobs", a->opts.jobs, "Parallel tasks on the local pool (default: `local: {jobs}` or CPU count)")
-      ->check(CLI::Range(1, 100000));
-  sub->add_flag("--detach", a->opts.detach, "Print the experiment id and return; the runner goes on in the background");
-  sub->add_flag("-k,--keep-going", a->opts.keep_going, "Run later stages even when a stage failed");
-  sub->add_flag("--skip-existing,--use-dependencies", a->opts.skip_existing,
-                "Skip tasks whose `creates` file already exists");
+  add_run_options(sub, a->opts);
   sub->add_option("-b,--backend,-s,--scheduler", a->backend, "Backend: local, slurm (default: from the file, else local)");
   sub->add_flag("-n,--dry-run", a->dry_run, "Print what would run, start nothing");
-  sub->add_flag("--quiet", a->opts.quiet, "No progress line and no summary");
-  sub->add_flag("--wait", a->opts.wait, "Schedulers: follow the experiment to its end (exit codes as for local runs)");
   sub->callback([&ctx, a] { ctx.action = [&ctx, a] { return do_run(ctx, *a); }; });
 }
 

@@ -19,6 +19,8 @@ struct SpecInputs {
 };
 
 void add_spec_options(CLI::App* sub, SpecInputs& in, bool with_set);
+// The options `run` and `resume` share: -j, --detach, --keep-going, --skip-existing, --quiet, --wait.
+void add_run_options(CLI::App* sub, backend::RunOptions& opts);
 Result<plan::Expander> load_expander(const SpecInputs& in);
 // An experiment from the store with what every command needs to read it.
 struct Opened {
