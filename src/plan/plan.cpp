@@ -1,17 +1,6 @@
 #include "xrun/plan/plan.hpp"
 
-#include <algorithm>
-#include <condition_variable>
-#include <deque>
-#include <mutex>
-#include <thread>
-#include <set>
-#include <unordered_set>
-
 #include <fmt/format.h>
-
-#include "xrun/util/string_set.hpp"
-#include "xrun/util/text.hpp"
 
 namespace xrun::plan {
 
@@ -30,46 +19,17 @@ Value value_from_json(const json& j) {
   return Value::null();
 }
 
-json opt_json(const std::string* s) { return s ? json(*s) : json(nullptr); }
-
-// Where byte `offset` of a command's text stands in the file: exact for one-line plain and
-// quoted scalars (escapes aside), the scalar's start otherwise (block scalars, multi-line).
-spec::Loc locate_in(const spec::Spec& sp, const spec::CommandText& ct, size_t offset) {
-  if (ct.loc.line <= 0 || ct.text.find('\n') != std::string::npos) return ct.loc;
-  size_t pos = 0;
-  for (int l = 1; l < ct.loc.line && pos != std::string::npos; ++l) {
-    pos = sp.source.find('\n', pos);
-    if (pos != std::string::npos) ++pos;
-  }
-  if (pos == std::string::npos) return ct.loc;
-  size_t at = pos + static_cast<size_t>(ct.loc.col - 1);
-  if (at >= sp.source.size()) return ct.loc;
-  char c = sp.source[at];
-  if (c == '|' || c == '>') return ct.loc;
-  int quote = (c == '\'' || c == '"') ? 1 : 0;
-  return {ct.loc.line, ct.loc.col + quote + static_cast<int>(offset)};
-}
-
 }  // namespace
 
 json Task::to_json() const {
   json vars = json::object();
   for (const auto& [k, v] : variables) vars[k] = v.to_json();
-  return json{{"index", index},
+  return json{{"id", id},
+              {"index", index},
               {"commands", commands},
               {"variables", vars},
               {"creates", creates ? json(*creates) : json(nullptr)},
               {"requires", requires_ ? json(*requires_) : json(nullptr)}};
-}
-
-json TaskRef::to_json() const {
-  json vars = json::object();
-  for (const auto& [k, v] : variables) vars[*k] = v->to_json();
-  return json{{"index", index},
-              {"commands", commands},
-              {"variables", vars},
-              {"creates", opt_json(creates)},
-              {"requires", opt_json(requires_)}};
 }
 
 size_t Plan::task_count() const {
@@ -92,6 +52,7 @@ Result<Plan> Plan::from_json(const json& j) {
   try {
     Plan p;
     p.name = j.at("name").get<std::string>();
+    size_t next_id = 0;
     for (const auto& s : j.at("stages")) {
       Stage st;
       st.name = s.at("name").get<std::string>();
@@ -99,6 +60,12 @@ Result<Plan> Plan::from_json(const json& j) {
                                                                           : spec::OnFailure::Stop;
       for (const auto& t : s.at("tasks")) {
         Task task;
+        // Ids are explicit in plan.json; they must number the tasks 0..N-1 in order.
+        task.id = t.contains("id") ? t["id"].get<size_t>() : next_id;
+        if (task.id != next_id)
+          return make_error(fmt::format("the stored plan numbers task {} as {}", next_id, task.id),
+                            "the run store may have been edited by hand");
+        ++next_id;
         task.index = t.at("index").get<size_t>();
         task.commands = t.at("commands").get<std::vector<std::string>>();
         if (t.contains("creates") && t["creates"].is_string()) task.creates = t["creates"].get<std::string>();
@@ -113,354 +80,6 @@ Result<Plan> Plan::from_json(const json& j) {
     return make_error(fmt::format("the stored plan is not valid: {}", e.what()),
                       "the run store may have been edited by hand or written by another xrun version");
   }
-}
-
-json CheckReport::to_json(const std::string& file) const {
-  json st = json::array();
-  for (const auto& s : stages)
-    st.push_back(json{{"name", s.name},
-                      {"on_failure", spec::to_string(s.on_failure)},
-                      {"combinations", s.combinations},
-                      {"tasks", s.tasks},
-                      {"duplicates", s.duplicates}});
-  json vs = json::array();
-  for (const auto& v : variables) vs.push_back(json{{"name", v.name}, {"values", v.distinct}});
-  json ws = json::array();
-  for (const auto& w : warnings)
-    ws.push_back(json{{"line", w.loc.line}, {"column", w.loc.col}, {"message", w.what}});
-  return json{{"file", file}, {"valid", true},  {"name", name},        {"stages", st},
-              {"tasks", total_tasks}, {"variables", vs}, {"warnings", ws}, {"options", options}};
-}
-
-Result<Expander> Expander::create(spec::Spec spec, const vars::Overrides& overrides, uint64_t max_combinations) {
-  Expander ex;
-  auto sw = vars::Sweep::compile(spec.variables, spec.path, overrides);
-  if (!sw) return sw.error();
-  ex.sweep_ = std::move(sw.value());
-  ex.warnings_ = ex.sweep_.warnings();
-  const int nslots = static_cast<int>(ex.sweep_.slot_count());
-  const int creates_slot = nslots, requires_slot = nslots + 1;
-  std::vector<bool> used_anywhere(static_cast<size_t>(nslots), false);
-  std::vector<std::string> names;
-  for (const auto& v : ex.sweep_.variables()) names.push_back(v.name);
-
-  for (const auto& st : spec.stages) {
-    CompiledStage cs;
-    std::set<int> used;
-    // Parse a template and bind its names; `special` allows {creates}/{requires}.
-    auto compile = [&](const spec::CommandText& ct, bool special, const char* what) -> Result<spec::Template> {
-      auto t = spec::Template::parse(ct.text);
-      if (!t) {
-        Error e = t.error();
-        std::string near = ct.text.substr(static_cast<size_t>(std::max(0, e.col)), 24);
-        (void)near;
-        return spec::error_at(spec.path, locate_in(spec, ct, static_cast<size_t>(std::max(0, e.col))),
-                              fmt::format("{} in {} '{}'", e.what, what, ct.text), e.hint);
-      }
-      spec::Template tpl = std::move(t.value());
-      Result<void> bound;
-      tpl.for_each_field([&](spec::Field& f) {
-        if (!bound.ok()) return;
-        if (special && f.name == "creates" && st.creates) f.slot = creates_slot;
-        else if (special && f.name == "requires" && st.requires_) f.slot = requires_slot;
-        else f.slot = ex.sweep_.slot_of(f.name);
-        if (f.slot < 0) {
-          std::vector<std::string> cands = names;
-          std::string sg = util::suggest(f.name, cands);
-          std::string hint = sg.empty() ? (names.empty() ? fmt::format("add `variables:` with `{}: [values]`", f.name)
-                                                         : fmt::format("defined variables: {}; or write '{{{{{}}}}}' for literal braces",
-                                                                       fmt::join(names, ", "), f.name))
-                                        : fmt::format("did you mean '{{{}}}'?", sg);
-          if ((f.name == "creates" || f.name == "requires") && special)
-            hint = fmt::format("add `{}:` to the command mapping (`command: {{cmd: ..., {}: FILE}}`)", f.name, f.name);
-          bound = spec::error_at(spec.path, locate_in(spec, ct, f.offset),
-                                 fmt::format("placeholder {{{}}} has no variable, in {} '{}'", f.name, what, ct.text), hint);
-          return;
-        }
-        if (f.slot < nslots) {
-          used.insert(f.slot);
-          used_anywhere[static_cast<size_t>(f.slot)] = true;
-          if (!ex.sweep_.always_set(f.slot)) {
-            bound = spec::error_at(spec.path, locate_in(spec, ct, f.offset),
-                                   fmt::format("variable '{}' is not set in every combination, but {} '{}' uses it",
-                                               f.name, what, ct.text),
-                                   "it is defined only in some branches of a chain; define it in every branch");
-            return;
-          }
-          // Static type check of the format against every value the variable can take.
-          if (!f.simple() && !f.spec_nested) {
-            for (const auto& v : ex.sweep_.variables()[static_cast<size_t>(f.slot)].samples) {
-              auto r = spec::format_field(f, v);
-              if (!r) {
-                bound = spec::error_at(spec.path, locate_in(spec, ct, f.offset),
-                                       fmt::format("cannot format {} = {} with '{{{}{}{}}}': {}", f.name, v.repr(), f.name,
-                                                   f.conversion ? std::string("!") + f.conversion : "",
-                                                   f.spec_text.empty() ? "" : ":" + f.spec_text, r.error().what),
-                                       r.error().hint.empty() ? "change the format spec or the variable's values" : r.error().hint);
-                return;
-              }
-            }
-          }
-        } else if (!f.simple() && !f.spec_nested) {
-          auto r = spec::format_field(f, Value::string("x"));
-          if (!r) bound = spec::error_at(spec.path, ct.loc, fmt::format("cannot format {{{}}}: {}", f.name, r.error().what));
-        }
-      });
-      if (!bound.ok()) return bound.error();
-      return tpl;
-    };
-    for (const auto& c : st.commands) {
-      auto t = compile(c, true, "command");
-      if (!t) return t.error();
-      cs.commands.push_back(std::move(t.value()));
-    }
-    if (st.creates) {
-      auto t = compile(*st.creates, false, "creates");
-      if (!t) return t.error();
-      cs.creates = std::move(t.value());
-    }
-    if (st.requires_) {
-      auto t = compile(*st.requires_, false, "requires");
-      if (!t) return t.error();
-      cs.requires_ = std::move(t.value());
-    }
-    cs.used_slots.assign(used.begin(), used.end());
-    ex.stages_.push_back(std::move(cs));
-  }
-
-  uint64_t combos = ex.sweep_.combinations();
-  if (max_combinations > 0 && combos > max_combinations)
-    return spec::error_at(spec.path, spec.variables_loc,
-                          combos == UINT64_MAX
-                              ? std::string("the variables give more than 18446744073709551615 combinations")
-                              : fmt::format("the variables give {} combinations, over the limit of {}", combos, max_combinations),
-                          "reduce the sweep, or raise the limit with --max-combinations N (0 = no limit)");
-  for (size_t k = 0; k < used_anywhere.size(); ++k)
-    if (!used_anywhere[k])
-      ex.warnings_.push_back({ex.sweep_.variables()[k].loc,
-                              fmt::format("variable '{}' is not used by any command", ex.sweep_.variables()[k].name)});
-  ex.spec_ = std::move(spec);
-  return ex;
-}
-
-Result<void> Expander::for_each_task(size_t stage, const std::function<void(const TaskRef&)>& fn) {
-  const CompiledStage& cs = stages_.at(stage);
-  const size_t nslots = sweep_.slot_count();
-  std::vector<const Value*> values(nslots + 2, nullptr);
-  std::vector<std::string> cmds(cs.commands.size());
-  std::string creates, requires_, key;
-  Value creates_v, requires_v;
-  std::vector<std::pair<const std::string*, const Value*>> vars;
-  util::StringSet seen(static_cast<size_t>(std::min<uint64_t>(sweep_.combinations(), 1u << 24)));
-  size_t index = 0;
-  sweep_.reset();
-  while (sweep_.next()) {
-    const auto& cur = sweep_.current();
-    std::copy(cur.begin(), cur.end(), values.begin());
-    if (cs.creates) {
-      creates.clear();
-      XRUN_TRY(cs.creates->render(values, creates));
-      creates_v = Value::string(creates);
-      values[nslots] = &creates_v;
-    }
-    if (cs.requires_) {
-      requires_.clear();
-      XRUN_TRY(cs.requires_->render(values, requires_));
-      requires_v = Value::string(requires_);
-      values[nslots + 1] = &requires_v;
-    }
-    key.clear();
-    for (size_t i = 0; i < cmds.size(); ++i) {
-      cmds[i].clear();
-      XRUN_TRY(cs.commands[i].render(values, cmds[i]));
-      if (i) key += '\x1f';
-      key += cmds[i];
-    }
-    if (!seen.insert(key)) continue;
-    vars.clear();
-    for (int s : cs.used_slots)
-      vars.emplace_back(&sweep_.variables()[static_cast<size_t>(s)].name, values[static_cast<size_t>(s)]);
-    TaskRef ref{index++, cmds, cs.creates ? &creates : nullptr, cs.requires_ ? &requires_ : nullptr, vars};
-    fn(ref);
-  }
-  return {};
-}
-
-Result<Plan> Expander::materialize() {
-  Plan p;
-  p.name = spec_.name;
-  for (size_t s = 0; s < stages_.size(); ++s) {
-    Stage st;
-    st.name = spec_.stages[s].name;
-    st.on_failure = spec_.stages[s].on_failure;
-    XRUN_TRY(for_each_task(s, [&](const TaskRef& r) {
-      Task t;
-      t.index = r.index;
-      t.commands = r.commands;
-      if (r.creates) t.creates = *r.creates;
-      if (r.requires_) t.requires_ = *r.requires_;
-      for (const auto& [k, v] : r.variables) t.variables.emplace_back(*k, *v);
-      st.tasks.push_back(std::move(t));
-    }));
-    p.stages.push_back(std::move(st));
-  }
-  return p;
-}
-
-Result<CheckReport> Expander::check() {
-  CheckReport rep;
-  rep.name = spec_.name;
-  rep.variables = sweep_.variables();
-  rep.warnings = warnings_;
-  rep.options = spec_.sections;
-  for (size_t s = 0; s < stages_.size(); ++s) {
-    StageSummary ss{spec_.stages[s].name, spec_.stages[s].on_failure, sweep_.combinations(), 0, 0};
-    XRUN_TRY(for_each_task(s, [&](const TaskRef&) { ++ss.tasks; }));
-    ss.duplicates = ss.combinations - ss.tasks;
-    rep.total_tasks += ss.tasks;
-    rep.stages.push_back(ss);
-  }
-  if (rep.total_tasks > kLargeSweepWarning)
-    rep.warnings.push_back({spec_.variables_loc,
-                            fmt::format("the sweep has {} tasks (over {}): check that this is intended",
-                                        rep.total_tasks, kLargeSweepWarning)});
-  return rep;
-}
-
-namespace {
-
-// Serialises tasks of one stage: one task object whose keys and shape never change within a
-// stage is updated in place and written by nlohmann's serializer into a buffer that goes to
-// the stream in large blocks. A million tasks cost a million serialisations, not a million
-// JSON trees.
-class TaskWriter {
- public:
-  explicit TaskWriter(std::ostream& os) : os_(os), ser_(nlohmann::detail::output_adapter<char>(buf_), ' ') {
-    buf_.reserve(1 << 20);
-  }
-  void add(size_t index, const std::vector<std::string>& commands, const std::string* creates,
-           const std::string* requires_, const std::vector<std::pair<const std::string*, const Value*>>& vars) {
-    if (first_) {
-      task_ = TaskRef{index, commands, creates, requires_, vars}.to_json();
-      first_ = false;
-    } else {
-      task_["index"] = index;
-      auto& cmds = task_["commands"];
-      for (size_t i = 0; i < commands.size(); ++i) cmds[i].get_ref<std::string&>() = commands[i];
-      auto& vj = task_["variables"];
-      for (const auto& [k, v] : vars) {
-        auto& slot = vj[*k];
-        if (v->kind() == Value::Kind::String && slot.is_string()) slot.get_ref<std::string&>() = v->text();
-        else slot = v->to_json();
-      }
-      if (creates) task_["creates"].get_ref<std::string&>() = *creates;
-      if (requires_) task_["requires"].get_ref<std::string&>() = *requires_;
-      buf_ += ", ";
-    }
-    ser_.dump(task_, false, false, 0);
-    if (buf_.size() > (1 << 20) - 4096) flush();
-  }
-  void flush() {
-    os_.write(buf_.data(), static_cast<std::streamsize>(buf_.size()));
-    buf_.clear();
-  }
-
- private:
-  std::ostream& os_;
-  std::string buf_;
-  nlohmann::detail::serializer<json> ser_;
-  json task_;
-  bool first_ = true;
-};
-
-// A rendered task handed from the expanding thread to the writing thread.
-struct Row {
-  size_t index = 0;
-  std::vector<std::string> commands;
-  std::optional<std::string> creates, requires_;
-  std::vector<std::pair<const std::string*, const Value*>> vars;
-};
-
-// A bounded queue of batches between the two threads.
-class BatchQueue {
- public:
-  void push(std::vector<Row> b) {
-    std::unique_lock<std::mutex> l(m_);
-    not_full_.wait(l, [&] { return q_.size() < kMax; });
-    q_.push_back(std::move(b));
-    not_empty_.notify_one();
-  }
-  void close() {
-    std::lock_guard<std::mutex> l(m_);
-    closed_ = true;
-    not_empty_.notify_one();
-  }
-  // False when closed and drained.
-  bool pop(std::vector<Row>& out) {
-    std::unique_lock<std::mutex> l(m_);
-    not_empty_.wait(l, [&] { return !q_.empty() || closed_; });
-    if (q_.empty()) return false;
-    out = std::move(q_.front());
-    q_.pop_front();
-    not_full_.notify_one();
-    return true;
-  }
-
- private:
-  static constexpr size_t kMax = 8;
-  std::mutex m_;
-  std::condition_variable not_full_, not_empty_;
-  std::deque<std::vector<Row>> q_;
-  bool closed_ = false;
-};
-
-}  // namespace
-
-Result<void> Expander::write_json(std::ostream& os) {
-  os << "{\"name\": " << json(spec_.name).dump() << ", \"stages\": [";
-  for (size_t s = 0; s < stages_.size(); ++s) {
-    if (s) os << ", ";
-    os << "{\"name\": " << json(spec_.stages[s].name).dump() << ", \"on_failure\": \""
-       << spec::to_string(spec_.stages[s].on_failure) << "\", \"tasks\": [";
-    TaskWriter writer(os);
-    if (!sweep_.stable_values()) {
-      XRUN_TRY(for_each_task(s, [&](const TaskRef& r) { writer.add(r.index, r.commands, r.creates, r.requires_, r.variables); }));
-    } else {
-      // Two cores: this thread expands and de-duplicates, another serialises.
-      BatchQueue queue;
-      std::thread consumer([&] {
-        std::vector<Row> batch;
-        while (queue.pop(batch))
-          for (const auto& r : batch)
-            writer.add(r.index, r.commands, r.creates ? &*r.creates : nullptr, r.requires_ ? &*r.requires_ : nullptr,
-                       r.vars);
-      });
-      std::vector<Row> batch;
-      batch.reserve(2048);
-      auto res = for_each_task(s, [&](const TaskRef& r) {
-        Row row;
-        row.index = r.index;
-        row.commands = r.commands;
-        if (r.creates) row.creates = *r.creates;
-        if (r.requires_) row.requires_ = *r.requires_;
-        row.vars = r.variables;  // stable addresses (checked above)
-        batch.push_back(std::move(row));
-        if (batch.size() == 2048) {
-          queue.push(std::move(batch));
-          batch = {};
-          batch.reserve(2048);
-        }
-      });
-      if (!batch.empty()) queue.push(std::move(batch));
-      queue.close();
-      consumer.join();
-      if (!res) return res;
-    }
-    writer.flush();
-    os << "]}";
-  }
-  os << "]}\n";
-  return {};
 }
 
 }  // namespace xrun::plan

@@ -2,7 +2,7 @@
 
 #include <sstream>
 
-#include "xrun/plan/plan.hpp"
+#include "xrun/plan/expander.hpp"
 
 using namespace xrun;
 

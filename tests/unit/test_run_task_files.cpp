@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "support/support.hpp"
+#include "xrun/plan/expander.hpp"
 #include "xrun/run/task_files.hpp"
 
 using namespace xrun;

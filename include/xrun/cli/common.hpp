@@ -6,7 +6,7 @@
 
 #include "xrun/cli/app.hpp"
 #include "xrun/backend/backend.hpp"
-#include "xrun/plan/plan.hpp"
+#include "xrun/plan/expander.hpp"
 #include "xrun/store/store.hpp"
 
 namespace xrun::cli {

@@ -1,19 +1,19 @@
-// From the experiment file to stages of unique tasks. Expansion streams: tasks are rendered
-// one combination at a time and de-duplicated per stage with a hash set of their commands.
+// The plan: stages of unique tasks, as expanded from the experiment file and stored in the
+// run store (plan.json). The model only: no YAML, no expansion (see expander.hpp), so the
+// store and the backends compile without yaml-cpp.
 #pragma once
 
-#include <cstdint>
-#include <functional>
+#include <cstddef>
 #include <optional>
-#include <ostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
-#include "xrun/spec/pyformat.hpp"
-#include "xrun/spec/spec.hpp"
-#include "xrun/vars/engine.hpp"
+#include "xrun/spec/on_failure.hpp"
+#include "xrun/spec/value.hpp"
+#include "xrun/util/result.hpp"
 
 namespace xrun::plan {
 
@@ -21,6 +21,7 @@ using spec::Value;
 using json = nlohmann::ordered_json;
 
 struct Task {
+  size_t id = 0;     // global task id, 0..N-1 across stages (explicit in plan.json)
   size_t index = 0;  // within its stage
   std::vector<std::string> commands;
   std::optional<std::string> creates;
@@ -41,63 +42,6 @@ struct Plan {
   size_t task_count() const;
   json to_json() const;
   static Result<Plan> from_json(const json& j);
-};
-
-// A task while it streams by; valid only inside the callback.
-struct TaskRef {
-  size_t index;
-  const std::vector<std::string>& commands;
-  const std::string* creates;
-  const std::string* requires_;
-  const std::vector<std::pair<const std::string*, const Value*>>& variables;
-  json to_json() const;
-};
-
-struct StageSummary {
-  std::string name;
-  spec::OnFailure on_failure;
-  uint64_t combinations = 0;
-  uint64_t tasks = 0;
-  uint64_t duplicates = 0;
-};
-
-struct CheckReport {
-  std::string name;
-  std::vector<StageSummary> stages;
-  std::vector<vars::VariableInfo> variables;
-  std::vector<vars::Warning> warnings;
-  uint64_t total_tasks = 0;
-  json options;
-  json to_json(const std::string& file) const;
-};
-
-constexpr uint64_t kDefaultMaxCombinations = 10000000;
-constexpr uint64_t kLargeSweepWarning = 10000;
-
-class Expander {
- public:
-  static Result<Expander> create(spec::Spec spec, const vars::Overrides& overrides = {},
-                                 uint64_t max_combinations = kDefaultMaxCombinations);
-  const spec::Spec& spec() const { return spec_; }
-  size_t stage_count() const { return stages_.size(); }
-  // Every unique task of a stage, in order.
-  Result<void> for_each_task(size_t stage, const std::function<void(const TaskRef&)>& fn);
-  Result<Plan> materialize();
-  Result<CheckReport> check();
-  // `xrun plan --json`: {"name", "stages": [{"name", "on_failure", "tasks": [...]}]}, streamed.
-  Result<void> write_json(std::ostream& os);
-
- private:
-  struct CompiledStage {
-    std::vector<spec::Template> commands;
-    std::optional<spec::Template> creates;
-    std::optional<spec::Template> requires_;
-    std::vector<int> used_slots;  // sorted, real variables only
-  };
-  spec::Spec spec_;
-  vars::Sweep sweep_;
-  std::vector<CompiledStage> stages_;
-  std::vector<vars::Warning> warnings_;
 };
 
 }  // namespace xrun::plan

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
+#include "xrun/spec/on_failure.hpp"
 #include "xrun/spec/value.hpp"
 #include "xrun/util/result.hpp"
 
@@ -18,8 +19,6 @@ struct Loc {
   int col = 0;   // 1-based
 };
 
-enum class OnFailure { Stop, Continue };
-const char* to_string(OnFailure f);
 
 struct CommandText {
   std::string text;  // template, trailing newlines removed

@@ -1,0 +1,82 @@
+// From the experiment file to stages of unique tasks. Expansion streams: tasks are rendered
+// one combination at a time and de-duplicated per stage with a hash set of their commands.
+// The result is a plan::Plan (plan.hpp).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "xrun/plan/plan.hpp"
+#include "xrun/spec/pyformat.hpp"
+#include "xrun/spec/spec.hpp"
+#include "xrun/vars/engine.hpp"
+
+namespace xrun::plan {
+
+using spec::Value;
+using json = nlohmann::ordered_json;
+
+// A task while it streams by; valid only inside the callback.
+struct TaskRef {
+  size_t index;
+  const std::vector<std::string>& commands;
+  const std::string* creates;
+  const std::string* requires_;
+  const std::vector<std::pair<const std::string*, const Value*>>& variables;
+  json to_json() const;
+};
+
+struct StageSummary {
+  std::string name;
+  spec::OnFailure on_failure;
+  uint64_t combinations = 0;
+  uint64_t tasks = 0;
+  uint64_t duplicates = 0;
+};
+
+struct CheckReport {
+  std::string name;
+  std::vector<StageSummary> stages;
+  std::vector<vars::VariableInfo> variables;
+  std::vector<vars::Warning> warnings;
+  uint64_t total_tasks = 0;
+  json options;
+  json to_json(const std::string& file) const;
+};
+
+constexpr uint64_t kDefaultMaxCombinations = 10000000;
+constexpr uint64_t kLargeSweepWarning = 10000;
+
+class Expander {
+ public:
+  static Result<Expander> create(spec::Spec spec, const vars::Overrides& overrides = {},
+                                 uint64_t max_combinations = kDefaultMaxCombinations);
+  const spec::Spec& spec() const { return spec_; }
+  size_t stage_count() const { return stages_.size(); }
+  // Every unique task of a stage, in order.
+  Result<void> for_each_task(size_t stage, const std::function<void(const TaskRef&)>& fn);
+  Result<Plan> materialize();
+  Result<CheckReport> check();
+  // `xrun plan --json`: {"name", "stages": [{"name", "on_failure", "tasks": [...]}]}, streamed.
+  Result<void> write_json(std::ostream& os);
+
+ private:
+  struct CompiledStage {
+    std::vector<spec::Template> commands;
+    std::optional<spec::Template> creates;
+    std::optional<spec::Template> requires_;
+    std::vector<int> used_slots;  // sorted, real variables only
+  };
+  spec::Spec spec_;
+  vars::Sweep sweep_;
+  std::vector<CompiledStage> stages_;
+  std::vector<vars::Warning> warnings_;
+};
+
+}  // namespace xrun::plan
