@@ -55,11 +55,7 @@ void set_check_command(CLI::App& app, Context& ctx) {
         for (auto& [k, v] : r.options.items()) fmt::print(" {}", k);
         fmt::print("\n");
       }
-      std::fflush(stdout);
-      for (const auto& w : r.warnings)
-        std::cerr << fmt::format("{}:{}:{}: warning: {}", in->file, w.loc.line > 0 ? w.loc.line : 1,
-                                 w.loc.col > 0 ? w.loc.col : 1, w.what)
-                  << std::endl;
+      print_warnings(in->file, r.warnings);
       return kSuccess;
     };
   });

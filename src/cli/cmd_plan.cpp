@@ -16,6 +16,7 @@ void set_plan_command(CLI::App& app, Context& ctx) {
     ctx.action = [in, as_json]() -> int {
       auto ex = load_expander(*in);
       if (!ex) return report(ex.error());
+      print_warnings(in->file, ex->warnings());
       static char buf[1 << 16];
       std::cout.rdbuf()->pubsetbuf(buf, sizeof buf);
       auto r = *as_json ? ex->write_json(std::cout) : print_plan_text(ex.value(), std::cout);

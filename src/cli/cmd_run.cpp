@@ -20,8 +20,10 @@ struct RunArgs {
   bool dry_run = false;
 };
 
-// --backend, else the one backend section the file has, else local.
+// --backend (`shell` is experi's name for local), else the one backend section the file has,
+// else local (`shell: True` asks for it explicitly, as in experi).
 Result<std::string> choose_backend(const std::string& flag, const spec::Spec& sp) {
+  if (flag == "shell") return std::string("local");
   if (!flag.empty()) return flag;
   std::vector<std::string> found;
   for (const char* b : {"slurm", "pbs", "docker"})
@@ -35,6 +37,7 @@ Result<std::string> choose_backend(const std::string& flag, const spec::Spec& sp
 int do_run(const Context& ctx, RunArgs& a) {
   auto ex = load_expander(a.in);
   if (!ex) return report(ex.error());
+  if (!a.opts.quiet) print_warnings(a.in.file, ex->warnings());
   auto bname = choose_backend(a.backend, ex->spec());
   if (!bname) return report(bname.error());
   auto backend = backend::make(bname.value());
@@ -77,7 +80,7 @@ void set_run_command(CLI::App& app, Context& ctx) {
   auto a = std::make_shared<RunArgs>();
   add_spec_options(sub, a->in, true);
   add_run_options(sub, a->opts);
-  sub->add_option("-b,--backend,-s,--scheduler", a->backend, "Backend: local, slurm (default: from the file, else local)");
+  sub->add_option("-b,--backend,-s,--scheduler", a->backend, "Backend: local (alias: shell), slurm (default: from the file, else local)");
   sub->add_flag("-n,--dry-run", a->dry_run, "Print what would run, start nothing");
   sub->callback([&ctx, a] { ctx.action = [&ctx, a] { return do_run(ctx, *a); }; });
 }

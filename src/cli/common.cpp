@@ -3,12 +3,16 @@
 #include <fmt/format.h>
 #include <fmt/ostream.h>
 
+#include <cstdio>
 #include <iostream>
+
+#include "xrun/util/fs.hpp"
 
 namespace xrun::cli {
 
 void add_spec_options(CLI::App* sub, SpecInputs& in, bool with_set) {
-  sub->add_option("file", in.file, "The experiment file (experiment.yml)")->required();
+  sub->add_option("file", in.file, "The experiment file (default: ./experiment.yml)");
+  sub->add_option("-f,--input-file", in.file_flag, "The experiment file (experi's spelling of FILE)");
   if (with_set)
     sub->add_option("--set", in.sets, "Override a variable's values: NAME=VALUE or NAME=[v1,v2]")
         ->type_name("NAME=VALUE");
@@ -27,7 +31,17 @@ void add_run_options(CLI::App* sub, backend::RunOptions& opts) {
   sub->add_flag("--wait", opts.wait, "Schedulers: follow the experiment to its end (exit codes as for local runs)");
 }
 
-Result<plan::Expander> load_expander(const SpecInputs& in) {
+Result<plan::Expander> load_expander(SpecInputs& in) {
+  if (!in.file.empty() && !in.file_flag.empty() && in.file != in.file_flag)
+    return make_error(fmt::format("two experiment files given: '{}' and -f '{}'", in.file, in.file_flag),
+                      "give the file once");
+  if (in.file.empty()) in.file = in.file_flag;
+  if (in.file.empty()) {
+    in.file = "experiment.yml";
+    if (!util::exists(in.file))
+      return make_error("no experiment file given, and there is no experiment.yml in this directory",
+                        "give the file (`xrun run FILE` or `-f FILE`), or run from the folder holding experiment.yml");
+  }
   vars::Overrides ov;
   for (const auto& s : in.sets) {
     auto r = vars::parse_override(s);
@@ -37,6 +51,14 @@ Result<plan::Expander> load_expander(const SpecInputs& in) {
   auto sp = spec::load_spec(in.file);
   if (!sp) return sp.error();
   return plan::Expander::create(std::move(sp.value()), ov, in.max_combinations);
+}
+
+void print_warnings(const std::string& file, const std::vector<vars::Warning>& warnings) {
+  std::fflush(stdout);
+  for (const auto& w : warnings)
+    std::cerr << fmt::format("{}:{}:{}: warning: {}", file, w.loc.line > 0 ? w.loc.line : 1, w.loc.col > 0 ? w.loc.col : 1,
+                             w.what)
+              << std::endl;
 }
 
 std::vector<store::TaskStatus> Opened::statuses() const {

@@ -71,7 +71,8 @@ Result<Expander> Expander::create(spec::Spec spec, const vars::Overrides& overri
   auto sw = vars::Sweep::compile(spec.variables, spec.path, overrides);
   if (!sw) return sw.error();
   ex.sweep_ = std::move(sw.value());
-  ex.warnings_ = ex.sweep_.warnings();
+  ex.warnings_ = spec.warnings;  // from loading the file, then from the variables
+  for (const auto& w : ex.sweep_.warnings()) ex.warnings_.push_back(w);
   const int nslots = static_cast<int>(ex.sweep_.slot_count());
   const int creates_slot = nslots, requires_slot = nslots + 1;
   std::vector<bool> used_anywhere(static_cast<size_t>(nslots), false);
@@ -98,6 +99,12 @@ Result<Expander> Expander::create(spec::Spec spec, const vars::Overrides& overri
         if (special && f.name == "creates" && st.creates) f.slot = creates_slot;
         else if (special && f.name == "requires" && st.requires_) f.slot = requires_slot;
         else f.slot = ex.sweep_.slot_of(f.name);
+        if (f.slot < 0 && special && (f.name == "creates" || f.name == "requires")) {
+          // experi formats commands with creates="" and requires="" when the keys are absent.
+          f.slot = f.name == "creates" ? creates_slot : requires_slot;
+          ex.warnings_.push_back({locate_in(spec, ct, f.offset),
+                                  fmt::format("{{{0}}} renders empty: the command has no `{0}:` key (as in experi)", f.name)});
+        }
         if (f.slot < 0) {
           std::vector<std::string> cands = names;
           std::string sg = util::suggest(f.name, cands);
@@ -183,7 +190,9 @@ Result<void> Expander::for_each_task(size_t stage, const std::function<void(cons
   std::vector<const Value*> values(nslots + 2, nullptr);
   std::vector<std::string> cmds(cs.commands.size());
   std::string creates, requires_, key;
-  Value creates_v, requires_v;
+  Value creates_v = Value::string(""), requires_v = Value::string("");
+  values[nslots] = &creates_v;  // {creates}/{requires} render empty without their keys
+  values[nslots + 1] = &requires_v;
   std::vector<std::pair<const std::string*, const Value*>> vars;
   util::StringSet seen(static_cast<size_t>(std::min<uint64_t>(sweep_.combinations(), 1u << 24)));
   size_t index = 0;

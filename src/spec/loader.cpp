@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include <fmt/format.h>
@@ -16,8 +17,10 @@ constexpr size_t kMaxNodes = 1000000;
 constexpr int kMaxDepth = 200;
 
 // Walks the tree once: depth and node budget (aliases can make loops or exponential trees),
-// duplicate keys in mappings.
-Result<void> check_tree(const std::string& file, const YAML::Node& n, int depth, size_t& budget) {
+// duplicate keys in mappings. A repeated key keeps its last value, as PyYAML does (yaml-cpp
+// keeps both entries and looks up the first): the earlier entries are removed, with a warning.
+Result<void> check_tree(const std::string& file, YAML::Node n, int depth, size_t& budget,
+                        std::vector<Warning>& warnings) {
   if (depth > kMaxDepth)
     return error_at(file, n.Mark(), fmt::format("nesting deeper than {} levels", kMaxDepth),
                     "flatten the file; a recursive YAML alias (&a [*a]) also causes this");
@@ -25,18 +28,27 @@ Result<void> check_tree(const std::string& file, const YAML::Node& n, int depth,
     return error_at(file, n.Mark(), "the file expands to more than a million YAML nodes",
                     "YAML aliases (*name) repeated inside each other multiply the document; write it out");
   if (n.IsSequence()) {
-    for (const auto& c : n) XRUN_TRY(check_tree(file, c, depth + 1, budget));
+    for (auto c : n) XRUN_TRY(check_tree(file, c, depth + 1, budget, warnings));
   } else if (n.IsMap()) {
-    std::set<std::string> seen;
-    for (const auto& kv : n) {
+    std::map<std::string, Loc> seen;
+    std::vector<std::string> repeated;  // one entry per earlier occurrence to drop
+    for (auto kv : n) {
       if (!kv.first.IsScalar())
         return error_at(file, kv.first.Mark(), "mapping keys must be plain names",
                         "use `name: value`; complex keys are not part of the format");
-      if (!seen.insert(kv.first.Scalar()).second)
-        return error_at(file, kv.first.Mark(), fmt::format("duplicate key '{}'", kv.first.Scalar()),
-                        "each key may appear once in a mapping; merge the two entries");
-      XRUN_TRY(check_tree(file, kv.second, depth + 1, budget));
+      const std::string key = kv.first.Scalar();
+      Loc here = loc_of(kv.first);
+      auto [it, fresh] = seen.emplace(key, here);
+      if (!fresh) {
+        warnings.push_back({here, fmt::format("key '{}' is given twice (lines {} and {}): the last value is used, "
+                                              "as PyYAML does; remove one of them",
+                                              key, it->second.line, here.line)});
+        it->second = here;
+        repeated.push_back(key);
+      }
+      XRUN_TRY(check_tree(file, kv.second, depth + 1, budget, warnings));
     }
+    for (const auto& key : repeated) n.remove(key);  // removes the first (earliest) entry
   }
   return {};
 }
@@ -157,10 +169,7 @@ Value scalar_value(const YAML::Node& n) {
   const std::string& tag = n.Tag();
   if (tag == "?") return resolve_plain_scalar(n.Scalar());
   if (tag == "!" || tag == "tag:yaml.org,2002:str") return Value::string(n.Scalar());
-  if (tag == "tag:yaml.org,2002:int" || tag == "tag:yaml.org,2002:float" || tag == "tag:yaml.org,2002:bool" ||
-      tag == "tag:yaml.org,2002:null")
-    return resolve_plain_scalar(n.Scalar());
-  return Value::string(n.Scalar());
+  return tagged_scalar(tag, n.Scalar());
 }
 
 nlohmann::ordered_json Spec::options_for(const std::string& backend) const {
@@ -190,6 +199,12 @@ Result<Spec> parse_spec(const std::string& text, const std::string& path) {
   if (text.find('\0') != std::string::npos)
     return error_at(path, Loc{1, 1}, "the file contains NUL bytes: it is not a YAML text file",
                     "give the experiment's .yml file");
+  if (size_t bad = util::invalid_utf8_at(text); bad != std::string::npos) {
+    auto [line, col] = util::line_col(text, bad);
+    return error_at(path, Loc{line, col},
+                    fmt::format("byte 0x{:02x} is not valid UTF-8", static_cast<unsigned char>(text[bad])),
+                    "save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)");
+  }
   if (util::trim(text).empty())
     return error_at(path, Loc{1, 1}, "the file is empty",
                     "an experiment needs at least `command: ...`, e.g. `command: echo hello`");
@@ -207,7 +222,7 @@ Result<Spec> parse_spec(const std::string& text, const std::string& path) {
     return error_at(path, Loc{1, 1}, std::string("cannot parse YAML: ") + e.what());
   }
   size_t budget = 0;
-  XRUN_TRY(check_tree(path, root, 0, budget));
+  XRUN_TRY(check_tree(path, root, 0, budget, spec.warnings));
   if (root.IsNull())
     return error_at(path, Loc{1, 1}, "the file holds no settings (only comments?)",
                     "an experiment needs at least `command: ...`");
@@ -217,15 +232,22 @@ Result<Spec> parse_spec(const std::string& text, const std::string& path) {
 
   YAML::Node command, jobs;
   bool has_command = false, has_jobs = false;
+  const bool has_required = root["command"].IsDefined() || root["jobs"].IsDefined();
   for (const auto& kv : root) {
     const std::string key = kv.first.Scalar();
     const auto& val = kv.second;
     const auto& keys = known_top_level_keys();
     if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
+      // experi ignores keys it does not know (its test files carry `result:`): a warning. A
+      // near-miss of the required key when it is missing is a typo, and stays an error.
+      std::string required = util::suggest(key, {"command", "jobs"});
+      if (!has_required && !required.empty())
+        return error_at(path, kv.first.Mark(), fmt::format("unknown key '{}' and no '{}'", key, required),
+                        fmt::format("did you mean '{}'?", required));
       std::string s = util::suggest(key, keys);
-      return error_at(path, kv.first.Mark(), fmt::format("unknown key '{}'", key),
-                      s.empty() ? fmt::format("known keys: {}", fmt::join(keys, ", "))
-                                : fmt::format("did you mean '{}'?", s));
+      spec.warnings.push_back({loc_of(kv.first), fmt::format("unknown key '{}' is ignored{}", key,
+                                                             s.empty() ? "" : fmt::format(" (did you mean '{}'?)", s))});
+      continue;
     }
     if (key == "name") {
       if (!val.IsScalar() || util::trim(val.Scalar()).empty())
@@ -240,6 +262,9 @@ Result<Spec> parse_spec(const std::string& text, const std::string& path) {
     } else if (key == "variables") {
       spec.variables = val;
       spec.variables_loc = loc_of(val);
+    } else if (key == "shell" && val.IsScalar() && scalar_value(val).kind() == Value::Kind::Bool) {
+      // experi: `shell: True` chooses its shell scheduler, which is xrun's local backend.
+      spec.shell_scheduler = scalar_value(val).as_bool();
     } else if (key == "workdir" || key == "shell") {
       if (!val.IsScalar() || val.Scalar().empty())
         return error_at(path, val.Mark(), fmt::format("'{}' must be a non-empty string", key),

@@ -78,11 +78,82 @@ Result<std::string> format_string(const std::string& s, const FormatSpec& sp) {
   return pad("", body, sp, '<');
 }
 
+// Digits of a non-negative decimal number (any length) in base 2, 8 or 16.
+std::string decimal_to_base(std::string dec, int base, bool upper) {
+  const char* digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+  std::string out;
+  while (!(dec.empty() || (dec.size() == 1 && dec[0] == '0'))) {
+    std::string q;
+    int rem = 0;
+    for (char c : dec) {
+      int cur = rem * 10 + (c - '0');
+      int d = cur / base;
+      rem = cur % base;
+      if (!q.empty() || d) q += static_cast<char>('0' + d);
+    }
+    out += digits[rem];
+    dec = q;
+  }
+  if (out.empty()) out = "0";
+  return std::string(out.rbegin(), out.rend());
+}
+
+// Python's ascii(): repr() with every non-ASCII code point escaped as \xNN, \uNNNN or \UNNNNNNNN.
+std::string ascii_escape(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size();) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      out += static_cast<char>(c);
+      ++i;
+      continue;
+    }
+    size_t len = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 1;
+    uint32_t cp = len == 2 ? c & 0x1F : len == 3 ? c & 0x0F : len == 4 ? c & 0x07 : c;
+    for (size_t k = 1; k < len && i + k < s.size(); ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+    i += len;
+    if (cp < 0x100) out += fmt::format("\\x{:02x}", cp);
+    else if (cp < 0x10000) out += fmt::format("\\u{:04x}", cp);
+    else out += fmt::format("\\U{:08x}", cp);
+  }
+  return out;
+}
+
 std::string sign_of(bool negative, const FormatSpec& sp) {
   if (negative) return "-";
   if (sp.sign == '+') return "+";
   if (sp.sign == ' ') return " ";
   return "";
+}
+
+// Python's general format ('g', and no type with a precision), as CPython's
+// format_float_short does it: p significant digits (0 counts as 1); exponent notation when the
+// decimal exponent X < -4 or X >= p (X >= p - 1 when `add_dot_0`, the no-type case); trailing
+// zeros and a bare '.' removed unless `alt`; `add_dot_0` adds ".0" to a fixed result without a
+// decimal point.
+std::string general_format(double a, int p, bool upper, bool alt, bool add_dot_0) {
+  if (!std::isfinite(a)) return std::isnan(a) ? (upper ? "NAN" : "nan") : (upper ? "INF" : "inf");
+  if (p == 0) p = 1;
+  std::string e = fmt::format(fmt::runtime("{:." + std::to_string(p - 1) + "e}"), a);
+  int x = std::atoi(e.c_str() + e.find('e') + 1);
+  bool use_exp = x < -4 || x >= (add_dot_0 ? p - 1 : p);
+  auto strip = [&](std::string s) {
+    if (alt || s.find('.') == std::string::npos) return s;
+    while (!s.empty() && s.back() == '0') s.pop_back();
+    if (!s.empty() && s.back() == '.') s.pop_back();
+    return s;
+  };
+  std::string body;
+  if (use_exp) {
+    std::string mant = strip(e.substr(0, e.find('e')));
+    if (alt && mant.find('.') == std::string::npos) mant += '.';
+    body = fmt::format("{}{}{}{:02d}", mant, upper ? 'E' : 'e', x < 0 ? '-' : '+', std::abs(x));
+  } else {
+    body = strip(fmt::format(fmt::runtime("{:." + std::to_string(std::max(0, p - 1 - x)) + "f}"), a));
+    if (alt && body.find('.') == std::string::npos) body += '.';
+    if (add_dot_0 && body.find('.') == std::string::npos) body += ".0";
+  }
+  return body;
 }
 
 Result<std::string> format_float(double d, const FormatSpec& sp, const char* type_name) {
@@ -99,8 +170,9 @@ Result<std::string> format_float(double d, const FormatSpec& sp, const char* typ
   if (t == 0 && sp.precision < 0) {
     body = py_float_repr(a);
   } else if (t == 0) {
-    body = fmt::format(fmt::runtime("{:" + alt + "." + std::to_string(sp.precision) + "g}"), a);
-    if (std::isfinite(a) && body.find_first_of(".e") == std::string::npos) body += ".0";
+    body = general_format(a, sp.precision, false, sp.alt, true);
+  } else if (t == 'g' || t == 'G' || t == 'n') {
+    body = general_format(a, sp.precision < 0 ? 6 : sp.precision, t == 'G', sp.alt, false);
   } else if (t == '%') {
     int p = sp.precision < 0 ? 6 : sp.precision;
     body = fmt::format(fmt::runtime("{:" + alt + "." + std::to_string(p) + "f}"), a * 100) + "%";
@@ -116,19 +188,24 @@ Result<std::string> format_float(double d, const FormatSpec& sp, const char* typ
 Result<std::string> format_int(const Value& v, const FormatSpec& sp) {
   char t = sp.type;
   if (t == 'e' || t == 'E' || t == 'f' || t == 'F' || t == 'g' || t == 'G' || t == '%')
-    return format_float(v.as_float(), sp, "int");
+    return format_float(v.kind() == Value::Kind::Bool ? (v.as_bool() ? 1.0 : 0.0) : v.as_float(), sp,
+                        v.kind() == Value::Kind::Bool ? "bool" : "int");
   if (!(t == 0 || t == 'b' || t == 'c' || t == 'd' || t == 'o' || t == 'x' || t == 'X' || t == 'n'))
     return spec_error(fmt::format("Unknown format code '{}' for object of type 'int'", t));
   if (sp.precision >= 0) return spec_error("Precision not allowed in integer format specifier");
   if (sp.grouping == ',' && (t == 'b' || t == 'o' || t == 'x' || t == 'X' || t == 'n' || t == 'c'))
     return spec_error(fmt::format("Cannot specify ',' with '{}'.", t));
   if (v.kind() == Value::Kind::BigInt) {
-    if (!(t == 0 || t == 'd' || t == 'n'))
-      return spec_error(fmt::format("format code '{}' is not supported for integers beyond 64 bits", t));
+    if (t == 'c') return spec_error("%c arg not in range(0x110000)");
     bool neg = v.text()[0] == '-';
     std::string body = neg ? v.text().substr(1) : v.text();
-    if (sp.grouping) body = group_digits(body, sp.grouping, 3);
-    return pad(sign_of(neg, sp), body, sp, '>');
+    std::string prefix;
+    if (t == 'b' || t == 'o' || t == 'x' || t == 'X') {
+      body = decimal_to_base(body, t == 'b' ? 2 : t == 'o' ? 8 : 16, t == 'X');
+      if (sp.alt) prefix = t == 'b' ? "0b" : t == 'o' ? "0o" : t == 'x' ? "0x" : "0X";
+    }
+    if (sp.grouping) body = group_digits(body, sp.grouping, (t == 'b' || t == 'o' || t == 'x' || t == 'X') ? 4 : 3);
+    return pad(sign_of(neg, sp) + prefix, body, sp, '>');
   }
   int64_t i = v.as_int();
   if (t == 'c') {
@@ -230,7 +307,8 @@ Result<FormatSpec> parse_format_spec(std::string_view s) {
 }
 
 Result<std::string> format_value(const Value& v, char conversion, const FormatSpec& sp) {
-  if (conversion == 'r' || conversion == 'a') return format_string(v.repr(), sp);
+  if (conversion == 'r') return format_string(v.repr(), sp);
+  if (conversion == 'a') return format_string(ascii_escape(v.repr()), sp);
   if (conversion == 's') return format_string(v.str(), sp);
   if (sp.empty()) return v.str();
   switch (v.kind()) {

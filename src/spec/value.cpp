@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <regex>
 
 #include <fmt/format.h>
@@ -286,6 +287,73 @@ Value resolve_plain_scalar(const std::string& text) {
       return Value::floating(neg ? -v : v);
     }
     return Value::floating(std::strtod(s.c_str(), nullptr));
+  }
+  if (auto ts = timestamp_text(text)) return Value::string(*ts);
+  return Value::string(text);
+}
+
+std::optional<std::string> timestamp_text(const std::string& text) {
+  // PyYAML's implicit timestamp resolver, then str() of the date or datetime it constructs.
+  static const std::regex re_date("([0-9]{4})-([0-9]{2})-([0-9]{2})");
+  static const std::regex re_time(
+      "([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})(?:[Tt]|[ \t]+)([0-9]{1,2}):([0-9]{2}):([0-9]{2})(?:\\.([0-9]*))?"
+      "(?:[ \t]*(Z|([-+])([0-9]{1,2})(?::([0-9]{2}))?))?");
+  if (text.size() > 64) return std::nullopt;
+  std::smatch m;
+  auto valid_date = [](int y, int mo, int d) {
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (y < 1 || mo < 1 || mo > 12 || d < 1) return false;
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return d <= days[mo - 1] + (mo == 2 && leap ? 1 : 0);
+  };
+  if (std::regex_match(text, m, re_date)) {
+    int y = std::stoi(m[1]), mo = std::stoi(m[2]), d = std::stoi(m[3]);
+    if (!valid_date(y, mo, d)) return std::nullopt;
+    return fmt::format("{:04d}-{:02d}-{:02d}", y, mo, d);
+  }
+  if (!std::regex_match(text, m, re_time)) return std::nullopt;
+  int y = std::stoi(m[1]), mo = std::stoi(m[2]), d = std::stoi(m[3]);
+  int h = std::stoi(m[4]), mi = std::stoi(m[5]), s = std::stoi(m[6]);
+  if (!valid_date(y, mo, d) || h > 23 || mi > 59 || s > 59) return std::nullopt;
+  std::string out = fmt::format("{:04d}-{:02d}-{:02d} {:02d}:{:02d}:{:02d}", y, mo, d, h, mi, s);
+  std::string frac = m[7].matched ? m[7].str().substr(0, 6) : "";
+  while (!frac.empty() && frac.size() < 6) frac += '0';
+  if (!frac.empty() && frac != "000000") out += "." + frac;
+  if (m[8].matched) {
+    if (m[8] == "Z") {
+      out += "+00:00";
+    } else {
+      int th = std::stoi(m[10]), tm = m[11].matched ? std::stoi(m[11]) : 0;
+      if (th > 23) return std::nullopt;
+      out += fmt::format("{}{:02d}:{:02d}", m[9].str(), th, tm);
+    }
+  }
+  return out;
+}
+
+Value tagged_scalar(const std::string& tag, const std::string& text) {
+  const std::string core = "tag:yaml.org,2002:";
+  if (tag.rfind(core, 0) != 0) return Value::string(text);
+  const std::string t = tag.substr(core.size());
+  Value plain = resolve_plain_scalar(text);
+  if (t == "float") {
+    if (plain.kind() == Value::Kind::Float) return plain;
+    if (plain.kind() == Value::Kind::Int) return Value::floating(static_cast<double>(plain.as_int()));
+    if (plain.kind() == Value::Kind::BigInt) return Value::floating(std::strtod(plain.text().c_str(), nullptr));
+    std::string s = strip_underscores(text);
+    char* end = nullptr;
+    double d = std::strtod(s.c_str(), &end);
+    if (!s.empty() && end && *end == '\0') return Value::floating(d);  // Python's float() ("1e3")
+    return Value::string(text);
+  }
+  if (t == "int") {
+    if (plain.kind() == Value::Kind::Int || plain.kind() == Value::Kind::BigInt) return plain;
+    return Value::string(text);
+  }
+  if (t == "bool") return plain.kind() == Value::Kind::Bool ? plain : Value::string(text);
+  if (t == "null") return Value::null();
+  if (t == "timestamp") {
+    if (auto ts = timestamp_text(text)) return Value::string(*ts);
   }
   return Value::string(text);
 }

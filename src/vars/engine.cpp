@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <limits>
 #include <set>
 #include <unordered_set>
@@ -244,6 +245,35 @@ struct Builder {
     return nullptr;
   }
 
+  // What Python's int() makes of a value (experi reads `times` with int()): ints, bools,
+  // floats truncated, and strings of digits with an optional sign, surrounding blanks and
+  // single underscores between digits ("2", " 3 ", "+4", "1_0").
+  static std::optional<int64_t> python_int(const Value& v) {
+    switch (v.kind()) {
+      case Value::Kind::Int: return v.as_int();
+      case Value::Kind::Bool: return v.as_bool() ? 1 : 0;
+      case Value::Kind::Float:
+        if (!std::isfinite(v.as_float()) || std::fabs(v.as_float()) > 9e18) return std::nullopt;
+        return static_cast<int64_t>(std::trunc(v.as_float()));
+      case Value::Kind::String: {
+        std::string s = util::trim(v.str());
+        size_t i = 0;
+        bool neg = false;
+        if (i < s.size() && (s[i] == '+' || s[i] == '-')) neg = s[i++] == '-';
+        std::string digits;
+        for (; i < s.size(); ++i) {
+          if (s[i] >= '0' && s[i] <= '9') digits += s[i];
+          else if (s[i] == '_' && !digits.empty() && i + 1 < s.size() && s[i + 1] >= '0' && s[i + 1] <= '9') continue;
+          else return std::nullopt;
+        }
+        if (digits.empty() || digits.size() > 18) return std::nullopt;
+        int64_t n = std::stoll(digits);
+        return neg ? -n : n;
+      }
+      default: return std::nullopt;
+    }
+  }
+
   static bool is_keyword(const std::string& k) {
     return k == "product" || k == "zip" || k == "chain" || k == "append" || k == "cycle" || k == "repeat";
   }
@@ -446,13 +476,13 @@ struct Builder {
       for (const auto& kv : val) {
         if (kv.first.Scalar() == "times") {
           has_times = true;
-          Value t = kv.second.IsScalar() ? spec::scalar_value(kv.second) : Value::null();
-          if (t.kind() != Value::Kind::Int || t.as_int() < 1)
+          std::optional<int64_t> t = kv.second.IsScalar() ? python_int(spec::scalar_value(kv.second)) : std::nullopt;
+          if (!t || *t < 1)
             return error_at(file, kv.second.Mark(),
                             fmt::format("'times' must be a whole number of at least 1, got {}",
                                         kv.second.IsScalar() ? "'" + kv.second.Scalar() + "'" : type_word(kv.second)),
                             "e.g. `times: 2` repeats the values twice");
-          c->times = static_cast<uint64_t>(t.as_int());
+          c->times = static_cast<uint64_t>(*t);
           continue;
         }
         auto r = entry(kv.first, kv.second);
@@ -631,6 +661,12 @@ Result<std::pair<std::string, std::vector<Value>>> parse_override(const std::str
     return make_error(fmt::format("--set expects NAME=VALUE, got '{}'", text),
                       "e.g. --set lr=0.1 or --set seed=[1,2,3]");
   std::string name = text.substr(0, eq), value = text.substr(eq + 1);
+  if (size_t bad = util::invalid_utf8_at(text); bad != std::string::npos)
+    return make_error(fmt::format("--set {}: byte 0x{:02x} at position {} is not valid UTF-8", util::slug(name),
+                                  static_cast<unsigned char>(text[bad]), bad + 1),
+                      "give the value as UTF-8 text");
+  if (!util::is_identifier(name) && name.find_first_of(" \t{}[]:") != std::string::npos)
+    return make_error(fmt::format("--set: '{}' is not a variable name", name), "e.g. --set lr=0.1");
   std::vector<Value> values;
   try {
     YAML::Node n = YAML::Load(value);
@@ -645,8 +681,10 @@ Result<std::pair<std::string, std::vector<Value>>> parse_override(const std::str
     } else {
       return make_error(fmt::format("--set {}: the value must be a scalar or a [list]", name));
     }
-  } catch (const YAML::Exception&) {
-    values.push_back(Value::string(value));
+  } catch (const YAML::Exception& e) {
+    return make_error(fmt::format("--set {}: the value '{}' is not valid YAML: {}", name, value, e.msg),
+                      "write a scalar (--set lr=0.1), a flow list (--set seed=[1,2,3]) or quote the text "
+                      "(--set 'msg=\"a: b\"')");
   }
   if (values.empty())
     return make_error(fmt::format("--set {}: the list of values is empty", name), "give at least one value");

@@ -86,9 +86,17 @@ TEST_CASE("placeholder errors are found before anything is expanded", "[plan]") 
   REQUIRE_FALSE(c.ok());
   CHECK(c.error().what.find("every combination") != std::string::npos);
 
-  auto d = ex("command: echo {creates}\n");
-  REQUIRE_FALSE(d.ok());
-  CHECK(d.error().hint.find("creates") != std::string::npos);
+}
+
+TEST_CASE("{creates} and {requires} without their keys render empty, with a warning (as in experi)", "[plan]") {
+  auto d = ex("command: echo a{creates}b{requires}c\n");
+  REQUIRE(d.ok());
+  auto p = d->materialize();
+  REQUIRE(p.ok());
+  CHECK(p->stages[0].tasks[0].commands[0] == "echo abc");
+  REQUIRE(d->warnings().size() == 2);
+  CHECK(d->warnings()[0].what.find("{creates} renders empty") != std::string::npos);
+  CHECK(d->warnings()[0].loc.col == 16);
 }
 
 TEST_CASE("sweeps over the limit are refused before expansion", "[plan]") {

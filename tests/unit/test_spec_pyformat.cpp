@@ -1,5 +1,8 @@
 #include <catch2/catch.hpp>
 
+#include <cmath>
+#include <fstream>
+
 #include "xrun/spec/pyformat.hpp"
 
 using namespace xrun::spec;
@@ -87,4 +90,68 @@ TEST_CASE("templates render bound values, nested specs included", "[spec][pyform
   vals[2] = nullptr;
   std::string out2;
   CHECK_FALSE(t->render(vals, out2).ok());
+}
+
+namespace {
+std::string unescape(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 1 < s.size()) {
+      char c = s[++i];
+      out += c == 't' ? '\t' : c == 'n' ? '\n' : c;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+Value table_value(const std::string& kind, const std::string& text) {
+  if (kind == "int") return Value::integer(std::stoll(text));
+  if (kind == "bigint") return Value::big_integer(text);
+  if (kind == "float") {
+    if (text == "inf") return Value::floating(HUGE_VAL);
+    if (text == "-inf") return Value::floating(-HUGE_VAL);
+    if (text == "nan") return Value::floating(std::nan(""));
+    return Value::floating(std::strtod(text.c_str(), nullptr));
+  }
+  if (kind == "bool") return Value::boolean(text == "True");
+  if (kind == "str") return Value::string(unescape(text));
+  return Value::null();
+}
+}  // namespace
+
+// tests/unit/data/pyformat_table.tsv is Python's own output (tests/tools/gen_pyformat_table.py).
+TEST_CASE("every value x spec of the table renders as Python renders it", "[spec][pyformat]") {
+  std::ifstream in(std::string(XRUN_SOURCE_DIR) + "/tests/unit/data/pyformat_table.tsv");
+  REQUIRE(in.good());
+  std::string line;
+  size_t rows = 0, bad = 0;
+  std::string report;
+  while (std::getline(in, line)) {
+    auto t1 = line.find('\t'), t2 = line.find('\t', t1 + 1), t3 = line.find('\t', t2 + 1);
+    REQUIRE(t3 != std::string::npos);
+    std::string kind = line.substr(0, t1), text = line.substr(t1 + 1, t2 - t1 - 1);
+    std::string field = line.substr(t2 + 1, t3 - t2 - 1), want = line.substr(t3 + 1);
+    ++rows;
+    Value v = table_value(kind, text);
+    std::string got;
+    auto tpl = Template::parse("{x" + field + "}");
+    if (!tpl) {
+      got = "ERROR";
+    } else {
+      tpl->for_each_field([](Field& f) { f.slot = 0; });
+      std::vector<const Value*> values{&v};
+      got.clear();
+      got = tpl->render(values, got) ? got : "ERROR";
+    }
+    std::string expect = want == "ERROR" ? want : unescape(want);
+    if (got != expect) {
+      ++bad;
+      report += kind + " " + text + " {x" + field + "}: python '" + expect + "', xrun '" + got + "'\n";
+    }
+  }
+  CHECK(rows > 2000);
+  INFO(report);
+  CHECK(bad == 0);
 }

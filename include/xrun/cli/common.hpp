@@ -13,7 +13,8 @@ namespace xrun::cli {
 
 // The experiment-file inputs common to plan, check and run.
 struct SpecInputs {
-  std::string file;
+  std::string file;       // positional FILE
+  std::string file_flag;  // -f/--input-file FILE (experi's spelling)
   std::vector<std::string> sets;  // --set NAME=VALUE
   uint64_t max_combinations = plan::kDefaultMaxCombinations;
 };
@@ -21,7 +22,10 @@ struct SpecInputs {
 void add_spec_options(CLI::App* sub, SpecInputs& in, bool with_set);
 // The options `run` and `resume` share: -j, --detach, --keep-going, --skip-existing, --quiet, --wait.
 void add_run_options(CLI::App* sub, backend::RunOptions& opts);
-Result<plan::Expander> load_expander(const SpecInputs& in);
+// Resolves the file (FILE, -f, else ./experiment.yml as experi does) into in.file, then loads it.
+Result<plan::Expander> load_expander(SpecInputs& in);
+// "FILE:LINE:COL: warning: ..." lines on stderr.
+void print_warnings(const std::string& file, const std::vector<vars::Warning>& warnings);
 // An experiment from the store with what every command needs to read it.
 struct Opened {
   store::Store store;

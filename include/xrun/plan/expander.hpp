@@ -58,6 +58,8 @@ class Expander {
   static Result<Expander> create(spec::Spec spec, const vars::Overrides& overrides = {},
                                  uint64_t max_combinations = kDefaultMaxCombinations);
   const spec::Spec& spec() const { return spec_; }
+  // What the file does that is probably a mistake (also part of check()'s report).
+  const std::vector<vars::Warning>& warnings() const { return warnings_; }
   size_t stage_count() const { return stages_.size(); }
   // Every unique task of a stage, in order.
   Result<void> for_each_task(size_t stage, const std::function<void(const TaskRef&)>& fn);

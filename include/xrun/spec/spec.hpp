@@ -20,6 +20,12 @@ struct Loc {
 };
 
 
+// Something the file does that experi accepts silently but that is probably a mistake.
+struct Warning {
+  Loc loc;
+  std::string what;
+};
+
 struct CommandText {
   std::string text;  // template, trailing newlines removed
   Loc loc;
@@ -47,6 +53,8 @@ struct Spec {
   nlohmann::ordered_json sections = nlohmann::ordered_json::object();
   std::string workdir;  // absolute; the file's directory unless `workdir:` says otherwise
   std::string shell;    // `shell:`; empty = bash, falling back to sh
+  bool shell_scheduler = false;  // `shell: True` (experi: run on the shell scheduler = local backend)
+  std::vector<Warning> warnings;  // from loading (duplicate keys, unknown keys, ...)
 
   // Options for one backend: `scheduler:` merged with the backend's own section.
   nlohmann::ordered_json options_for(const std::string& backend) const;

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -62,5 +63,10 @@ std::string py_str_repr(const std::string& s);
 // bools (yes/no/on/off/true/false), null (~, null, empty), ints (10_000, 0x1F, 017, 0b101,
 // 1:30 sexagesimal), floats (1.0, .5, 1.0e+3, .inf, .nan, 1:30.5); anything else a string.
 Value resolve_plain_scalar(const std::string& text);
+// A scalar with an explicit tag (`!!float 1` is 1.0, `!!int "3"` is 3, `!!str 1.5` is '1.5').
+Value tagged_scalar(const std::string& tag, const std::string& text);
+// A YAML 1.1 timestamp as Python's str() renders the date/datetime PyYAML makes of it
+// ("2001-12-14t21:59:43.10-05:00" -> "2001-12-14 21:59:43.100000-05:00"); nullopt if not one.
+std::optional<std::string> timestamp_text(const std::string& text);
 
 }  // namespace xrun::spec

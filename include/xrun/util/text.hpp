@@ -3,6 +3,7 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace xrun::util {
@@ -19,6 +20,10 @@ std::string shell_quote(std::string_view s);
 bool is_identifier(std::string_view s);
 // Keep [A-Za-z0-9._-], replace anything else by '-'; never empty.
 std::string slug(std::string_view s);
+// Offset of the first byte that is not part of valid UTF-8, or npos when all of it is.
+size_t invalid_utf8_at(std::string_view s);
+// 1-based line and column (in bytes) of `offset` in `text`.
+std::pair<int, int> line_col(std::string_view text, size_t offset);
 // "1h02m03s"-style compact duration.
 std::string human_duration(double seconds);
 

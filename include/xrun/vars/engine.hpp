@@ -30,10 +30,7 @@ struct VariableInfo {
   uint64_t distinct = 0;        // number of distinct values it can take (by rendering)
 };
 
-struct Warning {
-  spec::Loc loc;
-  std::string what;
-};
+using Warning = spec::Warning;
 
 // `--set NAME=VALUE`: replaces every definition of NAME by these values (added when absent).
 using Overrides = std::vector<std::pair<std::string, std::vector<Value>>>;

@@ -1,0 +1,92 @@
+// experi's interface and its leniencies, through the built binary: ./experiment.yml by default,
+// -f, -s shell, `shell: True`, warnings where experi is silent, --set errors.
+#include <catch2/catch.hpp>
+
+#include "support/env.hpp"
+
+using namespace xrun;
+using test::Env;
+using test::first_line;
+
+TEST_CASE("experi: with no file, plan/check/run read ./experiment.yml; -f names another", "[cli][experi]") {
+  Env e;
+  auto none = e.x({"plan"});
+  CHECK(none.code == 2);
+  CHECK(none.err.find("no experiment file given, and there is no experiment.yml") != std::string::npos);
+  CHECK(none.err.find("hint:") != std::string::npos);
+
+  e.file("experiment.yml", "command: echo default {x}\nvariables:\n  x: [1, 2]\n");
+  e.file("other.yml", "command: echo other\n");
+  auto p = e.x({"plan", "--json"});
+  REQUIRE(p.code == 0);
+  CHECK(p.out.find("echo default 2") != std::string::npos);
+  auto c = e.x({"check"});
+  CHECK(c.code == 0);
+  CHECK(c.out.find("tasks: 2") != std::string::npos);
+  auto f = e.x({"plan", "-f", "other.yml", "--json"});
+  REQUIRE(f.code == 0);
+  CHECK(f.out.find("echo other") != std::string::npos);
+  auto lf = e.x({"plan", "--input-file", "other.yml", "--json"});
+  CHECK(lf.out.find("echo other") != std::string::npos);
+  auto both = e.x({"plan", "experiment.yml", "-f", "other.yml"});
+  CHECK(both.code == 2);
+  auto r = e.x({"run", "--quiet"});
+  REQUIRE(r.code == 0);
+  CHECK(e.status(first_line(r.out))["counts"]["SUCCEEDED"] == 2);
+}
+
+TEST_CASE("experi: -s shell and `shell: True` run on the local backend", "[cli][experi]") {
+  Env e;
+  auto f = e.file("exp.yml", "command: echo hi\n");
+  auto r = e.x({"run", f, "-s", "shell", "--quiet"});
+  REQUIRE(r.code == 0);
+  CHECK(e.status(first_line(r.out))["backend"] == "local");
+  auto g = e.file("shell.yml", "command: echo hi\nshell: True\n");
+  auto s = e.x({"run", g, "--quiet"});
+  REQUIRE(s.code == 0);
+  CHECK(e.status(first_line(s.out))["backend"] == "local");
+  auto d = e.x({"run", g, "--dry-run"});
+  CHECK(d.code == 0);
+  CHECK(d.out.find("backend local") != std::string::npos);
+}
+
+TEST_CASE("experi's silent leniencies are warnings on stderr for plan, check and run", "[cli][experi]") {
+  Env e;
+  auto f = e.file("exp.yml",
+                  "command: echo {x}{creates}\nresult: [1, 2]\nvariables:\n  x: [1]\n  x: [2, 3]\n");
+  for (const char* cmd : {"plan", "check", "run"}) {
+    INFO(cmd);
+    auto r = e.x({cmd, f});
+    REQUIRE(r.code == 0);
+    CHECK(r.err.find("exp.yml:2:1: warning: unknown key 'result' is ignored") != std::string::npos);
+    CHECK(r.err.find("exp.yml:5:3: warning: key 'x' is given twice (lines 4 and 5)") != std::string::npos);
+    CHECK(r.err.find("exp.yml:1:18: warning: {creates} renders empty") != std::string::npos);
+  }
+  auto p = e.x({"plan", f, "--json"});
+  CHECK(p.out.find("\"echo 2\"") != std::string::npos);
+  CHECK(p.out.find("\"echo 3\"") != std::string::npos);
+  CHECK(p.out.find("warning") == std::string::npos);  // stdout holds only the JSON
+}
+
+TEST_CASE("set values (--set): a malformed value or bytes that are not UTF-8 are input errors", "[cli][experi]") {
+  Env e;
+  auto f = e.file("exp.yml", "command: echo {seed}\nvariables:\n  seed: [1]\n");
+  auto bad = e.x({"plan", f, "--set", "seed=[1,2"});
+  CHECK(bad.code == 2);
+  CHECK(bad.err.find("not valid YAML") != std::string::npos);
+  auto ok = e.x({"plan", f, "--set", "seed=[1, '2', 3.0]", "--json"});
+  REQUIRE(ok.code == 0);
+  CHECK(ok.out.find("\"echo 3.0\"") != std::string::npos);
+  for (const char* cmd : {"plan", "check", "run"}) {
+    auto u = e.x({cmd, f, "--set", "seed=\xff"});
+    CHECK(u.code == 2);
+    CHECK(u.err.find("not valid UTF-8") != std::string::npos);
+  }
+  auto file_bad = e.file("latin1.yml", "command: echo caf\xe9\n");
+  for (const char* cmd : {"plan", "check", "run"}) {
+    auto u = e.x({cmd, file_bad});
+    CHECK(u.code == 2);
+    CHECK(u.err.find("latin1.yml:1:18: error: byte 0xe9 is not valid UTF-8") != std::string::npos);
+  }
+  CHECK(e.x({"list"}).out.find("latin1") == std::string::npos);  // nothing was created
+}
