@@ -77,7 +77,8 @@ Result<Expander> Expander::create(spec::Spec spec, const vars::Overrides& overri
   const int creates_slot = nslots, requires_slot = nslots + 1;
   std::vector<bool> used_anywhere(static_cast<size_t>(nslots), false);
   std::vector<std::string> names;
-  for (const auto& v : ex.sweep_.variables()) names.push_back(v.name);
+  for (const auto& v : ex.sweep_.variables())
+    if (!v.hidden) names.push_back(v.name);
 
   for (const auto& st : spec.stages) {
     CompiledStage cs;
@@ -177,7 +178,7 @@ Result<Expander> Expander::create(spec::Spec spec, const vars::Overrides& overri
                               : fmt::format("the variables give {} combinations, over the limit of {}", combos, max_combinations),
                           "reduce the sweep, or raise the limit with --max-combinations N (0 = no limit)");
   for (size_t k = 0; k < used_anywhere.size(); ++k)
-    if (!used_anywhere[k])
+    if (!used_anywhere[k] && !ex.sweep_.variables()[k].hidden)
       ex.warnings_.push_back({ex.sweep_.variables()[k].loc,
                               fmt::format("variable '{}' is not used by any command", ex.sweep_.variables()[k].name)});
   ex.spec_ = std::move(spec);
@@ -255,7 +256,8 @@ Result<Plan> Expander::materialize() {
 Result<CheckReport> Expander::check() {
   CheckReport rep;
   rep.name = spec_.name;
-  rep.variables = sweep_.variables();
+  for (const auto& v : sweep_.variables())
+    if (!v.hidden) rep.variables.push_back(v);
   rep.warnings = warnings_;
   rep.options = spec_.sections;
   for (size_t s = 0; s < stages_.size(); ++s) {

@@ -34,6 +34,14 @@ struct Node {
   uint64_t count = 0;
   std::set<int> slots;   // slots this node may assign
   std::set<int> always;  // slots assigned in every combination
+  // Let this subtree assign slot `to` wherever it assigned `from`.
+  virtual void remap(int from, int to) { rename(from, to); }
+
+ protected:
+  void rename(int from, int to) {
+    if (slots.erase(from)) slots.insert(to);
+    if (always.erase(from)) always.insert(to);
+  }
 };
 
 namespace {
@@ -45,6 +53,10 @@ struct Leaf : Node {
   Leaf(int s, std::vector<Value> v) : slot(s), values(std::move(v)) {
     count = values.size();
     slots = always = {slot};
+  }
+  void remap(int from, int to) override {
+    if (slot == from) slot = to;
+    rename(from, to);
   }
   void reset() override { i = 0; }
   bool next(Assignment& a) override {
@@ -68,6 +80,10 @@ struct Arange : Node {
     count = n;
     slots = always = {slot};
   }
+  void remap(int from, int to) override {
+    if (slot == from) slot = to;
+    rename(from, to);
+  }
   Value at(uint64_t k) const {
     if (is_float) return Value::floating(fstart + static_cast<double>(k) * fdelta);
     return Value::integer(istart + static_cast<int64_t>(k) * idelta);
@@ -87,6 +103,10 @@ struct Arange : Node {
 
 struct Product : Node {
   std::vector<std::unique_ptr<Node>> kids;
+  void remap(int from, int to) override {
+    for (auto& k : kids) k->remap(from, to);
+    rename(from, to);
+  }
   bool started = false, done = false;
   void finish() {
     count = 1;
@@ -130,6 +150,10 @@ struct Product : Node {
 
 struct Zip : Node {
   std::vector<std::unique_ptr<Node>> kids;
+  void remap(int from, int to) override {
+    for (auto& k : kids) k->remap(from, to);
+    rename(from, to);
+  }
   void finish() {
     count = kids.empty() ? 0 : std::numeric_limits<uint64_t>::max();
     for (auto& k : kids) {
@@ -151,6 +175,10 @@ struct Zip : Node {
 
 struct Chain : Node {
   std::vector<std::unique_ptr<Node>> kids;
+  void remap(int from, int to) override {
+    for (auto& k : kids) k->remap(from, to);
+    rename(from, to);
+  }
   size_t cur = 0;
   bool fresh = true;
   void finish() {
@@ -196,6 +224,10 @@ struct Chain : Node {
 
 struct Cycle : Node {
   std::unique_ptr<Node> kid;
+  void remap(int from, int to) override {
+    kid->remap(from, to);
+    rename(from, to);
+  }
   uint64_t times = 0, round = 0;
   void finish() {
     count = sat_mul(kid->count, times);
@@ -276,43 +308,6 @@ struct Builder {
 
   static bool is_keyword(const std::string& k) {
     return k == "product" || k == "zip" || k == "chain" || k == "append" || k == "cycle" || k == "repeat";
-  }
-
-  Result<Value> list_value(const YAML::Node& n, int depth) {
-    if (n.IsScalar() || n.IsNull()) return spec::scalar_value(n);
-    if (n.IsSequence()) {
-      std::vector<Value> items;
-      for (const auto& c : n) {
-        auto r = list_value(c, depth + 1);
-        if (!r) return r.error();
-        items.push_back(std::move(r.value()));
-      }
-      return Value::list(std::move(items));
-    }
-    return error_at(file, n.Mark(), "a mapping cannot be a variable's value",
-                    "values are scalars or lists; iterators (zip, chain, ...) go where variables are named");
-  }
-
-  Result<std::unique_ptr<Node>> leaf(const std::string& name, const YAML::Node& n, Loc key_loc) {
-    int s = slot(name, key_loc);
-    if (const auto* ov = override_for(name)) {
-      overridden_seen.insert(name);
-      return std::unique_ptr<Node>(std::make_unique<Leaf>(s, *ov));
-    }
-    std::vector<Value> values;
-    if (n.IsSequence()) {
-      for (const auto& c : n) {
-        auto r = list_value(c, 0);
-        if (!r) return r.error();
-        values.push_back(std::move(r.value()));
-      }
-      if (values.empty())
-        return error_at(file, n.Mark(), fmt::format("variable '{}' has an empty list of values", name),
-                        "give at least one value, or remove the variable");
-    } else {
-      values.push_back(spec::scalar_value(n));
-    }
-    return std::unique_ptr<Node>(std::make_unique<Leaf>(s, std::move(values)));
   }
 
   Result<double> number(const YAML::Node& n, const std::string& what, bool& is_float, int64_t& as_int) {
@@ -413,47 +408,114 @@ struct Builder {
     return std::unique_ptr<Node>(std::move(node));
   }
 
+  // The parent a mapping's keys are expanded under (experi's `parent`): the variable that
+  // `arange` assigns. Plain keys are parents of their own values; iterator keywords pass it on.
+  struct Parent {
+    std::string name;
+    Loc loc;
+  };
+
+  // A mapping's entries, with what experi needs to pick a winner when a name is defined twice.
+  struct Kids {
+    std::vector<std::unique_ptr<Node>> nodes;
+    std::vector<int> ranks;
+    std::vector<Loc> locs;
+    std::vector<std::string> keys;
+    void add(std::unique_ptr<Node> n, int rank, Loc loc, std::string key) {
+      nodes.push_back(std::move(n));
+      ranks.push_back(rank);
+      locs.push_back(loc);
+      keys.push_back(std::move(key));
+    }
+  };
+
+  // experi expands a mapping's special keys first, in this order, then its plain keys in
+  // document order, and merges each combination with ChainMap: the first expansion that
+  // defines a name gives its value.
+  static int rank_of(const std::string& key, size_t position) {
+    static const std::vector<std::string> order = {"zip", "product", "arange", "chain", "append", "cycle", "repeat"};
+    for (size_t i = 0; i < order.size(); ++i)
+      if (order[i] == key) return static_cast<int>(i);
+    return 100 + static_cast<int>(position);
+  }
+
+  // A slot nobody reads: where the losing definition of a name defined twice writes.
+  int hidden_slot(int of) {
+    VariableInfo vi{vars[static_cast<size_t>(of)].name, vars[static_cast<size_t>(of)].loc, {}, 0};
+    vi.hidden = true;
+    vars.push_back(std::move(vi));
+    return static_cast<int>(vars.size()) - 1;
+  }
+
+  // A name defined by several entries of one combination takes experi's value (see rank_of);
+  // the other definitions still multiply the combinations (their tasks then repeat and are
+  // removed as duplicates, as in experi), and a warning names both lines.
+  void resolve_twice(Kids& k) {
+    std::map<int, std::vector<size_t>> owners;
+    for (size_t i = 0; i < k.nodes.size(); ++i)
+      for (int s : k.nodes[i]->slots) owners[s].push_back(i);
+    for (const auto& [s, who] : owners) {
+      if (who.size() < 2) continue;
+      size_t win = *std::min_element(who.begin(), who.end(), [&](size_t a, size_t b) {
+        return std::make_pair(k.ranks[a], a) < std::make_pair(k.ranks[b], b);
+      });
+      const std::string name = vars[static_cast<size_t>(s)].name;  // a copy: hidden_slot grows vars
+      auto where = [&](size_t i) {
+        return k.keys[i] == name ? fmt::format("line {}", k.locs[i].line)
+                                 : fmt::format("'{}' at line {}", k.keys[i], k.locs[i].line);
+      };
+      for (size_t i : who) {
+        if (i == win) continue;
+        k.nodes[i]->remap(s, hidden_slot(s));
+        warnings.push_back({k.locs[i], fmt::format("variable '{}' is defined twice in the same combination ({} and {}): "
+                                                   "the value from {} is used, as experi does",
+                                                   name, where(i), where(win), where(win))});
+      }
+    }
+  }
+
+  // Every entry of a mapping (`skip`: a key handled by the caller, e.g. cycle's `times`).
+  Result<Kids> entries(const YAML::Node& map, const Parent& parent, const char* skip = nullptr) {
+    Kids k;
+    size_t pos = 0;
+    for (const auto& kv : map) {
+      const std::string key = kv.first.Scalar();
+      if (skip && key == skip) continue;
+      auto r = entry(kv.first, kv.second, parent);
+      if (!r) return r.error();
+      k.add(std::move(r.value()), rank_of(key, pos++), loc_of(kv.first), key);
+    }
+    resolve_twice(k);
+    return k;
+  }
+
   // One `key: value` entry where `key` is a variable name or an iterator keyword.
-  Result<std::unique_ptr<Node>> entry(const YAML::Node& key, const YAML::Node& val) {
+  Result<std::unique_ptr<Node>> entry(const YAML::Node& key, const YAML::Node& val, const Parent& parent) {
     const std::string k = key.Scalar();
     Loc kl = loc_of(key);
+    if (k == "arange" && !parent.name.empty()) return arange(parent.name, val, parent.loc);
     if (k == "product") {
       if (!val.IsMap())
         return error_at(file, val.Mark(), fmt::format("'product' takes a mapping of variables, got {}", type_word(val)),
                         "write `product:` then indented `name: [values]` lines; a list of mappings is a chain");
-      return group(val);
+      return group(val, parent);
     }
     if (k == "zip") {
-      if (val.IsMap()) {
-        auto z = std::make_unique<Zip>();
-        for (const auto& kv : val) {
-          auto r = entry(kv.first, kv.second);
-          if (!r) return r.error();
-          z->kids.push_back(std::move(r.value()));
-        }
-        XRUN_TRY(disjoint(z->kids, key));
-        z->finish();
-        zip_warning(*z, kl);
-        return std::unique_ptr<Node>(std::move(z));
-      }
+      if (val.IsMap()) return zip(val, parent, kl);
       if (val.IsSequence() && val.size() > 0) {  // product of zips
-        auto p = std::make_unique<Product>();
+        Kids zips;
+        size_t pos = 0;
         for (const auto& m : val) {
           if (!m.IsMap())
             return error_at(file, m.Mark(), fmt::format("each item of a 'zip' list must be a mapping, got {}", type_word(m)),
                             "write `- var1: [..]` / `  var2: [..]` groups");
-          auto z = std::make_unique<Zip>();
-          for (const auto& kv : m) {
-            auto r = entry(kv.first, kv.second);
-            if (!r) return r.error();
-            z->kids.push_back(std::move(r.value()));
-          }
-          XRUN_TRY(disjoint(z->kids, key));
-          z->finish();
-          zip_warning(*z, loc_of(m));
-          p->kids.push_back(std::move(z));
+          auto z = zip(m, parent, loc_of(m));
+          if (!z) return z.error();
+          zips.add(std::move(z.value()), static_cast<int>(pos++), loc_of(m), "zip");
         }
-        XRUN_TRY(disjoint(p->kids, key));
+        resolve_twice(zips);
+        auto p = std::make_unique<Product>();
+        p->kids = std::move(zips.nodes);
         p->finish();
         return std::unique_ptr<Node>(std::move(p));
       }
@@ -464,66 +526,124 @@ struct Builder {
       if (!val.IsSequence() || val.size() == 0)
         return error_at(file, val.Mark(), fmt::format("'{}' takes a non-empty list of mappings, got {}", k, type_word(val)),
                         fmt::format("write `{}:` then `- name: value` groups expanded one after another", k));
-      return chain(val);
+      return chain(val, parent);
     }
     if (k == "cycle" || k == "repeat") {
       if (!val.IsMap())
         return error_at(file, val.Mark(), fmt::format("'{}' takes a mapping with 'times', got {}", k, type_word(val)),
                         fmt::format("write `{}:` then `times: N` and the variables to repeat", k));
       auto c = std::make_unique<Cycle>();
-      auto p = std::make_unique<Product>();
       bool has_times = false;
       for (const auto& kv : val) {
-        if (kv.first.Scalar() == "times") {
-          has_times = true;
-          std::optional<int64_t> t = kv.second.IsScalar() ? python_int(spec::scalar_value(kv.second)) : std::nullopt;
-          if (!t || *t < 1)
-            return error_at(file, kv.second.Mark(),
-                            fmt::format("'times' must be a whole number of at least 1, got {}",
-                                        kv.second.IsScalar() ? "'" + kv.second.Scalar() + "'" : type_word(kv.second)),
-                            "e.g. `times: 2` repeats the values twice");
-          c->times = static_cast<uint64_t>(*t);
-          continue;
-        }
-        auto r = entry(kv.first, kv.second);
-        if (!r) return r.error();
-        p->kids.push_back(std::move(r.value()));
+        if (kv.first.Scalar() != "times") continue;
+        has_times = true;
+        std::optional<int64_t> t = kv.second.IsScalar() ? python_int(spec::scalar_value(kv.second)) : std::nullopt;
+        if (!t || *t < 1)
+          return error_at(file, kv.second.Mark(),
+                          fmt::format("'times' must be a whole number of at least 1, got {}",
+                                      kv.second.IsScalar() ? "'" + kv.second.Scalar() + "'" : type_word(kv.second)),
+                          "e.g. `times: 2` repeats the values twice");
+        c->times = static_cast<uint64_t>(*t);
       }
       if (!has_times)
         return error_at(file, val.Mark(), fmt::format("'{}' has no 'times'", k), "add `times: N`");
-      if (p->kids.empty())
+      auto kids = entries(val, parent, "times");
+      if (!kids) return kids.error();
+      if (kids->nodes.empty())
         return error_at(file, val.Mark(), fmt::format("'{}' has no variables to repeat", k),
                         "add `name: [values]` beside `times`");
-      XRUN_TRY(disjoint(p->kids, key));
+      auto p = std::make_unique<Product>();
+      p->kids = std::move(kids->nodes);
       p->finish();
       c->kid = std::move(p);
       c->finish();
       return std::unique_ptr<Node>(std::move(c));
     }
-    // A variable.
     if (k.empty()) return error_at(file, key.Mark(), "empty variable name", "name every variable");
-    if (val.IsMap()) {
-      if (val.size() == 1 && val.begin()->first.Scalar() == "arange") return arange(k, val.begin()->second, kl);
-      std::string first = val.size() ? val.begin()->first.Scalar() : "";
-      std::string sg = util::suggest(first, {"arange"});
-      return error_at(file, val.Mark(),
-                      fmt::format("variable '{}' is a mapping; only `arange:` may stand there", k),
-                      !sg.empty() ? fmt::format("did you mean 'arange'?")
-                      : is_keyword(first) ? fmt::format("put '{}' beside the variables it combines, not under '{}'", first, k)
-                                          : "give a value or a list of values, e.g. `lr: [0.1, 0.01]`");
-    }
-    return leaf(k, val, kl);
+    return variable(k, kl, val);
   }
 
-  Result<void> disjoint(const std::vector<std::unique_ptr<Node>>& kids, const YAML::Node& where) {
-    std::set<int> seen;
-    for (const auto& kid : kids)
-      for (int s : kid->slots)
-        if (!seen.insert(s).second)
-          return error_at(file, where.Mark(),
-                          fmt::format("variable '{}' is defined twice in the same combination", vars[static_cast<size_t>(s)].name),
-                          "a variable may appear once per product or zip; use chain for alternatives");
+  // The values of variable `name`, read as experi's variable_matrix reads them: a scalar; a
+  // list, flattened (a nested list adds its items), whose mappings expand in their place (a
+  // chain); a mapping, expanded with `name` as the parent: `arange` gives name's values, other
+  // keys are expanded in its place (plain keys become variables of their own).
+  Result<std::unique_ptr<Node>> variable(const std::string& name, Loc kl, const YAML::Node& val) {
+    if (const auto* ov = override_for(name)) {
+      overridden_seen.insert(name);
+      return std::unique_ptr<Node>(std::make_unique<Leaf>(slot(name, kl), *ov));
+    }
+    if (val.IsMap()) return mapping_value(name, kl, val);
+    if (!val.IsSequence()) return std::unique_ptr<Node>(std::make_unique<Leaf>(slot(name, kl), std::vector<Value>{spec::scalar_value(val)}));
+    auto c = std::make_unique<Chain>();
+    std::vector<Value> run;
+    XRUN_TRY(sequence_values(name, kl, val, *c, run));
+    if (!run.empty()) c->kids.push_back(std::make_unique<Leaf>(slot(name, kl), std::move(run)));
+    if (c->kids.empty())
+      return error_at(file, val.Mark(), fmt::format("variable '{}' has an empty list of values", name),
+                      "give at least one value, or remove the variable");
+    if (c->kids.size() == 1) return std::move(c->kids[0]);
+    c->finish();
+    return std::unique_ptr<Node>(std::move(c));
+  }
+
+  Result<void> sequence_values(const std::string& name, Loc kl, const YAML::Node& seq, Chain& c, std::vector<Value>& run) {
+    for (const auto& item : seq) {
+      if (item.IsSequence()) {
+        XRUN_TRY(sequence_values(name, kl, item, c, run));
+      } else if (item.IsMap()) {
+        if (!run.empty()) {
+          c.kids.push_back(std::make_unique<Leaf>(slot(name, kl), std::move(run)));
+          run.clear();
+        }
+        auto r = mapping_value(name, kl, item);
+        if (!r) return r.error();
+        c.kids.push_back(std::move(r.value()));
+      } else {
+        run.push_back(spec::scalar_value(item));
+      }
+    }
     return {};
+  }
+
+  Result<std::unique_ptr<Node>> mapping_value(const std::string& name, Loc kl, const YAML::Node& map) {
+    if (map.size() == 1 && map.begin()->first.Scalar() == "arange") return arange(name, map.begin()->second, kl);
+    bool has_arange = false;
+    std::vector<std::string> plain;
+    for (const auto& kv : map) {
+      const std::string key = kv.first.Scalar();
+      if (key == "arange") has_arange = true;
+      else if (!is_keyword(key)) plain.push_back("'" + key + "'");
+    }
+    if (map.size() == 0)
+      return error_at(file, map.Mark(), fmt::format("variable '{}' is an empty mapping", name),
+                      "give a value, a list of values or `arange:`");
+    if (!has_arange || !plain.empty()) {
+      std::string sg;
+      for (const auto& kv : map)
+        if (sg.empty() && kv.first.Scalar() != "arange") {
+          std::string s = util::suggest(kv.first.Scalar(), {"arange"});
+          if (!s.empty()) sg = fmt::format(" (did you mean 'arange'?)");
+        }
+      warnings.push_back({loc_of(map),
+                          fmt::format("variable '{}' holds a mapping{}: {}, as experi does{}", name,
+                                      has_arange ? "" : " without `arange`",
+                                      plain.empty() ? "its keys are expanded in its place"
+                                                    : fmt::format("{} become{} variable{} of {} own", fmt::join(plain, ", "),
+                                                                  plain.size() == 1 ? "s a" : "", plain.size() == 1 ? "" : "s",
+                                                                  plain.size() == 1 ? "its" : "their"),
+                                      sg)});
+    }
+    return group(map, Parent{name, kl});
+  }
+
+  Result<std::unique_ptr<Node>> zip(const YAML::Node& map, const Parent& parent, Loc where) {
+    auto kids = entries(map, parent);
+    if (!kids) return kids.error();
+    auto z = std::make_unique<Zip>();
+    z->kids = std::move(kids->nodes);
+    z->finish();
+    zip_warning(*z, where);
+    return std::unique_ptr<Node>(std::move(z));
   }
 
   void zip_warning(const Zip& z, Loc loc) {
@@ -534,25 +654,22 @@ struct Builder {
                                            fmt::join(lens, ", "), z.count)});
   }
 
-  Result<std::unique_ptr<Node>> group(const YAML::Node& map) {
+  Result<std::unique_ptr<Node>> group(const YAML::Node& map, const Parent& parent = {}) {
+    auto kids = entries(map, parent);
+    if (!kids) return kids.error();
     auto p = std::make_unique<Product>();
-    for (const auto& kv : map) {
-      auto r = entry(kv.first, kv.second);
-      if (!r) return r.error();
-      p->kids.push_back(std::move(r.value()));
-    }
-    XRUN_TRY(disjoint(p->kids, map));
+    p->kids = std::move(kids->nodes);
     p->finish();
     return std::unique_ptr<Node>(std::move(p));
   }
 
-  Result<std::unique_ptr<Node>> chain(const YAML::Node& seq) {
+  Result<std::unique_ptr<Node>> chain(const YAML::Node& seq, const Parent& parent = {}) {
     auto c = std::make_unique<Chain>();
     for (const auto& m : seq) {
       if (!m.IsMap())
         return error_at(file, m.Mark(), fmt::format("each item of a chain must be a mapping of variables, got {}", type_word(m)),
                         "write `- name: value` groups");
-      auto r = group(m);
+      auto r = group(m, parent);
       if (!r) return r.error();
       c->kids.push_back(std::move(r.value()));
     }

@@ -28,6 +28,7 @@ struct VariableInfo {
   spec::Loc loc;                // first definition
   std::vector<Value> samples;   // the values it can take (arange: first and last); for checks
   uint64_t distinct = 0;        // number of distinct values it can take (by rendering)
+  bool hidden = false;          // the losing definition of a name defined twice: never read
 };
 
 using Warning = spec::Warning;
