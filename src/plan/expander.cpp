@@ -19,22 +19,52 @@ namespace {
 
 json opt_json(const std::string* s) { return s ? json(*s) : json(nullptr); }
 
-// Where byte `offset` of a command's text stands in the file: exact for one-line plain and
-// quoted scalars (escapes aside), the scalar's start otherwise (block scalars, multi-line).
+// Where byte `offset` of a command's text stands in the file, for every scalar style (plain,
+// quoted with escapes, literal `|` and folded `>` blocks, over several lines): the character at
+// `offset` is the k-th of its kind in the text, so it is the k-th of its kind in the scalar's
+// source (placeholders' braces and names are never produced by escapes or folding). Falls back
+// to the scalar's start.
 spec::Loc locate_in(const spec::Spec& sp, const spec::CommandText& ct, size_t offset) {
-  if (ct.loc.line <= 0 || ct.text.find('\n') != std::string::npos) return ct.loc;
+  if (ct.loc.line <= 0 || ct.text.empty()) return ct.loc;
   size_t pos = 0;
   for (int l = 1; l < ct.loc.line && pos != std::string::npos; ++l) {
     pos = sp.source.find('\n', pos);
     if (pos != std::string::npos) ++pos;
   }
   if (pos == std::string::npos) return ct.loc;
-  size_t at = pos + static_cast<size_t>(ct.loc.col - 1);
-  if (at >= sp.source.size()) return ct.loc;
-  char c = sp.source[at];
-  if (c == '|' || c == '>') return ct.loc;
-  int quote = (c == '\'' || c == '"') ? 1 : 0;
-  return {ct.loc.line, ct.loc.col + quote + static_cast<int>(offset)};
+  pos += static_cast<size_t>(ct.loc.col - 1);
+  if (pos >= sp.source.size()) return ct.loc;
+  char first = sp.source[pos];
+  if (first == '|' || first == '>') {  // block scalar: the content starts on the next line
+    pos = sp.source.find('\n', pos);
+    if (pos == std::string::npos) return ct.loc;
+    ++pos;
+  } else if (first == '\'' || first == '"') {
+    ++pos;
+  }
+  if (offset >= ct.text.size()) offset = ct.text.size() - 1;
+  const char c = ct.text[offset];
+  if (c == ' ' || c == '\n' || c == '\t') return ct.loc;
+  size_t k = static_cast<size_t>(std::count(ct.text.begin(), ct.text.begin() + static_cast<long>(offset), c));
+  for (size_t i = pos; i < sp.source.size(); ++i) {
+    if (sp.source[i] != c) continue;
+    if (k-- == 0) {
+      auto [line, col] = util::line_col(sp.source, i);
+      return {line, col};
+    }
+  }
+  return ct.loc;
+}
+
+// `${...}` at `offset` (the brace) is the shell's parameter expansion written with single
+// braces: the hint to double them, or "" when the field is not preceded by '$'.
+std::string shell_brace_hint(const std::string& text, size_t offset) {
+  if (offset == 0 || offset >= text.size() || text[offset - 1] != '$') return "";
+  size_t close = text.find('}', offset);
+  std::string body = text.substr(offset + 1, close == std::string::npos ? std::string::npos : close - offset - 1);
+  return fmt::format("`${{{0}}}` is shell syntax; xrun reads {{...}} as a placeholder: write `${{{{{0}}}}}` so that "
+                     "the shell gets `${{{0}}}`",
+                     body);
 }
 
 }  // namespace
@@ -88,10 +118,10 @@ Result<Expander> Expander::create(spec::Spec spec, const vars::Overrides& overri
       auto t = spec::Template::parse(ct.text);
       if (!t) {
         Error e = t.error();
-        std::string near = ct.text.substr(static_cast<size_t>(std::max(0, e.col)), 24);
-        (void)near;
-        return spec::error_at(spec.path, locate_in(spec, ct, static_cast<size_t>(std::max(0, e.col))),
-                              fmt::format("{} in {} '{}'", e.what, what, ct.text), e.hint);
+        size_t at = static_cast<size_t>(std::max(0, e.col));
+        std::string shell = shell_brace_hint(ct.text, at);
+        return spec::error_at(spec.path, locate_in(spec, ct, at), fmt::format("{} in {} '{}'", e.what, what, ct.text),
+                              shell.empty() ? e.hint : shell);
       }
       spec::Template tpl = std::move(t.value());
       Result<void> bound;
@@ -115,10 +145,16 @@ Result<Expander> Expander::create(spec::Spec spec, const vars::Overrides& overri
                                         : fmt::format("did you mean '{{{}}}'?", sg);
           if ((f.name == "creates" || f.name == "requires") && special)
             hint = fmt::format("add `{}:` to the command mapping (`command: {{cmd: ..., {}: FILE}}`)", f.name, f.name);
+          if (std::string shell = shell_brace_hint(ct.text, f.offset); !shell.empty()) hint = shell;
           bound = spec::error_at(spec.path, locate_in(spec, ct, f.offset),
                                  fmt::format("placeholder {{{}}} has no variable, in {} '{}'", f.name, what, ct.text), hint);
           return;
         }
+        if (std::string shell = shell_brace_hint(ct.text, f.offset); !shell.empty() && !f.simple())
+          ex.warnings_.push_back({locate_in(spec, ct, f.offset),
+                                  fmt::format("'${{{}}}' is formatted by xrun as a placeholder with a format spec; {}",
+                                              ct.text.substr(f.offset + 1, ct.text.find('}', f.offset) - f.offset - 1),
+                                              shell)});
         if (f.slot < nslots) {
           used.insert(f.slot);
           used_anywhere[static_cast<size_t>(f.slot)] = true;

@@ -306,6 +306,22 @@ struct Builder {
     }
   }
 
+  // YAML 1.1 (PyYAML, so experi and xrun) reads `1e-3` as a string: a float needs a dot.
+  static std::string yaml11_number_hint(const Value& v) {
+    if (v.kind() != Value::Kind::String) return "";
+    const std::string& t = v.text();
+    char* end = nullptr;
+    std::strtod(t.c_str(), &end);
+    if (t.empty() || end == nullptr || *end != '\0' || t.find_first_of("eE") == std::string::npos) return "";
+    auto e = t.find_first_of("eE");
+    std::string mant = t.substr(0, e), exp = t.substr(e + 1);
+    if (mant.find('.') == std::string::npos) mant += ".0";
+    if (!exp.empty() && exp[0] != '-' && exp[0] != '+') exp = "+" + exp;
+    return fmt::format("YAML 1.1 reads `{}` as a string, not a number: write `{}e{}` (a dot in the mantissa and a "
+                       "sign in the exponent)",
+                       t, mant, exp);
+  }
+
   static bool is_keyword(const std::string& k) {
     return k == "product" || k == "zip" || k == "chain" || k == "append" || k == "cycle" || k == "repeat";
   }
@@ -326,7 +342,7 @@ struct Builder {
       return error_at(file, n.Mark(), fmt::format("arange '{}' is too large: {}", what, v.str()),
                       "arange bounds must fit in 64 bits");
     return error_at(file, n.Mark(), fmt::format("arange '{}' must be a number, got '{}'", what, v.str()),
-                    "e.g. `arange: {start: 0, stop: 1, step: 0.1}`");
+                    yaml11_number_hint(v).empty() ? "e.g. `arange: {start: 0, stop: 1, step: 0.1}`" : yaml11_number_hint(v));
   }
 
   Result<std::unique_ptr<Node>> arange(const std::string& name, const YAML::Node& n, Loc key_loc) {
@@ -542,7 +558,9 @@ struct Builder {
           return error_at(file, kv.second.Mark(),
                           fmt::format("'times' must be a whole number of at least 1, got {}",
                                       kv.second.IsScalar() ? "'" + kv.second.Scalar() + "'" : type_word(kv.second)),
-                          "e.g. `times: 2` repeats the values twice");
+                          kv.second.IsScalar() && !yaml11_number_hint(spec::scalar_value(kv.second)).empty()
+                              ? yaml11_number_hint(spec::scalar_value(kv.second))
+                              : "e.g. `times: 2` repeats the values twice");
         c->times = static_cast<uint64_t>(*t);
       }
       if (!has_times)

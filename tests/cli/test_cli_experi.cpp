@@ -90,3 +90,39 @@ TEST_CASE("set values (--set): a malformed value or bytes that are not UTF-8 are
   }
   CHECK(e.x({"list"}).out.find("latin1") == std::string::npos);  // nothing was created
 }
+
+TEST_CASE("errors inside multi-line commands point at the real line and column", "[cli][experi]") {
+  Env e;
+  auto check_at = [&](const std::string& text, const std::string& where) {
+    auto f = e.file("ml.yml", text);
+    auto r = e.x({"check", f});
+    INFO(text << "\n" << r.err);
+    CHECK(r.code == 2);
+    CHECK(r.err.find("ml.yml:" + where + ": error:") != std::string::npos);
+  };
+  check_at("variables:\n  x: [1]\ncommand: |\n  echo start\n  echo {x} {y}\n", "5:12");
+  check_at("variables:\n  x: [1]\ncommand: >\n  echo a\n  b {x}\n  {z}\n", "6:3");
+  check_at("variables:\n  x: [1]\ncommand: \"echo \\t{x}\n  and {w}\"\n", "4:7");
+  check_at("variables:\n  x: [1]\ncommand: 'it''s {x} {v}'\n", "3:21");
+  check_at("variables:\n  x: [1]\ncommand:\n  - echo {x}\n  - |\n    echo {x}\n    echo {x:q}\n", "7:10");
+}
+
+TEST_CASE("shell ${...} written with single braces and YAML 1.1's 1e-3 get hints", "[cli][experi]") {
+  Env e;
+  auto f = e.file("h.yml", "command: 'echo ${HOME:-x}'\n");
+  auto r = e.x({"check", f});
+  CHECK(r.code == 2);
+  CHECK(r.err.find("h.yml:1:17: error: placeholder {HOME} has no variable") != std::string::npos);
+  CHECK(r.err.find("write `${{HOME:-x}}`") != std::string::npos);
+  auto g = e.file("g.yml", "command: 'echo ${x:-1}'\nvariables:\n  x: [1]\n");
+  auto w = e.x({"check", g});
+  CHECK(w.code == 0);
+  CHECK(w.err.find("g.yml:1:17: warning: '${x:-1}' is formatted by xrun as a placeholder") != std::string::npos);
+  auto n = e.file("n.yml", "command: echo {x}\nvariables:\n  x:\n    arange: {stop: 1e-2, step: 1e-3}\n");
+  auto m = e.x({"check", n});
+  CHECK(m.code == 2);
+  CHECK(m.err.find("n.yml:4:20: error: arange 'stop' must be a number, got '1e-2'") != std::string::npos);
+  CHECK(m.err.find("write `1.0e-2`") != std::string::npos);
+  auto c = e.file("c.yml", "command: echo {x}\nvariables:\n  cycle:\n    times: 2e0\n    x: [1]\n");
+  CHECK(e.x({"check", c}).err.find("write `2.0e+0`") != std::string::npos);
+}
