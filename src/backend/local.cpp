@@ -237,7 +237,7 @@ class Pool {
       if (prepared_.count(id) || cancelled_.count(id)) continue;
       auto [s, i] = store::locate(plan_, id);
       const auto& task = plan_.stages[s].tasks[i];
-      if (opts_.resume || task.creates || task.requires_) break;  // decided at start time
+      if (opts_.resume || (opts_.skip_existing && (task.creates || task.requires_))) break;  // decided at start time
       auto r = run::prepare_task(exp_, plan_, meta_, id);
       if (!r) {
         store_failed(r.error());
@@ -297,7 +297,8 @@ class Pool {
       count_done(id);
       return;
     }
-    if (task.requires_ && !util::exists(util::join(workdir_, *task.requires_))) {
+    // `requires` is informational, as in experi, unless --skip-existing/--use-dependencies.
+    if (opts_.skip_existing && task.requires_ && !util::exists(util::join(workdir_, *task.requires_))) {
       decide(id, {"SKIPPED", fmt::format("required file {} does not exist", *task.requires_)});
       count_done(id);
       return;

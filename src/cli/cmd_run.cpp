@@ -8,6 +8,8 @@
 
 #include "xrun/cli/common.hpp"
 #include "xrun/run/task_files.hpp"
+#include "xrun/store/store.hpp"
+#include "xrun/util/fs.hpp"
 
 namespace xrun::cli {
 
@@ -48,8 +50,27 @@ int do_run(const Context& ctx, RunArgs& a) {
   for (size_t i = 0; i < n; ++i) a.opts.to_run.insert(i);
 
   if (a.dry_run) {
-    auto r = print_plan_text(ex.value(), std::cout);
+    // --skip-existing: leave out what the run would skip (its `creates` exists, or its
+    // `requires` is missing), and say how many.
+    size_t left_out = 0;
+    const std::string workdir = ex->spec().workdir;
+    auto skipped = [&](const plan::TaskRef& t) {
+      if (!a.opts.skip_existing) return false;
+      if (t.creates && util::exists(util::join(workdir, *t.creates))) return true;
+      return t.requires_ && !util::exists(util::join(workdir, *t.requires_));
+    };
+    auto offsets = store::stage_offsets(plan.value());
+    auto r = print_plan_text(ex.value(), std::cout, [&](size_t s, const plan::TaskRef& t) {
+      if (!skipped(t)) return true;
+      ++left_out;
+      a.opts.to_run.erase(offsets[s] + t.index);
+      return false;
+    });
     if (!r) return report(r.error());
+    if (a.opts.skip_existing)
+      std::cout << fmt::format("\n--skip-existing: {} task{} left out (their `creates` file exists or their `requires` "
+                               "file is missing)\n",
+                               left_out, left_out == 1 ? "" : "s");
     std::cout << "\n";
     auto d = backend.value()->dry_run(std::cout, ex->spec(), plan.value(), a.opts);
     if (!d) return report(d.error());

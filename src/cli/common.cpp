@@ -89,13 +89,15 @@ Result<Opened> open_experiment(const Context& ctx, const std::string& ref) {
   return o;
 }
 
-Result<void> print_plan_text(plan::Expander& ex, std::ostream& os) {
+Result<void> print_plan_text(plan::Expander& ex, std::ostream& os,
+                             const std::function<bool(size_t stage, const plan::TaskRef&)>& keep) {
   const auto& sp = ex.spec();
   fmt::print(os, "experiment {} ({} stage{})\n", sp.name, ex.stage_count(), ex.stage_count() == 1 ? "" : "s");
   for (size_t s = 0; s < ex.stage_count(); ++s) {
     std::string body;
     size_t count = 0;
     XRUN_TRY(ex.for_each_task(s, [&](const plan::TaskRef& t) {
+      if (keep && !keep(s, t)) return;
       ++count;
       body += fmt::format("  [{}]", t.index);
       if (t.commands.size() == 1) {

@@ -2,6 +2,8 @@
 // -f, -s shell, `shell: True`, warnings where experi is silent, --set errors.
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include "support/env.hpp"
 
 using namespace xrun;
@@ -125,4 +127,40 @@ TEST_CASE("shell ${...} written with single braces and YAML 1.1's 1e-3 get hints
   CHECK(m.err.find("write `1.0e-2`") != std::string::npos);
   auto c = e.file("c.yml", "command: echo {x}\nvariables:\n  cycle:\n    times: 2e0\n    x: [1]\n");
   CHECK(e.x({"check", c}).err.find("write `2.0e+0`") != std::string::npos);
+}
+
+TEST_CASE("requires is informational unless --skip-existing/--use-dependencies", "[cli][experi]") {
+  Env e;
+  auto f = e.file("exp.yml", "command:\n  cmd: echo {n} > out{n}\n  creates: out{n}\n  requires: in{n}\n"
+                             "variables:\n  n: [1, 2, 3]\n");
+  e.file("in1", "");
+  e.file("out3", "old\n");
+  auto r = e.x({"run", f, "--quiet"});
+  REQUIRE(r.code == 0);
+  CHECK(e.status(first_line(r.out))["counts"]["SUCCEEDED"] == 3);  // as in experi: nothing skipped
+  e.file("out1", "");
+  ::unlink(e.path("out2").c_str());
+  auto d = e.x({"run", f, "-n", "--skip-existing"});
+  REQUIRE(d.code == 0);
+  CHECK(d.out.find("echo 1 > out1") == std::string::npos);  // creates exists
+  CHECK(d.out.find("echo 2 > out2") == std::string::npos);  // requires missing
+  CHECK(d.out.find("echo 3 > out3") == std::string::npos);  // creates exists
+  CHECK(d.out.find("--skip-existing: 3 tasks left out") != std::string::npos);
+  auto s = e.x({"run", f, "--use-dependencies", "--quiet"});
+  CHECK(s.code == 1);  // a task whose requires is missing is SKIPPED and not done
+  auto st = e.status(first_line(s.out));
+  CHECK(st["tasks"][0]["state"] == "SKIPPED");
+  CHECK(st["tasks"][1]["state"] == "SKIPPED");
+  CHECK(st["tasks"][1]["reason"].get<std::string>().find("required file in2") != std::string::npos);
+}
+
+TEST_CASE("experiment ids are ASCII and never start with '-'; the name is kept", "[cli][experi]") {
+  Env e;
+  auto f = e.file("exp.yml", "name: \"-M\xc3\xbcller \xe5\xae\x9e\xe9\xaa\x8c\"\ncommand: echo hi\n");
+  auto r = e.x({"run", f, "--quiet"});
+  REQUIRE(r.code == 0);
+  std::string id = first_line(r.out);
+  CHECK(id.rfind("Muller-", 0) == 0);
+  for (char c : id) CHECK(static_cast<unsigned char>(c) < 0x80);
+  CHECK(e.status(id)["name"] == "-M\xc3\xbcller \xe5\xae\x9e\xe9\xaa\x8c");
 }

@@ -24,6 +24,19 @@ TEST_CASE("identifiers and slugs", "[util]") {
   CHECK(slug("..") == "experiment");
 }
 
+TEST_CASE("slug: ASCII ids that never start with '-', accents transliterated", "[util]") {
+  CHECK(slug("lr-sweep") == "lr-sweep");
+  CHECK(slug("-rf") == "rf");
+  CHECK(slug("--help") == "help");
+  CHECK(slug("M\xc3\xbcller L\xc3\xbc" "denscheid") == "Muller-Ludenscheid");
+  CHECK(slug("Stra\xc3\x9f" "e \xc3\x86on") == "Strasse-AEon");
+  CHECK(slug("\xe6\x97\xa5\xe6\x9c\xac") == "experiment");
+  CHECK(slug("\xe5\xae\x9e\xe9\xaa\x8c a") == "a");
+  CHECK(slug("..x") == "x");
+  CHECK(slug("a b/c") == "a-b-c");
+  CHECK(slug(std::string(100, 'x')).size() == 40);
+}
+
 TEST_CASE("StringSet de-duplicates exactly", "[util]") {
   StringSet s(4);
   CHECK(s.insert("a"));

@@ -1,6 +1,7 @@
 // Options and helpers shared by several subcommands.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,8 @@ struct Opened {
 Result<Opened> open_experiment(const Context& ctx, const std::string& ref);
 
 // The human-readable numbered task list (plan, run --dry-run).
-Result<void> print_plan_text(plan::Expander& ex, std::ostream& os);
+// `keep`, when given, decides which tasks are listed (run --dry-run --skip-existing).
+Result<void> print_plan_text(plan::Expander& ex, std::ostream& os,
+                             const std::function<bool(size_t stage, const plan::TaskRef&)>& keep = {});
 
 }  // namespace xrun::cli
