@@ -17,8 +17,10 @@ namespace xrun::cli {
 namespace {
 
 struct LogsArgs {
-  std::string ref;
+  std::vector<std::string> refs;  // [EXP] [TASK]
+  std::string ref = "latest";
   std::string task;
+  bool failed = false;
   bool stderr_ = false;
   bool follow = false;
   long tail = -1;
@@ -40,9 +42,40 @@ off_t copy_from(const std::string& path, off_t offset) {
   return offset;
 }
 
-int do_logs(const Context& ctx, const LogsArgs& a) {
+// --failed: the stderr tail of every task that failed, timed out or was lost.
+int print_failed(const Opened& o, long tail) {
+  auto st = o.statuses();
+  size_t n = 0;
+  for (const auto& t : st) {
+    if (t.state != store::State::Failed && t.state != store::State::Timeout && t.state != store::State::Lost) continue;
+    ++n;
+    std::cout << fmt::format("== task {} ({}/{}) {}{}\n", t.id, o.plan.stages[t.stage].name, t.index,
+                             store::to_string(t.state), t.reason.empty() ? "" : ": " + t.reason);
+    std::string text = run::tail_lines(o.exp.task_dir(t.id) + "/stderr", static_cast<size_t>(tail < 0 ? 20 : tail));
+    if (!text.empty()) std::cout << text << "\n";
+  }
+  std::cout.flush();
+  std::cerr << fmt::format("xrun: {} failed task{} in {}", n, n == 1 ? "" : "s", o.exp.id()) << std::endl;
+  return kSuccess;
+}
+
+int do_logs(const Context& ctx, LogsArgs a) {
+  // `xrun logs TASK` reads the latest experiment, as `status` does; `xrun logs EXP TASK` names it;
+  // with --failed the one argument is the experiment.
+  if (a.refs.size() == 2) {
+    a.ref = a.refs[0];
+    a.task = a.refs[1];
+  } else if (a.refs.size() == 1) {
+    (a.failed ? a.ref : a.task) = a.refs[0];
+  }
+  if (a.ref.empty())
+    return report(make_error("an empty experiment reference", "give an experiment id, a unique prefix of one, or 'latest'"));
   auto o = open_experiment(ctx, a.ref);
   if (!o) return report(o.error());
+  if (a.failed) return print_failed(o.value(), a.tail);
+  if (a.task.empty())
+    return report(make_error("which task? give its number as `xrun status` prints it",
+                             "e.g. `xrun logs 3`, `xrun logs EXP 3 --stderr`, or `xrun logs EXP --failed`"));
   auto id = store::resolve_task_ref(o->plan, a.task);
   if (!id) return report(id.error());
   std::string dir = o->exp.task_dir(id.value());
@@ -74,11 +107,19 @@ int do_logs(const Context& ctx, const LogsArgs& a) {
   }
   if (!a.follow) return kSuccess;
   run::SignalBlocker sigs({SIGINT, SIGTERM, SIGHUP});
+  const bool local = o->meta.value("backend", std::string("local")) == "local";
   for (;;) {
     offset = copy_from(path, offset);
     auto st = o->exp.status_of(id.value());
     if (store::is_final(st.state)) {
       copy_from(path, offset);
+      return kSuccess;
+    }
+    // A local task that has not started and has no live runner will not start by itself.
+    if (local && st.state == store::State::Pending && !o->exp.runner_alive()) {
+      std::cerr << fmt::format("xrun: task {} is PENDING and no runner is alive to start it (xrun resume {})",
+                               id.value(), o->exp.id())
+                << std::endl;
       return kSuccess;
     }
     if (sigs.wait(0.25) != 0) return kSuccess;
@@ -90,8 +131,11 @@ int do_logs(const Context& ctx, const LogsArgs& a) {
 void set_logs_command(CLI::App& app, Context& ctx) {
   auto* sub = app.add_subcommand("logs", "Print a task's output (stdout, or stderr with --stderr)");
   auto a = std::make_shared<LogsArgs>();
-  sub->add_option("experiment", a->ref, "Experiment id, unique prefix, or 'latest'")->required();
-  sub->add_option("task", a->task, "Task number as `xrun status` prints it, or STAGE/INDEX")->required();
+  sub->add_option("refs", a->refs,
+                  "[EXPERIMENT] TASK: the task number as `xrun status` prints it (or STAGE/INDEX), of the latest "
+                  "experiment unless an id, unique prefix or 'latest' comes first")
+      ->expected(0, 2);
+  sub->add_flag("--failed", a->failed, "The stderr tail (-n lines, default 20) of every failed task");
   sub->add_flag("-e,--stderr", a->stderr_, "The task's stderr instead of its stdout");
   sub->add_flag("-f,--follow", a->follow, "Keep printing new output until the task ends");
   sub->add_option("-n,--tail", a->tail, "Only the last N lines")->check(CLI::Range(0L, 100000000L));

@@ -3,11 +3,17 @@
 
 #include <iostream>
 #include <memory>
+#include <algorithm>
+#include <cctype>
+#include <set>
 #include <sstream>
+
+#include <fmt/format.h>
 
 #include "xrun/cli/common.hpp"
 #include "xrun/run/process.hpp"
 #include "xrun/run/report.hpp"
+#include "xrun/util/text.hpp"
 
 namespace xrun::cli {
 
@@ -18,12 +24,44 @@ struct StatusArgs {
   bool json = false;
   bool watch = false;
   bool all = false;
+  bool exit_code = false;
+  std::vector<std::string> states;  // --state FAILED,LOST
   double interval = 0;
 };
 
+// --state FAILED,LOST (or repeated): the states to list.
+Result<std::set<store::State>> parse_states(const std::vector<std::string>& args) {
+  std::set<store::State> out;
+  std::vector<std::string> names;
+  for (auto s : store::all_states()) names.push_back(store::to_string(s));
+  for (const auto& arg : args)
+    for (const auto& word : util::split(arg, ',')) {
+      std::string w = util::trim(word);
+      for (auto& ch : w) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+      if (w.empty()) continue;
+      auto st = store::parse_state(w);
+      if (!st) {
+        std::string sg = util::suggest(w, names);
+        return make_error(fmt::format("--state: '{}' is not a task state", word),
+                          sg.empty() ? fmt::format("states: {}", fmt::join(names, ", ")) : fmt::format("did you mean {}?", sg));
+      }
+      out.insert(*st);
+    }
+  return out;
+}
+
 int do_status(const Context& ctx, const StatusArgs& a) {
+  auto only = parse_states(a.states);
+  if (!only) return report(only.error());
   auto o = open_experiment(ctx, a.ref);
   if (!o) return report(o.error());
+  // --exit-code: 0 when every task succeeded (or was skipped as done), else 1.
+  auto result = [&](const std::vector<store::TaskStatus>& st) {
+    if (!a.exit_code) return static_cast<int>(kSuccess);
+    return std::all_of(st.begin(), st.end(), [](const store::TaskStatus& t) { return run::satisfied(t); })
+               ? static_cast<int>(kSuccess)
+               : static_cast<int>(kFailure);
+  };
   const bool local = o->meta.value("backend", std::string("local")) == "local";
   // Schedulers are polled no faster than every 5 s by default (one call per refresh).
   double interval = a.interval > 0 ? a.interval : (local ? 2.0 : 5.0);
@@ -32,17 +70,17 @@ int do_status(const Context& ctx, const StatusArgs& a) {
   for (;;) {
     auto st = o->statuses();
     if (a.json) {
-      run::write_status_json(std::cout, o->exp, o->meta, o->plan, st);
+      run::write_status_json(std::cout, o->exp, o->meta, o->plan, st, only.value());
       std::cout.flush();
     } else {
       std::ostringstream out;
-      run::print_status(out, o->exp, o->meta, o->plan, st, a.all);
+      run::print_status(out, o->exp, o->meta, o->plan, st, a.all, only.value());
       if (a.watch && tty) std::cout << "\033[H\033[2J";
       std::cout << out.str() << std::flush;
     }
-    if (!a.watch) return kSuccess;
-    if (run::experiment_state(st, o->exp.runner_alive()) != "running") return kSuccess;
-    if (sigs.wait(interval) != 0) return kSuccess;
+    if (!a.watch) return result(st);
+    if (run::experiment_state(st, o->exp.runner_alive()) != "running") return result(st);
+    if (sigs.wait(interval) != 0) return a.exit_code ? static_cast<int>(kInterrupted) : static_cast<int>(kSuccess);
   }
 }
 
@@ -55,6 +93,10 @@ void set_status_command(CLI::App& app, Context& ctx) {
   sub->add_flag("--json", a->json, "The full status document as JSON (stable)");
   sub->add_flag("-w,--watch", a->watch, "Refresh until the experiment ends");
   sub->add_flag("-a,--all", a->all, "Show every task (by default, beyond 50 tasks only those not SUCCEEDED)");
+  sub->add_option("--state", a->states, "Only tasks in these states, e.g. --state FAILED,LOST (table and --json)")
+      ->type_name("STATE[,STATE]");
+  sub->add_flag("--exit-code", a->exit_code,
+                "Exit 0 when every task succeeded, 1 otherwise (with --watch: once the experiment ends)");
   sub->add_option("--interval", a->interval, "Seconds between refreshes with --watch (default 2; 5 for schedulers)")
       ->check(CLI::Range(0.1, 3600.0));
   sub->callback([&ctx, a] { ctx.action = [&ctx, a] { return do_status(ctx, *a); }; });

@@ -27,7 +27,7 @@ void add_run_options(CLI::App* sub, backend::RunOptions& opts) {
   sub->add_flag("--detach", opts.detach, "Return at once; the runner goes on in the background (own session)");
   sub->add_flag("-k,--keep-going", opts.keep_going, "Run later stages even when a stage failed");
   sub->add_flag("--skip-existing,--use-dependencies", opts.skip_existing, "Skip tasks whose `creates` file exists");
-  sub->add_flag("--quiet", opts.quiet, "No progress line and no summary");
+  sub->add_flag("-q,--quiet", opts.quiet, "No progress line and no summary");
   sub->add_flag("--wait", opts.wait, "Schedulers: follow the experiment to its end (exit codes as for local runs)");
 }
 

@@ -167,7 +167,7 @@ void print_summary(std::ostream& os, const store::Experiment& exp, const plan::P
 }
 
 void write_status_json(std::ostream& os, const store::Experiment& exp, const json& meta, const plan::Plan& p,
-                       const std::vector<TaskStatus>& tasks) {
+                       const std::vector<TaskStatus>& tasks, const std::set<State>& only) {
   auto runner = exp.runner().value_or(json::object());
   bool alive = exp.runner_alive();
   runner["alive"] = alive;
@@ -201,8 +201,10 @@ void write_status_json(std::ostream& os, const store::Experiment& exp, const jso
   size_t last_stage = SIZE_MAX;
   const std::string tasks_dir = exp.dir() + "/tasks/";
   auto opt = [](bool has, const auto& v) { return has ? json(v) : json(nullptr); };
+  bool first = true;
   for (size_t k = 0; k < tasks.size(); ++k) {
     const auto& st = tasks[k];
+    if (!only.empty() && !only.count(st.state)) continue;
     const auto& task = p.stages[st.stage].tasks[st.index];
     if (st.stage != last_stage) {
       json vars = json::object();
@@ -239,7 +241,8 @@ void write_status_json(std::ostream& os, const store::Experiment& exp, const jso
     for (size_t c = 0; c < task.commands.size() && c < cmds.size(); ++c) cmds[c].get_ref<std::string&>() = task.commands[c];
     t["stdout"].get_ref<std::string&>() = d + "/stdout";
     t["stderr"].get_ref<std::string&>() = d + "/stderr";
-    if (k) buf += ", ";
+    if (!first) buf += ", ";
+    first = false;
     ser.dump(t, false, false, 0);
     if (buf.size() > (1 << 20)) {
       os.write(buf.data(), static_cast<std::streamsize>(buf.size()));
@@ -251,7 +254,7 @@ void write_status_json(std::ostream& os, const store::Experiment& exp, const jso
 }
 
 void print_status(std::ostream& os, const store::Experiment& exp, const json& meta, const plan::Plan& p,
-                  const std::vector<TaskStatus>& tasks, bool all) {
+                  const std::vector<TaskStatus>& tasks, bool all, const std::set<State>& only) {
   bool alive = exp.runner_alive();
   auto runner = exp.runner();
   fmt::print(os, "experiment {}  ({})\n", exp.id(), meta.value("name", p.name));
@@ -279,11 +282,12 @@ void print_status(std::ostream& os, const store::Experiment& exp, const json& me
     for (State c : cols) row += fmt::format(" {:>9}", n[c]);
     fmt::print(os, "{}\n", row);
   }
-  bool filter = !all && tasks.size() > 50;
-  fmt::print(os, "\n  {:>5}  {:<{}}  {:<9}  {:>9}  {:>8}  {}\n", "ID", "TASK", name_w + 6, "STATE", "EXIT", "TIME",
-             "VARIABLES / REASON");
+  bool filter = !all && only.empty() && tasks.size() > 50;
+  fmt::print(os, "\n  {:>5}  {:<{}}  {:<9}  {:>9}  {:>3}  {:>8}  {}\n", "ID", "TASK", name_w + 6, "STATE", "EXIT", "TRY",
+             "TIME", "VARIABLES / REASON");
   size_t hidden = 0;
   for (const auto& t : tasks) {
+    if (!only.empty() && !only.count(t.state)) continue;
     if (filter && t.state == State::Succeeded) {
       ++hidden;
       continue;
@@ -293,9 +297,9 @@ void print_status(std::ostream& os, const store::Experiment& exp, const json& me
     if (!t.reason.empty()) extra += (extra.empty() ? "" : "  ") + std::string("[") + t.reason + "]";
     if (!t.backend_state.empty()) extra += (extra.empty() ? "" : "  ") + std::string("<") + t.backend_state + ">";
     double d = duration(t);
-    fmt::print(os, "  {:>5}  {:<{}}  {:<9}  {:>9}  {:>8}  {}\n", t.id,
+    fmt::print(os, "  {:>5}  {:<{}}  {:<9}  {:>9}  {:>3}  {:>8}  {}\n", t.id,
                fmt::format("{}/{}", p.stages[t.stage].name, t.index), name_w + 6, store::to_string(t.state),
-               outcome(t), d >= 0 ? util::human_duration(d) : "-", extra);
+               outcome(t), t.attempt > 0 ? std::to_string(t.attempt) : "-", d >= 0 ? util::human_duration(d) : "-", extra);
   }
   if (hidden) fmt::print(os, "  ({} SUCCEEDED tasks not shown; --all shows every task)\n", hidden);
 }

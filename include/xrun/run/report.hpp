@@ -3,6 +3,7 @@
 #pragma once
 
 #include <ostream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -32,10 +33,11 @@ void print_summary(std::ostream& os, const store::Experiment& exp, const plan::P
                    const std::vector<store::TaskStatus>& tasks, double elapsed);
 
 // The full status document, as one line of JSON (tasks streamed).
+// `only`: the task states to list (empty: all); counts always cover every task.
 void write_status_json(std::ostream& os, const store::Experiment& exp, const json& meta, const plan::Plan& p,
-                       const std::vector<store::TaskStatus>& tasks);
+                       const std::vector<store::TaskStatus>& tasks, const std::set<store::State>& only = {});
 void print_status(std::ostream& os, const store::Experiment& exp, const json& meta, const plan::Plan& p,
-                  const std::vector<store::TaskStatus>& tasks, bool all);
+                  const std::vector<store::TaskStatus>& tasks, bool all, const std::set<store::State>& only = {});
 
 // The last `n` lines of a file (reads only its end).
 std::string tail_lines(const std::string& path, size_t n);

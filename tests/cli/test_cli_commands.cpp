@@ -1,0 +1,94 @@
+// status filters and exit codes, logs defaults and --failed, through the built binary.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+
+#include "support/env.hpp"
+
+using namespace xrun;
+using test::Env;
+using test::first_line;
+
+namespace {
+std::string wait_for_id(const test::Background& b) {
+  std::string id;
+  test::eventually([&] {
+    id = first_line(b.out());
+    return !id.empty();
+  });
+  return id;
+}
+}  // namespace
+
+TEST_CASE("status --state filters tasks (table and JSON); --exit-code tells the result; TRY shows attempts",
+          "[cli][status]") {
+  Env e;
+  auto f = e.file("exp.yml", "command: 'echo {i}; exit $(({i} % 10))'\nvariables:\n  i: [0, 1, 10, 2]\n");
+  auto r = e.x({"run", f, "-q"});
+  CHECK(r.code == 1);
+  CHECK(r.err.empty());  // -q: no progress, no summary
+  std::string id = first_line(r.out);
+  auto j = e.x({"status", id, "--json", "--state", "failed"});
+  REQUIRE(j.code == 0);
+  auto doc = nlohmann::json::parse(j.out);
+  REQUIRE(doc["tasks"].size() == 2);
+  CHECK(doc["tasks"][0]["id"] == 1);
+  CHECK(doc["tasks"][1]["id"] == 3);
+  CHECK(doc["counts"]["SUCCEEDED"] == 2);  // counts cover every task
+  auto t = e.x({"status", id, "--state", "SUCCEEDED,LOST"});
+  CHECK(t.out.find("main/0") != std::string::npos);
+  CHECK(t.out.find("main/1") == std::string::npos);
+  CHECK(t.out.find("TRY") != std::string::npos);
+  CHECK(e.x({"status", id, "--state", "FAILD"}).err.find("did you mean FAILED?") != std::string::npos);
+  CHECK(e.x({"status", id, "--state", "FAILD"}).code == 2);
+  CHECK(e.x({"status", id, "--exit-code"}).code == 1);
+  CHECK(e.x({"status", id}).code == 0);
+  auto ok = e.x({"run", e.file("ok.yml", "command: echo ok\n"), "-q"});
+  CHECK(e.x({"status", first_line(ok.out), "--exit-code"}).code == 0);
+}
+
+TEST_CASE("logs TASK reads the latest experiment; logs EXP --failed prints every failed task's stderr tail",
+          "[cli][logs]") {
+  Env e;
+  auto f = e.file("exp.yml", "command: 'echo out{i}; echo err{i} >&2; exit {i}'\nvariables:\n  i: [0, 3, 4]\n");
+  auto r = e.x({"run", f, "-q"});
+  std::string id = first_line(r.out);
+  auto l = e.x({"logs", "1"});
+  CHECK(l.code == 0);
+  CHECK(l.out == "out3\n");
+  CHECK(e.x({"logs", "2", "--stderr"}).out == "err4\n");
+  CHECK(e.x({"logs", id, "0"}).out == "out0\n");
+  auto failed = e.x({"logs", id, "--failed"});
+  CHECK(failed.code == 0);
+  CHECK(failed.out.find("== task 1 (main/1) FAILED: exit code 3\nerr3\n") != std::string::npos);
+  CHECK(failed.out.find("== task 2 (main/2) FAILED: exit code 4\nerr4\n") != std::string::npos);
+  CHECK(failed.out.find("task 0") == std::string::npos);
+  CHECK(e.x({"logs", "--failed"}).out == failed.out);  // the latest by default
+  CHECK(e.x({"logs"}).code == 2);
+  CHECK(e.x({"logs", "", "1"}).code == 2);
+}
+
+TEST_CASE("logs --follow returns for a task that never ran and for one whose runner is gone", "[cli][logs]") {
+  Env e;
+  auto f = e.file("exp.yml", "jobs:\n  - command: exit 1\n  - command: echo never\n");
+  auto r = e.x({"run", f, "-q"});
+  std::string id = first_line(r.out);
+  auto skipped = e.x({"logs", id, "1", "--follow"});
+  CHECK(skipped.code == 0);
+  CHECK_FALSE(skipped.timed_out);
+
+  auto g = e.file("slow.yml", "command: 'sleep {s}'\nvariables:\n  s: [30, 31]\n");
+  auto b = e.bg({"run", g, "-j", "1", "-q"});
+  std::string sid = wait_for_id(b);
+  REQUIRE(test::eventually([&] { return e.state(sid, 0) == "RUNNING"; }));
+  auto [group, wrapper] = e.started_pids(sid, 0);
+  ::kill(b.pid, SIGKILL);
+  b.wait();
+  test::RunOpts o = e.opts;
+  o.timeout = 20;
+  auto follow = test::xrun({"logs", sid, "1", "--follow"}, o);
+  CHECK_FALSE(follow.timed_out);
+  CHECK(follow.err.find("no runner is alive") != std::string::npos);
+  ::kill(static_cast<pid_t>(wrapper), SIGKILL);
+  ::kill(static_cast<pid_t>(-group), SIGKILL);
+}
