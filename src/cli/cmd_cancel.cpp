@@ -38,11 +38,7 @@ int do_cancel(const Context& ctx, const CancelArgs& a) {
               << " all finished" << std::endl;
     return kSuccess;
   }
-  std::vector<size_t> ids;
-  for (const auto& t : targets) ids.push_back(t.id);
-  // Record first, so a runner never starts what is being cancelled.
-  if (auto r = o->exp.add_cancel_request(ids); !r) return report(r.error());
-  auto r = o->backend->cancel(o->exp, o->plan, o->meta, targets);
+  auto r = cancel_tasks(o.value(), targets);
   size_t running = 0;
   for (const auto& t : targets) running += t.state == store::State::Running;
   std::cerr << fmt::format("xrun: cancelled {} task{} of {} ({} running, {} not started)", targets.size(),

@@ -89,6 +89,14 @@ Result<Opened> open_experiment(const Context& ctx, const std::string& ref) {
   return o;
 }
 
+Result<void> cancel_tasks(const Opened& o, const std::vector<store::TaskStatus>& targets) {
+  if (targets.empty()) return {};
+  std::vector<size_t> ids;
+  for (const auto& t : targets) ids.push_back(t.id);
+  XRUN_TRY(o.exp.add_cancel_request(ids));
+  return o.backend->cancel(o.exp, o.plan, o.meta, targets);
+}
+
 Result<void> print_plan_text(plan::Expander& ex, std::ostream& os,
                              const std::function<bool(size_t stage, const plan::TaskRef&)>& keep) {
   const auto& sp = ex.spec();

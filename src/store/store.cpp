@@ -424,6 +424,25 @@ Result<Experiment> Store::find(const std::string& ref) const {
                     "give more of the id");
 }
 
+Result<void> Store::remove(const Experiment& exp) const {
+  std::string hidden = fmt::format("{}/.removing-{}-{}", experiments_dir(), exp.id(), random_tag());
+  if (::rename(exp.dir().c_str(), hidden.c_str()) != 0)
+    return make_error(fmt::format("cannot remove experiment '{}': {}", exp.id(), std::strerror(errno)),
+                      "check that the run store is writable");
+  util::remove_all(hidden);
+  return {};
+}
+
+size_t Store::remove_leftovers() const {
+  size_t n = 0;
+  for (const auto& name : util::list_dir(experiments_dir()))
+    if (util::starts_with(name, ".removing-")) {
+      util::remove_all(experiments_dir() + "/" + name);
+      ++n;
+    }
+  return n;
+}
+
 std::vector<size_t> stage_offsets(const plan::Plan& p) {
   std::vector<size_t> off;
   size_t n = 0;

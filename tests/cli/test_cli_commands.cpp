@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <signal.h>
+#include <unistd.h>
 
 #include "support/env.hpp"
 
@@ -91,4 +92,57 @@ TEST_CASE("logs --follow returns for a task that never ran and for one whose run
   CHECK(follow.err.find("no runner is alive") != std::string::npos);
   ::kill(static_cast<pid_t>(wrapper), SIGKILL);
   ::kill(static_cast<pid_t>(-group), SIGKILL);
+}
+
+TEST_CASE("rm removes experiments and says so; a running one only with --force, which cancels it", "[cli][rm]") {
+  Env e;
+  auto f = e.file("exp.yml", "command: echo hi\n");
+  std::string a = first_line(e.x({"run", f, "-q"}).out);
+  std::string b = first_line(e.x({"run", f, "-q"}).out);
+  auto typo = e.x({"rm", a, "nosuch"});
+  CHECK(typo.code == 2);
+  CHECK(util::exists(e.exp_dir(a)));  // nothing removed when one reference is wrong
+  auto r = e.x({"rm", a, b});
+  CHECK(r.code == 0);
+  CHECK(r.out == "removed " + a + "\nremoved " + b + "\n");
+  CHECK_FALSE(util::exists(e.exp_dir(a)));
+  CHECK(e.x({"list", "--json"}).out.find(a) == std::string::npos);
+
+  auto g = e.file("slow.yml", "command: sleep 60\n");
+  auto bg = e.bg({"run", g, "-q"});
+  std::string id;
+  REQUIRE(test::eventually([&] {
+    id = first_line(bg.out());
+    return !id.empty() && e.state(id, 0) == "RUNNING";
+  }));
+  auto refused = e.x({"rm", id});
+  CHECK(refused.code == 2);
+  CHECK(refused.err.find("is running") != std::string::npos);
+  CHECK(util::exists(e.exp_dir(id)));
+  auto forced = e.x({"rm", "--force", id});
+  CHECK(forced.code == 0);
+  CHECK(forced.out == "removed " + id + "\n");
+  CHECK(bg.wait(30) == 1);  // the runner ends (its task was cancelled), though its folder is gone
+  CHECK_FALSE(util::exists(e.exp_dir(id)));
+}
+
+TEST_CASE("gc --older-than removes old finished experiments, keeps failed ones with --keep-failed", "[cli][gc]") {
+  Env e;
+  std::string ok = first_line(e.x({"run", e.file("ok.yml", "command: echo ok\n"), "-q"}).out);
+  std::string bad = first_line(e.x({"run", e.file("bad.yml", "command: exit 3\n"), "-q"}).out);
+  auto none = e.x({"gc", "--older-than", "1d"});
+  CHECK(none.code == 0);
+  CHECK(none.out.empty());
+  CHECK(e.x({"gc", "--older-than", "soon"}).code == 2);
+  CHECK(e.x({"gc"}).code == 2);
+  ::sleep(1);
+  auto dry = e.x({"gc", "--older-than", "0s", "--dry-run"});
+  CHECK(dry.out.find("would remove " + ok) != std::string::npos);
+  CHECK(util::exists(e.exp_dir(ok)));
+  auto keep = e.x({"gc", "--older-than", "0s", "--keep-failed"});
+  CHECK(keep.out == "removed " + ok + " (succeeded)\n");
+  CHECK(util::exists(e.exp_dir(bad)));
+  auto all = e.x({"gc", "--older-than", "0"});
+  CHECK(all.out == "removed " + bad + " (failed)\n");
+  CHECK_FALSE(util::exists(e.exp_dir(bad)));
 }

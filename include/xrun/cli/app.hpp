@@ -34,6 +34,8 @@ void set_logs_command(CLI::App& app, Context& ctx);
 void set_cancel_command(CLI::App& app, Context& ctx);
 void set_list_command(CLI::App& app, Context& ctx);
 void set_resume_command(CLI::App& app, Context& ctx);
+void set_rm_command(CLI::App& app, Context& ctx);
+void set_gc_command(CLI::App& app, Context& ctx);
 
 int run_cli(int argc, char** argv);
 

@@ -39,6 +39,10 @@ struct Opened {
 };
 Result<Opened> open_experiment(const Context& ctx, const std::string& ref);
 
+// Cancel these unfinished tasks: the request is recorded first (so no runner starts them),
+// then the backend stops what runs. Returns the backend's error, if any.
+Result<void> cancel_tasks(const Opened& o, const std::vector<store::TaskStatus>& targets);
+
 // The human-readable numbered task list (plan, run --dry-run).
 // `keep`, when given, decides which tasks are listed (run --dry-run --skip-existing).
 Result<void> print_plan_text(plan::Expander& ex, std::ostream& os,

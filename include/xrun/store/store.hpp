@@ -142,6 +142,12 @@ class Store {
   Result<Experiment> find(const std::string& ref) const;
   // Ids, newest first.
   std::vector<std::string> list() const;
+  // Delete an experiment: its folder is first renamed to a hidden name (atomic: it leaves the
+  // listing at once), then removed; a crash in between leaves only a hidden `.removing-*`
+  // folder, which remove_leftovers() deletes.
+  Result<void> remove(const Experiment& exp) const;
+  // Hidden folders left by an interrupted remove(); returns how many were deleted.
+  size_t remove_leftovers() const;
 
  private:
   std::string root_;
