@@ -42,4 +42,39 @@ Result<std::unique_ptr<Backend>> make(const std::string& name) {
   return it->second();
 }
 
+Result<std::string> choose(const std::string& flag, const spec::Spec& sp) {
+  if (flag == "shell") return std::string("local");
+  if (!flag.empty()) return flag;
+  std::vector<std::string> found;
+  for (const char* b : {"slurm", "pbs", "docker"})
+    if (sp.has_section(b)) found.push_back(b);
+  if (found.size() > 1)
+    return make_error(fmt::format("the file has sections for several backends ({})", fmt::join(found, ", ")),
+                      "choose one with --backend NAME");
+  return found.empty() ? std::string("local") : found[0];
+}
+
+Result<void> validate_options(const spec::Spec& sp, const std::string& backend) {
+  // One option at a time, so that an error points at the option's own line.
+  for (const char* section : {"scheduler", backend.c_str()}) {
+    if (!sp.sections.contains(section)) continue;
+    for (const auto& [key, value] : sp.sections[section].items()) {
+      json one = json::object();
+      one[key] = value;
+      Result<void> r;
+      if (backend == "local") {
+        if (auto s = local_settings(one, RunOptions{}); !s) r = s.error();
+      } else if (backend == "slurm") {
+        if (auto s = slurm_settings(one); !s) r = s.error();
+      }
+      if (!r) {
+        auto it = sp.option_locs.find(std::string(section) + "." + key);
+        return spec::error_at(sp.path, it != sp.option_locs.end() ? it->second : spec::Loc{1, 1}, r.error().what,
+                              r.error().hint);
+      }
+    }
+  }
+  return {};
+}
+
 }  // namespace xrun::backend

@@ -28,7 +28,19 @@ void set_check_command(CLI::App& app, Context& ctx) {
         return report(ex.error());
       }
       auto rep = ex->check();
-      if (!rep) return report(rep.error());
+      Result<void> valid;
+      if (auto b = backend::choose("", ex->spec()); !b) valid = b.error();
+      else if (auto v = backend::validate_options(ex->spec(), b.value()); !v) valid = v.error();
+      if (rep && !valid) rep = valid.error();
+      if (!rep) {
+        if (*as_json) {
+          const Error& e = rep.error();
+          nlohmann::ordered_json j{{"file", in->file}, {"valid", false},
+                                   {"error", {{"line", e.line}, {"column", e.col}, {"message", e.what}, {"hint", e.hint}}}};
+          std::cout << j.dump(2) << std::endl;
+        }
+        return report(rep.error());
+      }
       if (*as_json) {
         std::cout << rep->to_json(in->file).dump(2) << std::endl;
         return kSuccess;

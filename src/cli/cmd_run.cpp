@@ -22,28 +22,16 @@ struct RunArgs {
   bool dry_run = false;
 };
 
-// --backend (`shell` is experi's name for local), else the one backend section the file has,
-// else local (`shell: True` asks for it explicitly, as in experi).
-Result<std::string> choose_backend(const std::string& flag, const spec::Spec& sp) {
-  if (flag == "shell") return std::string("local");
-  if (!flag.empty()) return flag;
-  std::vector<std::string> found;
-  for (const char* b : {"slurm", "pbs", "docker"})
-    if (sp.has_section(b)) found.push_back(b);
-  if (found.size() > 1)
-    return make_error(fmt::format("the file has sections for several backends ({})", fmt::join(found, ", ")),
-                      "choose one with --backend NAME");
-  return found.empty() ? std::string("local") : found[0];
-}
-
 int do_run(const Context& ctx, RunArgs& a) {
   auto ex = load_expander(a.in);
   if (!ex) return report(ex.error());
   if (!a.opts.quiet) print_warnings(a.in.file, ex->warnings());
-  auto bname = choose_backend(a.backend, ex->spec());
+  auto bname = backend::choose(a.backend, ex->spec());
   if (!bname) return report(bname.error());
   auto backend = backend::make(bname.value());
   if (!backend) return report(backend.error());
+  // Nothing is created before the file, the options and the backend's settings are valid.
+  if (auto v = backend::validate_options(ex->spec(), bname.value()); !v) return report(v.error());
   auto plan = ex->materialize();
   if (!plan) return report(plan.error());
   size_t n = plan->task_count();

@@ -55,10 +55,13 @@ Result<plan::Expander> load_expander(SpecInputs& in) {
 
 void print_warnings(const std::string& file, const std::vector<vars::Warning>& warnings) {
   std::fflush(stdout);
-  for (const auto& w : warnings)
-    std::cerr << fmt::format("{}:{}:{}: warning: {}", file, w.loc.line > 0 ? w.loc.line : 1, w.loc.col > 0 ? w.loc.col : 1,
-                             w.what)
-              << std::endl;
+  for (const auto& w : warnings) {
+    if (w.loc.line <= 0)  // not from the file (a --set)
+      std::cerr << "xrun: warning: " << w.what << std::endl;
+    else
+      std::cerr << fmt::format("{}:{}:{}: warning: {}", file, w.loc.line, w.loc.col > 0 ? w.loc.col : 1, w.what)
+                << std::endl;
+  }
 }
 
 std::vector<store::TaskStatus> Opened::statuses() const {

@@ -281,6 +281,7 @@ Result<Spec> parse_spec(const std::string& text, const std::string& path) {
         if (b.as_bool()) spec.sections[key] = nlohmann::ordered_json::object();
       } else if (val.IsMap()) {
         spec.sections[key] = to_options(val);
+        for (const auto& kv : val) spec.option_locs[key + "." + kv.first.Scalar()] = loc_of(kv.second);
       } else {
         return error_at(path, val.Mark(), fmt::format("'{}' must be True, False or a mapping of options, got {}", key, type_word(val)),
                         fmt::format("e.g. `{}: True`, or `{}:` followed by indented `option: value` lines", key, key));

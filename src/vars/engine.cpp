@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <optional>
+#include <functional>
 #include <limits>
 #include <set>
 #include <unordered_set>
@@ -724,9 +725,14 @@ Result<Sweep> Sweep::compile(const YAML::Node& variables, const std::string& fil
   }
   // Overrides of variables the file does not define become extra product factors.
   std::vector<std::unique_ptr<Node>> extra;
+  std::vector<std::string> defined;
+  for (const auto& v : b.vars) defined.push_back(v.name);
   for (const auto& [name, vals] : overrides) {
     if (b.overridden_seen.count(name)) continue;
     b.overridden_seen.insert(name);
+    std::string sg = util::suggest(name, defined);
+    b.warnings.push_back({Loc{}, fmt::format("--set {}: the file defines no variable '{}'; it is added as a new one{}",
+                                             name, name, sg.empty() ? "" : fmt::format(" (did you mean '{}'?)", sg))});
     const auto* ov = b.override_for(name);
     extra.push_back(std::make_unique<Leaf>(b.slot(name, {}), *ov));
   }
@@ -806,11 +812,21 @@ Result<std::pair<std::string, std::vector<Value>>> parse_override(const std::str
   try {
     YAML::Node n = YAML::Load(value);
     if (n.IsSequence()) {
-      for (const auto& c : n) {
-        if (!c.IsScalar() && !c.IsNull())
-          return make_error(fmt::format("--set {}: list items must be scalars", name));
-        values.push_back(spec::scalar_value(c));
-      }
+      // As in the file: nested lists are flattened.
+      std::function<Result<void>(const YAML::Node&)> add = [&](const YAML::Node& seq) -> Result<void> {
+        for (const auto& c : seq) {
+          if (c.IsSequence()) {
+            XRUN_TRY(add(c));
+          } else if (!c.IsScalar() && !c.IsNull()) {
+            return make_error(fmt::format("--set {}: list items must be values or lists, not mappings", name),
+                              "e.g. --set seed=[1,2,3]");
+          } else {
+            values.push_back(spec::scalar_value(c));
+          }
+        }
+        return {};
+      };
+      XRUN_TRY(add(n));
     } else if (n.IsScalar() || n.IsNull()) {
       values.push_back(value.empty() ? Value::string("") : spec::scalar_value(n));
     } else {

@@ -164,3 +164,32 @@ TEST_CASE("experiment ids are ASCII and never start with '-'; the name is kept",
   for (char c : id) CHECK(static_cast<unsigned char>(c) < 0x80);
   CHECK(e.status(id)["name"] == "-M\xc3\xbcller \xe5\xae\x9e\xe9\xaa\x8c");
 }
+
+TEST_CASE("check validates the backend options run would refuse, at their line; run creates nothing then",
+          "[cli][experi]") {
+  Env e;
+  auto j = e.file("jobs.yml", "command: echo hi\nlocal:\n  jobs: 0\n");
+  auto c = e.x({"check", j});
+  CHECK(c.code == 2);
+  CHECK(c.err.find("jobs.yml:3:9: error: local option 'jobs' must be a whole number from 1, got '0'") !=
+        std::string::npos);
+  auto w = e.file("wall.yml", "command: echo hi\nscheduler:\n  walltime: abc\n");
+  CHECK(e.x({"check", w}).err.find("wall.yml:3:13: error: walltime 'abc' is not a duration") != std::string::npos);
+  auto r = e.x({"run", w});
+  CHECK(r.code == 2);
+  CHECK(r.out.empty());
+  CHECK(util::list_dir(e.path("store/experiments")).empty());  // nothing was created
+  auto s = e.file("slurm.yml", "command: echo hi\nslurm:\n  max_parallel: x\n");
+  CHECK(e.x({"check", s}).err.find("slurm.yml:3:17: error:") != std::string::npos);
+}
+
+TEST_CASE("a --set that names no variable is a warning; --set flattens nested lists like the file", "[cli][experi]") {
+  Env e;
+  auto f = e.file("exp.yml", "command: echo {seed}\nvariables:\n  seed: [1]\n");
+  auto r = e.x({"plan", f, "--set", "sed=3", "--set", "seed=[[1, 2], 3]", "--json"});
+  REQUIRE(r.code == 0);
+  CHECK(r.err.find("xrun: warning: --set sed: the file defines no variable 'sed'; it is added as a new one (did you "
+                   "mean 'seed'?)") != std::string::npos);
+  CHECK(r.out.find("\"echo 3\"") != std::string::npos);
+  CHECK(r.out.find("\"echo 2\"") != std::string::npos);
+}

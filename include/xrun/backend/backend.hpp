@@ -51,4 +51,11 @@ class Backend {
 std::vector<std::string> names();
 Result<std::unique_ptr<Backend>> make(const std::string& name);
 
+// The backend `run` uses: --backend (`shell` is experi's name for local), else the one
+// backend section the file has, else local (`shell: True` asks for it, as in experi).
+Result<std::string> choose(const std::string& flag, const spec::Spec& sp);
+// Every option the backend reads from the file, checked as `run` would read it; an error
+// names the option's line and column.
+Result<void> validate_options(const spec::Spec& sp, const std::string& backend);
+
 }  // namespace xrun::backend

@@ -1,6 +1,7 @@
 // The experiment file: loaded, validated and kept with the source positions for messages.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -51,6 +52,8 @@ struct Spec {
   // Backend sections: "scheduler", "local", "slurm", "pbs", "docker" -> object of options
   // (scalars kept as their text). `slurm: True` gives an empty object; `False` leaves it out.
   nlohmann::ordered_json sections = nlohmann::ordered_json::object();
+  // Where each backend option's value stands: "slurm.walltime" -> line and column.
+  std::map<std::string, Loc> option_locs;
   std::string workdir;  // absolute; the file's directory unless `workdir:` says otherwise
   std::string shell;    // `shell:`; empty = bash, falling back to sh
   bool shell_scheduler = false;  // `shell: True` (experi: run on the shell scheduler = local backend)
