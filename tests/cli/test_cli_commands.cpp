@@ -146,3 +146,39 @@ TEST_CASE("gc --older-than removes old finished experiments, keeps failed ones w
   CHECK(all.out == "removed " + bad + " (failed)\n");
   CHECK_FALSE(util::exists(e.exp_dir(bad)));
 }
+
+TEST_CASE("resume notices a changed file; resume --reload reruns what did not succeed with the new commands",
+          "[cli][resume]") {
+  Env e;
+  auto f = e.file("exp.yml", "command: 'echo {i} >> ran.txt; test {i} -lt 2'\nvariables:\n  i: [0, 1, 2]\n");
+  std::string id = first_line(e.x({"run", f, "-q"}).out);
+  CHECK(e.state(id, 2) == "FAILED");
+  e.file("exp.yml", "command: 'echo {i} >> ran.txt; test {i} -lt 3'\nvariables:\n  i: [0, 1, 2]\n");
+  auto plain = e.x({"resume", id, "-q"});
+  CHECK(plain.code == 1);  // the recorded command still fails
+  CHECK(plain.err.find("changed since experiment " + id) != std::string::npos);
+  CHECK(plain.err.find("--reload") != std::string::npos);
+  auto reload = e.x({"resume", id, "--reload", "-q"});
+  CHECK(reload.code == 0);
+  auto s = e.status(id);
+  CHECK(s["state"] == "succeeded");
+  CHECK(s["tasks"][0]["attempt"] == 1);  // succeeded tasks are kept, not rerun
+  CHECK(s["tasks"][2]["attempt"] == 3);
+  CHECK(s["tasks"][2]["commands"][0] == "echo 2 >> ran.txt; test 2 -lt 3");
+  CHECK(test::read(e.path("ran.txt")) == "0\n1\n2\n2\n2\n");
+  CHECK(test::read(e.exp_dir(id) + "/experiment.yml").find("-lt 3") != std::string::npos);
+
+  // A file that now expands to other tasks is refused, and nothing changes.
+  e.file("exp.yml", "command: 'echo {i}; exit 1'\nvariables:\n  i: [0, 1, 2, 3]\n");
+  std::string before = test::read(e.exp_dir(id) + "/plan.json");
+  auto nothing = e.x({"resume", id, "--reload"});
+  CHECK(nothing.code == 0);  // nothing to resume: every task succeeded, so nothing is reloaded
+  std::string id2 = first_line(e.x({"run", e.file("two.yml", "command: exit {i}\nvariables:\n  i: [0, 1]\n"), "-q"}).out);
+  e.file("two.yml", "command: exit {i}\nvariables:\n  i: [0, 1, 2]\n");
+  std::string plan2 = test::read(e.exp_dir(id2) + "/plan.json");
+  auto refused = e.x({"resume", id2, "--reload"});
+  CHECK(refused.code == 2);
+  CHECK(refused.err.find("stage 'main' has 3 tasks instead of 2") != std::string::npos);
+  CHECK(test::read(e.exp_dir(id2) + "/plan.json") == plan2);
+  CHECK(test::read(e.exp_dir(id) + "/plan.json") == before);
+}
