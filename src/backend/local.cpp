@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cerrno>
 #include <cstdio>
 #include <deque>
@@ -112,6 +113,7 @@ class Pool {
         if (!run::satisfied(exp_.status_of(offsets_[s] + i))) ++bad;
       if (bad > 0 && plan_.stages[s].on_failure == spec::OnFailure::Stop && !opts_.keep_going) {
         blocked = true;
+        spdlog::debug("stage '{}': {} task(s) did not succeed; later stages are skipped", plan_.stages[s].name, bad);
         blocked_reason = fmt::format("stage '{}' did not succeed ({} of {} tasks)", plan_.stages[s].name, bad,
                                      plan_.stages[s].tasks.size());
       }
@@ -164,6 +166,7 @@ class Pool {
   // A decision about a task that will not start now: it is a new attempt of its own, so an
   // earlier attempt's files (resume) are archived first and never mixed with it.
   void decide(size_t id, const ControlRecord& c) {
+    spdlog::debug("task {}: {} ({})", id, c.state, c.reason);
     if (auto r = exp_.archive_attempt(id); !r) store_failed(r.error());
     write_control(id, c);
   }
@@ -288,6 +291,7 @@ class Pool {
     if (opts_.resume) {
       store::TaskStatus cur = exp_.status_of(id);
       if (cur.state == State::Running && cur.wrapper_alive) {
+        spdlog::debug("task {}: adopted (its wrapper from an earlier runner still runs it)", id);
         adopted_.push_back(id);
         return;
       }
@@ -314,6 +318,7 @@ class Pool {
     slot.term_at = 0;
     slot.pgid = 0;
     slot.cancel_sent = false;
+    spdlog::debug("task {}: start ({}/{}) in slot {}", id, plan_.stages[s].name, i, &slot - slots_.data());
     if (!worker_argv_.empty()) {
       std::string line = exp_.task_dir(id) + "\n";
       for (int tries = 0; tries < 2; ++tries) {
@@ -353,6 +358,9 @@ class Pool {
     size_t id = *slot.task;
     slot.task.reset();
     slot.pgid = 0;
+    spdlog::trace("task {}: ended{}", id, rc ? fmt::format(" with exit code {}", *rc) : std::string(" (worker gone)"));
+    durations_ += util::now_seconds() - slot.start;
+    ++timed_;
     if (rc && *rc == 0 && slot.term_at == 0) {
       ++done_;  // succeeded: nothing to read back
       return;
@@ -484,14 +492,26 @@ class Pool {
     if (!tty_ && now - last_line_ < 5) return;
     if (tty_ && now - last_line_ < 0.2) return;
     last_line_ = now;
-    double el = now - stage_start_;
+    // ETA from the durations of the tasks that ran: the ones not started yet go through the
+    // slots in waves of the mean duration, after what the running ones still need.
     std::string eta = "-";
-    if (done_ > 0 && done_ < stage_total_)
-      eta = util::human_duration(el / static_cast<double>(done_) * static_cast<double>(stage_total_ - done_));
+    if (timed_ > 0 && done_ < stage_total_) {
+      double mean = durations_ / static_cast<double>(timed_);
+      size_t running = busy();
+      size_t queued = stage_total_ > done_ + running ? stage_total_ - done_ - running : 0;
+      double left = 0;
+      for (const auto& s : slots_)
+        if (s.busy()) left = std::max(left, mean - (now - s.start));
+      double waves = std::ceil(static_cast<double>(queued) / static_cast<double>(slots_.size()));
+      eta = util::human_duration(std::max(0.0, left) + waves * mean);
+    }
     std::string line = fmt::format("[stage {}/{} {}] {}/{} done, {} failed, {} running, elapsed {}, ETA {}", stage_ + 1,
                                    plan_.stages.size(), plan_.stages[stage_].name, done_, stage_total_, failed_, busy(),
                                    util::human_duration(now - start_), eta);
     if (tty_) {
+      // Never wrap: a wrapped line cannot be redrawn in place.
+      size_t width = run::terminal_width(2);
+      if (line.size() >= width) line.resize(width > 1 ? width - 1 : 0);
       std::fprintf(stderr, "\r\033[K%s", line.c_str());
       progress_shown_ = true;
     } else {
@@ -582,7 +602,8 @@ class Pool {
   long long cancel_stamp_ = -1;
   std::vector<size_t> pending_after_interrupt_;
   int interrupt_signal_ = 0;
-  size_t stage_ = 0, stage_total_ = 0, done_ = 0, failed_ = 0;
+  size_t stage_ = 0, stage_total_ = 0, done_ = 0, failed_ = 0, timed_ = 0;
+  double durations_ = 0;  // summed durations of the tasks this runner saw end
   double start_ = 0, stage_start_ = 0, last_line_ = 0;
   bool tty_ = false, progress_shown_ = false;
 };

@@ -9,6 +9,7 @@
 #include <set>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "xrun/backend/follow.hpp"
 #include "xrun/run/process.hpp"
@@ -322,6 +323,7 @@ Result<int> SlurmBackend::launch(const store::Experiment& exp, const plan::Plan&
     std::string dep = dependency_for(a.stage, ids_by_stage, p, opts.keep_going, false);
     if (!dep.empty()) argv.push_back("--dependency=" + dep);
     argv.push_back(a.script_path);
+    spdlog::debug("{}", fmt::join(argv, " "));
     auto r = run::capture(argv, 120);
     if (!r) return undo(r.error());
     std::string id = util::trim(r->out.substr(0, r->out.find(';')));
@@ -398,6 +400,7 @@ Result<void> SlurmBackend::refresh(const store::Experiment& exp, const plan::Pla
     return make_error("cannot ask Slurm about this experiment: no 'squeue' on PATH",
                       "run xrun status on a Slurm login node; the states shown come from the store only");
   // One call for the whole experiment.
+  spdlog::debug("squeue for {} job(s) of {}", jobs.size(), exp.id());
   auto r = run::capture({"squeue", "-h", "-t", "all", "-j", fmt::format("{}", fmt::join(jobs, ",")), "-o", "%i|%T|%r"}, 60);
   if (!r) return r.error();
   if (r->code != 0 && r->err.find("Invalid job id") == std::string::npos)

@@ -3,6 +3,8 @@
 #include <memory>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
 
 #include "xrun/cli/common.hpp"
 #include "xrun/run/report.hpp"
@@ -133,6 +135,7 @@ int do_resume(const Context& ctx, ResumeArgs& a) {
     if (!r) return report(r.error());
   }
   a.opts.resume = true;
+  spdlog::debug("resume {}: task(s) to run: {}", o->exp.id(), fmt::join(a.opts.to_run, " "));
   std::cout << o->exp.id() << std::endl;
   if (!a.opts.quiet)
     std::cerr << fmt::format("xrun: resuming {}: {} of {} task(s) to run", o->exp.id(), a.opts.to_run.size(),

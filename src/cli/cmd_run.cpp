@@ -5,6 +5,7 @@
 #include <memory>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "xrun/cli/common.hpp"
 #include "xrun/run/task_files.hpp"
@@ -36,6 +37,7 @@ int do_run(const Context& ctx, RunArgs& a) {
   if (!plan) return report(plan.error());
   size_t n = plan->task_count();
   for (size_t i = 0; i < n; ++i) a.opts.to_run.insert(i);
+  spdlog::debug("{}: {} task(s) in {} stage(s); backend {}", a.in.file, n, plan->stages.size(), bname.value());
 
   if (a.dry_run) {
     // --skip-existing: leave out what the run would skip (its `creates` exists, or its

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -184,6 +185,16 @@ std::string find_on_path(const std::string& program) {
     if (colon == std::string::npos) return "";
     start = colon + 1;
   }
+}
+
+size_t terminal_width(int fd) {
+  struct winsize ws {};
+  if (::ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+  if (const char* c = std::getenv("COLUMNS")) {
+    long v = std::strtol(c, nullptr, 10);
+    if (v > 0 && v < 10000) return static_cast<size_t>(v);
+  }
+  return 80;
 }
 
 }  // namespace xrun::run

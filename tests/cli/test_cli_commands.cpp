@@ -182,3 +182,17 @@ TEST_CASE("resume notices a changed file; resume --reload reruns what did not su
   CHECK(test::read(e.exp_dir(id2) + "/plan.json") == plan2);
   CHECK(test::read(e.exp_dir(id) + "/plan.json") == before);
 }
+
+TEST_CASE("verbosity: -v logs what xrun decides and runs, -vv more; without -v nothing", "[cli][run]") {
+  Env e;
+  auto f = e.file("exp.yml", "jobs:\n  - command: exit {i}\n  - command: echo later\nvariables:\n  i: [0, 1]\n");
+  auto quiet = e.x({"run", f, "-q"});
+  CHECK(quiet.err.empty());
+  auto v = e.x({"-v", "run", f, "-q"});
+  CHECK(v.err.find("xrun: debug: ") != std::string::npos);
+  CHECK(v.err.find("task 0: start (job1/0)") != std::string::npos);
+  CHECK(v.err.find("task 2: SKIPPED") != std::string::npos);
+  CHECK(v.err.find("trace") == std::string::npos);
+  auto vv = e.x({"run", f, "-q", "-vv"});
+  CHECK(vv.err.find("xrun: trace: task 1: ended with exit code 1") != std::string::npos);
+}

@@ -241,3 +241,25 @@ TEST_CASE("on a terminal a live progress line is redrawn; elsewhere plain lines"
   CHECK(plain.err.find("\r") == std::string::npos);
   CHECK(plain.err.find("[stage 1/1 main]") != std::string::npos);
 }
+
+TEST_CASE("the progress line is cut to the terminal's width, never wrapped", "[cli][run]") {
+  Env e;
+  if (run::find_on_path("script").empty() || run::find_on_path("stty").empty()) {
+    std::cout << "SKIPPED: no `script`/`stty` to give xrun a narrow terminal" << std::endl;
+    std::exit(4);
+  }
+  auto f = e.file("exp.yml", "command: 'sleep 0.3; echo {i}'\nvariables:\n  i: [1, 2, 3, 4, 5, 6]\n");
+  auto r = test::run_program(
+      {"script", "-qec", "stty cols 40; " + std::string(XRUN_BIN) + " run " + f + " -j 2", "/dev/null"}, e.opts);
+  CHECK(r.code == 0);
+  size_t lines = 0, at = 0;
+  const std::string mark = "\r\033[K";
+  while ((at = r.out.find(mark + "[stage", at)) != std::string::npos) {
+    at += mark.size();
+    size_t end = r.out.find_first_of("\r\n", at);
+    std::string line = r.out.substr(at, end == std::string::npos ? std::string::npos : end - at);
+    CHECK(line.size() <= 39);
+    ++lines;
+  }
+  CHECK(lines > 0);
+}

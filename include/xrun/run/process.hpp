@@ -73,6 +73,9 @@ struct Captured {
 };
 Result<Captured> capture(const std::vector<std::string>& argv, double timeout_seconds = 120);
 
+// Columns of the terminal on `fd` (TIOCGWINSZ), else $COLUMNS, else 80.
+size_t terminal_width(int fd);
+
 // Full path of `program` found on PATH, or empty.
 std::string find_on_path(const std::string& program);
 
