@@ -271,6 +271,7 @@ Result<Spec> parse_spec(const std::string& text, const std::string& path) {
                         key == "shell" ? "e.g. `shell: bash` or `shell: /bin/zsh`" : "e.g. `workdir: /scratch/me/run1`");
       (key == "workdir" ? spec.workdir : spec.shell) = val.Scalar();
     } else {  // backend sections
+      spec.option_locs[key] = loc_of(kv.first);
       if (val.IsNull()) {
         spec.sections[key] = nlohmann::ordered_json::object();
       } else if (val.IsScalar()) {

@@ -181,6 +181,8 @@ TEST_CASE("check validates the backend options run would refuse, at their line; 
   CHECK(util::list_dir(e.path("store/experiments")).empty());  // nothing was created
   auto s = e.file("slurm.yml", "command: echo hi\nslurm:\n  max_parallel: x\n");
   CHECK(e.x({"check", s}).err.find("slurm.yml:3:17: error:") != std::string::npos);
+  auto two = e.file("two.yml", "command: echo hi\nslurm: True\ndocker:\n  image: x\n");
+  CHECK(e.x({"check", two}).err.find("several backends") != std::string::npos);
 }
 
 TEST_CASE("a --set that names no variable is a warning; --set flattens nested lists like the file", "[cli][experi]") {
