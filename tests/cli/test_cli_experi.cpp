@@ -10,7 +10,7 @@ using namespace xrun;
 using test::Env;
 using test::first_line;
 
-TEST_CASE("experi: with no file, plan/check/run read ./experiment.yml; -f names another", "[cli][experi]") {
+TEST_CASE("experi: with no file, plan/check/run read ./experiment.yml, -f names another", "[cli][experi]") {
   Env e;
   auto none = e.x({"plan"});
   CHECK(none.code == 2);
@@ -154,7 +154,7 @@ TEST_CASE("requires is informational unless --skip-existing/--use-dependencies",
   CHECK(st["tasks"][1]["reason"].get<std::string>().find("required file in2") != std::string::npos);
 }
 
-TEST_CASE("experiment ids are ASCII and never start with '-'; the name is kept", "[cli][experi]") {
+TEST_CASE("experiment ids are ASCII and never start with '-', the name is kept", "[cli][experi]") {
   Env e;
   auto f = e.file("exp.yml", "name: \"-M\xc3\xbcller \xe5\xae\x9e\xe9\xaa\x8c\"\ncommand: echo hi\n");
   auto r = e.x({"run", f, "--quiet"});
@@ -165,7 +165,7 @@ TEST_CASE("experiment ids are ASCII and never start with '-'; the name is kept",
   CHECK(e.status(id)["name"] == "-M\xc3\xbcller \xe5\xae\x9e\xe9\xaa\x8c");
 }
 
-TEST_CASE("check validates the backend options run would refuse, at their line; run creates nothing then",
+TEST_CASE("check validates the backend options run would refuse, at their line, run creates nothing then",
           "[cli][experi]") {
   Env e;
   auto j = e.file("jobs.yml", "command: echo hi\nlocal:\n  jobs: 0\n");
@@ -185,7 +185,7 @@ TEST_CASE("check validates the backend options run would refuse, at their line; 
   CHECK(e.x({"check", two}).err.find("several backends") != std::string::npos);
 }
 
-TEST_CASE("a --set that names no variable is a warning; --set flattens nested lists like the file", "[cli][experi]") {
+TEST_CASE("a --set that names no variable is a warning, --set flattens nested lists like the file", "[cli][experi]") {
   Env e;
   auto f = e.file("exp.yml", "command: echo {seed}\nvariables:\n  seed: [1]\n");
   auto r = e.x({"plan", f, "--set", "sed=3", "--set", "seed=[[1, 2], 3]", "--json"});

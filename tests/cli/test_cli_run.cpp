@@ -226,7 +226,7 @@ TEST_CASE("run --detach returns at once - the runner goes on in the background",
   CHECK(w.code == 0);
 }
 
-TEST_CASE("on a terminal a live progress line is redrawn; elsewhere plain lines", "[cli][run]") {
+TEST_CASE("on a terminal a live progress line is redrawn, elsewhere plain lines", "[cli][run]") {
   Env e;
   if (run::find_on_path("script").empty()) {
     std::cout << "SKIPPED: no `script` (util-linux) to give xrun a terminal" << std::endl;

@@ -110,7 +110,7 @@ TEST_CASE("unknown top-level keys are warnings unless they are a typo of the mis
   CHECK(j.error().hint.find("'jobs'") != std::string::npos);
 }
 
-TEST_CASE("shell: True asks for the shell scheduler (the local backend); a string names the task shell",
+TEST_CASE("shell: True asks for the shell scheduler (the local backend), a string names the task shell",
           "[spec][loader]") {
   auto t = parse_spec("command: a\nshell: True\n", "e.yml");
   REQUIRE(t.ok());
