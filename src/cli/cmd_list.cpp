@@ -18,7 +18,11 @@ int do_list(const Context& ctx, bool as_json) {
   nlohmann::ordered_json out = nlohmann::ordered_json::array();
   for (const auto& id : st.list()) {
     auto o = open_experiment(ctx, id);
-    if (!o) continue;  // a damaged or foreign folder is not an experiment
+    if (!o) {  // one damaged experiment never hides the others
+      out.push_back({{"id", id}, {"name", ""}, {"backend", ""}, {"created", 0.0}, {"tasks", 0}, {"state", "damaged"},
+                     {"counts", nlohmann::ordered_json::object()}, {"error", o.error().what}});
+      continue;
+    }
     nlohmann::ordered_json counts, state;
     bool alive = o->exp.runner_alive();
     // A finished experiment's counts come from summary.json, unless something changed since.
@@ -31,8 +35,12 @@ int do_list(const Context& ctx, bool as_json) {
         sj = nullptr;
       }
     }
-    bool fresh = sj.is_object() && !alive && sj.value("state", "") != "running" && sj.value("state", "") != "incomplete" &&
+    bool fresh = sj.is_object() && sj.contains("state") && sj["state"].is_string() && sj.contains("counts") &&
+                 sj["counts"].is_object() && !alive && sj["state"] != "running" && sj["state"] != "incomplete" &&
                  !util::is_dir(o->exp.path("cancel"));
+    if (fresh)
+      for (auto& [k, v] : sj["counts"].items())
+        if (!v.is_number_unsigned()) fresh = false;  // a damaged cache is recomputed
     if (fresh) {
       counts = sj["counts"];
       state = sj["state"];
@@ -62,6 +70,7 @@ int do_list(const Context& ctx, bool as_json) {
     std::string c;
     for (auto& [k, v] : e["counts"].items())
       if (v.get<size_t>() > 0) c += fmt::format("{}{} {}", c.empty() ? "" : ", ", v.get<size_t>(), k);
+    if (e.contains("error")) c = e["error"].get<std::string>();
     fmt::print("{:<44} {:<8} {:<11} {:>6}  {}\n", e["id"].get<std::string>(), e["backend"].get<std::string>(),
                e["state"].get<std::string>(), e["tasks"].get<size_t>(), c);
   }

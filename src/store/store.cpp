@@ -60,16 +60,17 @@ std::string random_tag() {
   return s;
 }
 
-// The timestamp part of an id: name-YYYYMMDD-HHMMSS-rand
-std::string id_time(const std::string& id) {
-  auto parts = util::split(id, '-');
-  if (parts.size() < 3) return "";
-  return parts[parts.size() - 3] + parts[parts.size() - 2];
-}
-
 bool valid_id(const std::string& id) {
   if (id.empty() || id[0] == '.' || id.size() > 200) return false;
   return id.find('/') == std::string::npos && id.find('\0') == std::string::npos;
+}
+
+// A store file that cannot be read as written: the experiment is damaged (exit 1, a runtime
+// failure, not bad input).
+Error damaged(Error e) {
+  e.exit_code = 1;
+  if (e.hint.empty()) e.hint = "the experiment's folder in the run store is damaged; `xrun rm` removes it";
+  return e;
 }
 
 }  // namespace
@@ -198,32 +199,60 @@ std::string Experiment::task_dir(size_t task) const { return fmt::format("{}/tas
 
 Result<json> Experiment::meta() const {
   auto text = util::try_read_file(path("meta.json"));
-  if (!text) return make_error(fmt::format("experiment '{}' has no meta.json", id_), "the store folder is damaged");
+  if (!text) return damaged(make_error(fmt::format("experiment '{}' has no meta.json", id_), "the store folder is damaged"));
+  json j;
   try {
-    return json::parse(*text);
+    j = json::parse(*text);
   } catch (const std::exception& e) {
-    return make_error(fmt::format("experiment '{}': meta.json is not valid JSON: {}", id_, e.what()));
+    return damaged(make_error(fmt::format("experiment '{}': meta.json is not valid JSON: {}", id_, e.what())));
   }
+  // Every reader takes these fields for granted: check their types once, here.
+  static const std::vector<std::pair<const char*, json::value_t>> fields = {
+      {"id", json::value_t::string},      {"name", json::value_t::string},   {"file", json::value_t::string},
+      {"workdir", json::value_t::string}, {"shell", json::value_t::string},  {"backend", json::value_t::string},
+      {"host", json::value_t::string},    {"user", json::value_t::string},   {"options", json::value_t::object},
+      {"set", json::value_t::array},      {"stages", json::value_t::array}};
+  if (!j.is_object()) return damaged(make_error(fmt::format("experiment '{}': meta.json is not a JSON object", id_)));
+  for (const auto& [key, type] : fields)
+    if (j.contains(key) && j[key].type() != type)
+      return damaged(make_error(fmt::format("experiment '{}': meta.json's '{}' has the wrong type", id_, key)));
+  for (const char* key : {"created", "tasks"})
+    if (j.contains(key) && !j[key].is_number())
+      return damaged(make_error(fmt::format("experiment '{}': meta.json's '{}' is not a number", id_, key)));
+  if (j.contains("set"))
+    for (const auto& s : j["set"])
+      if (!s.is_string()) return damaged(make_error(fmt::format("experiment '{}': meta.json's 'set' is damaged", id_)));
+  return j;
 }
 
 Result<plan::Plan> Experiment::load_plan() const {
   auto text = util::try_read_file(path("plan.json"));
-  if (!text) return make_error(fmt::format("experiment '{}' has no plan.json", id_), "the store folder is damaged");
+  if (!text) return damaged(make_error(fmt::format("experiment '{}' has no plan.json", id_), "the store folder is damaged"));
   try {
-    return plan::Plan::from_json(json::parse(*text));
+    auto p = plan::Plan::from_json(json::parse(*text));
+    if (!p) return damaged(make_error(fmt::format("experiment '{}' is damaged: {}", id_, p.error().what), p.error().hint));
+    return p;
   } catch (const std::exception& e) {
-    return make_error(fmt::format("experiment '{}': plan.json is not valid JSON: {}", id_, e.what()));
+    return damaged(make_error(fmt::format("experiment '{}': plan.json is not valid JSON: {}", id_, e.what())));
   }
 }
 
 std::optional<json> Experiment::runner() const {
   auto text = util::try_read_file(path("runner.json"));
   if (!text) return std::nullopt;
+  json j;
   try {
-    return json::parse(*text);
+    j = json::parse(*text);
   } catch (...) {
     return std::nullopt;
   }
+  if (!j.is_object()) return std::nullopt;
+  // A field of the wrong type is dropped: readers use value() with typed defaults.
+  for (const char* key : {"state", "host", "backend"})
+    if (j.contains(key) && !j[key].is_string()) j.erase(key);
+  for (const char* key : {"pid", "started", "ended", "exit_code", "jobs"})
+    if (j.contains(key) && !j[key].is_number() && !(std::string(key) == "jobs" && j[key].is_array())) j.erase(key);
+  return j;
 }
 
 Result<void> Experiment::write_runner(const json& j) const { return util::atomic_write(path("runner.json"), j.dump(2) + "\n"); }
@@ -249,6 +278,7 @@ Result<void> Experiment::add_cancel_request(const std::vector<size_t>& ids) cons
 }
 
 Result<void> Experiment::write_control(size_t task, const ControlRecord& c) const {
+  XRUN_TRY(check_task_dir(task));
   XRUN_TRY(util::make_dirs(task_dir(task)));
   return util::atomic_write(task_dir(task) + "/control", format_control_record(c));
 }
@@ -262,7 +292,7 @@ TaskStatus Experiment::status_at(int tasks_fd, size_t task, bool cancelled) cons
   const std::string d = std::to_string(task);
   auto read = [&](const char* name) -> std::optional<std::string> {
     if (tasks_fd < 0) return std::nullopt;
-    return util::try_read_file_at(tasks_fd, d + "/" + name);
+    return util::try_read_file_beneath(tasks_fd, d + "/" + name);  // no link planted in the store is followed
   };
   std::optional<WrapperRecord> w;
   std::optional<ControlRecord> c;
@@ -301,7 +331,16 @@ std::vector<TaskStatus> Experiment::statuses(const plan::Plan& p) const {
   return out;
 }
 
+Result<void> Experiment::check_task_dir(size_t task) const {
+  if (util::is_symlink(path("tasks")) || util::is_symlink(task_dir(task)))
+    return damaged(make_error(fmt::format("experiment '{}': {} is a symbolic link; xrun writes nothing through it",
+                                          id_, task_dir(task)),
+                              "a task's folder must be a plain folder inside the run store; remove the link"));
+  return {};
+}
+
 Result<int> Experiment::archive_attempt(size_t task) const {
+  XRUN_TRY(check_task_dir(task));
   std::string d = task_dir(task);
   XRUN_TRY(util::make_dirs(d));
   int prev = 0;
@@ -392,13 +431,27 @@ Result<Experiment> Store::create(const std::string& name) const {
 }
 
 std::vector<std::string> Store::list() const {
-  std::vector<std::string> ids;
-  for (const auto& name : util::list_dir(experiments_dir()))
-    if (valid_id(name) && util::exists(experiments_dir() + "/" + name + "/meta.json")) ids.push_back(name);
-  std::sort(ids.begin(), ids.end(), [](const std::string& a, const std::string& b) {
-    auto ta = id_time(a), tb = id_time(b);
-    return ta != tb ? ta > tb : a > b;
+  // Newest first by the real creation time (meta.json's `created`, seconds with microseconds),
+  // not by the id's text: names and time zones differ, and ids of one second tie.
+  std::vector<std::pair<double, std::string>> found;
+  for (const auto& name : util::list_dir(experiments_dir())) {
+    if (!valid_id(name)) continue;
+    auto text = util::try_read_file(experiments_dir() + "/" + name + "/meta.json");
+    if (!text) continue;  // half-made: meta.json is written last
+    double created = 0;
+    try {
+      auto j = json::parse(*text);
+      if (j.is_object() && j.contains("created") && j["created"].is_number()) created = j["created"].get<double>();
+    } catch (...) {
+      // a damaged meta.json sorts last; `xrun list` shows it as damaged
+    }
+    found.emplace_back(created, name);
+  }
+  std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : a.second > b.second;
   });
+  std::vector<std::string> ids;
+  for (auto& f : found) ids.push_back(std::move(f.second));
   return ids;
 }
 
@@ -407,7 +460,9 @@ Result<Experiment> Store::find(const std::string& ref) const {
   if (ids.empty())
     return make_error(fmt::format("no experiments in the store {}", root_),
                       "run one with `xrun run FILE`, or point --store / XRUN_HOME at the right store");
-  if (ref.empty() || ref == "latest") return Experiment(ids.front(), experiments_dir() + "/" + ids.front());
+  if (ref.empty())
+    return make_error("an empty experiment reference", "give an experiment id, a unique prefix of one, or 'latest'");
+  if (ref == "latest") return Experiment(ids.front(), experiments_dir() + "/" + ids.front());
   if (!valid_id(ref))
     return make_error(fmt::format("'{}' is not an experiment id", ref), "ids look like name-20261122-153012-k3f9");
   std::vector<std::string> matches;

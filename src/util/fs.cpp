@@ -1,6 +1,9 @@
 #include "xrun/util/fs.hpp"
+#include "xrun/util/text.hpp"
 
 #include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -79,6 +82,59 @@ Result<std::string> read_file(const std::string& path) {
 }
 
 std::optional<std::string> try_read_file(const std::string& path) { return try_read_file_at(AT_FDCWD, path); }
+
+namespace {
+
+int open_beneath(int dirfd, const std::string& rel) {
+#ifdef SYS_openat2
+  struct open_how how {};
+  how.flags = O_RDONLY | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS;
+  long fd = ::syscall(SYS_openat2, dirfd, rel.c_str(), &how, sizeof how);
+  if (fd >= 0 || errno != ENOSYS) return static_cast<int>(fd);
+#endif
+  // No openat2: walk the components, none of them a link.
+  int cur = dirfd;
+  Fd hold;
+  auto parts = split(rel, '/');
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (parts[i].empty() || parts[i] == "..") return -1;
+    bool last = i + 1 == parts.size();
+    int next = ::openat(cur, parts[i].c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | (last ? 0 : O_DIRECTORY));
+    if (next < 0) return -1;
+    if (last) return next;
+    hold.reset(next);
+    cur = next;
+  }
+  return -1;
+}
+
+std::optional<std::string> read_all(Fd fd) {
+  if (!fd.valid()) return std::nullopt;
+  std::string out;
+  char buf[8192];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return std::nullopt;
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::optional<std::string> try_read_file_beneath(int dirfd, const std::string& rel) {
+  return read_all(Fd(open_beneath(dirfd, rel)));
+}
+
+bool is_symlink(const std::string& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode);
+}
 
 std::optional<std::string> try_read_file_at(int dirfd, const std::string& rel) {
   Fd fd(::openat(dirfd, rel.c_str(), O_RDONLY | O_CLOEXEC));

@@ -104,6 +104,9 @@ class Experiment {
   // The same, with the experiment's tasks/ folder already open (bulk reads).
   TaskStatus status_at(int tasks_fd, size_t task, bool cancelled = false) const;
 
+  // A task's folder (or tasks/) that is a symbolic link is refused: nothing is written through it.
+  Result<void> check_task_dir(size_t task) const;
+
   // Move the current attempt's files into attempts/<n>/ before a task runs again. Returns
   // the number the new attempt gets.
   Result<int> archive_attempt(size_t task) const;

@@ -48,6 +48,11 @@ Result<std::string> read_file(const std::string& path);
 std::optional<std::string> try_read_file(const std::string& path);
 // Same, relative to an open directory (short lookups for bulk reads).
 std::optional<std::string> try_read_file_at(int dirfd, const std::string& rel);
+// The same, following no symbolic link and never leaving `dirfd` (openat2 RESOLVE_BENEATH |
+// RESOLVE_NO_SYMLINKS; where the kernel lacks openat2, O_NOFOLLOW on every component).
+std::optional<std::string> try_read_file_beneath(int dirfd, const std::string& rel);
+// True when `path` itself is a symbolic link.
+bool is_symlink(const std::string& path);
 // Write to a temp file in the same directory, fsync optional, then rename over `path`.
 Result<void> atomic_write(const std::string& path, const std::string& content, bool durable = false);
 // mkdir -p
