@@ -254,9 +254,9 @@ std::vector<QueueRecord> parse_squeue(const std::string& out) {
       r.job = id.substr(0, us);
       std::string rest = id.substr(us + 1);
       if (!rest.empty() && rest.front() == '[') rest = rest.substr(1, rest.find(']') == std::string::npos ? std::string::npos : rest.find(']') - 1);
-      auto idx = parse_array_spec(rest);
-      if (!idx) continue;
-      r.indices = *idx;
+      // An index list squeue abbreviated (`123_[2,9,22,...]`) or that cannot be read: the job
+      // is still there, so the record stands for every element not listed on its own line.
+      if (auto idx = parse_array_spec(rest)) r.indices = *idx;
     }
     recs.push_back(std::move(r));
   }
@@ -302,13 +302,24 @@ Result<int> SlurmBackend::launch(const store::Experiment& exp, const plan::Plan&
   }
   json record = json::array();
   std::vector<std::string> submitted;
+  // A submission that fails half-way is a runtime failure (exit 1): the arrays already
+  // submitted are cancelled, and the experiment is recorded as failed to submit.
   auto undo = [&](Error e) {
+    e.exit_code = 1;
     if (!submitted.empty()) {
       std::vector<std::string> argv{"scancel"};
       argv.insert(argv.end(), submitted.begin(), submitted.end());
       (void)run::capture(argv, 60);
       e.hint += fmt::format(" (the {} array(s) already submitted were cancelled)", submitted.size());
     }
+    (void)exp.write_runner(json{{"backend", "slurm"},
+                                {"state", "submit-failed"},
+                                {"error", e.what},
+                                {"pid", ::getpid()},
+                                {"host", util::hostname()},
+                                {"started", util::now_seconds()},
+                                {"ended", util::now_seconds()},
+                                {"cancelled_jobs", submitted}});
     return e;
   };
   for (const auto& a : arrays) {
@@ -401,7 +412,9 @@ Result<void> SlurmBackend::refresh(const store::Experiment& exp, const plan::Pla
                       "run xrun status on a Slurm login node; the states shown come from the store only");
   // One call for the whole experiment.
   spdlog::debug("squeue for {} job(s) of {}", jobs.size(), exp.id());
-  auto r = run::capture({"squeue", "-h", "-t", "all", "-j", fmt::format("{}", fmt::join(jobs, ",")), "-o", "%i|%T|%r"}, 60);
+  // -r: one line per array element, so pending elements are never abbreviated away.
+  auto r = run::capture({"squeue", "-h", "-r", "-t", "all", "-j", fmt::format("{}", fmt::join(jobs, ",")), "-o", "%i|%T|%r"},
+                        60);
   if (!r) return r.error();
   if (r->code != 0 && r->err.find("Invalid job id") == std::string::npos)
     return make_error(fmt::format("squeue failed: {}", util::trim(r->err)), "the states shown come from the store only");

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <fmt/ostream.h>
 
+#include "xrun/spec/options.hpp"
 #include "xrun/util/fs.hpp"
 #include "xrun/util/text.hpp"
 
@@ -26,12 +27,7 @@ bool satisfied(const TaskStatus& t) {
 }
 
 json merged_options(const json& meta, const std::string& backend) {
-  json merged = json::object();
-  const json options = meta.value("options", json::object());
-  for (const std::string& sec : {std::string("scheduler"), backend})
-    if (options.contains(sec) && options[sec].is_object())
-      for (auto& [k, v] : options[sec].items()) merged[k] = v;
-  return merged;
+  return spec::merge_options(meta.value("options", json::object()), backend);
 }
 
 json counts_json(const std::vector<TaskStatus>& tasks) {

@@ -172,14 +172,7 @@ Value scalar_value(const YAML::Node& n) {
   return tagged_scalar(tag, n.Scalar());
 }
 
-nlohmann::ordered_json Spec::options_for(const std::string& backend) const {
-  auto out = nlohmann::ordered_json::object();
-  if (sections.contains("scheduler"))
-    for (auto& [k, v] : sections["scheduler"].items()) out[k] = v;
-  if (backend != "scheduler" && sections.contains(backend))
-    for (auto& [k, v] : sections[backend].items()) out[k] = v;
-  return out;
-}
+nlohmann::ordered_json Spec::options_for(const std::string& backend) const { return merge_options(sections, backend); }
 
 Result<Spec> load_spec(const std::string& path) {
   auto text = util::read_file(path);

@@ -1,7 +1,10 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include "xrun/backend/local.hpp"
 #include "xrun/backend/slurm.hpp"
+#include "xrun/spec/options.hpp"
 
 using namespace xrun;
 using namespace xrun::backend;
@@ -21,7 +24,7 @@ TEST_CASE("squeue lines: array records, elements and plain jobs", "[backend][slu
   auto recs = parse_squeue(
       "1_[2-5%2]|PENDING|JobArrayTaskLimit\n2_[0-2]|PENDING|Dependency\n1_0|RUNNING|None\n"
       "4_[1,3]|CANCELLED|DependencyNeverSatisfied\n9|COMPLETED|None\ngarbage\n");
-  REQUIRE(recs.size() == 5);
+  REQUIRE(recs.size() == 5);  // "garbage" has no fields; it is skipped
   CHECK(recs[0].job == "1");
   CHECK(recs[0].indices == std::vector<size_t>{2, 3, 4, 5});
   CHECK(recs[0].reason == "JobArrayTaskLimit");
@@ -30,6 +33,15 @@ TEST_CASE("squeue lines: array records, elements and plain jobs", "[backend][slu
   CHECK(recs[3].reason == "DependencyNeverSatisfied");
   CHECK(recs[4].job == "9");
   CHECK(recs[4].indices.empty());
+}
+
+TEST_CASE("an index list squeue abbreviated, or cannot read, still means the job is there", "[backend][slurm]") {
+  auto recs = parse_squeue("123_[2,9,22,...]|PENDING|Priority\n124_[x-y]|PENDING|None\n");
+  REQUIRE(recs.size() == 2);
+  CHECK(recs[0].job == "123");
+  CHECK(recs[0].indices.empty());  // stands for the whole job: its elements are pending, not gone
+  CHECK(recs[0].state == "PENDING");
+  CHECK(recs[1].job == "124");
 }
 
 TEST_CASE("MaxArraySize from scontrol show config", "[backend][slurm]") {
@@ -82,4 +94,21 @@ TEST_CASE("local settings: jobs, walltime, grace", "[backend][local]") {
   CHECK_FALSE(local_settings({{"jobs", "zero"}}, none).ok());
   CHECK_FALSE(local_settings({{"walltime", "soon"}}, none).ok());
   CHECK_FALSE(local_settings({{"kill_grace", "-1"}}, none).ok());
+}
+
+TEST_CASE("scheduler: and slurm: merge by meaning: one --time, the backend's section wins, setup from both",
+          "[backend][slurm]") {
+  auto sections = nlohmann::ordered_json::parse(R"({"scheduler": {"walltime": "1:00:00", "ncpus": 2, "setup": ["module load a"]},
+                                                    "slurm": {"time": "2:00:00", "setup": "source b"}})");
+  auto merged = xrun::spec::merge_options(sections, "slurm");
+  CHECK(merged["walltime"] == "2:00:00");
+  CHECK_FALSE(merged.contains("time"));
+  CHECK(merged["cpus"] == 2);
+  CHECK(merged["setup"] == nlohmann::ordered_json::parse(R"(["module load a", "source b"])"));
+  auto s = slurm_settings(merged);
+  REQUIRE(s.ok());
+  size_t times = 0;
+  for (const auto& d : s->directives) times += d.rfind("--time=", 0) == 0;
+  CHECK(times == 1);
+  CHECK(std::find(s->directives.begin(), s->directives.end(), "--time=2:00:00") != s->directives.end());
 }

@@ -10,6 +10,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "xrun/spec/on_failure.hpp"
+#include "xrun/spec/options.hpp"
 #include "xrun/spec/value.hpp"
 #include "xrun/util/result.hpp"
 
