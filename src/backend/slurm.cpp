@@ -73,20 +73,50 @@ std::vector<ArrayPlan> plan_arrays(const plan::Plan& p, const std::set<size_t>& 
   return arrays;
 }
 
+// A value on an #SBATCH line: sbatch splits those lines on blanks and honours quotes.
+std::string sbatch_quote(const std::string& v) {
+  if (v.find_first_of(" \t\"'\\") == std::string::npos) return v;
+  if (v.find('"') == std::string::npos) return "\"" + v + "\"";
+  return "'" + v + "'";
+}
+
+// `--key=value` with its value quoted for an #SBATCH line.
+std::string sbatch_directive(const std::string& d) {
+  auto eq = d.find('=');
+  if (eq == std::string::npos || d.rfind("--", 0) != 0) return d;
+  return d.substr(0, eq + 1) + sbatch_quote(d.substr(eq + 1));
+}
+
+// Slurm expands %A, %a, %j, ... in --output: a '%' of the path itself is written '%%'.
+std::string slurm_pattern_escape(const std::string& path) {
+  std::string out;
+  for (char c : path) {
+    if (c == '%') out += '%';
+    out += c;
+  }
+  return out;
+}
+
+// The Slurm log of array element `index` of `job` (where a task that left no status, e.g.
+// killed for memory, has its only trace).
+std::string slurm_log_path(const store::Experiment& exp, const std::string& job, size_t index) {
+  return fmt::format("{}/logs/{}_{}.out", scripts_dir(exp), job, index);
+}
+
 std::string batch_script(const store::Experiment& exp, const json& meta, const plan::Plan& p, const ArrayPlan& a,
                          const SlurmSettings& s) {
   const auto& stage = p.stages[a.stage];
   std::string name = s.job_name.empty() ? util::slug(meta.value("name", p.name) + "." + stage.name) : s.job_name;
   std::string out = "#!/bin/sh\n";
   out += fmt::format("#SBATCH --job-name={}\n", name);
-  out += fmt::format("#SBATCH --output={}/logs/%A_%a.out\n", scripts_dir(exp));
-  out += fmt::format("#SBATCH --chdir={}\n", exp.dir());
-  for (const auto& d : s.directives) out += "#SBATCH " + d + "\n";
+  out += fmt::format("#SBATCH --output={}\n", sbatch_quote(slurm_pattern_escape(scripts_dir(exp)) + "/logs/%A_%a.out"));
+  out += fmt::format("#SBATCH --chdir={}\n", sbatch_quote(exp.dir()));
+  for (const auto& d : s.directives) out += "#SBATCH " + sbatch_directive(d) + "\n";
   out += fmt::format("# xrun experiment {}, stage {}/{} '{}': array index i runs task {} + i.\n", exp.id(), a.stage + 1,
                      p.stages.size(), stage.name, a.base);
   out += "# The task wrapper records the task's status and logs in the run store (shared filesystem).\n";
-  out += fmt::format("exec sh {} \"{}/tasks/$(({} + SLURM_ARRAY_TASK_ID))\"\n", util::shell_quote(exp.path("wrapper.sh")),
-                     exp.dir(), a.base);
+  out += fmt::format("exec sh {} {}\"$(({} + SLURM_ARRAY_TASK_ID))\"\n", util::shell_quote(exp.path("wrapper.sh")),
+                     util::shell_quote(exp.dir() + "/tasks/"), a.base);
   return out;
 }
 
@@ -138,6 +168,15 @@ std::map<size_t, std::pair<std::string, size_t>> load_task_jobs(const store::Exp
     }
   }
   return m;
+}
+
+// "; Slurm log: <its last lines>" when the job left a log, for a LOST task's reason.
+std::string log_hint(const std::string& path) {
+  std::string tail = util::trim(run::tail_lines(path, 3));
+  if (tail.empty()) return "";
+  std::replace(tail.begin(), tail.end(), '\n', ' ');
+  if (tail.size() > 300) tail = tail.substr(tail.size() - 300);
+  return fmt::format("; Slurm log ({}): {}", path, tail);
 }
 
 const std::set<std::string> kActive = {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "SUSPENDED", "REQUEUED",
@@ -468,7 +507,8 @@ Result<void> SlurmBackend::refresh(const store::Experiment& exp, const plan::Pla
         t.reason = "cancelled in Slurm";
       } else {
         t.state = State::Lost;
-        t.reason = fmt::format("Slurm job {} ended {} without a final task status", elem, q->state);
+        t.reason = fmt::format("Slurm job {} ended {} without a final task status{}", elem, q->state,
+                               log_hint(slurm_log_path(exp, job, index)));
       }
       continue;
     }
@@ -479,7 +519,8 @@ Result<void> SlurmBackend::refresh(const store::Experiment& exp, const plan::Pla
       t.reason = why;
     } else {
       t.state = State::Lost;
-      t.reason = fmt::format("Slurm job {} left the queue without a final task status", elem);
+      t.reason = fmt::format("Slurm job {} left the queue without a final task status{}", elem,
+                             log_hint(slurm_log_path(exp, job, index)));
     }
   }
   if (!never.empty()) {
@@ -490,6 +531,12 @@ Result<void> SlurmBackend::refresh(const store::Experiment& exp, const plan::Pla
   (void)meta;
   (void)offsets;
   return {};
+}
+
+std::string SlurmBackend::scheduler_log(const store::Experiment& exp, size_t task) {
+  auto jobs = load_task_jobs(exp);
+  auto it = jobs.find(task);
+  return it == jobs.end() ? "" : slurm_log_path(exp, it->second.first, it->second.second);
 }
 
 Result<void> SlurmBackend::cancel(const store::Experiment& exp, const plan::Plan& p, const json& meta,

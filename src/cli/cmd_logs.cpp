@@ -87,6 +87,17 @@ int do_logs(const Context& ctx, LogsArgs a) {
                                "`xrun status --json` shows each task's attempt number"));
   }
   std::string path = dir + (a.stderr_ ? "/stderr" : "/stdout");
+  if (!util::exists(path) && a.attempt == 0) {
+    // A task that left no output (killed for memory, failed to launch): the scheduler's log.
+    std::string sched = o->backend->scheduler_log(o->exp, id.value());
+    if (!sched.empty() && util::exists(sched)) {
+      std::cerr << fmt::format("xrun: task {} has no {}; its scheduler log {}:", id.value(),
+                               a.stderr_ ? "stderr" : "stdout", sched)
+                << std::endl;
+      copy_from(sched, 0);
+      return kSuccess;
+    }
+  }
   if (!util::exists(path)) {
     auto t = o->exp.status_of(id.value());
     if (!a.follow) {

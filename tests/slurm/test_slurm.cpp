@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 
 #include <cstdlib>
+
+#include <nlohmann/json.hpp>
 #include <iostream>
 
 #include "support/env.hpp"
@@ -256,4 +258,73 @@ TEST_CASE("dry run prints scripts and sbatch lines - no sbatch on PATH is a clea
   auto r = bare.x({"run", f2});
   CHECK(r.code == 2);
   CHECK(r.err.find("no 'sbatch' is on PATH") != std::string::npos);
+}
+
+TEST_CASE("a submission that fails half-way exits 1 with Slurm's message and cancels what was submitted",
+          "[slurm]") {
+  require_cluster();
+  Env e;
+  // The second sbatch is refused, as Slurm refuses a bad partition.
+  std::string bin = e.path("failbin");
+  std::string real = run::find_on_path("sbatch");
+  test::write_file(bin, "sbatch",
+                   "#!/bin/sh\nn=$(cat " + e.path("n") + " 2>/dev/null || echo 0); n=$((n + 1)); echo $n > " +
+                       e.path("n") + "\nif [ $n -ge 2 ]; then echo 'sbatch: error: invalid partition specified: nope' >&2; "
+                       "exit 1; fi\nexec " + real + " \"$@\"\n");
+  ::chmod((bin + "/sbatch").c_str(), 0755);
+  e.opts.env["PATH"] = bin + ":" + std::getenv("PATH");
+  auto f = e.file("exp.yml", std::string("jobs:\n  - command: 'sleep 20 # {x}'\n  - command: echo b\n"
+                                         "variables:\n  x: [1, 2]\n") + kHeader);
+  auto r = e.x({"run", f});
+  CHECK(r.code == 1);
+  CHECK(r.err.find("invalid partition specified: nope") != std::string::npos);
+  CHECK(r.err.find("already submitted were cancelled") != std::string::npos);
+  std::string id = first_line(r.out);
+  auto runner = nlohmann::json::parse(test::read(e.exp_dir(id) + "/runner.json"));
+  CHECK(runner["state"] == "submit-failed");
+  REQUIRE(runner["cancelled_jobs"].size() == 1);
+  std::string job = runner["cancelled_jobs"][0];
+  // The first array is gone from the queue (cancelled), not left running.
+  CHECK(test::eventually([&] {
+    auto q = run::capture({"squeue", "-h", "-j", job, "-o", "%T"});
+    return q && q->out.find("RUNNING") == std::string::npos && q->out.find("PENDING") == std::string::npos;
+  }, 30));
+}
+
+TEST_CASE("store paths with spaces and '%', and #SBATCH values with spaces, work", "[slurm]") {
+  require_cluster();
+  Env e;
+  e.opts.env["XRUN_HOME"] = e.path("my store %j 100%");
+  auto f = e.file("exp.yml", std::string("command: echo hi {x}\nvariables:\n  x: [1, 2]\n") + kHeader +
+                                 "  comment: \"two words\"\n");
+  auto r = e.x({"run", f, "--wait"});
+  INFO(r.err);
+  CHECK(r.code == 0);
+  std::string id = first_line(r.out);
+  CHECK(e.x({"logs", id, "1"}).out == "hi 2\n");
+  std::string script = test::read(e.path("my store %j 100%") + "/experiments/" + id + "/backend/slurm/stage1-0.sbatch");
+  CHECK(script.find("#SBATCH --comment=\"two words\"") != std::string::npos);
+  CHECK(script.find("%%j 100%%/experiments/") != std::string::npos);
+}
+
+TEST_CASE("the Slurm log of a task that left no status is its LOST reason and what xrun logs shows", "[slurm]") {
+  require_cluster();
+  Env e;
+  // Submitted held; the wrapper is then removed, so the job dies with only Slurm's own log.
+  auto f = e.file("exp.yml", std::string("command: 'echo {x}'\nvariables:\n  x: [1]\n") + kHeader + "  hold: True\n");
+  auto r = e.x({"run", f});
+  REQUIRE(r.code == 0);
+  std::string id = first_line(r.out);
+  auto runner = nlohmann::json::parse(test::read(e.exp_dir(id) + "/runner.json"));
+  std::string job = runner["jobs"][0];
+  REQUIRE(::unlink((e.exp_dir(id) + "/wrapper.sh").c_str()) == 0);
+  REQUIRE(run::capture({"scontrol", "release", job})->code == 0);
+  REQUIRE(test::eventually([&] { return e.state(id, 0) == "LOST"; }, 60));
+  std::string reason = e.status(id)["tasks"][0]["reason"];
+  CHECK(reason.find("Slurm log") != std::string::npos);
+  CHECK(reason.find("wrapper.sh") != std::string::npos);
+  auto logs = e.x({"logs", id, "0"});
+  CHECK(logs.code == 0);
+  CHECK(logs.err.find("scheduler log") != std::string::npos);
+  CHECK(logs.out.find("wrapper.sh") != std::string::npos);
 }

@@ -43,6 +43,8 @@ class Backend {
                                std::vector<store::TaskStatus>& tasks) {
     return {};
   }
+  // The scheduler's own log of a task (for one that left no output of its own), or "".
+  virtual std::string scheduler_log(const store::Experiment& exp, size_t task) { return ""; }
   // Stop these unfinished tasks (their cancel request is already recorded in the store).
   virtual Result<void> cancel(const store::Experiment& exp, const plan::Plan& p, const json& meta,
                               const std::vector<store::TaskStatus>& tasks) = 0;

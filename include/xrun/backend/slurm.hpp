@@ -44,6 +44,7 @@ class SlurmBackend : public Backend {
   Result<void> dry_run(std::ostream& os, const spec::Spec& sp, const plan::Plan& p, const RunOptions& opts) override;
   Result<void> refresh(const store::Experiment& exp, const plan::Plan& p, const json& meta,
                        std::vector<store::TaskStatus>& tasks) override;
+  std::string scheduler_log(const store::Experiment& exp, size_t task) override;
   Result<void> cancel(const store::Experiment& exp, const plan::Plan& p, const json& meta,
                       const std::vector<store::TaskStatus>& tasks) override;
 };
