@@ -1,5 +1,6 @@
 #include "xrun/backend/slurm.hpp"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -442,9 +443,15 @@ Result<void> SlurmBackend::dry_run(std::ostream& os, const spec::Spec& sp, const
 Result<void> SlurmBackend::refresh(const store::Experiment& exp, const plan::Plan& p, const json& meta,
                                    std::vector<store::TaskStatus>& tasks) {
   auto task_jobs = load_task_jobs(exp);
+  // Tasks whose end the scheduler may still explain: unfinished ones, and ones a signal ended
+  // (the wrapper records FAILED by SIGTERM when Slurm kills a job at its time limit or when it
+  // is cancelled outside xrun: Slurm's verdict, TIMEOUT or CANCELLED, is the truth).
+  auto signalled = [](const store::TaskStatus& t) {
+    return t.state == State::Failed && t.signal && (*t.signal == SIGTERM || *t.signal == SIGKILL);
+  };
   std::set<std::string> jobs;
   for (const auto& t : tasks)
-    if (!store::is_final(t.state) && task_jobs.count(t.id)) jobs.insert(task_jobs[t.id].first);
+    if ((!store::is_final(t.state) || signalled(t)) && task_jobs.count(t.id)) jobs.insert(task_jobs[t.id].first);
   if (jobs.empty()) return {};
   if (run::find_on_path("squeue").empty())
     return make_error("cannot ask Slurm about this experiment: no 'squeue' on PATH",
@@ -476,13 +483,40 @@ Result<void> SlurmBackend::refresh(const store::Experiment& exp, const plan::Pla
     return "";
   };
   std::set<std::string> never;  // arrays to cancel: their dependency can never be met
+  std::set<size_t> cancelled_ids;
+  bool cancelled_loaded = false;
+  // Slurm's TIMEOUT / CANCELLED, persisted as the task's verdict (first one wins).
+  auto verdict = [&](store::TaskStatus& t, const char* state, const std::string& reason) {
+    if (auto r = exp.record_verdict(t.id, {state, reason}); !r) spdlog::warn("{}", r.error().what);
+    t.state = std::string(state) == "TIMEOUT" ? State::Timeout : State::Cancelled;
+    t.reason = reason;
+  };
   for (auto& t : tasks) {
-    if (store::is_final(t.state) || !task_jobs.count(t.id)) continue;
+    if ((store::is_final(t.state) && !signalled(t)) || !task_jobs.count(t.id)) continue;
     const auto& [job, index] = task_jobs[t.id];
     const QueueRecord* q = nullptr;
     if (auto it = queue.find({job, index}); it != queue.end()) q = it->second;
     else if (auto w = whole.find(job); w != whole.end()) q = w->second;
     const std::string elem = fmt::format("{}_{}", job, index);
+    if (signalled(t)) {  // the wrapper recorded a kill: Slurm says whose
+      if (q && q->state == "TIMEOUT") verdict(t, "TIMEOUT", "Slurm's time limit was reached");
+      else if (q && q->state == "CANCELLED") verdict(t, "CANCELLED", "cancelled in Slurm (outside xrun)");
+      continue;
+    }
+    // The scheduler was asked after the records were read: a task it reports ended may have
+    // written its final record in between. Read it again before deciding it was lost.
+    auto ended_meanwhile = [&] {
+      if (!cancelled_loaded) {
+        cancelled_ids = exp.cancelled();
+        cancelled_loaded = true;
+      }
+      store::TaskStatus fresh = exp.status_of(t.id, cancelled_ids.count(t.id) > 0);
+      if (!store::is_final(fresh.state)) return false;
+      fresh.stage = t.stage;
+      fresh.index = t.index;
+      t = fresh;
+      return true;
+    };
     if (q) {
       t.backend_state = q->reason.empty() || q->reason == "None" ? q->state : fmt::format("{} ({})", q->state, q->reason);
       if (q->reason == "DependencyNeverSatisfied") {
@@ -500,11 +534,11 @@ Result<void> SlurmBackend::refresh(const store::Experiment& exp, const plan::Pla
       }
       // The job has ended but the task has no final status.
       if (q->state == "TIMEOUT") {
-        t.state = State::Timeout;
-        t.reason = "Slurm's time limit was reached";
+        verdict(t, "TIMEOUT", "Slurm's time limit was reached");
       } else if (q->state == "CANCELLED") {
-        t.state = State::Cancelled;
-        t.reason = "cancelled in Slurm";
+        verdict(t, "CANCELLED", "cancelled in Slurm (outside xrun)");
+      } else if (ended_meanwhile()) {
+        continue;
       } else {
         t.state = State::Lost;
         t.reason = fmt::format("Slurm job {} ended {} without a final task status{}", elem, q->state,
@@ -513,6 +547,7 @@ Result<void> SlurmBackend::refresh(const store::Experiment& exp, const plan::Pla
       continue;
     }
     // Not in the queue any more.
+    if (ended_meanwhile()) continue;
     std::string why = blocked_by(t.stage);
     if (t.state == State::Pending && !why.empty()) {
       t.state = State::Skipped;

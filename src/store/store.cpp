@@ -175,6 +175,9 @@ TaskStatus resolve(const std::optional<WrapperRecord>& w, const std::optional<Co
   } else if (cstate == "LOST") {
     t.state = State::Lost;
     t.reason = c->reason;
+  } else if (cstate == "TIMEOUT") {
+    t.state = State::Timeout;
+    t.reason = c->reason.empty() ? "walltime exceeded" : c->reason;
   } else if (cancelled || cstate == "CANCELLED") {
     t.state = State::Cancelled;
     t.reason = cstate == "CANCELLED" && !c->reason.empty() ? c->reason : "cancelled before it started";
@@ -337,6 +340,21 @@ Result<void> Experiment::check_task_dir(size_t task) const {
                                           id_, task_dir(task)),
                               "a task's folder must be a plain folder inside the run store; remove the link"));
   return {};
+}
+
+Result<bool> Experiment::record_verdict(size_t task, const ControlRecord& c) const {
+  XRUN_TRY(check_task_dir(task));
+  const std::string d = task_dir(task);
+  if (!util::is_dir(d) || util::exists(d + "/control")) return false;
+  const std::string tmp = fmt::format("{}/.verdict.{}.{}", d, ::getpid(), random_tag());
+  XRUN_TRY(util::atomic_write(tmp, format_control_record(c)));
+  bool made = ::link(tmp.c_str(), (d + "/control").c_str()) == 0;
+  int err = errno;
+  ::unlink(tmp.c_str());
+  if (!made && err != EEXIST)
+    return make_error(fmt::format("cannot record task {}'s final state: {}", task, std::strerror(err)),
+                      "check that the run store is writable");
+  return made;
 }
 
 Result<int> Experiment::archive_attempt(size_t task) const {

@@ -328,3 +328,25 @@ TEST_CASE("the Slurm log of a task that left no status is its LOST reason and wh
   CHECK(logs.err.find("scheduler log") != std::string::npos);
   CHECK(logs.out.find("wrapper.sh") != std::string::npos);
 }
+
+TEST_CASE("a task cancelled in Slurm outside xrun is CANCELLED, and stays so once the job is purged", "[slurm]") {
+  require_cluster();
+  Env e;
+  auto f = e.file("exp.yml", std::string("command: 'sleep 60 # {x}'\nvariables:\n  x: [1]\n") + kHeader);
+  auto r = e.x({"run", f});
+  REQUIRE(r.code == 0);
+  std::string id = first_line(r.out);
+  REQUIRE(test::eventually([&] { return test::read(e.exp_dir(id) + "/tasks/0/started").find("written=1") != std::string::npos; }, 30));
+  auto runner = nlohmann::json::parse(test::read(e.exp_dir(id) + "/runner.json"));
+  std::string job = runner["jobs"][0];
+  REQUIRE(run::capture({"scancel", job})->code == 0);  // not through xrun
+  REQUIRE(test::eventually([&] { return e.state(id, 0) == "CANCELLED"; }, 30));
+  CHECK(e.status(id)["tasks"][0]["reason"] == "cancelled in Slurm (outside xrun)");
+  // Purged: Slurm no longer knows the job (a squeue that answers nothing, as after MinJobAge).
+  std::string bin = e.path("purged");
+  test::write_file(bin, "squeue", "#!/bin/sh\nexit 0\n");
+  ::chmod((bin + "/squeue").c_str(), 0755);
+  e.opts.env["PATH"] = bin + ":" + std::getenv("PATH");
+  CHECK(e.state(id, 0) == "CANCELLED");
+  CHECK(e.status(id)["state"] == "cancelled");
+}

@@ -97,6 +97,12 @@ class Experiment {
   std::set<size_t> cancelled() const;                 // union of cancel/* requests
   Result<void> add_cancel_request(const std::vector<size_t>& ids) const;
   Result<void> write_control(size_t task, const ControlRecord& c) const;  // runner only
+  // A final state learned from outside (a scheduler's TIMEOUT, a cancel made outside xrun),
+  // persisted at once so it outlives the scheduler's memory of the job. Any reader may record
+  // one: the first for an attempt wins (link() onto `control`, which fails if it exists), so
+  // two racing `xrun status` never lose or mix records, and an existing decision is kept.
+  // Returns true when this call recorded it.
+  Result<bool> record_verdict(size_t task, const ControlRecord& c) const;
 
   // Read and resolve every task (O(tasks): one small file each).
   std::vector<TaskStatus> statuses(const plan::Plan& p) const;
