@@ -118,6 +118,7 @@ class Pool {
                                      plan_.stages[s].tasks.size());
       }
     }
+    settle_doomed();
     stop_workers(1.0);
     if (store_error_) {
       std::cerr << fmt::format("xrun: error: the run store cannot be written: {}\n  hint: {}; tasks not started stay "
@@ -226,6 +227,7 @@ class Pool {
         return false;
       }
       enforce_walltime();
+      kill_doomed(false);
       poll_adopted();
       progress();
     }
@@ -435,13 +437,43 @@ class Pool {
 
   // Signal a slot's task: its process group once known, else the worker (which forwards it).
   void signal_task(Slot& slot, int sig) {
+    long group = slot.oneshot.running() ? slot.oneshot.pid() : slot.pgid;
     if (slot.oneshot.running()) slot.oneshot.kill_group(sig);
     else if (slot.pgid > 0) ::kill(static_cast<pid_t>(-slot.pgid), sig);
     else if (slot.worker.running()) ::kill(slot.worker.pid(), sig);
+    // A group asked to stop gets SIGKILL once the grace is over, even if its leader has
+    // already exited: a member that ignores SIGTERM must not survive its task.
+    if (sig != SIGKILL && group > 0) doomed_.push_back({group, util::now_seconds() + set_.kill_grace});
+  }
+
+  // SIGKILL the groups whose grace is over (all of them with `now_all`); forget the gone ones.
+  void kill_doomed(bool now_all) {
+    double now = util::now_seconds();
+    for (auto it = doomed_.begin(); it != doomed_.end();) {
+      if (::kill(static_cast<pid_t>(-it->first), 0) != 0 && errno == ESRCH) {
+        it = doomed_.erase(it);
+      } else if (now_all || now >= it->second) {
+        ::kill(static_cast<pid_t>(-it->first), SIGKILL);
+        it = doomed_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  // Before the runner ends: the groups still in their grace are waited for, then killed.
+  void settle_doomed() {
+    while (!doomed_.empty()) {
+      double next = doomed_.front().second;
+      for (const auto& d : doomed_) next = std::min(next, d.second);
+      wait_events(std::max(0.01, std::min(0.2, next - util::now_seconds())));
+      kill_doomed(false);
+    }
   }
 
   double next_wakeup() const {
     double wake = adopted_.empty() ? 1.0 : 0.2;
+    for (const auto& d : doomed_) wake = std::min(wake, std::max(0.01, d.second - util::now_seconds()));
     if (set_.walltime > 0) {
       double now = util::now_seconds();
       for (const auto& s : slots_) {
@@ -565,6 +597,7 @@ class Pool {
     }
     for (auto& s : slots_)
       if (s.busy()) signal_task(s, SIGKILL);
+    kill_doomed(true);
     stop_workers(2.0);
     finish("interrupted");
     return 130;
@@ -596,6 +629,7 @@ class Pool {
   std::vector<Slot> slots_;
   util::Fd sigfd_;
   std::list<size_t> adopted_;
+  std::vector<std::pair<long, double>> doomed_;  // (process group, when to SIGKILL it)
   std::set<size_t> prepared_;
   std::optional<Error> store_error_;
   std::set<size_t> cancelled_;

@@ -229,3 +229,27 @@ TEST_CASE("an unusable store is a clear error, never a crash or a half-made expe
   CHECK(s.code == 2);
   CHECK(s.err.find("no experiments") != std::string::npos);
 }
+
+TEST_CASE("walltime and Ctrl-C: SIGKILL after the grace reaches a group member that ignores SIGTERM, even when the "
+          "group's leader has exited", "[cli][faults]") {
+  Env e;
+  // The task's shell dies at SIGTERM; its child ignores SIGTERM and would outlive it.
+  auto f = e.file("exp.yml",
+                  "command: '(trap \"\" TERM; exec sleep 300) & echo $! > {n}.pid; sleep 100'\n"
+                  "variables:\n  n: [a]\nlocal:\n  walltime: '0:02'\n  kill_grace: 1\n");
+  auto r = e.x({"run", f, "-q"});
+  CHECK(r.code == 1);
+  CHECK(e.status(first_line(r.out))["tasks"][0]["state"] == "TIMEOUT");
+  CHECK(test::eventually([&] { return pid_gone(e.path("a.pid")); }, 10));
+  if (!pid_gone(e.path("a.pid"))) ::kill(static_cast<pid_t>(std::stol(test::read(e.path("a.pid")))), SIGKILL);
+
+  auto g = e.file("int.yml",
+                  "command: '(trap \"\" TERM INT HUP; exec sleep 300) & echo $! > {n}.pid; sleep 100'\n"
+                  "variables:\n  n: [b]\nlocal:\n  kill_grace: 1\n");
+  auto b = e.bg({"run", g, "-q"});
+  REQUIRE(test::eventually([&] { return util::exists(e.path("b.pid")) && !test::read(e.path("b.pid")).empty(); }));
+  ::kill(b.pid, SIGINT);
+  CHECK(b.wait(30) == 130);
+  CHECK(test::eventually([&] { return pid_gone(e.path("b.pid")); }, 10));
+  if (!pid_gone(e.path("b.pid"))) ::kill(static_cast<pid_t>(std::stol(test::read(e.path("b.pid")))), SIGKILL);
+}
