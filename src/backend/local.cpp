@@ -686,12 +686,17 @@ Result<int> LocalBackend::launch(const store::Experiment& exp, const plan::Plan&
   if (pid < 0) return make_error(fmt::format("cannot start a background runner: {}", std::strerror(errno)));
   if (pid == 0) {
     ::setsid();
-    int devnull = ::open("/dev/null", O_RDONLY);
-    int log = ::open(exp.path("runner.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (devnull >= 0) ::dup2(devnull, 0);
+    // Only 0, 1 and 2 stay open (dup2 clears close-on-exec on them): nothing leaks into tasks.
+    int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    int log = ::open(exp.path("runner.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (devnull >= 0) {
+      ::dup2(devnull, 0);
+      if (devnull > 2) ::close(devnull);
+    }
     if (log >= 0) {
       ::dup2(log, 1);
       ::dup2(log, 2);
+      if (log > 2) ::close(log);
     }
     RunOptions o = opts;
     o.quiet = false;  // the log gets plain progress lines and the summary

@@ -17,10 +17,20 @@ namespace xrun::run {
 
 namespace {
 
-// Environment names a sweep variable must not overwrite: the shell would break.
-const std::set<std::string> kReservedEnv = {"PATH", "HOME", "SHELL", "USER", "LOGNAME", "IFS", "PWD", "OLDPWD",
-                                            "ENV", "BASH_ENV", "CDPATH", "LD_PRELOAD", "LD_LIBRARY_PATH", "TMPDIR",
-                                            "TERM", "LANG", "LC_ALL", "PS1", "PS2", "PS4", "SHELLOPTS", "BASHOPTS"};
+// Environment names a sweep variable is not exported as: the shell depends on them, or bash
+// forbids or reserves them (readonly, or special: assigning them changes the shell). They stay
+// usable as {placeholders}.
+const std::set<std::string> kReservedEnv = {
+    "PATH",     "HOME",      "SHELL",       "USER",     "LOGNAME",        "IFS",          "PWD",
+    "OLDPWD",   "ENV",       "CDPATH",      "LD_PRELOAD", "LD_LIBRARY_PATH", "TMPDIR",     "TERM",
+    "LANG",     "LC_ALL",    "PS1",         "PS2",      "PS3",            "PS4",          "SHELLOPTS",
+    "BASHOPTS", "UID",       "EUID",        "PPID",     "GROUPS",         "SECONDS",      "RANDOM",
+    "SRANDOM",  "LINENO",    "HOSTNAME",    "HOSTTYPE", "MACHTYPE",       "OSTYPE",       "POSIXLY_CORRECT",
+    "FUNCNAME", "EPOCHSECONDS", "EPOCHREALTIME", "OPTIND", "OPTARG",     "OPTERR",       "HISTFILE",
+    "HISTCMD",  "DIRSTACK",  "PIPESTATUS",  "COMP_WORDS", "MAIL",         "MAILPATH",     "TIMEFORMAT"};
+// A value larger than this is not exported (the kernel limits one environment string to
+// 128 KiB, and every command the task runs would fail with E2BIG).
+constexpr size_t kMaxExportedValue = 64 * 1024;
 
 constexpr const char* kWrapper = R"SH(#!/bin/sh
 # xrun task wrapper (generated). The same for every backend; needs only a POSIX sh.
@@ -56,20 +66,28 @@ _start() {
   [ -r "$_d/attempt" ] && read -r _attempt < "$_d/attempt"
   _now
   _begin=$_t
-  _same=0
-  case $task_shell in
-    '') if [ -n "${BASH_VERSION:-}" ] || ! command -v bash >/dev/null 2>&1; then _same=1; else task_shell=bash; fi ;;
-    bash) [ -n "${BASH_VERSION:-}" ] && _same=1 ;;
-    sh) [ -z "${BASH_VERSION:-}" ] && _same=1 ;;
-  esac
-  if [ "$_same" = 1 ]; then
-    ( trap - TERM INT HUP PIPE; . "$_d/cmd.sh" ) </dev/null >"$_d/stdout" 2>"$_d/stderr" &
-    _child=$!
-  elif command -v "$task_shell" >/dev/null 2>&1; then
-    ( trap - TERM INT HUP PIPE; exec "$task_shell" "$_d/cmd.sh" ) </dev/null >"$_d/stdout" 2>"$_d/stderr" &
+  # Each task runs in a freshly started shell (its own $$, no job control, none of the
+  # wrapper's variables or functions), with nothing open but its stdin, stdout and stderr.
+  _sh=$task_shell
+  if [ -z "$_sh" ]; then
+    if command -v bash >/dev/null 2>&1; then _sh=bash; else _sh=sh; fi
+  fi
+  if command -v "$_sh" >/dev/null 2>&1; then
+    ( trap - TERM INT HUP PIPE
+      for _fd in /proc/self/fd/*; do
+        _fd=${_fd##*/}
+        case $_fd in
+          0|1|2|*[!0-9]*) ;;
+          [3-9]) eval "exec $_fd>&-" 2>/dev/null ;;
+          # POSIX sh redirects only fds 0-9 (dash keeps its own higher fds close-on-exec);
+          # bash, whose saved fds are not, closes them all.
+          *) [ -n "${BASH_VERSION:-}" ] && eval "exec $_fd>&-" 2>/dev/null ;;
+        esac
+      done
+      exec "$_sh" "$_d/cmd.sh" ) </dev/null >"$_d/stdout" 2>"$_d/stderr" &
     _child=$!
   else
-    echo "xrun: task shell '$task_shell' not found on $_host" >"$_d/stderr"
+    echo "xrun: task shell '$_sh' not found on $_host" >"$_d/stderr"
     : >"$_d/stdout"
     _rc=127
   fi
@@ -146,8 +164,19 @@ std::string task_script(const store::Experiment& exp, const plan::Plan& p, size_
   exp_line("XRUN_TASK_INDEX", std::to_string(i));
   exp_line("XRUN_TASK_DIR", exp.task_dir(task));
   exp_line("XRUN_ATTEMPT", std::to_string(attempt));
-  for (const auto& [k, v] : t.variables)
-    if (util::is_identifier(k) && !kReservedEnv.count(k) && !util::starts_with(k, "XRUN_")) exp_line(k, v.str());
+  for (const auto& [k, v] : t.variables) {
+    if (!util::is_identifier(k) || kReservedEnv.count(k) || util::starts_with(k, "XRUN_") ||
+        util::starts_with(k, "BASH"))
+      continue;
+    std::string value = v.str();
+    if (value.size() > kMaxExportedValue) {
+      out += fmt::format("echo 'xrun: warning: variable {} ({} bytes) is not exported: over {} KiB, it would break every "
+                         "command; use {{{}}} in the command instead' >&2\n",
+                         k, value.size(), kMaxExportedValue / 1024, k);
+      continue;
+    }
+    exp_line(k, value);
+  }
   // The working directory is created when missing (on whichever node the task runs).
   out += fmt::format("[ -d {0} ] || mkdir -p {0}\ncd {0} || exit 1\n", util::shell_quote(workdir));
   for (const auto& line : setup) out += "{\n" + line + "\n} || { echo 'xrun: a setup line failed' >&2; exit 1; }\n";

@@ -1,11 +1,14 @@
 // `xrun run`, `status`, `logs`, `list` end to end on the local pool, with real processes.
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 
 #include "support/env.hpp"
 #include "xrun/run/process.hpp"
+#include "xrun/util/text.hpp"
 
 #include <cstdlib>
 #include <iostream>
@@ -262,4 +265,45 @@ TEST_CASE("the progress line is cut to the terminal's width, never wrapped", "[c
     ++lines;
   }
   CHECK(lines > 0);
+}
+
+TEST_CASE("each task runs in its own fresh shell with only stdin, stdout and stderr open", "[cli][run]") {
+  Env e;
+  // $$ differs per task and from the wrapper; `sleep & kill %1` works (no job control is
+  // inherited); the wrapper's variables and functions are not visible.
+  auto f = e.file("exp.yml",
+                  "command: |\n"
+                  "  echo $$ > pid-{i}\n"
+                  "  ls /proc/$$/fd > fds-{i}\n"
+                  "  sleep 30 & kill %1 2>/dev/null || kill $!\n"
+                  "  wait\n"
+                  "  echo \"[${{_d:-}}${{_child:-}}$(type _start 2>/dev/null)]\" > leak-{i}\n"
+                  "variables:\n  i: [0, 1]\n");
+  for (const char* mode : {"fg", "detach"}) {
+    INFO(mode);
+    for (const char* n : {"pid-0", "pid-1", "fds-0", "leak-0"}) ::unlink(e.path(n).c_str());
+    std::vector<std::string> args = {"run", f, "-j", "1", "-q"};
+    if (std::string(mode) == "detach") args.push_back("--detach");
+    auto r = e.x(args);
+    REQUIRE(r.code == 0);
+    std::string id = first_line(r.out);
+    REQUIRE(test::eventually([&] { return e.status(id)["state"] == "succeeded"; }, 30));
+    CHECK(test::read(e.path("pid-0")) != test::read(e.path("pid-1")));
+    CHECK(test::read(e.path("leak-0")) == "[]\n");
+    auto fds = util::split(util::trim(test::read(e.path("fds-0"))), '\n');
+    CHECK(fds == std::vector<std::string>{"0", "1", "2", "255"});  // 255: bash's own script fd
+  }
+}
+
+TEST_CASE("variables bash reserves are not exported but stay placeholders, huge values are not exported",
+          "[cli][run]") {
+  Env e;
+  std::string big(70000, 'x');
+  auto f = e.file("exp.yml", "command: 'echo {UID}-{SECONDS}-{HOSTNAME}-{BASH_ENV}-${{#BIG}} > out; : {BIG}; printenv UID || true'\n"
+                             "variables:\n  UID: [7]\n  SECONDS: [8]\n  HOSTNAME: [h]\n  BASH_ENV: [b]\n  BIG: [" + big + "]\n");
+  auto r = e.x({"run", f, "-q"});
+  REQUIRE(r.code == 0);
+  CHECK(test::read(e.path("out")) == "7-8-h-b-0\n");
+  std::string id = first_line(r.out);
+  CHECK(e.x({"logs", id, "0", "--stderr"}).out.find("variable BIG (70000 bytes) is not exported") != std::string::npos);
 }
