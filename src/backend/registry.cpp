@@ -3,8 +3,11 @@
 #include <fmt/format.h>
 
 #include "xrun/backend/backend.hpp"
-#include "xrun/backend/local.hpp"
-#include "xrun/backend/slurm.hpp"
+#include "xrun/backend/batch/engine.hpp"
+#include "xrun/backend/batch/slurm.hpp"
+#include "xrun/backend/pool/engine.hpp"
+#include "xrun/backend/pool/process_launcher.hpp"
+#include "xrun/spec/options.hpp"
 #include "xrun/util/text.hpp"
 
 namespace xrun::backend {
@@ -13,8 +16,8 @@ namespace {
 using Factory = std::unique_ptr<Backend> (*)();
 const std::map<std::string, Factory>& table() {
   static const std::map<std::string, Factory> t = {
-      {"local", [] { return std::unique_ptr<Backend>(std::make_unique<LocalBackend>()); }},
-      {"slurm", [] { return std::unique_ptr<Backend>(std::make_unique<SlurmBackend>()); }},
+      {"local", [] { return std::unique_ptr<Backend>(std::make_unique<pool::PoolBackend>(std::make_unique<pool::ProcessLauncher>())); }},
+      {"slurm", [] { return std::unique_ptr<Backend>(std::make_unique<batch::BatchBackend>(std::make_unique<batch::SlurmDialect>())); }},
   };
   return t;
 }
@@ -55,19 +58,15 @@ Result<std::string> choose(const std::string& flag, const spec::Spec& sp) {
 }
 
 Result<void> validate_options(const spec::Spec& sp, const std::string& backend) {
-  // One option at a time, so that an error points at the option's own line.
+  auto b = make(backend);
+  if (!b) return b.error();
+  // One option at a time (by its general name), so that an error points at its own line.
   for (const char* section : {"scheduler", backend.c_str()}) {
-    if (!sp.sections.contains(section)) continue;
+    if (!sp.sections.contains(section) || !sp.sections[section].is_object()) continue;
     for (const auto& [key, value] : sp.sections[section].items()) {
       json one = json::object();
-      one[key] = value;
-      Result<void> r;
-      if (backend == "local") {
-        if (auto s = local_settings(one, RunOptions{}); !s) r = s.error();
-      } else if (backend == "slurm") {
-        if (auto s = slurm_settings(one); !s) r = s.error();
-      }
-      if (!r) {
+      one[spec::generic_option_name(key)] = value;
+      if (auto r = b.value()->check_options(one); !r) {
         auto it = sp.option_locs.find(std::string(section) + "." + key);
         return spec::error_at(sp.path, it != sp.option_locs.end() ? it->second : spec::Loc{1, 1}, r.error().what,
                               r.error().hint);

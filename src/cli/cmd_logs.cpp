@@ -99,7 +99,7 @@ int do_logs(const Context& ctx, LogsArgs a) {
     }
   }
   if (!util::exists(path)) {
-    auto t = o->exp.status_of(id.value());
+    auto t = o->status_of(id.value());
     if (!a.follow) {
       std::cerr << fmt::format("xrun: task {} has no {} yet ({})", id.value(), a.stderr_ ? "stderr" : "stdout",
                                store::to_string(t.state))
@@ -121,7 +121,7 @@ int do_logs(const Context& ctx, LogsArgs a) {
   const bool local = o->meta.value("backend", std::string("local")) == "local";
   for (;;) {
     offset = copy_from(path, offset);
-    auto st = o->exp.status_of(id.value());
+    auto st = o->status_of(id.value());
     if (store::is_final(st.state)) {
       copy_from(path, offset);
       return kSuccess;

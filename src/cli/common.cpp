@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "xrun/backend/observe.hpp"
 #include "xrun/util/fs.hpp"
 
 namespace xrun::cli {
@@ -65,13 +66,15 @@ void print_warnings(const std::string& file, const std::vector<vars::Warning>& w
 }
 
 std::vector<store::TaskStatus> Opened::statuses() const {
-  auto st = exp.statuses(plan);
-  if (backend) {
-    if (auto r = backend->refresh(exp, plan, meta, st); !r)
-      std::cerr << "xrun: warning: " << r.error().what << (r.error().hint.empty() ? "" : " (" + r.error().hint + ")")
-                << std::endl;
-  }
-  return st;
+  auto seen = backend::observe_tasks(*backend, exp, plan, meta);
+  if (seen.warning)
+    std::cerr << "xrun: warning: " << seen.warning->what
+              << (seen.warning->hint.empty() ? "" : " (" + seen.warning->hint + ")") << std::endl;
+  return std::move(seen.tasks);
+}
+
+store::TaskStatus Opened::status_of(size_t task) const {
+  return backend::observe_task(*backend, exp, plan, meta, task, exp.cancelled().count(task) > 0);
 }
 
 Result<Opened> open_experiment(const Context& ctx, const std::string& ref) {

@@ -6,6 +6,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cmath>
@@ -195,6 +196,17 @@ size_t terminal_width(int fd) {
     if (v > 0 && v < 10000) return static_cast<size_t>(v);
   }
   return 80;
+}
+
+bool process_alive(long pid, const std::string& needle) {
+  if (pid <= 0) return false;
+  if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno != EPERM) return false;
+  auto cmdline = util::try_read_file(fmt::format("/proc/{}/cmdline", pid));
+  if (!cmdline) return util::exists(fmt::format("/proc/{}", pid));
+  std::replace(cmdline->begin(), cmdline->end(), '\0', ' ');
+  // A zombie has an empty cmdline: it is not running any more.
+  if (cmdline->empty()) return false;
+  return needle.empty() || cmdline->find(needle) != std::string::npos;
 }
 
 }  // namespace xrun::run

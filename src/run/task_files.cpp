@@ -40,8 +40,8 @@ constexpr const char* kWrapper = R"SH(#!/bin/sh
 #                               starts and "E <exit> <dir>" when it has ended (the local pool)
 # Each task runs TASK_DIR/cmd.sh with the task shell (bash unless the file says `shell:`), its
 # output in TASK_DIR/stdout and TASK_DIR/stderr. Two records are written, each once, into its own
-# fresh file with a single printf ending in `written=1` (readers ignore a record without it; sh
-# cannot rename without running mv):
+# room reserved before the task starts, with a single printf ending in `written=1` (readers
+# ignore a record without it; sh cannot rename without running mv):
 #   TASK_DIR/started  state=RUNNING, host, pid (the task's process group), wrapper pid, start, attempt
 #   TASK_DIR/status   SUCCEEDED or FAILED, exit code (and signal, for codes above 128), times
 task_shell=@SHELL@
@@ -51,17 +51,28 @@ _now() {
   case $_t in ''|*[!0-9.]*) _t=$(date +%s) ;; esac
 }
 _host=${XRUN_HOST:-$(uname -n 2>/dev/null || hostname 2>/dev/null || echo unknown)}
+# A record is written over the room reserved for it (no truncation, no new room needed).
 _put() {
   _f=$1
   shift
-  printf '%s\n' "$@" written=1 > "$_d/$_f"
+  printf '%s\n' "$@" written=1 1<>"$_d/$_f"
 }
+# Reserve a record's room: a line of blanks, which readers ignore.
+_reserve() { printf '%511s\n' '' >"$1"; }
 # Start the task of directory $1 in the background: sets _child (empty if it could not start).
 _start() {
   _d=$1
   _rc=
   _child=
-  [ -e "$_d/status" ] && : > "$_d/status"  # never leave an earlier final record standing
+  # Both records' room is reserved before the task starts (this also clears an earlier final
+  # record): a store that fills up while the task runs cannot lose its end. Without room the
+  # task is not started (exit 75) and stays PENDING.
+  if ! { _reserve "$_d/status" && _reserve "$_d/started"; } 2>/dev/null; then
+    _rc=75
+    _norun=1
+    return
+  fi
+  _norun=
   _attempt=1
   [ -r "$_d/attempt" ] && read -r _attempt < "$_d/attempt"
   _now
@@ -125,6 +136,7 @@ if [ "${1:-}" = --worker ]; then
   while IFS= read -r _line; do
     [ -d "$_line" ] || { echo "E 2 $_line"; continue; }
     _start "$_line"
+    if [ -n "$_norun" ]; then echo "E $_rc $_line"; continue; fi
     echo "S ${_child:-0} $_line"
     _finish
     echo "E $_rc $_line"
@@ -138,6 +150,7 @@ trap '[ -n "$_child" ] && kill -TERM "$_child" 2>/dev/null' TERM
 trap '[ -n "$_child" ] && kill -INT "$_child" 2>/dev/null' INT
 trap '[ -n "$_child" ] && kill -HUP "$_child" 2>/dev/null' HUP
 _start "$_dir"
+[ -n "$_norun" ] && exit "$_rc"
 _finish
 exit "$_rc"
 )SH";
@@ -248,45 +261,6 @@ std::vector<std::string> worker_argv(const store::Experiment& exp) {
   static const std::string bash = run::find_on_path("bash");
   if (bash.empty()) return {};
   return {bash, exp.path("wrapper.sh"), "--worker"};
-}
-
-std::optional<double> parse_walltime(const std::string& text) {
-  std::string s = util::trim(text);
-  if (s.empty()) return std::nullopt;
-  auto num = [](const std::string& x) -> std::optional<double> {
-    if (x.empty() || x.size() > 12 || !std::all_of(x.begin(), x.end(), [](char c) { return c >= '0' && c <= '9'; }))
-      return std::nullopt;
-    return std::stod(x);
-  };
-  double days = 0;
-  std::string rest = s;
-  auto dash = s.find('-');
-  if (dash != std::string::npos) {
-    auto d = num(s.substr(0, dash));
-    if (!d) return std::nullopt;
-    days = *d;
-    rest = s.substr(dash + 1);
-    auto parts = util::split(rest, ':');
-    if (parts.empty() || parts.size() > 3) return std::nullopt;
-    double h = 0, m = 0, sec = 0;
-    auto a = num(parts[0]);
-    if (!a) return std::nullopt;
-    h = *a;
-    if (parts.size() > 1) { auto b = num(parts[1]); if (!b) return std::nullopt; m = *b; }
-    if (parts.size() > 2) { auto c = num(parts[2]); if (!c) return std::nullopt; sec = *c; }
-    return days * 86400 + h * 3600 + m * 60 + sec;
-  }
-  auto parts = util::split(rest, ':');
-  std::vector<double> v;
-  for (const auto& x : parts) {
-    auto n = num(x);
-    if (!n) return std::nullopt;
-    v.push_back(*n);
-  }
-  if (v.size() == 1) return v[0] * 60;                            // minutes
-  if (v.size() == 2) return v[0] * 60 + v[1];                     // minutes:seconds
-  if (v.size() == 3) return v[0] * 3600 + v[1] * 60 + v[2];       // hours:minutes:seconds
-  return std::nullopt;
 }
 
 }  // namespace xrun::run

@@ -20,22 +20,6 @@ namespace xrun::store {
 
 namespace {
 
-const std::vector<std::pair<State, const char*>> kStateNames = {
-    {State::Pending, "PENDING"},   {State::Running, "RUNNING"},     {State::Succeeded, "SUCCEEDED"},
-    {State::Failed, "FAILED"},     {State::Timeout, "TIMEOUT"},     {State::Cancelled, "CANCELLED"},
-    {State::Skipped, "SKIPPED"},   {State::Lost, "LOST"}};
-
-// key=value lines -> map (tolerant: unknown keys and junk lines are ignored)
-std::map<std::string, std::string> parse_kv(const std::string& text) {
-  std::map<std::string, std::string> kv;
-  for (const auto& line : util::split(text, '\n')) {
-    auto eq = line.find('=');
-    if (eq == std::string::npos || eq == 0) continue;
-    kv[line.substr(0, eq)] = line.substr(eq + 1);
-  }
-  return kv;
-}
-
 std::optional<long> to_long(const std::string& s) {
   if (s.empty()) return std::nullopt;
   char* end = nullptr;
@@ -43,12 +27,6 @@ std::optional<long> to_long(const std::string& s) {
   long v = std::strtol(s.c_str(), &end, 10);
   if (errno != 0 || *end != '\0') return std::nullopt;
   return v;
-}
-
-double to_double(const std::string& s) {
-  char* end = nullptr;
-  double v = std::strtod(s.c_str(), &end);
-  return end == s.c_str() ? 0 : v;
 }
 
 std::string random_tag() {
@@ -74,129 +52,6 @@ Error damaged(Error e) {
 }
 
 }  // namespace
-
-const char* to_string(State s) {
-  for (const auto& [st, name] : kStateNames)
-    if (st == s) return name;
-  return "?";
-}
-
-std::optional<State> parse_state(const std::string& s) {
-  for (const auto& [st, name] : kStateNames)
-    if (s == name) return st;
-  return std::nullopt;
-}
-
-const std::vector<State>& all_states() {
-  static const std::vector<State> v = {State::Pending,   State::Running,   State::Succeeded, State::Failed,
-                                       State::Timeout,   State::Cancelled, State::Skipped,   State::Lost};
-  return v;
-}
-
-bool is_final(State s) { return s != State::Pending && s != State::Running; }
-
-std::optional<WrapperRecord> parse_wrapper_record(const std::string& text) {
-  auto kv = parse_kv(text);
-  // A record counts only once complete: the wrapper ends each with `written=1`.
-  if (!kv.count("state") || kv["written"] != "1") return std::nullopt;
-  WrapperRecord w;
-  w.state = kv["state"];
-  if (auto v = to_long(kv["exit"])) w.exit_code = static_cast<int>(*v);
-  if (auto v = to_long(kv["signal"]); v && *v > 0) w.signal = static_cast<int>(*v);
-  w.start = to_double(kv["start"]);
-  w.end = to_double(kv["end"]);
-  w.host = kv["host"];
-  w.pid = to_long(kv["pid"]).value_or(0);
-  w.wrapper = to_long(kv["wrapper"]).value_or(w.pid);
-  w.attempt = static_cast<int>(to_long(kv["attempt"]).value_or(1));
-  return w;
-}
-
-std::optional<ControlRecord> parse_control_record(const std::string& text) {
-  auto kv = parse_kv(text);
-  if (!kv.count("state")) return std::nullopt;
-  return ControlRecord{kv["state"], kv["reason"]};
-}
-
-std::string format_control_record(const ControlRecord& c) {
-  std::string reason = c.reason;
-  std::replace(reason.begin(), reason.end(), '\n', ' ');
-  return fmt::format("state={}\nreason={}\n", c.state, reason);
-}
-
-TaskStatus resolve(const std::optional<WrapperRecord>& w, const std::optional<ControlRecord>& c, bool cancelled,
-                   std::optional<bool> alive) {
-  TaskStatus t;
-  const std::string cstate = c ? c->state : "";
-  if (w) {
-    t.exit_code = w->exit_code;
-    t.signal = w->signal;
-    t.start = w->start;
-    t.end = w->end;
-    t.host = w->host;
-    t.pid = w->pid;
-    t.attempt = w->attempt;
-  }
-  auto killed_as = [&](State fallback, const std::string& fallback_reason) {
-    if (cstate == "TIMEOUT") {
-      t.state = State::Timeout;
-      t.reason = c->reason.empty() ? "walltime exceeded" : c->reason;
-    } else if (cancelled || cstate == "CANCELLED") {
-      t.state = State::Cancelled;
-      t.reason = cstate == "CANCELLED" && !c->reason.empty() ? c->reason : "cancelled";
-    } else {
-      t.state = fallback;
-      t.reason = fallback_reason;
-    }
-  };
-  if (w && (w->state == "SUCCEEDED" || w->state == "FAILED")) {
-    if (w->state == "SUCCEEDED") {
-      t.state = State::Succeeded;
-    } else {
-      std::string why = w->signal ? fmt::format("killed by signal {}", *w->signal)
-                                  : fmt::format("exit code {}", w->exit_code.value_or(-1));
-      killed_as(State::Failed, why);
-    }
-    return t;
-  }
-  if (w && w->state == "RUNNING") {
-    if (!alive.has_value() || *alive) {
-      t.state = State::Running;
-      t.wrapper_alive = alive.value_or(false);
-      return t;
-    }
-    killed_as(State::Lost, "the task's process is gone without a final status");
-    return t;
-  }
-  // Never started (or its status is unreadable).
-  if (cstate == "SKIPPED") {
-    t.state = State::Skipped;
-    t.reason = c->reason;
-  } else if (cstate == "LOST") {
-    t.state = State::Lost;
-    t.reason = c->reason;
-  } else if (cstate == "TIMEOUT") {
-    t.state = State::Timeout;
-    t.reason = c->reason.empty() ? "walltime exceeded" : c->reason;
-  } else if (cancelled || cstate == "CANCELLED") {
-    t.state = State::Cancelled;
-    t.reason = cstate == "CANCELLED" && !c->reason.empty() ? c->reason : "cancelled before it started";
-  } else {
-    t.state = State::Pending;
-  }
-  return t;
-}
-
-bool process_alive(long pid, const std::string& needle) {
-  if (pid <= 0) return false;
-  if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno != EPERM) return false;
-  auto cmdline = util::try_read_file(fmt::format("/proc/{}/cmdline", pid));
-  if (!cmdline) return util::exists(fmt::format("/proc/{}", pid));
-  std::replace(cmdline->begin(), cmdline->end(), '\0', ' ');
-  // A zombie has an empty cmdline: it is not running any more.
-  if (cmdline->empty()) return false;
-  return needle.empty() || cmdline->find(needle) != std::string::npos;
-}
 
 std::string Experiment::task_dir(size_t task) const { return fmt::format("{}/tasks/{}", dir_, task); }
 
@@ -258,7 +113,36 @@ std::optional<json> Experiment::runner() const {
   return j;
 }
 
-Result<void> Experiment::write_runner(const json& j) const { return util::atomic_write(path("runner.json"), j.dump(2) + "\n"); }
+namespace {
+constexpr size_t kRunnerRoom = 4096;
+// JSON allows trailing blanks: the padding is part of a valid document.
+std::string padded(std::string text, size_t room) {
+  if (text.size() < room) text.append(room - text.size() - 1, ' ').push_back('\n');
+  return text;
+}
+}  // namespace
+
+Result<void> Experiment::write_runner(const json& j, bool reserve) const {
+  std::string text = j.dump(2) + "\n";
+  auto r = util::atomic_write(path("runner.json"), reserve ? padded(text, kRunnerRoom) : text);
+  if (r || reserve) return r;
+  // No room for a new file: over the room reserved when the runner started.
+  if (util::overwrite_in_place(path("runner.json"), padded(text, kRunnerRoom))) return {};
+  return r;
+}
+
+Result<void> Experiment::write_final_record(size_t task, const WrapperRecord& w) const {
+  XRUN_TRY(check_task_dir(task));
+  std::string text = fmt::format("state={}\nexit={}\nsignal={}\nhost={}\npid={}\nwrapper={}\nstart={:.6f}\nend={:.6f}\n"
+                                 "attempt={}\nwritten=1\n",
+                                 w.state, w.exit_code.value_or(-1), w.signal.value_or(0), w.host, w.pid, w.wrapper,
+                                 w.start, w.end, w.attempt);
+  const std::string p = task_dir(task) + "/status";
+  auto r = util::atomic_write(p, text);
+  if (r) return r;
+  if (util::overwrite_in_place(p, text)) return {};
+  return r;
+}
 
 std::set<size_t> Experiment::cancelled() const {
   std::set<size_t> ids;
@@ -286,49 +170,41 @@ Result<void> Experiment::write_control(size_t task, const ControlRecord& c) cons
   return util::atomic_write(task_dir(task) + "/control", format_control_record(c));
 }
 
-TaskStatus Experiment::status_of(size_t task, bool cancelled) const {
+TaskFacts Experiment::facts_of(size_t task, bool cancelled) const {
   util::Fd dir(::open((dir_ + "/tasks").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  return status_at(dir.valid() ? dir.get() : -1, task, cancelled);
+  return facts_at(dir.valid() ? dir.get() : -1, task, cancelled);
 }
 
-TaskStatus Experiment::status_at(int tasks_fd, size_t task, bool cancelled) const {
+TaskFacts Experiment::facts_at(int tasks_fd, size_t task, bool cancelled) const {
   const std::string d = std::to_string(task);
   auto read = [&](const char* name) -> std::optional<std::string> {
     if (tasks_fd < 0) return std::nullopt;
     return util::try_read_file_beneath(tasks_fd, d + "/" + name);  // no link planted in the store is followed
   };
-  std::optional<WrapperRecord> w;
-  std::optional<ControlRecord> c;
-  if (auto t = read("status")) w = parse_wrapper_record(*t);
-  if (!w)
-    if (auto t = read("started")) w = parse_wrapper_record(*t);
-  // The runner's decisions matter only for tasks that did not succeed.
-  if (!w || w->state != "SUCCEEDED")
-    if (auto t = read("control")) c = parse_control_record(*t);
-  std::optional<bool> alive;
-  static const std::string here = util::hostname();
-  if (w && w->state == "RUNNING") {
-    // Alive while the wrapper that will record the end lives (its command line names the experiment).
-    if (w->host == here) alive = process_alive(w->wrapper, dir_);
-  }
-  TaskStatus s = resolve(w, c, cancelled, alive);
-  s.id = task;
-  return s;
+  TaskFacts f;
+  f.id = task;
+  f.cancel_requested = cancelled;
+  if (auto t = read("status")) f.record = parse_wrapper_record(*t);
+  if (!f.record)
+    if (auto t = read("started")) f.record = parse_wrapper_record(*t);
+  // Decisions matter only for tasks that did not succeed.
+  if (!f.record || f.record->state != "SUCCEEDED")
+    if (auto t = read("control")) f.control = parse_control_record(*t);
+  return f;
 }
 
-std::vector<TaskStatus> Experiment::statuses(const plan::Plan& p) const {
+std::vector<TaskFacts> Experiment::facts(const plan::Plan& p) const {
   std::set<size_t> cancelled_ids = cancelled();
-  std::vector<TaskStatus> out;
+  std::vector<TaskFacts> out;
   out.reserve(p.task_count());
   util::Fd tasks_dir(::open((dir_ + "/tasks").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   size_t id = 0;
   for (size_t s = 0; s < p.stages.size(); ++s) {
     for (size_t i = 0; i < p.stages[s].tasks.size(); ++i, ++id) {
-      TaskStatus t = status_at(tasks_dir.valid() ? tasks_dir.get() : -1, id, cancelled_ids.count(id) > 0);
-      t.id = id;
-      t.stage = s;
-      t.index = i;
-      out.push_back(std::move(t));
+      TaskFacts f = facts_at(tasks_dir.valid() ? tasks_dir.get() : -1, id, cancelled_ids.count(id) > 0);
+      f.stage = s;
+      f.index = i;
+      out.push_back(std::move(f));
     }
   }
   return out;

@@ -159,6 +159,24 @@ static std::string random_suffix() {
   return fmt::format("{:012x}", rng() & 0xffffffffffffULL);
 }
 
+Result<void> overwrite_in_place(const std::string& path, const std::string& content) {
+  Fd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW));
+  struct stat st {};
+  if (!fd.valid() || ::fstat(fd.get(), &st) != 0 || static_cast<size_t>(st.st_size) < content.size())
+    return make_error(fmt::format("cannot write '{}' in place: {}", path, fd.valid() ? "no room reserved" : std::strerror(errno)),
+                      "check that the run store is writable and the disk is not full");
+  size_t off = 0;
+  while (off < content.size()) {
+    ssize_t n = ::pwrite(fd.get(), content.data() + off, content.size() - off, static_cast<off_t>(off));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0)
+      return make_error(fmt::format("cannot write '{}': {}", path, std::strerror(errno)),
+                        "check that the run store is writable and the disk is not full");
+    off += static_cast<size_t>(n);
+  }
+  return {};
+}
+
 Result<void> atomic_write(const std::string& path, const std::string& content, bool durable) {
   std::string tmp = fmt::format("{}/.{}.tmp.{}", dirname(path), basename(path), random_suffix());
   Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));

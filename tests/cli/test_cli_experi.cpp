@@ -171,7 +171,7 @@ TEST_CASE("check validates the backend options run would refuse, at their line, 
   auto j = e.file("jobs.yml", "command: echo hi\nlocal:\n  jobs: 0\n");
   auto c = e.x({"check", j});
   CHECK(c.code == 2);
-  CHECK(c.err.find("jobs.yml:3:9: error: local option 'jobs' must be a whole number from 1, got '0'") !=
+  CHECK(c.err.find("jobs.yml:3:9: error: option 'jobs' must be a whole number from 1 to 100000, got '0'") !=
         std::string::npos);
   auto w = e.file("wall.yml", "command: echo hi\nscheduler:\n  walltime: abc\n");
   CHECK(e.x({"check", w}).err.find("wall.yml:3:13: error: walltime 'abc' is not a duration") != std::string::npos);

@@ -2,7 +2,10 @@
 
 #include "support/support.hpp"
 #include "xrun/plan/expander.hpp"
+#include "xrun/run/process.hpp"
 #include "xrun/run/task_files.hpp"
+
+#include <unistd.h>
 
 using namespace xrun;
 
@@ -35,15 +38,6 @@ struct Fixture {
 };
 }  // namespace
 
-TEST_CASE("walltime strings follow Slurm's forms", "[run]") {
-  CHECK(*run::parse_walltime("10") == 600);
-  CHECK(*run::parse_walltime("1:30") == 90);
-  CHECK(*run::parse_walltime("1:00:00") == 3600);
-  CHECK(*run::parse_walltime("2-0") == 2 * 86400);
-  CHECK(*run::parse_walltime("1-02:03:04") == 86400 + 2 * 3600 + 3 * 60 + 4);
-  for (const char* bad : {"", "abc", "1:2:3:4", "-5", "1:x"}) CHECK_FALSE(run::parse_walltime(bad));
-}
-
 TEST_CASE("the experiment folder holds meta, plan, file copy and wrapper", "[run]") {
   Fixture f("name: demo\ncommand: echo {x}\nvariables:\n  x: [1, 2]\n");
   for (const char* file : {"meta.json", "plan.json", "experiment.yml", "wrapper.sh"})
@@ -57,7 +51,7 @@ TEST_CASE("the wrapper records RUNNING then the final state, with plain sh", "[r
   Fixture f("command:\n  - echo out-{x}\n  - echo err-{x} >&2\n  - test {x} -eq 1\n  - echo never\nvariables:\n  x: [1, 2]\n");
   CHECK(f.run_task(0) == 0);
   CHECK(f.run_task(1) == 1);
-  auto s0 = f.exp.status_of(0), s1 = f.exp.status_of(1);
+  auto s0 = store::decide(f.exp.facts_of(0)).status, s1 = store::decide(f.exp.facts_of(1)).status;
   CHECK(s0.state == store::State::Succeeded);
   CHECK(s1.state == store::State::Failed);
   CHECK(*s1.exit_code == 1);
@@ -88,6 +82,12 @@ TEST_CASE("rerunning a task archives the earlier attempt", "[run]") {
   CHECK(f.run_task(0) == 1);
   test::write_file(f.tmp.path(), "flag", "");
   CHECK(f.run_task(0) == 0);
-  CHECK(f.exp.status_of(0).attempt == 2);
+  CHECK(store::decide(f.exp.facts_of(0)).status.attempt == 2);
   CHECK(test::read(f.exp.task_dir(0) + "/attempts/1/status").find("state=FAILED") != std::string::npos);
+}
+
+TEST_CASE("process liveness checks the command line, not just the pid", "[run]") {
+  CHECK(run::process_alive(::getpid(), ""));
+  CHECK_FALSE(run::process_alive(::getpid(), "definitely-not-in-my-cmdline-xyz"));
+  CHECK_FALSE(run::process_alive(0, ""));
 }

@@ -11,15 +11,6 @@ using namespace xrun;
 using store::State;
 
 namespace {
-store::WrapperRecord w(const std::string& state, int exit_code = 0, int sig = 0) {
-  store::WrapperRecord r;
-  r.state = state;
-  r.exit_code = exit_code;
-  if (sig) r.signal = sig;
-  r.pid = 42;
-  r.host = "h";
-  return r;
-}
 plan::Plan two_stage_plan() {
   plan::Plan p;
   p.name = "p";
@@ -32,25 +23,6 @@ plan::Plan two_stage_plan() {
   return p;
 }
 }  // namespace
-
-TEST_CASE("task state resolution from wrapper, control and cancel records", "[store]") {
-  using store::resolve;
-  CHECK(resolve(std::nullopt, std::nullopt, false, std::nullopt).state == State::Pending);
-  CHECK(resolve(w("SUCCEEDED"), std::nullopt, true, std::nullopt).state == State::Succeeded);
-  CHECK(resolve(w("FAILED", 1), std::nullopt, false, std::nullopt).state == State::Failed);
-  CHECK(resolve(w("FAILED", 143, 15), std::nullopt, true, std::nullopt).state == State::Cancelled);
-  CHECK(resolve(w("FAILED", 143, 15), store::ControlRecord{"TIMEOUT", "w"}, false, std::nullopt).state == State::Timeout);
-  CHECK(resolve(w("RUNNING"), std::nullopt, false, true).state == State::Running);
-  CHECK(resolve(w("RUNNING"), std::nullopt, false, std::nullopt).state == State::Running);  // other host
-  auto lost = resolve(w("RUNNING"), std::nullopt, false, false);
-  CHECK(lost.state == State::Lost);
-  CHECK_FALSE(lost.reason.empty());
-  CHECK(resolve(w("RUNNING"), store::ControlRecord{"TIMEOUT", ""}, false, false).state == State::Timeout);
-  CHECK(resolve(w("RUNNING"), std::nullopt, true, false).state == State::Cancelled);
-  CHECK(resolve(std::nullopt, store::ControlRecord{"SKIPPED", "stage x failed"}, false, std::nullopt).state == State::Skipped);
-  CHECK(resolve(std::nullopt, std::nullopt, true, std::nullopt).state == State::Cancelled);
-  CHECK(resolve(std::nullopt, store::ControlRecord{"LOST", "gone"}, false, std::nullopt).state == State::Lost);
-}
 
 TEST_CASE("wrapper records parse tolerantly", "[store]") {
   auto r = store::parse_wrapper_record("state=FAILED\nexit=143\nsignal=15\nstart=1.5\nend=2.5\nhost=n1\npid=7\nattempt=2\njunk\nwritten=1\n");
@@ -110,12 +82,15 @@ TEST_CASE("cancel requests, control records and attempts", "[store]") {
   REQUIRE(e->add_cancel_request({3}).ok());
   CHECK(e->cancelled() == std::set<size_t>{1, 3});
   REQUIRE(e->write_control(2, {"SKIPPED", "because"}).ok());
-  auto all = e->statuses(p);
+  auto all = e->facts(p);
   REQUIRE(all.size() == 4);
-  CHECK(all[0].state == State::Pending);
-  CHECK(all[1].state == State::Cancelled);
-  CHECK(all[2].state == State::Skipped);
-  CHECK(all[2].reason == "because");
+  CHECK(all[3].stage == 1);
+  CHECK(all[3].index == 2);
+  CHECK(store::decide(all[0]).status.state == State::Pending);
+  CHECK(all[1].cancel_requested);
+  CHECK(store::decide(all[1]).status.state == State::Cancelled);
+  CHECK(store::decide(all[2]).status.state == State::Skipped);
+  CHECK(store::decide(all[2]).status.reason == "because");
 
   // A first attempt leaves nothing to archive; a second archives the first.
   CHECK(e->archive_attempt(0).value() == 1);
@@ -159,8 +134,26 @@ TEST_CASE("the runner lock is exclusive and visible to readers", "[store]") {
   CHECK(store::RunnerLock::acquire(e.value()).ok());
 }
 
-TEST_CASE("process liveness checks the command line, not just the pid", "[store]") {
-  CHECK(store::process_alive(::getpid(), ""));
-  CHECK_FALSE(store::process_alive(::getpid(), "definitely-not-in-my-cmdline-xyz"));
-  CHECK_FALSE(store::process_alive(0, ""));
+
+TEST_CASE("a verdict is recorded once: the first one wins", "[store]") {
+  util::TempDir tmp;
+  auto st = store::Store::open(tmp.path());
+  auto e = st.create("x");
+  REQUIRE(e.ok());
+  REQUIRE(util::make_dirs(e->task_dir(0)).ok());
+  CHECK(e->record_verdict(0, {"TIMEOUT", "limit"}).value());
+  CHECK_FALSE(e->record_verdict(0, {"CANCELLED", "late"}).value());
+  CHECK(e->facts_of(0).control->state == "TIMEOUT");
+}
+
+TEST_CASE("the runner's record reserves room for its last update", "[store]") {
+  util::TempDir tmp;
+  auto st = store::Store::open(tmp.path());
+  auto e = st.create("x");
+  REQUIRE(e.ok());
+  REQUIRE(e->write_runner({{"state", "running"}}, true).ok());
+  CHECK(test::read(e->path("runner.json")).size() == 4096);
+  // Written in place over the reserved room (as when the disk is full), still valid JSON.
+  REQUIRE(util::overwrite_in_place(e->path("runner.json"), std::string("{\"state\": \"finished\"}") + std::string(4072, ' ') + "\n").ok());
+  CHECK(e->runner()->value("state", "") == "finished");
 }

@@ -33,16 +33,20 @@ class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string name() const = 0;
+  // Checks options as launch would read them (`scheduler:` merged with the backend's section).
+  virtual Result<void> check_options(const json& options) const = 0;
   // Run or submit opts.to_run. Returns the exit code (0 all succeeded, 1 not, 130 interrupted).
   virtual Result<int> launch(const store::Experiment& exp, const plan::Plan& p, const json& meta,
                              const RunOptions& opts) = 0;
   // What launch would do, without doing it (`xrun run --dry-run`).
   virtual Result<void> dry_run(std::ostream& os, const spec::Spec& sp, const plan::Plan& p, const RunOptions& opts) = 0;
-  // Merge the scheduler's view into resolved statuses: one scheduler call for all tasks.
-  virtual Result<void> refresh(const store::Experiment& exp, const plan::Plan& p, const json& meta,
-                               std::vector<store::TaskStatus>& tasks) {
-    return {};
-  }
+  // What this backend knows about these tasks, added to the facts the store read: the
+  // liveness of the wrappers it started (a pid on this host, a container), a scheduler's view
+  // of their jobs (one scheduler call for all of them). States are decided from the facts by
+  // store::decide(), through observe_tasks() (observe.hpp), never here. An error leaves the
+  // facts as the store has them.
+  virtual Result<void> observe(const store::Experiment& exp, const plan::Plan& p, const json& meta,
+                               std::vector<store::TaskFacts>& facts) = 0;
   // The scheduler's own log of a task (for one that left no output of its own), or "".
   virtual std::string scheduler_log(const store::Experiment& exp, size_t task) { return ""; }
   // Stop these unfinished tasks (their cancel request is already recorded in the store).

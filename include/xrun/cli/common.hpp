@@ -36,6 +36,7 @@ struct Opened {
   std::unique_ptr<backend::Backend> backend;
   // Resolved statuses, refreshed with the backend's view (one scheduler call).
   std::vector<store::TaskStatus> statuses() const;
+  store::TaskStatus status_of(size_t task) const;
 };
 Result<Opened> open_experiment(const Context& ctx, const std::string& ref);
 

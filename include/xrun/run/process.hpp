@@ -76,6 +76,9 @@ Result<Captured> capture(const std::vector<std::string>& argv, double timeout_se
 // Columns of the terminal on `fd` (TIOCGWINSZ), else $COLUMNS, else 80.
 size_t terminal_width(int fd);
 
+// The pid is alive on this host and its command line names `needle` (guards against pid reuse).
+bool process_alive(long pid, const std::string& needle);
+
 // Full path of `program` found on PATH, or empty.
 std::string find_on_path(const std::string& program);
 

@@ -39,7 +39,5 @@ std::vector<std::string> wrapper_argv(const store::Experiment& exp, size_t task)
 // (job control, which gives each task its own process group, needs bash).
 std::vector<std::string> worker_argv(const store::Experiment& exp);
 
-// Slurm-style durations: "MM", "MM:SS", "HH:MM:SS", "D-HH", "D-HH:MM", "D-HH:MM:SS".
-std::optional<double> parse_walltime(const std::string& text);
 
 }  // namespace xrun::run

@@ -26,60 +26,12 @@
 #include <nlohmann/json.hpp>
 
 #include "xrun/plan/plan.hpp"
+#include "xrun/store/task_state.hpp"
 #include "xrun/util/result.hpp"
 
 namespace xrun::store {
 
 using json = nlohmann::ordered_json;
-
-enum class State { Pending, Running, Succeeded, Failed, Timeout, Cancelled, Skipped, Lost };
-const char* to_string(State s);
-std::optional<State> parse_state(const std::string& s);
-const std::vector<State>& all_states();
-bool is_final(State s);
-
-// What the wrapper wrote (tasks/<id>/started, then tasks/<id>/status), key=value lines.
-struct WrapperRecord {
-  std::string state;  // RUNNING, SUCCEEDED, FAILED
-  std::optional<int> exit_code;
-  std::optional<int> signal;
-  double start = 0, end = 0;
-  std::string host;
-  long pid = 0;      // the task's process group
-  long wrapper = 0;  // the wrapper process that will write the final record
-  int attempt = 0;
-};
-std::optional<WrapperRecord> parse_wrapper_record(const std::string& text);
-
-// What the runner decided (tasks/<id>/control): SKIPPED, CANCELLED, TIMEOUT, LOST.
-struct ControlRecord {
-  std::string state;
-  std::string reason;
-};
-std::optional<ControlRecord> parse_control_record(const std::string& text);
-std::string format_control_record(const ControlRecord& c);
-
-// The resolved view of one task.
-struct TaskStatus {
-  size_t id = 0;
-  size_t stage = 0;
-  size_t index = 0;
-  State state = State::Pending;
-  std::string reason;
-  std::optional<int> exit_code;
-  std::optional<int> signal;
-  double start = 0, end = 0;
-  std::string host;
-  long pid = 0;
-  int attempt = 0;
-  bool wrapper_alive = false;  // the wrapper process was seen alive (local host only)
-  std::string backend_state;   // e.g. Slurm's PENDING/RUNNING and reason, when known
-};
-
-// Pure resolution of a task's state from its records (tests drive this directly).
-// `alive`: nullopt when liveness cannot be checked here (another host).
-TaskStatus resolve(const std::optional<WrapperRecord>& w, const std::optional<ControlRecord>& c, bool cancelled,
-                   std::optional<bool> alive);
 
 class Experiment {
  public:
@@ -93,7 +45,13 @@ class Experiment {
   Result<json> meta() const;
   Result<plan::Plan> load_plan() const;
   std::optional<json> runner() const;                 // runner.json, if any
-  Result<void> write_runner(const json& j) const;     // runner only
+  // runner.json (the runner only). With `reserve`, the file is padded so that a later update
+  // fits in place: when the disk is full, an update that cannot be written atomically is
+  // written over the reserved room, so a runner that ends normally is never taken for dead.
+  Result<void> write_runner(const json& j, bool reserve = false) const;
+  // The task's final record, written by the runner for a wrapper that is gone (a killed worker
+  // whose task the runner reaped): atomically, else over the room the wrapper reserved.
+  Result<void> write_final_record(size_t task, const WrapperRecord& w) const;
   std::set<size_t> cancelled() const;                 // union of cancel/* requests
   Result<void> add_cancel_request(const std::vector<size_t>& ids) const;
   Result<void> write_control(size_t task, const ControlRecord& c) const;  // runner only
@@ -104,11 +62,13 @@ class Experiment {
   // Returns true when this call recorded it.
   Result<bool> record_verdict(size_t task, const ControlRecord& c) const;
 
-  // Read and resolve every task (O(tasks): one small file each).
-  std::vector<TaskStatus> statuses(const plan::Plan& p) const;
-  TaskStatus status_of(size_t task, bool cancelled = false) const;
+  // The facts the store holds about every task: its records, its control record, whether a
+  // cancel request names it (O(tasks): one small file each). store::decide() turns them into
+  // states, after the backend added its view (backend/observe.hpp).
+  std::vector<TaskFacts> facts(const plan::Plan& p) const;
+  TaskFacts facts_of(size_t task, bool cancelled = false) const;
   // The same, with the experiment's tasks/ folder already open (bulk reads).
-  TaskStatus status_at(int tasks_fd, size_t task, bool cancelled = false) const;
+  TaskFacts facts_at(int tasks_fd, size_t task, bool cancelled = false) const;
 
   // A task's folder (or tasks/) that is a symbolic link is refused: nothing is written through it.
   Result<void> check_task_dir(size_t task) const;
@@ -168,8 +128,5 @@ Result<size_t> resolve_task_ref(const plan::Plan& p, const std::string& ref);
 std::pair<size_t, size_t> locate(const plan::Plan& p, size_t task);
 // Global id of the first task of each stage.
 std::vector<size_t> stage_offsets(const plan::Plan& p);
-
-// The pid is alive on this host and its command line names `needle` (guards against pid reuse).
-bool process_alive(long pid, const std::string& needle);
 
 }  // namespace xrun::store

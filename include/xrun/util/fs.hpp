@@ -55,6 +55,10 @@ std::optional<std::string> try_read_file_beneath(int dirfd, const std::string& r
 bool is_symlink(const std::string& path);
 // Write to a temp file in the same directory, fsync optional, then rename over `path`.
 Result<void> atomic_write(const std::string& path, const std::string& content, bool durable = false);
+// Write `content` over the start of an existing file without truncating it or allocating new
+// room (for a record whose room was reserved earlier, when the disk is full). Fails when the
+// file is missing or smaller than `content`.
+Result<void> overwrite_in_place(const std::string& path, const std::string& content);
 // mkdir -p
 Result<void> make_dirs(const std::string& path);
 bool exists(const std::string& path);

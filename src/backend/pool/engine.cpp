@@ -1,4 +1,4 @@
-#include "xrun/backend/local.hpp"
+#include "xrun/backend/pool/engine.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -9,62 +9,55 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <deque>
 #include <iostream>
 #include <list>
-#include <optional>
 #include <map>
+#include <optional>
 #include <thread>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "xrun/backend/observe.hpp"
+#include "xrun/backend/options.hpp"
+#include "xrun/plan/stage_graph.hpp"
 #include "xrun/run/process.hpp"
-#include "xrun/run/task_files.hpp"
+#include "xrun/run/progress.hpp"
 #include "xrun/run/report.hpp"
+#include "xrun/run/task_files.hpp"
 #include "xrun/util/fs.hpp"
 #include "xrun/util/text.hpp"
 
-namespace xrun::backend {
+namespace xrun::backend::pool {
 
 using store::ControlRecord;
 using store::State;
 
-Result<LocalSettings> local_settings(const json& options, const RunOptions& opts) {
-  LocalSettings s;
+Result<Settings> settings(const json& opts, const RunOptions& run_opts) {
+  Settings s;
   unsigned hw = std::thread::hardware_concurrency();
   s.jobs = hw > 0 ? static_cast<int>(hw) : 1;
-  auto as_text = [](const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); };
   for (const auto& key : {"jobs", "max_parallel", "concurrency"}) {
-    if (!options.contains(key)) continue;
-    std::string t = as_text(options[key]);
-    char* end = nullptr;
-    long v = std::strtol(t.c_str(), &end, 10);
-    if (t.empty() || *end != '\0' || v < 1 || v > 100000)
-      return make_error(fmt::format("local option '{}' must be a whole number from 1, got '{}'", key, t),
-                        "e.g. `local: {jobs: 4}`");
-    s.jobs = static_cast<int>(v);
+    if (!opts.contains(key)) continue;
+    auto n = options::whole_number(key, opts[key], 1, 100000, "e.g. `local: {jobs: 4}`");
+    if (!n) return n.error();
+    s.jobs = static_cast<int>(n.value());
   }
-  if (options.contains("walltime")) {
-    std::string t = as_text(options["walltime"]);
-    auto w = run::parse_walltime(t);
-    if (!w || *w <= 0)
-      return make_error(fmt::format("walltime '{}' is not a duration", t),
-                        "use Slurm's forms: MINUTES, MM:SS, HH:MM:SS or D-HH:MM:SS (e.g. walltime: '1:30:00')");
-    s.walltime = *w;
+  if (opts.contains("walltime")) {
+    auto w = options::duration("walltime", opts["walltime"]);
+    if (!w) return w.error();
+    s.walltime = w.value();
   }
-  if (options.contains("kill_grace")) {
-    std::string t = as_text(options["kill_grace"]);
-    char* end = nullptr;
-    double v = std::strtod(t.c_str(), &end);
-    if (t.empty() || *end != '\0' || v < 0 || v > 3600)
-      return make_error(fmt::format("kill_grace '{}' must be seconds between 0 and 3600", t));
-    s.kill_grace = v;
+  if (opts.contains("kill_grace")) {
+    auto g = options::seconds("kill_grace", opts["kill_grace"], 0, 3600);
+    if (!g) return g.error();
+    s.kill_grace = g.value();
   }
-  if (opts.jobs > 0) s.jobs = opts.jobs;
+  if (run_opts.jobs > 0) s.jobs = run_opts.jobs;
   return s;
 }
 
@@ -79,14 +72,27 @@ const char* signal_name(int sig) {
   }
 }
 
+// The wrapper's exit code when it could not record the task's start (the store is full or
+// unwritable): the task did not run.
+constexpr int kCannotRecord = 75;
+
 class Pool {
  public:
-  Pool(const store::Experiment& exp, const plan::Plan& p, const json& meta, const RunOptions& opts,
-       const LocalSettings& s, const run::SignalBlocker& sigs)
-      : exp_(exp), plan_(p), meta_(meta), opts_(opts), set_(s), sigs_(sigs), offsets_(store::stage_offsets(p)) {
+  Pool(PoolBackend& b, const store::Experiment& exp, const plan::Plan& p, const json& meta, const RunOptions& opts,
+       const Settings& s, const run::SignalBlocker& sigs)
+      : backend_(b),
+        launcher_(b.launcher()),
+        exp_(exp),
+        plan_(p),
+        meta_(meta),
+        opts_(opts),
+        set_(s),
+        sigs_(sigs),
+        graph_(plan::StageGraph::of(p, opts.keep_going)),
+        offsets_(store::stage_offsets(p)),
+        progress_(opts.quiet) {
     workdir_ = meta.value("workdir", std::string("."));
-    tty_ = !opts.quiet && ::isatty(2);
-    worker_argv_ = run::worker_argv(exp_);
+    worker_argv_ = launcher_.worker_argv(exp_);
     slots_.resize(static_cast<size_t>(std::max(1, set_.jobs)));
     sigfd_.reset(::signalfd(-1, &sigs_.blocked(), SFD_CLOEXEC | SFD_NONBLOCK));
   }
@@ -94,38 +100,35 @@ class Pool {
   // Runs the whole experiment; returns the exit code.
   int run() {
     start_ = util::now_seconds();
-    bool blocked = false;
-    std::string blocked_reason;
+    // A resume first takes over the tasks that a wrapper from an earlier runner still runs,
+    // before anything is dispatched: they are watched (and stopped by signals and walltime),
+    // never started a second time.
+    if (opts_.resume) adopt_running();
+    std::vector<bool> failed(plan_.stages.size(), false);
     for (size_t s = 0; s < plan_.stages.size(); ++s) {
       std::vector<size_t> ids = stage_ids(s);
-      if (blocked) {
+      if (std::string why = graph_.blocked(s, failed); !why.empty()) {
         refresh_cancel(true);
+        spdlog::debug("stage '{}': {}; its tasks are skipped", plan_.stages[s].name, why);
         for (size_t id : ids)
-          if (!cancelled_.count(id)) decide(id, {"SKIPPED", blocked_reason});
+          if (!cancelled_.count(id)) decide(id, {"SKIPPED", why});
+        failed[s] = !ids.empty();
         continue;
       }
-      if (!ids.empty() && !run_stage(s, ids)) return interrupted();
-      clear_progress();
+      if ((!ids.empty() || !adopted_.empty()) && !run_stage(s, ids)) return interrupted();
+      progress_.clear();
       if (store_error_) break;
-      // Gate the next stage on this one.
-      size_t bad = 0;
       for (size_t i = 0; i < plan_.stages[s].tasks.size(); ++i)
-        if (!run::satisfied(exp_.status_of(offsets_[s] + i))) ++bad;
-      if (bad > 0 && plan_.stages[s].on_failure == spec::OnFailure::Stop && !opts_.keep_going) {
-        blocked = true;
-        spdlog::debug("stage '{}': {} task(s) did not succeed; later stages are skipped", plan_.stages[s].name, bad);
-        blocked_reason = fmt::format("stage '{}' did not succeed ({} of {} tasks)", plan_.stages[s].name, bad,
-                                     plan_.stages[s].tasks.size());
-      }
+        if (!run::satisfied(state_of(offsets_[s] + i))) failed[s] = true;
     }
     settle_doomed();
     stop_workers(1.0);
     if (store_error_) {
-      std::cerr << fmt::format("xrun: error: the run store cannot be written: {}\n  hint: {}; tasks not started stay "
-                               "PENDING: free space (or fix the store) and run `xrun resume {}`",
-                               store_error_->what, store_error_->hint.empty() ? "check the store" : store_error_->hint,
-                               exp_.id())
-                << std::endl;
+      progress_.note(fmt::format("xrun: error: the run store cannot be written: {}\n  hint: {}; tasks not started stay "
+                                 "PENDING: free space (or fix the store) and run `xrun resume {}`",
+                                 store_error_->what, store_error_->hint.empty() ? "check the store" : store_error_->hint,
+                                 exp_.id()),
+                     true);
       finish("store-error");
       return 1;
     }
@@ -133,8 +136,7 @@ class Pool {
   }
 
  private:
-  // A pool slot: a long-lived worker (`bash wrapper.sh --worker`) that runs one task at a time,
-  // or, without bash, one `sh wrapper.sh TASK_DIR` process per task.
+  // A pool slot: a long-lived worker that runs one task at a time, or one wrapper process per task.
   struct Slot {
     run::Child worker;
     util::Fd to, from;  // task directories in; "S <pgid> <dir>" / "E <exit> <dir>" out
@@ -142,16 +144,40 @@ class Pool {
     run::Child oneshot;
     std::optional<size_t> task;
     long pgid = 0;
+    long orphan = 0;  // the worker died while this group's leader ran: the runner reaps it
     double start = 0, term_at = 0;
     bool cancel_sent = false;
     bool busy() const { return task.has_value(); }
   };
+  // A task a wrapper from an earlier runner still runs (resume after a crash).
+  struct Adopted {
+    size_t id = 0;
+    long pgid = 0;
+    double start = 0, term_at = 0;
+  };
+
+  store::TaskStatus state_of(size_t id) {
+    return observe_task(backend_, exp_, plan_, meta_, id, cancelled_.count(id) > 0);
+  }
 
   std::vector<size_t> stage_ids(size_t s) const {
     std::vector<size_t> ids;
     for (size_t i = 0; i < plan_.stages[s].tasks.size(); ++i)
-      if (opts_.to_run.count(offsets_[s] + i)) ids.push_back(offsets_[s] + i);
+      if (opts_.to_run.count(offsets_[s] + i) && !adopted_ids_.count(offsets_[s] + i)) ids.push_back(offsets_[s] + i);
     return ids;
+  }
+
+  void adopt_running() {
+    for (size_t id : opts_.to_run) {
+      store::TaskStatus cur = state_of(id);
+      if (cur.state == State::Running && cur.wrapper_alive) adopt(cur);
+    }
+  }
+
+  void adopt(const store::TaskStatus& t) {
+    spdlog::debug("task {}: adopted (its wrapper from an earlier runner still runs it)", t.id);
+    adopted_.push_back({t.id, t.pid, t.start > 0 ? t.start : util::now_seconds(), 0});
+    adopted_ids_.insert(t.id);
   }
 
   void write_control(size_t id, const ControlRecord& c) {
@@ -203,9 +229,10 @@ class Pool {
   // Returns false when interrupted.
   bool run_stage(size_t s, const std::vector<size_t>& ids) {
     stage_ = s;
-    stage_start_ = util::now_seconds();
     std::deque<size_t> queue(ids.begin(), ids.end());
     stage_total_ = ids.size();
+    for (size_t id : adopted_ids_)
+      if (store::locate(plan_, id).first == s) ++stage_total_;
     done_ = failed_ = 0;
     for (;;) {
       refresh_cancel();
@@ -229,7 +256,7 @@ class Pool {
       enforce_walltime();
       kill_doomed(false);
       poll_adopted();
-      progress();
+      show_progress();
     }
   }
 
@@ -289,12 +316,17 @@ class Pool {
     }
     auto [s, i] = store::locate(plan_, id);
     const auto& task = plan_.stages[s].tasks[i];
-    // A wrapper from an earlier runner may still be running it (resume after a crash): adopt it.
     if (opts_.resume) {
-      store::TaskStatus cur = exp_.status_of(id);
+      // Decided again now: a task that ended under an earlier runner's wrapper since the resume
+      // looked is never run again, and one whose wrapper still runs is adopted.
+      store::TaskStatus cur = state_of(id);
+      if (run::satisfied(cur)) {
+        spdlog::debug("task {}: {} meanwhile; not run again", id, store::to_string(cur.state));
+        count_done(id);
+        return;
+      }
       if (cur.state == State::Running && cur.wrapper_alive) {
-        spdlog::debug("task {}: adopted (its wrapper from an earlier runner still runs it)", id);
-        adopted_.push_back(id);
+        adopt(cur);
         return;
       }
     }
@@ -319,6 +351,7 @@ class Pool {
     slot.start = util::now_seconds();
     slot.term_at = 0;
     slot.pgid = 0;
+    slot.orphan = 0;
     slot.cancel_sent = false;
     spdlog::debug("task {}: start ({}/{}) in slot {}", id, plan_.stages[s].name, i, &slot - slots_.data());
     if (!worker_argv_.empty()) {
@@ -339,7 +372,7 @@ class Pool {
       return;
     }
     run::Child::Spawn sp;
-    sp.argv = run::wrapper_argv(exp_, id);
+    sp.argv = launcher_.task_argv(exp_, id);
     sp.stdout_path = exp_.task_dir(id) + "/wrapper.log";
     sp.child_mask = &sigs_.old_mask();
     auto child = run::Child::spawn(sp);
@@ -360,12 +393,20 @@ class Pool {
     size_t id = *slot.task;
     slot.task.reset();
     slot.pgid = 0;
+    slot.orphan = 0;
     spdlog::trace("task {}: ended{}", id, rc ? fmt::format(" with exit code {}", *rc) : std::string(" (worker gone)"));
     durations_ += util::now_seconds() - slot.start;
     ++timed_;
     if (rc && *rc == 0 && slot.term_at == 0) {
       ++done_;  // succeeded: nothing to read back
       return;
+    }
+    if (rc && *rc == kCannotRecord) {
+      // The wrapper could not reserve the task's records: it did not run the task.
+      auto f = exp_.facts_of(id);
+      if (!f.record)
+        store_failed(make_error(fmt::format("task {} could not record its start in the run store", id),
+                                "the store is full or not writable"));
     }
     count_done(id);
   }
@@ -405,10 +446,9 @@ class Pool {
         continue;
       }
       if (n < 0 && (errno == EAGAIN || errno == EINTR)) break;
-      // EOF: the worker is gone. Whatever it was running is resolved from the store.
       slot.from.reset();
       slot.to.reset();
-      task_ended(slot);
+      worker_gone(slot);
       break;
     }
     size_t nl;
@@ -418,6 +458,41 @@ class Pool {
       if (line.size() > 2 && line[0] == 'S') slot.pgid = std::atol(line.c_str() + 2);
       else if (line.size() > 2 && line[0] == 'E') task_ended(slot, std::atoi(line.c_str() + 2));
     }
+  }
+
+  // The worker is gone (killed): the task it ran may still run in its own process group, now
+  // a child of this runner (a subreaper). The slot stays busy with it until the runner reaps
+  // its leader and records its real end; walltime, cancel and signals still reach it.
+  void worker_gone(Slot& slot) {
+    if (!slot.task) return;
+    long pg = slot.pgid;
+    if (pg <= 0) {
+      auto f = exp_.facts_of(*slot.task);
+      if (f.record && f.record->state == "RUNNING") pg = f.record->pid;
+    }
+    if (pg > 0 && ::kill(static_cast<pid_t>(pg), 0) == 0) {
+      spdlog::warn("task {}: its worker is gone; the task goes on and its end is recorded by the runner", *slot.task);
+      slot.pgid = pg;
+      slot.orphan = pg;
+      return;
+    }
+    task_ended(slot);
+  }
+
+  // The end of a task whose worker was killed, as only the runner saw it.
+  void record_orphan_end(Slot& slot, int status) {
+    size_t id = *slot.task;
+    auto f = exp_.facts_of(id);
+    int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (f.record && f.record->state == "RUNNING") {
+      store::WrapperRecord w = *f.record;
+      w.state = rc == 0 ? "SUCCEEDED" : "FAILED";
+      w.exit_code = rc;
+      w.signal = WIFSIGNALED(status) ? std::optional<int>(WTERMSIG(status)) : std::nullopt;
+      w.end = util::now_seconds();
+      if (auto r = exp_.write_final_record(id, w); !r) store_failed(r.error());
+    }
+    task_ended(slot, rc);
   }
 
   void reap() {
@@ -431,19 +506,27 @@ class Pool {
           slot.oneshot.mark_reaped(status);
           task_ended(slot);
         }
+        if (slot.busy() && slot.orphan == pid) record_orphan_end(slot, status);
       }
     }
+  }
+
+  // A group asked to stop gets SIGKILL once the grace is over, even if its leader has already
+  // exited: a member that ignores SIGTERM must not survive its task.
+  void doom(long group, int sig) {
+    if (sig != SIGKILL && group > 0) doomed_.push_back({group, util::now_seconds() + set_.kill_grace});
   }
 
   // Signal a slot's task: its process group once known, else the worker (which forwards it).
   void signal_task(Slot& slot, int sig) {
     long group = slot.oneshot.running() ? slot.oneshot.pid() : slot.pgid;
-    if (slot.oneshot.running()) slot.oneshot.kill_group(sig);
-    else if (slot.pgid > 0) ::kill(static_cast<pid_t>(-slot.pgid), sig);
-    else if (slot.worker.running()) ::kill(slot.worker.pid(), sig);
-    // A group asked to stop gets SIGKILL once the grace is over, even if its leader has
-    // already exited: a member that ignores SIGTERM must not survive its task.
-    if (sig != SIGKILL && group > 0) doomed_.push_back({group, util::now_seconds() + set_.kill_grace});
+    launcher_.signal(group, slot.worker.running() ? slot.worker.pid() : 0, sig);
+    doom(group, sig);
+  }
+
+  void signal_adopted(Adopted& a, int sig) {
+    launcher_.signal(a.pgid, 0, sig);
+    doom(a.pgid, sig);
   }
 
   // SIGKILL the groups whose grace is over (all of them with `now_all`); forget the gone ones.
@@ -453,7 +536,7 @@ class Pool {
       if (::kill(static_cast<pid_t>(-it->first), 0) != 0 && errno == ESRCH) {
         it = doomed_.erase(it);
       } else if (now_all || now >= it->second) {
-        ::kill(static_cast<pid_t>(-it->first), SIGKILL);
+        launcher_.signal(it->first, 0, SIGKILL);
         it = doomed_.erase(it);
       } else {
         ++it;
@@ -485,45 +568,53 @@ class Pool {
     return wake;
   }
 
+  std::string walltime_reason() const {
+    return fmt::format("walltime of {} exceeded", util::human_duration(set_.walltime));
+  }
+
   void enforce_walltime() {
     if (set_.walltime <= 0) return;
     double now = util::now_seconds();
     for (auto& s : slots_) {
       if (!s.busy()) continue;
       if (s.term_at == 0 && now - s.start >= set_.walltime) {
-        write_control(*s.task, {"TIMEOUT", fmt::format("walltime of {} exceeded", util::human_duration(set_.walltime))});
+        write_control(*s.task, {"TIMEOUT", walltime_reason()});
         signal_task(s, SIGTERM);
         s.term_at = now;
       } else if (s.term_at > 0 && now - s.term_at >= set_.kill_grace) {
         signal_task(s, SIGKILL);
       }
     }
+    // Adopted tasks count from the start their wrapper recorded.
+    for (auto& a : adopted_)
+      if (a.term_at == 0 && now - a.start >= set_.walltime) {
+        write_control(a.id, {"TIMEOUT", walltime_reason()});
+        signal_adopted(a, SIGTERM);
+        a.term_at = now;
+      }
   }
 
   void poll_adopted() {
     for (auto it = adopted_.begin(); it != adopted_.end();) {
-      store::TaskStatus t = exp_.status_of(*it);
+      store::TaskStatus t = state_of(it->id);
       if (t.state == State::Running && t.wrapper_alive) {
         ++it;
         continue;
       }
-      count_done(*it);
+      count_done(it->id);
+      adopted_ids_.erase(it->id);
       it = adopted_.erase(it);
     }
   }
 
   void count_done(size_t id) {
     ++done_;
-    store::TaskStatus t = exp_.status_of(id, cancelled_.count(id) > 0);
-    if (!run::satisfied(t)) ++failed_;
+    if (!run::satisfied(state_of(id))) ++failed_;
   }
 
-  void progress() {
-    if (opts_.quiet) return;
+  void show_progress() {
+    if (!progress_.due()) return;
     double now = util::now_seconds();
-    if (!tty_ && now - last_line_ < 5) return;
-    if (tty_ && now - last_line_ < 0.2) return;
-    last_line_ = now;
     // ETA from the durations of the tasks that ran: the ones not started yet go through the
     // slots in waves of the mean duration, after what the running ones still need.
     std::string eta = "-";
@@ -537,27 +628,9 @@ class Pool {
       double waves = std::ceil(static_cast<double>(queued) / static_cast<double>(slots_.size()));
       eta = util::human_duration(std::max(0.0, left) + waves * mean);
     }
-    std::string line = fmt::format("[stage {}/{} {}] {}/{} done, {} failed, {} running, elapsed {}, ETA {}", stage_ + 1,
-                                   plan_.stages.size(), plan_.stages[stage_].name, done_, stage_total_, failed_, busy(),
-                                   util::human_duration(now - start_), eta);
-    if (tty_) {
-      // Never wrap: a wrapped line cannot be redrawn in place.
-      size_t width = run::terminal_width(2);
-      if (line.size() >= width) line.resize(width > 1 ? width - 1 : 0);
-      std::fprintf(stderr, "\r\033[K%s", line.c_str());
-      progress_shown_ = true;
-    } else {
-      std::fprintf(stderr, "%s\n", line.c_str());
-    }
-    std::fflush(stderr);
-  }
-
-  void clear_progress() {
-    if (tty_ && progress_shown_) {
-      std::fprintf(stderr, "\r\033[K");
-      std::fflush(stderr);
-      progress_shown_ = false;
-    }
+    progress_.show(fmt::format("[stage {}/{} {}] {}/{} done, {} failed, {} running, elapsed {}, ETA {}", stage_ + 1,
+                               plan_.stages.size(), plan_.stages[stage_].name, done_, stage_total_, failed_, busy(),
+                               util::human_duration(now - start_), eta));
   }
 
   // Close the workers' input (they exit once idle) and wait a little for them.
@@ -573,14 +646,18 @@ class Pool {
   }
 
   int interrupted() {
-    clear_progress();
     int sig = interrupt_signal_;
     std::string why = fmt::format("interrupted by {}", signal_name(sig));
-    if (!opts_.quiet) std::fprintf(stderr, "xrun: %s: stopping %zu running task(s)\n", why.c_str(), busy());
+    progress_.note(fmt::format("xrun: {}: stopping {} running task(s)", why, busy()));
     for (auto& s : slots_) {
       if (!s.busy()) continue;
       write_control(*s.task, {"CANCELLED", why});
       signal_task(s, SIGTERM);
+    }
+    // Tasks adopted from an earlier runner are this runner's tasks too.
+    for (auto& a : adopted_) {
+      write_control(a.id, {"CANCELLED", why});
+      signal_adopted(a, SIGTERM);
     }
     // Tasks that will now never start.
     std::vector<size_t> never = pending_after_interrupt_;
@@ -591,8 +668,9 @@ class Pool {
     // Grace, then SIGKILL. A second signal cuts the grace short.
     for (auto& s : slots_) s.to.reset();
     double until = util::now_seconds() + set_.kill_grace;
-    while (busy() > adopted_.size() && util::now_seconds() < until) {
+    while (busy() > 0 && util::now_seconds() < until) {
       int again = wait_events(0.1);
+      poll_adopted();
       if (again == SIGINT || again == SIGTERM || again == SIGHUP) break;
     }
     for (auto& s : slots_)
@@ -604,31 +682,36 @@ class Pool {
   }
 
   int finish(const std::string& state) {
-    clear_progress();
-    auto statuses = exp_.statuses(plan_);
+    progress_.clear();
+    auto statuses = observe_tasks(backend_, exp_, plan_, meta_).tasks;
     bool all_ok = std::all_of(statuses.begin(), statuses.end(), [](const store::TaskStatus& t) { return run::satisfied(t); });
     run::write_summary(exp_, plan_, statuses);
     json r = exp_.runner().value_or(json::object());
     r["state"] = state;
     r["ended"] = util::now_seconds();
     r["exit_code"] = state == "interrupted" ? 130 : (all_ok ? 0 : 1);
-    (void)exp_.write_runner(r);  // a full store was reported already
+    if (auto w = exp_.write_runner(r); !w) spdlog::warn("{}", w.error().what);
     if (!opts_.quiet) run::print_summary(std::cerr, exp_, plan_, statuses, util::now_seconds() - start_);
     return state == "interrupted" ? 130 : (all_ok ? 0 : 1);
   }
 
+  PoolBackend& backend_;
+  const Launcher& launcher_;
   const store::Experiment& exp_;
   const plan::Plan& plan_;
   const json& meta_;
   const RunOptions& opts_;
-  const LocalSettings& set_;
+  const Settings& set_;
   const run::SignalBlocker& sigs_;
+  plan::StageGraph graph_;
   std::vector<size_t> offsets_;
+  run::Progress progress_;
   std::string workdir_;
   std::vector<std::string> worker_argv_;
   std::vector<Slot> slots_;
   util::Fd sigfd_;
-  std::list<size_t> adopted_;
+  std::list<Adopted> adopted_;
+  std::set<size_t> adopted_ids_;
   std::vector<std::pair<long, double>> doomed_;  // (process group, when to SIGKILL it)
   std::set<size_t> prepared_;
   std::optional<Error> store_error_;
@@ -638,17 +721,22 @@ class Pool {
   int interrupt_signal_ = 0;
   size_t stage_ = 0, stage_total_ = 0, done_ = 0, failed_ = 0, timed_ = 0;
   double durations_ = 0;  // summed durations of the tasks this runner saw end
-  double start_ = 0, stage_start_ = 0, last_line_ = 0;
-  bool tty_ = false, progress_shown_ = false;
+  double start_ = 0;
 };
 
 }  // namespace
 
-int run_local_pool(const store::Experiment& exp, const plan::Plan& p, const json& meta, const RunOptions& opts,
-                   const LocalSettings& settings) {
+Result<void> PoolBackend::check_options(const json& options) const {
+  auto s = settings(options, RunOptions{});
+  if (!s) return s.error();
+  return {};
+}
+
+int PoolBackend::run_pool(const store::Experiment& exp, const plan::Plan& p, const json& meta, const RunOptions& opts,
+                          const Settings& s) {
   run::SignalBlocker sigs({SIGINT, SIGTERM, SIGHUP, SIGCHLD});
-  // Orphaned grandchildren of tasks are re-parented to us and reaped by the pool's waitpid,
-  // even where PID 1 does not reap (containers).
+  // Orphaned grandchildren of tasks (and the task of a killed worker) are re-parented to us
+  // and reaped by the pool's waitpid, even where PID 1 does not reap (containers).
   ::prctl(PR_SET_CHILD_SUBREAPER, 1);
   ::setenv("XRUN_HOST", util::hostname().c_str(), 1);  // the wrappers need not ask uname
   ::signal(SIGPIPE, SIG_IGN);  // a vanished worker is an error code, not our death
@@ -657,27 +745,29 @@ int run_local_pool(const store::Experiment& exp, const plan::Plan& p, const json
     std::cerr << "xrun: error: " << lock.error().what << "\n  hint: " << lock.error().hint << std::endl;
     return 2;
   }
-  json r{{"backend", "local"},
+  json r{{"backend", name()},
          {"pid", ::getpid()},
          {"host", util::hostname()},
          {"started", util::now_seconds()},
          {"state", "running"},
-         {"jobs", settings.jobs},
+         {"jobs", s.jobs},
          {"detached", opts.detach},
          {"resume", opts.resume}};
-  if (auto w = exp.write_runner(r); !w) {
+  // The runner's record reserves the room of its final update: a store that fills up during
+  // the run still learns how the runner ended.
+  if (auto w = exp.write_runner(r, true); !w) {
     std::cerr << "xrun: error: " << w.error().what << std::endl;
     return 1;
   }
-  Pool pool(exp, p, meta, opts, settings, sigs);
+  Pool pool(*this, exp, p, meta, opts, s, sigs);
   return pool.run();
 }
 
-Result<int> LocalBackend::launch(const store::Experiment& exp, const plan::Plan& p, const json& meta,
-                                 const RunOptions& opts) {
-  auto settings = local_settings(run::merged_options(meta, "local"), opts);
-  if (!settings) return settings.error();
-  if (!opts.detach) return run_local_pool(exp, p, meta, opts, settings.value());
+Result<int> PoolBackend::launch(const store::Experiment& exp, const plan::Plan& p, const json& meta,
+                                const RunOptions& opts) {
+  auto s = settings(run::merged_options(meta, name()), opts);
+  if (!s) return s.error();
+  if (!opts.detach) return run_pool(exp, p, meta, opts, s.value());
 
   // Detached: a child in its own session runs the pool; its output goes to runner.log.
   std::fflush(stdout);
@@ -700,7 +790,7 @@ Result<int> LocalBackend::launch(const store::Experiment& exp, const plan::Plan&
     }
     RunOptions o = opts;
     o.quiet = false;  // the log gets plain progress lines and the summary
-    int code = run_local_pool(exp, p, meta, o, settings.value());
+    int code = run_pool(exp, p, meta, o, s.value());
     std::fflush(stdout);
     std::fflush(stderr);
     ::_exit(code);
@@ -710,51 +800,56 @@ Result<int> LocalBackend::launch(const store::Experiment& exp, const plan::Plan&
   return 0;
 }
 
-Result<void> LocalBackend::dry_run(std::ostream& os, const spec::Spec& sp, const plan::Plan& p, const RunOptions& opts) {
-  json merged = sp.options_for("local");
-  auto settings = local_settings(merged, opts);
-  if (!settings) return settings.error();
-  os << fmt::format("backend local: {} parallel task(s){}\n", settings->jobs,
-                    settings->walltime > 0 ? fmt::format(", walltime {}", util::human_duration(settings->walltime)) : "");
+Result<void> PoolBackend::dry_run(std::ostream& os, const spec::Spec& sp, const plan::Plan& p, const RunOptions& opts) {
+  auto s = settings(sp.options_for(name()), opts);
+  if (!s) return s.error();
+  os << fmt::format("backend {}: {} parallel task(s){}\n", name(), s->jobs,
+                    s->walltime > 0 ? fmt::format(", walltime {}", util::human_duration(s->walltime)) : "");
+  (void)p;
   return {};
 }
 
-Result<void> LocalBackend::cancel(const store::Experiment& exp, const plan::Plan& p, const json& meta,
-                                  const std::vector<store::TaskStatus>& tasks) {
-  static const std::string here = util::hostname();
-  std::vector<long> groups;
+Result<void> PoolBackend::observe(const store::Experiment& exp, const plan::Plan& p, const json& meta,
+                                  std::vector<store::TaskFacts>& facts) {
+  for (auto& f : facts)
+    if (f.record && f.record->state == "RUNNING") f.liveness = launcher_->liveness(exp, *f.record);
+  (void)p;
+  (void)meta;
+  return {};
+}
+
+Result<void> PoolBackend::cancel(const store::Experiment& exp, const plan::Plan& p, const json& meta,
+                                 const std::vector<store::TaskStatus>& tasks) {
+  std::vector<const store::TaskStatus*> stopping;
   std::vector<std::string> elsewhere;
   for (const auto& t : tasks) {
     if (t.state != State::Running || t.pid <= 0) continue;
-    if (!t.host.empty() && t.host != here) {
+    if (!launcher_->reaches(t.host)) {
       elsewhere.push_back(fmt::format("{} on {}", t.id, t.host));
       continue;
     }
-    if (::kill(static_cast<pid_t>(-t.pid), SIGTERM) == 0) groups.push_back(t.pid);
+    launcher_->signal(t.pid, 0, SIGTERM);
+    stopping.push_back(&t);
   }
   double grace = 5;
-  if (auto s = local_settings(run::merged_options(meta, "local"), RunOptions{})) grace = s->kill_grace;
-  // Wait until each wrapper has recorded its end (or is gone), then SIGKILL whatever is left
-  // of the groups: children that ignored SIGTERM. Zombies are not waited for.
+  if (auto s = settings(run::merged_options(meta, name()), RunOptions{})) grace = s->kill_grace;
+  // Wait until each task has ended (or is gone), then SIGKILL whatever is left of the groups:
+  // members that ignored SIGTERM. Zombies are not waited for.
   double until = util::now_seconds() + grace;
-  auto finished = [&](long pg) {
-    for (const auto& t : tasks)
-      if (t.pid == pg) {
-        auto now = exp.status_of(t.id);
-        return now.state != State::Running;
-      }
-    return true;
-  };
-  std::vector<long> waiting = groups;
+  std::vector<const store::TaskStatus*> waiting = stopping;
   while (!waiting.empty() && util::now_seconds() < until) {
-    waiting.erase(std::remove_if(waiting.begin(), waiting.end(), finished), waiting.end());
+    waiting.erase(std::remove_if(waiting.begin(), waiting.end(),
+                                 [&](const store::TaskStatus* t) {
+                                   return observe_task(*this, exp, p, meta, t->id, true).state != State::Running;
+                                 }),
+                  waiting.end());
     if (!waiting.empty()) ::usleep(20000);
   }
-  for (long pg : groups) ::kill(static_cast<pid_t>(-pg), SIGKILL);
+  for (const auto* t : stopping) launcher_->signal(t->pid, 0, SIGKILL);
   if (!elsewhere.empty())
     return make_error(fmt::format("cannot stop tasks running on other hosts: {}", fmt::join(elsewhere, ", ")),
                       "run `xrun cancel` on those hosts; the tasks are marked cancelled and will not be rerun");
   return {};
 }
 
-}  // namespace xrun::backend
+}  // namespace xrun::backend::pool

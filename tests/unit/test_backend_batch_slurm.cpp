@@ -2,12 +2,21 @@
 
 #include <algorithm>
 
-#include "xrun/backend/local.hpp"
-#include "xrun/backend/slurm.hpp"
+#include "xrun/backend/batch/slurm.hpp"
+#include "xrun/backend/pool/engine.hpp"
 #include "xrun/spec/options.hpp"
 
 using namespace xrun;
 using namespace xrun::backend;
+using namespace xrun::backend::batch;
+
+namespace {
+// As the backend reads them: `slurm:` merged (general names) with an empty `scheduler:`.
+Result<Settings> slurm_settings(const nlohmann::ordered_json& section) {
+  nlohmann::ordered_json sections{{"slurm", section}};
+  return SlurmDialect().settings(spec::merge_options(sections, "slurm"));
+}
+}  // namespace
 
 TEST_CASE("array specs compress and parse back", "[backend][slurm]") {
   CHECK(array_spec({0, 1, 2, 3}) == "0-3");
@@ -73,7 +82,7 @@ TEST_CASE("options map onto sbatch flags", "[backend][slurm]") {
   CHECK(has("-J x"));
   CHECK(has("--cpus-per-gpu=2"));
   CHECK_FALSE(has("--requeue"));
-  CHECK(s->throttle == "%5");
+  CHECK(s->max_parallel == 5);
   CHECK(s->poll == 1);
   for (const auto& d : s->directives) CHECK(d.find("jobs") == std::string::npos);  // local-only key
   CHECK_FALSE(slurm_settings({{"max_parallel", "0"}}).ok());
@@ -83,17 +92,17 @@ TEST_CASE("options map onto sbatch flags", "[backend][slurm]") {
 
 TEST_CASE("local settings: jobs, walltime, grace", "[backend][local]") {
   RunOptions none;
-  auto s = local_settings({{"jobs", "3"}, {"walltime", "0:30"}, {"kill_grace", "2"}}, none);
+  auto s = pool::settings({{"jobs", "3"}, {"walltime", "0:30"}, {"kill_grace", "2"}}, none);
   REQUIRE(s.ok());
   CHECK(s->jobs == 3);
   CHECK(s->walltime == 30);
   CHECK(s->kill_grace == 2);
   RunOptions j;
   j.jobs = 7;
-  CHECK(local_settings({{"jobs", "3"}}, j)->jobs == 7);  // -j wins
-  CHECK_FALSE(local_settings({{"jobs", "zero"}}, none).ok());
-  CHECK_FALSE(local_settings({{"walltime", "soon"}}, none).ok());
-  CHECK_FALSE(local_settings({{"kill_grace", "-1"}}, none).ok());
+  CHECK(pool::settings({{"jobs", "3"}}, j)->jobs == 7);  // -j wins
+  CHECK_FALSE(pool::settings({{"jobs", "zero"}}, none).ok());
+  CHECK_FALSE(pool::settings({{"walltime", "soon"}}, none).ok());
+  CHECK_FALSE(pool::settings({{"kill_grace", "-1"}}, none).ok());
 }
 
 TEST_CASE("scheduler: and slurm: merge by meaning: one --time, the backend's section wins, setup from both",
@@ -105,7 +114,7 @@ TEST_CASE("scheduler: and slurm: merge by meaning: one --time, the backend's sec
   CHECK_FALSE(merged.contains("time"));
   CHECK(merged["cpus"] == 2);
   CHECK(merged["setup"] == nlohmann::ordered_json::parse(R"(["module load a", "source b"])"));
-  auto s = slurm_settings(merged);
+  auto s = SlurmDialect().settings(merged);
   REQUIRE(s.ok());
   size_t times = 0;
   for (const auto& d : s->directives) times += d.rfind("--time=", 0) == 0;

@@ -1,0 +1,37 @@
+// Typed backend options, parsed once: the parsers every backend shares for the values of
+// `scheduler:` and its own section (merged by meaning, see spec/options.hpp). A backend reads
+// the keys it knows with these and never needs another backend's key list.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "xrun/util/result.hpp"
+
+namespace xrun::backend::options {
+
+using json = nlohmann::ordered_json;
+
+// The general vocabulary: keys with one meaning for every backend (after spec::merge_options
+// renamed aliases). A backend maps the ones it supports and leaves the others alone; a batch
+// dialect passes a key outside this list to its scheduler as a directive.
+bool is_general(const std::string& key);
+
+// A scalar option as text (YAML's `4` and `'4'` alike); "" for null.
+std::string text(const json& v);
+// `key` holds a single value (not a mapping or a list).
+Result<void> require_scalar(const std::string& backend, const std::string& key, const json& v);
+// A whole number in [min, max].
+Result<long> whole_number(const std::string& key, const json& v, long min, long max, const std::string& hint = "");
+// Seconds as a decimal number in [min, max].
+Result<double> seconds(const std::string& key, const json& v, double min, double max);
+// A duration in the forms Slurm and PBS accept: MINUTES, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS.
+Result<double> duration(const std::string& key, const json& v);
+std::optional<double> parse_duration(const std::string& text);
+// The spellings of a YAML 1.1 / experi boolean.
+std::optional<bool> boolean(const json& v);
+
+}  // namespace xrun::backend::options

@@ -1,0 +1,69 @@
+// The pool engine (ninja's design): a fixed number of slots, each running one task at a time
+// through a Launcher; fill free slots, wait for one completion or a signal, enforce walltime
+// (SIGTERM, grace, SIGKILL), gate stages through the stage graph, and on Ctrl-C/SIGTERM/SIGHUP
+// stop every running task, adopted ones included, and record CANCELLED.
+//
+// A slot's tasks run in a long-lived worker (`bash wrapper.sh --worker`: the shared wrapper,
+// one task at a time, each in its own process group, reporting "S <pgid> <dir>" when it starts
+// one and "E <exit> <dir>" when it ended), or, without one, one wrapper process per task.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "xrun/backend/backend.hpp"
+
+namespace xrun::backend::pool {
+
+struct Settings {
+  int jobs = 1;
+  double walltime = 0;    // seconds; 0 = none
+  double kill_grace = 5;  // seconds between SIGTERM and SIGKILL
+};
+// From the merged options (`scheduler:` with the backend's section) and the run options.
+Result<Settings> settings(const json& options, const RunOptions& opts);
+
+// Where a pool's tasks run: processes on this host today, containers next.
+class Launcher {
+ public:
+  virtual ~Launcher() = default;
+  virtual std::string name() const = 0;  // the backend's name and its options section
+  // argv of a slot's long-lived worker; empty when there is none (one process per task).
+  virtual std::vector<std::string> worker_argv(const store::Experiment& exp) const = 0;
+  // argv that runs one task's wrapper (`sh wrapper.sh TASK_DIR`) when there is no worker.
+  virtual std::vector<std::string> task_argv(const store::Experiment& exp, size_t task) const = 0;
+  // Deliver `sig` to a running task: its process group when known (`pgid` > 0), else the
+  // process that runs it (`proc`: a worker forwards the signal to its task).
+  virtual void signal(long pgid, pid_t proc, int sig) const = 0;
+  // Whether the task that wrote start record `w` still runs: its wrapper, or its own process
+  // group once the wrapper is gone (a killed worker's task is reaped by the runner).
+  virtual store::Liveness liveness(const store::Experiment& exp, const store::WrapperRecord& w) const = 0;
+  // Whether this launcher can reach a task recorded on `host` (to stop it from `xrun cancel`).
+  virtual bool reaches(const std::string& host) const = 0;
+};
+
+class PoolBackend : public Backend {
+ public:
+  explicit PoolBackend(std::unique_ptr<Launcher> l) : launcher_(std::move(l)) {}
+  std::string name() const override { return launcher_->name(); }
+  Result<void> check_options(const json& options) const override;
+  Result<int> launch(const store::Experiment& exp, const plan::Plan& p, const json& meta,
+                     const RunOptions& opts) override;
+  Result<void> dry_run(std::ostream& os, const spec::Spec& sp, const plan::Plan& p, const RunOptions& opts) override;
+  Result<void> observe(const store::Experiment& exp, const plan::Plan& p, const json& meta,
+                       std::vector<store::TaskFacts>& facts) override;
+  Result<void> cancel(const store::Experiment& exp, const plan::Plan& p, const json& meta,
+                      const std::vector<store::TaskStatus>& tasks) override;
+  const Launcher& launcher() const { return *launcher_; }
+
+ private:
+  // Runs in the calling process until the experiment ends; returns the exit code.
+  int run_pool(const store::Experiment& exp, const plan::Plan& p, const json& meta, const RunOptions& opts,
+               const Settings& s);
+  std::unique_ptr<Launcher> launcher_;
+};
+
+}  // namespace xrun::backend::pool

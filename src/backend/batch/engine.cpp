@@ -1,0 +1,430 @@
+#include "xrun/backend/batch/engine.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <set>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
+#include "xrun/backend/follow.hpp"
+#include "xrun/backend/observe.hpp"
+#include "xrun/plan/stage_graph.hpp"
+#include "xrun/run/process.hpp"
+#include "xrun/run/report.hpp"
+#include "xrun/run/task_files.hpp"
+#include "xrun/util/fs.hpp"
+#include "xrun/util/text.hpp"
+
+namespace xrun::backend::batch {
+
+using store::State;
+
+namespace {
+
+struct ArrayJob {
+  size_t stage = 0;
+  size_t chunk = 0;
+  size_t base = 0;              // global task id of array index 0
+  std::vector<size_t> indices;  // array indices
+  std::string script_path;
+};
+
+std::string dialect_dir(const store::Experiment& exp, const Dialect& d) { return exp.path("backend/" + d.name()); }
+std::string logs_dir(const store::Experiment& exp, const Dialect& d) { return dialect_dir(exp, d) + "/logs"; }
+
+Error missing_programs(const Dialect& d, const std::string& program) {
+  return make_error(fmt::format("the {} backend needs {}'s client commands, and no '{}' is on PATH", d.name(),
+                                d.display(), program),
+                    d.missing_hint());
+}
+
+Result<void> check_programs(const Dialect& d) {
+  for (const auto& prog : d.programs())
+    if (run::find_on_path(prog).empty()) return missing_programs(d, prog);
+  return {};
+}
+
+// Arrays of a launch: per stage, the tasks to run, chunked so that no index reaches the
+// scheduler's largest array.
+std::vector<ArrayJob> plan_arrays(const plan::Plan& p, const std::set<size_t>& to_run, size_t max_array,
+                                  const std::string& dir, const std::string& suffix) {
+  std::vector<ArrayJob> arrays;
+  auto offsets = store::stage_offsets(p);
+  for (size_t s = 0; s < p.stages.size(); ++s) {
+    std::map<size_t, ArrayJob> by_chunk;
+    for (size_t i = 0; i < p.stages[s].tasks.size(); ++i) {
+      size_t id = offsets[s] + i;
+      if (!to_run.count(id)) continue;
+      size_t chunk = i / max_array;
+      auto& a = by_chunk[chunk];
+      a.stage = s;
+      a.chunk = chunk;
+      a.base = offsets[s] + chunk * max_array;
+      a.indices.push_back(i - chunk * max_array);
+      a.script_path = fmt::format("{}/stage{}-{}.{}", dir, s + 1, chunk, suffix);
+    }
+    for (auto& [c, a] : by_chunk) arrays.push_back(std::move(a));
+  }
+  return arrays;
+}
+
+std::string batch_script(const Dialect& d, const store::Experiment& exp, const json& meta, const plan::Plan& p,
+                         const ArrayJob& a, const Settings& s) {
+  const auto& stage = p.stages[a.stage];
+  std::string name = s.job_name.empty() ? util::slug(meta.value("name", p.name) + "." + stage.name) : s.job_name;
+  std::string out = d.header(s, name, d.log_pattern(logs_dir(exp, d)), exp.dir());
+  out += fmt::format("# xrun experiment {}, stage {}/{} '{}': array index i runs task {} + i.\n", exp.id(), a.stage + 1,
+                     p.stages.size(), stage.name, a.base);
+  out += "# The task wrapper records the task's status and logs in the run store (shared filesystem).\n";
+  out += fmt::format("exec sh {} {}\"$(({} + ${}))\"\n", util::shell_quote(exp.path("wrapper.sh")),
+                     util::shell_quote(exp.dir() + "/tasks/"), a.base, d.index_variable());
+  return out;
+}
+
+// The jobs stage `stage` waits for, from the stage graph.
+std::vector<After> after_for(size_t stage, const std::map<size_t, std::vector<std::string>>& ids,
+                             const plan::StageGraph& g) {
+  std::vector<After> after;
+  for (const auto& need : g.needs(stage)) {
+    auto it = ids.find(need.stage);
+    if (it == ids.end()) continue;
+    for (const auto& job : it->second) after.push_back({job, need.success});
+  }
+  return after;
+}
+
+const char* kSubmissionPrefix = "submission-";
+
+}  // namespace
+
+std::map<size_t, std::pair<std::string, size_t>> load_task_jobs(const std::string& dir) {
+  std::map<size_t, std::pair<std::string, size_t>> m;
+  std::vector<std::pair<int, std::string>> subs;
+  for (const auto& f : util::list_dir(dir)) {
+    if (!util::starts_with(f, kSubmissionPrefix) || f.size() < 17 || f.substr(f.size() - 5) != ".json") continue;
+    subs.emplace_back(std::atoi(f.c_str() + 11), f);
+  }
+  std::sort(subs.begin(), subs.end());
+  for (const auto& [n, f] : subs) {
+    auto text = util::try_read_file(dir + "/" + f);
+    if (!text) continue;
+    try {
+      auto j = json::parse(*text);
+      for (const auto& a : j.at("arrays")) {
+        std::string job = a.at("job_id").get<std::string>();
+        size_t base = a.at("base").get<size_t>();
+        for (const auto& i : a.at("indices")) m[base + i.get<size_t>()] = {job, i.get<size_t>()};
+      }
+    } catch (...) {
+      continue;  // a damaged record is ignored, never fatal for readers
+    }
+  }
+  return m;
+}
+
+Result<void> BatchBackend::check_options(const json& options) const {
+  auto s = d_->settings(options);
+  if (!s) return s.error();
+  return {};
+}
+
+Result<int> BatchBackend::launch(const store::Experiment& exp, const plan::Plan& p, const json& meta,
+                                 const RunOptions& opts) {
+  auto settings = d_->settings(run::merged_options(meta, d_->name()));
+  if (!settings) return settings.error();
+  XRUN_TRY(check_programs(*d_));
+  const std::string dir = dialect_dir(exp, *d_);
+  XRUN_TRY(util::make_dirs(logs_dir(exp, *d_)));
+  const size_t max_array = d_->max_array_size(true);
+  auto arrays = plan_arrays(p, opts.to_run, max_array, dir, d_->script_suffix());
+  auto graph = plan::StageGraph::of(p, opts.keep_going);
+
+  size_t submission = 1;
+  while (util::exists(fmt::format("{}/{}{}.json", dir, kSubmissionPrefix, submission))) ++submission;
+  const std::string record_path = fmt::format("{}/{}{}.json", dir, kSubmissionPrefix, submission);
+  std::map<size_t, std::vector<std::string>> ids_by_stage;
+  if (opts.resume) {
+    // Later stages also wait for earlier-stage jobs still queued or running from before.
+    auto st = observe_tasks(*this, exp, p, meta).tasks;
+    auto jobs = load_task_jobs(dir);
+    std::set<std::pair<size_t, std::string>> seen;
+    for (const auto& t : st)
+      if (!store::is_final(t.state) && !opts.to_run.count(t.id) && jobs.count(t.id) &&
+          seen.insert({t.stage, jobs[t.id].first}).second)
+        ids_by_stage[t.stage].push_back(jobs[t.id].first);
+  }
+  // Ctrl-C, SIGTERM and SIGHUP wait until the submission in flight is recorded: no array is
+  // ever submitted without the store knowing it (`xrun cancel` reaches every one).
+  run::SignalBlocker sigs({SIGINT, SIGTERM, SIGHUP});
+  json record = json::array();
+  std::vector<std::string> submitted;
+  auto write_record = [&] {
+    json sub{{"submission", submission}, {"submitted", util::now_seconds()}, {"max_array_size", max_array},
+             {"arrays", record}};
+    return util::atomic_write(record_path, sub.dump(2) + "\n");
+  };
+  auto write_runner = [&](const std::string& state, const std::string& error) {
+    json r{{"backend", d_->name()}, {"state", state},         {"pid", ::getpid()},
+           {"host", util::hostname()}, {"started", util::now_seconds()}, {"jobs", submitted},
+           {"resume", opts.resume}};
+    if (!error.empty()) {
+      r["error"] = error;
+      r["ended"] = util::now_seconds();
+      r["cancelled_jobs"] = submitted;
+    }
+    (void)exp.write_runner(r);
+  };
+  // A submission that fails or is interrupted half-way leaves no half-submitted experiment:
+  // the arrays already submitted are cancelled, and the experiment is recorded as such.
+  auto cancel_submitted = [&] {
+    if (submitted.empty()) return;
+    std::vector<std::string> targets(submitted.begin(), submitted.end());
+    (void)run::capture(d_->cancel_argv(targets), 60);
+  };
+  auto undo = [&](Error e) {
+    e.exit_code = 1;
+    cancel_submitted();
+    if (!submitted.empty()) e.hint += fmt::format(" (the {} array(s) already submitted were cancelled)", submitted.size());
+    write_runner("submit-failed", e.what);
+    return e;
+  };
+  for (const auto& a : arrays) {
+    if (int sig = sigs.wait(0); sig != 0) {
+      cancel_submitted();
+      write_runner("interrupted", fmt::format("interrupted by signal {} during the submission", sig));
+      std::vector<size_t> open(opts.to_run.begin(), opts.to_run.end());
+      (void)exp.add_cancel_request(open);
+      std::cerr << fmt::format("xrun: interrupted: the {} array(s) submitted so far were cancelled", submitted.size())
+                << std::endl;
+      return 130;
+    }
+    for (size_t i : a.indices) {
+      auto prep = run::prepare_task(exp, p, meta, a.base + i);
+      if (!prep) return undo(prep.error());
+    }
+    if (auto w = util::atomic_write(a.script_path, batch_script(*d_, exp, meta, p, a, settings.value())); !w)
+      return undo(w.error());
+    const std::string array = array_spec(a.indices);
+    auto after = after_for(a.stage, ids_by_stage, graph);
+    auto argv = d_->submit_argv(a.script_path, array, settings.value(), after);
+    spdlog::debug("{}", fmt::join(argv, " "));
+    auto r = run::capture(argv, 120);
+    if (!r) return undo(r.error());
+    auto id = r->code == 0 ? d_->job_id(r.value()) : std::nullopt;
+    if (!id) {
+      Error e = make_error(fmt::format("{} failed for stage '{}': {}", argv[0], p.stages[a.stage].name,
+                                       util::trim(r->err.empty() ? r->out : r->err)),
+                           fmt::format("check the {} options; the batch script is {}", d_->name(), a.script_path));
+      return undo(e);
+    }
+    submitted.push_back(*id);
+    ids_by_stage[a.stage].push_back(*id);
+    json deps = json::array();
+    for (const auto& x : after) deps.push_back(fmt::format("{}:{}", x.success ? "ok" : "any", x.job));
+    record.push_back(json{{"job_id", *id},
+                          {"stage", a.stage},
+                          {"stage_name", p.stages[a.stage].name},
+                          {"base", a.base},
+                          {"indices", a.indices},
+                          {"array", array},
+                          {"after", deps},
+                          {"script", a.script_path}});
+    // Recorded at once: a crash or a signal from here on still leaves the array known.
+    if (auto w = write_record(); !w) return undo(w.error());
+  }
+  write_runner("submitted", "");
+  if (!opts.quiet)
+    std::cerr << fmt::format("xrun: submitted {} array job{} ({}); follow with: xrun status {} --watch", submitted.size(),
+                             submitted.size() == 1 ? "" : "s", fmt::join(submitted, ", "), exp.id())
+              << std::endl;
+  if (!opts.wait) return 0;
+  return follow(*this, exp, p, meta, settings->poll, opts.quiet);
+}
+
+Result<void> BatchBackend::dry_run(std::ostream& os, const spec::Spec& sp, const plan::Plan& p, const RunOptions& opts) {
+  auto settings = d_->settings(sp.options_for(d_->name()));
+  if (!settings) return settings.error();
+  const bool can_ask = !run::find_on_path(d_->programs().back()).empty();
+  size_t max_array = d_->max_array_size(can_ask);
+  std::string note = can_ask ? " (from the scheduler)" : fmt::format(" ({}'s default; it cannot be asked here)", d_->display());
+  store::Experiment exp("<experiment-id>", "<store>/experiments/<experiment-id>");
+  json meta{{"name", sp.name}};
+  auto arrays = plan_arrays(p, opts.to_run, max_array, dialect_dir(exp, *d_), d_->script_suffix());
+  auto graph = plan::StageGraph::of(p, opts.keep_going);
+  os << fmt::format("backend {}: {} array job(s), largest array {}{}\n", d_->name(), arrays.size(), max_array, note);
+  std::map<size_t, std::vector<std::string>> ids;
+  size_t k = 0;
+  for (const auto& a : arrays) {
+    ++k;
+    os << fmt::format("\n# --- {} ---\n{}", a.script_path, batch_script(*d_, exp, meta, p, a, settings.value()));
+    auto argv = d_->submit_argv(a.script_path, array_spec(a.indices), settings.value(), after_for(a.stage, ids, graph));
+    os << "$ " << fmt::format("{}", fmt::join(argv, " ")) << "\n";
+    ids[a.stage].push_back(fmt::format("<job{}>", k));
+  }
+  if (run::find_on_path(d_->programs().front()).empty())
+    os << fmt::format("\nnote: no '{}' on PATH here: a real run needs {}'s client commands\n", d_->programs().front(),
+                      d_->display());
+  return {};
+}
+
+Result<void> BatchBackend::observe(const store::Experiment& exp, const plan::Plan& p, const json& meta,
+                                   std::vector<store::TaskFacts>& facts) {
+  const std::string dir = dialect_dir(exp, *d_);
+  auto task_jobs = load_task_jobs(dir);
+  // Tasks whose end the scheduler may still explain: unfinished ones, and ones a signal ended
+  // (the wrapper records FAILED by SIGTERM when the scheduler kills a job at its time limit, or
+  // cancels or requeues it: the scheduler's word is the truth).
+  auto wanted = [&](const store::TaskFacts& f) {
+    if (!task_jobs.count(f.id)) return false;
+    if (f.record && f.record->state == "SUCCEEDED") return false;
+    if (f.record && f.record->state == "FAILED")
+      return f.record->signal && (*f.record->signal == SIGTERM || *f.record->signal == SIGKILL);
+    return !f.control || f.control->state == "LOST";
+  };
+  std::set<std::string> jobs;
+  for (const auto& f : facts)
+    if (wanted(f)) jobs.insert(task_jobs[f.id].first);
+  if (jobs.empty()) return {};
+  if (run::find_on_path(d_->programs().back()).empty())
+    return make_error(fmt::format("cannot ask {} about this experiment: no '{}' on PATH", d_->display(),
+                                  d_->programs().back()),
+                      "run xrun on a login node of the cluster; the states shown come from the store only");
+  spdlog::debug("one queue query for {} job(s) of {}", jobs.size(), exp.id());
+  auto entries = d_->query(jobs);
+  if (!entries) return entries.error();
+  std::map<std::pair<std::string, size_t>, const QueueEntry*> by_element;
+  std::map<std::string, const QueueEntry*> whole;
+  for (const auto& q : entries.value()) {
+    if (q.indices.empty()) whole[q.job] = &q;
+    for (size_t i : q.indices) by_element[{q.job, i}] = &q;
+  }
+  std::set<std::string> never;  // arrays whose dependency can never be met: cancelled
+  for (auto& f : facts) {
+    if (!wanted(f)) continue;
+    const auto& [job, index] = task_jobs[f.id];
+    const QueueEntry* q = nullptr;
+    if (auto it = by_element.find({job, index}); it != by_element.end()) q = it->second;
+    else if (auto w = whole.find(job); w != whole.end()) q = w->second;
+    store::SchedulerView v;
+    if (q) {
+      v = d_->classify(*q);
+    } else {
+      v.phase = store::SchedulerView::Phase::Gone;
+    }
+    v.name = d_->display();
+    v.element = d_->element(job, index);
+    if (v.phase == store::SchedulerView::Phase::Ended || v.phase == store::SchedulerView::Phase::Gone) {
+      const std::string log = d_->log_path(logs_dir(exp, *d_), job, index);
+      std::string tail = util::trim(run::tail_lines(log, 3));
+      std::replace(tail.begin(), tail.end(), '\n', ' ');
+      if (tail.size() > 300) tail = tail.substr(tail.size() - 300);
+      if (!tail.empty()) v.log = fmt::format("; {} log ({}): {}", d_->display(), log, tail);
+    }
+    if (v.phase == store::SchedulerView::Phase::NeverRuns && q && q->state == "PENDING") never.insert(job);
+    f.scheduler = std::move(v);
+  }
+  if (!never.empty()) (void)run::capture(d_->cancel_argv({never.begin(), never.end()}), 60);
+  (void)p;
+  (void)meta;
+  return {};
+}
+
+std::string BatchBackend::scheduler_log(const store::Experiment& exp, size_t task) {
+  auto jobs = load_task_jobs(dialect_dir(exp, *d_));
+  auto it = jobs.find(task);
+  return it == jobs.end() ? "" : d_->log_path(logs_dir(exp, *d_), it->second.first, it->second.second);
+}
+
+Result<void> BatchBackend::cancel(const store::Experiment& exp, const plan::Plan& p, const json& meta,
+                                  const std::vector<store::TaskStatus>& tasks) {
+  auto task_jobs = load_task_jobs(dialect_dir(exp, *d_));
+  // When every unfinished element of an array is cancelled, the array itself is; otherwise
+  // exactly the elements asked for (a running sibling is never touched).
+  // (The targets' cancel request is already recorded, so they count as open themselves.)
+  std::map<std::string, size_t> open_per_job, cancel_per_job;
+  std::set<size_t> target_ids;
+  for (const auto& t : tasks) target_ids.insert(t.id);
+  for (const auto& t : observe_tasks(*this, exp, p, meta).tasks)
+    if ((!store::is_final(t.state) || target_ids.count(t.id)) && task_jobs.count(t.id))
+      ++open_per_job[task_jobs[t.id].first];
+  std::map<std::string, std::vector<size_t>> wanted;
+  for (const auto& t : tasks) {
+    if (!task_jobs.count(t.id)) continue;
+    const auto& [job, index] = task_jobs[t.id];
+    ++cancel_per_job[job];
+    wanted[job].push_back(index);
+  }
+  std::vector<std::string> targets;
+  for (const auto& [job, indices] : wanted) {
+    if (cancel_per_job[job] >= open_per_job[job]) {
+      targets.push_back(job);
+    } else {
+      for (size_t i : indices) targets.push_back(d_->element(job, i));
+    }
+  }
+  if (targets.empty()) return {};
+  auto argv = d_->cancel_argv(targets);
+  if (run::find_on_path(argv.front()).empty())
+    return make_error(fmt::format("no '{}' on PATH: the tasks are marked cancelled but their jobs may still run", argv.front()),
+                      "run `xrun cancel` again on a login node of the cluster");
+  spdlog::debug("{}", fmt::join(argv, " "));
+  auto r = run::capture(argv, 120);
+  if (!r) return r.error();
+  if (r->code != 0 && !d_->cancel_error_is_benign(r->err))
+    return make_error(fmt::format("{} failed: {}", argv.front(), util::trim(r->err)));
+  return {};
+}
+
+std::string array_spec(const std::vector<size_t>& sorted) {
+  std::string out;
+  for (size_t i = 0; i < sorted.size();) {
+    size_t j = i;
+    while (j + 1 < sorted.size() && sorted[j + 1] == sorted[j] + 1) ++j;
+    if (!out.empty()) out += ',';
+    out += j == i ? std::to_string(sorted[i]) : fmt::format("{}-{}", sorted[i], sorted[j]);
+    i = j + 1;
+  }
+  return out;
+}
+
+std::optional<std::vector<size_t>> parse_array_spec(const std::string& spec0) {
+  std::string spec = spec0.substr(0, spec0.find('%'));
+  std::vector<size_t> out;
+  for (const auto& part : util::split(spec, ',')) {
+    if (part.empty()) return std::nullopt;
+    auto dash = part.find('-');
+    auto num = [](const std::string& s) -> std::optional<size_t> {
+      if (s.empty() || s.size() > 9 || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
+        return std::nullopt;
+      return static_cast<size_t>(std::stoul(s));
+    };
+    if (dash == std::string::npos) {
+      auto n = num(part);
+      if (!n) return std::nullopt;
+      out.push_back(*n);
+    } else {
+      std::string range = part.substr(dash + 1);
+      auto colon = range.find(':');  // step syntax a-b:s
+      size_t step = 1;
+      if (colon != std::string::npos) {
+        auto st = num(range.substr(colon + 1));
+        if (!st || *st == 0) return std::nullopt;
+        step = *st;
+        range = range.substr(0, colon);
+      }
+      auto a = num(part.substr(0, dash)), b = num(range);
+      if (!a || !b || *b < *a || *b - *a > 10000000) return std::nullopt;
+      for (size_t k = *a; k <= *b; k += step) out.push_back(k);
+    }
+  }
+  return out;
+}
+
+}  // namespace xrun::backend::batch

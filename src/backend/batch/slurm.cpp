@@ -1,0 +1,215 @@
+#include "xrun/backend/batch/slurm.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "xrun/backend/options.hpp"
+#include "xrun/util/text.hpp"
+
+namespace xrun::backend::batch {
+
+namespace {
+
+using Phase = store::SchedulerView::Phase;
+
+// A value on an #SBATCH line: sbatch splits those lines on blanks and honours quotes.
+std::string sbatch_quote(const std::string& v) {
+  if (v.find_first_of(" \t\"'\\") == std::string::npos) return v;
+  if (v.find('"') == std::string::npos) return "\"" + v + "\"";
+  return "'" + v + "'";
+}
+
+// `--key=value` with its value quoted for an #SBATCH line.
+std::string sbatch_directive(const std::string& d) {
+  auto eq = d.find('=');
+  if (eq == std::string::npos || d.rfind("--", 0) != 0) return d;
+  return d.substr(0, eq + 1) + sbatch_quote(d.substr(eq + 1));
+}
+
+// Slurm expands %A, %a, %j, ... in --output: a '%' of the path itself is written '%%'.
+std::string pattern_escape(const std::string& path) {
+  std::string out;
+  for (char c : path) {
+    if (c == '%') out += '%';
+    out += c;
+  }
+  return out;
+}
+
+bool all_digits(const std::string& s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// Slurm's job states, by what they mean for a task.
+const std::vector<std::string> kQueued = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "SUSPENDED"};
+const std::vector<std::string> kRunning = {"RUNNING", "CONFIGURING", "COMPLETING", "RESIZING", "SIGNALING", "STAGE_OUT"};
+
+bool in(const std::vector<std::string>& v, const std::string& s) { return std::find(v.begin(), v.end(), s) != v.end(); }
+
+}  // namespace
+
+Result<Settings> SlurmDialect::settings(const json& opts) const {
+  Settings s;
+  for (const auto& [key, val] : opts.items()) {
+    if (key == "setup") continue;
+    XRUN_TRY(options::require_scalar("slurm", key, val));
+    std::string v = options::text(val);
+    if (key == "name") s.job_name = util::slug(v);
+    else if (key == "nodes") s.directives.push_back("--nodes=" + v);
+    else if (key == "cpus") s.directives.push_back("--cpus-per-task=" + v);
+    else if (key == "mem") s.directives.push_back("--mem=" + v);
+    else if (key == "gpus") s.directives.push_back("--gres=gpu:" + v);
+    else if (key == "walltime") s.directives.push_back("--time=" + v);
+    else if (key == "account") s.directives.push_back("--account=" + v);
+    else if (key == "partition") s.directives.push_back("--partition=" + v);
+    else if (key == "email") {
+      s.directives.push_back("--mail-user=" + v);
+      s.directives.push_back("--mail-type=END,FAIL");
+    } else if (key == "max_parallel" || key == "concurrency") {
+      auto n = options::whole_number(key, val, 1, 1000000000, "it limits how many tasks of an array run at once (%N)");
+      if (!n) return n.error();
+      s.max_parallel = n.value();
+    } else if (key == "poll_interval") {
+      auto d = options::seconds(key, val, 0.2, 3600);
+      if (!d) return d.error();
+      s.poll = d.value();
+    } else if (options::is_general(key)) {
+      continue;  // general options Slurm has no use for (the local pool's jobs, kill_grace)
+    } else if (auto b = options::boolean(val); b && !*b) {
+      continue;
+    } else if (key.size() == 1) {
+      s.directives.push_back(b ? "-" + key : fmt::format("-{} {}", key, v));
+    } else {
+      std::string flag = key;
+      std::replace(flag.begin(), flag.end(), '_', '-');
+      s.directives.push_back(b ? "--" + flag : fmt::format("--{}={}", flag, v));
+    }
+  }
+  return s;
+}
+
+size_t SlurmDialect::max_array_size(bool ask) const {
+  if (!ask) return 1001;
+  auto r = run::capture({"scontrol", "show", "config"}, 60);
+  if (!r || r->code != 0) return 1001;
+  return parse_max_array_size(r->out);
+}
+
+std::string SlurmDialect::header(const Settings& s, const std::string& job_name, const std::string& log_pattern,
+                                 const std::string& workdir) const {
+  std::string out = "#!/bin/sh\n";
+  out += fmt::format("#SBATCH --job-name={}\n", sbatch_quote(job_name));
+  out += fmt::format("#SBATCH --output={}\n", sbatch_quote(log_pattern));
+  out += fmt::format("#SBATCH --chdir={}\n", sbatch_quote(workdir));
+  for (const auto& d : s.directives) out += "#SBATCH " + sbatch_directive(d) + "\n";
+  return out;
+}
+
+std::string SlurmDialect::log_pattern(const std::string& logs_dir) const { return pattern_escape(logs_dir) + "/%A_%a.out"; }
+
+std::string SlurmDialect::log_path(const std::string& logs_dir, const std::string& job, size_t index) const {
+  return fmt::format("{}/{}_{}.out", logs_dir, job, index);
+}
+
+std::vector<std::string> SlurmDialect::submit_argv(const std::string& script, const std::string& array,
+                                                   const Settings& s, const std::vector<After>& after) const {
+  std::vector<std::string> argv{"sbatch", "--parsable",
+                                "--array=" + array + (s.max_parallel > 0 ? fmt::format("%{}", s.max_parallel) : "")};
+  std::vector<std::string> ok, any;
+  for (const auto& a : after) (a.success ? ok : any).push_back(a.job);
+  std::vector<std::string> parts;
+  if (!ok.empty()) parts.push_back(fmt::format("afterok:{}", fmt::join(ok, ":")));
+  if (!any.empty()) parts.push_back(fmt::format("afterany:{}", fmt::join(any, ":")));
+  if (!parts.empty()) argv.push_back(fmt::format("--dependency={}", fmt::join(parts, ",")));
+  argv.push_back(script);
+  return argv;
+}
+
+std::optional<std::string> SlurmDialect::job_id(const run::Captured& r) const {
+  std::string id = util::trim(r.out.substr(0, r.out.find(';')));  // --parsable: "JOBID[;CLUSTER]"
+  if (!all_digits(id)) return std::nullopt;
+  return id;
+}
+
+Result<std::vector<QueueEntry>> SlurmDialect::query(const std::set<std::string>& jobs) const {
+  // -r: one line per array element, so pending elements are never abbreviated away.
+  auto r = run::capture(
+      {"squeue", "-h", "-r", "-t", "all", "-j", fmt::format("{}", fmt::join(jobs, ",")), "-o", "%i|%T|%r"}, 60);
+  if (!r) return r.error();
+  if (r->code != 0 && r->err.find("Invalid job id") == std::string::npos)
+    return make_error(fmt::format("squeue failed: {}", util::trim(r->err)), "the states shown come from the store only");
+  return parse_squeue(r->code == 0 ? r->out : "");
+}
+
+store::SchedulerView SlurmDialect::classify(const QueueEntry& e) const {
+  store::SchedulerView v;
+  v.state = e.state;
+  v.reason = e.reason;
+  if (e.reason == "DependencyNeverSatisfied") v.phase = Phase::NeverRuns;
+  else if (in(kQueued, e.state)) v.phase = Phase::Queued;
+  else if (in(kRunning, e.state)) v.phase = Phase::Running;
+  else {
+    v.phase = Phase::Ended;
+    if (e.state == "TIMEOUT" || e.state == "DEADLINE") v.ended_as = store::SchedulerView::EndedAs::Timeout;
+    else if (e.state == "CANCELLED") v.ended_as = store::SchedulerView::EndedAs::Cancelled;
+  }
+  return v;
+}
+
+std::vector<std::string> SlurmDialect::cancel_argv(const std::vector<std::string>& targets) const {
+  std::vector<std::string> argv{"scancel"};
+  argv.insert(argv.end(), targets.begin(), targets.end());
+  return argv;
+}
+
+bool SlurmDialect::cancel_error_is_benign(const std::string& err) const {
+  return err.find("already completing or completed") != std::string::npos ||
+         err.find("Invalid job id") != std::string::npos;
+}
+
+std::string SlurmDialect::element(const std::string& job, size_t index) const { return fmt::format("{}_{}", job, index); }
+
+std::vector<QueueEntry> parse_squeue(const std::string& out) {
+  std::vector<QueueEntry> recs;
+  for (const auto& line : util::split(out, '\n')) {
+    auto f = util::split(util::trim(line), '|');
+    if (f.size() < 3 || f[0].empty()) continue;
+    QueueEntry r;
+    r.state = f[1];
+    r.reason = f[2];
+    const std::string& id = f[0];
+    auto us = id.find('_');
+    if (us == std::string::npos) {
+      r.job = id;
+    } else {
+      r.job = id.substr(0, us);
+      std::string rest = id.substr(us + 1);
+      if (!rest.empty() && rest.front() == '[') {
+        auto close = rest.find(']');
+        rest = rest.substr(1, close == std::string::npos ? std::string::npos : close - 1);
+      }
+      // An index list squeue abbreviated (`123_[2,9,22,...]`) or that cannot be read: the job
+      // is still there, so the record stands for every element not listed on its own line.
+      if (auto idx = parse_array_spec(rest)) r.indices = *idx;
+    }
+    recs.push_back(std::move(r));
+  }
+  return recs;
+}
+
+size_t parse_max_array_size(const std::string& text) {
+  for (const auto& line : util::split(text, '\n')) {
+    if (!util::starts_with(util::trim(line), "MaxArraySize")) continue;
+    auto eq = line.find('=');
+    if (eq == std::string::npos) continue;
+    std::string v = util::trim(line.substr(eq + 1));
+    char* end = nullptr;
+    long n = std::strtol(v.c_str(), &end, 10);
+    if (n > 0) return static_cast<size_t>(n);
+  }
+  return 1001;
+}
+
+}  // namespace xrun::backend::batch

@@ -1,0 +1,76 @@
+#include "xrun/backend/observe.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "xrun/plan/stage_graph.hpp"
+#include "xrun/run/report.hpp"
+
+namespace xrun::backend {
+
+namespace {
+
+using store::SchedulerView;
+
+// The backend reported the task's wrapper or job gone, but the records were read before it was
+// asked: read them again (what the backend saw stays).
+void reread(const store::Experiment& exp, store::TaskFacts& f) {
+  store::TaskFacts fresh = exp.facts_of(f.id, f.cancel_requested);
+  f.record = std::move(fresh.record);
+  f.control = std::move(fresh.control);
+}
+
+// Decide; a verdict from the scheduler is persisted first (the first one recorded wins: when
+// another reader recorded one, the task is decided again from what is recorded).
+store::TaskStatus decide_and_persist(const store::Experiment& exp, store::TaskFacts& f) {
+  store::Decision d = store::decide(f);
+  if (!d.verdict) return d.status;
+  auto made = exp.record_verdict(f.id, *d.verdict);
+  if (!made) {
+    spdlog::warn("{}", made.error().what);
+    return d.status;
+  }
+  if (made.value()) {
+    spdlog::debug("task {}: verdict {} recorded ({})", f.id, d.verdict->state, d.verdict->reason);
+    return d.status;
+  }
+  reread(exp, f);
+  return store::decide(f).status;
+}
+
+}  // namespace
+
+Observed observe_tasks(Backend& b, const store::Experiment& exp, const plan::Plan& p, const json& meta) {
+  Observed out;
+  auto facts = exp.facts(p);
+  if (auto r = b.observe(exp, p, meta, facts); !r) out.warning = r.error();
+  for (auto& f : facts)
+    if (store::needs_reread(f)) reread(exp, f);
+  // Stage by stage: a task that can never start because a stage it needs failed is told so.
+  auto graph = plan::StageGraph::of(p, false);
+  std::vector<bool> failed(p.stages.size(), false);
+  out.tasks.reserve(facts.size());
+  for (auto& f : facts) {
+    f.blocked = graph.blocked(f.stage, failed);
+    store::TaskStatus t = decide_and_persist(exp, f);
+    if (store::is_final(t.state) && !run::satisfied(t)) failed[t.stage] = true;
+    out.tasks.push_back(std::move(t));
+  }
+  return out;
+}
+
+store::TaskStatus observe_task(Backend& b, const store::Experiment& exp, const plan::Plan& p, const json& meta,
+                               size_t task, bool cancelled) {
+  std::vector<store::TaskFacts> one{exp.facts_of(task, cancelled)};
+  auto [stage, index] = store::locate(p, task);
+  one[0].stage = stage;
+  one[0].index = index;
+  if (auto r = b.observe(exp, p, meta, one); !r) spdlog::debug("task {}: {}", task, r.error().what);
+  if (store::needs_reread(one[0])) reread(exp, one[0]);
+  // Whether a gate keeps it from ever starting depends on the stages before it.
+  const auto& sv = one[0].scheduler;
+  if (!one[0].record && sv && sv->phase != SchedulerView::Phase::Queued && sv->phase != SchedulerView::Phase::Running)
+    return observe_tasks(b, exp, p, meta).tasks.at(task);
+  return decide_and_persist(exp, one[0]);
+}
+
+}  // namespace xrun::backend

@@ -1,0 +1,38 @@
+#include "xrun/backend/pool/process_launcher.hpp"
+
+#include <signal.h>
+
+#include "xrun/run/process.hpp"
+#include "xrun/run/task_files.hpp"
+#include "xrun/util/fs.hpp"
+
+namespace xrun::backend::pool {
+
+std::vector<std::string> ProcessLauncher::worker_argv(const store::Experiment& exp) const {
+  return run::worker_argv(exp);
+}
+
+std::vector<std::string> ProcessLauncher::task_argv(const store::Experiment& exp, size_t task) const {
+  return run::wrapper_argv(exp, task);
+}
+
+void ProcessLauncher::signal(long pgid, pid_t proc, int sig) const {
+  if (pgid > 0) ::kill(static_cast<pid_t>(-pgid), sig);
+  else if (proc > 0) ::kill(proc, sig);
+}
+
+store::Liveness ProcessLauncher::liveness(const store::Experiment& exp, const store::WrapperRecord& w) const {
+  if (!reaches(w.host)) return store::Liveness::Unknown;
+  // The wrapper (its command line names the experiment's folder), or the task's own shell, the
+  // leader of its process group (its command line names the task's cmd.sh).
+  if (run::process_alive(w.wrapper, exp.dir())) return store::Liveness::Alive;
+  if (w.pid > 0 && w.pid != w.wrapper && run::process_alive(w.pid, exp.dir())) return store::Liveness::Alive;
+  return store::Liveness::Gone;
+}
+
+bool ProcessLauncher::reaches(const std::string& host) const {
+  static const std::string here = util::hostname();
+  return host.empty() || host == here;
+}
+
+}  // namespace xrun::backend::pool

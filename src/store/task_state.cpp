@@ -1,0 +1,269 @@
+#include "xrun/store/task_state.hpp"
+
+#include <signal.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "xrun/util/text.hpp"
+
+namespace xrun::store {
+
+namespace {
+
+const std::vector<std::pair<State, const char*>> kStateNames = {
+    {State::Pending, "PENDING"},   {State::Running, "RUNNING"},     {State::Succeeded, "SUCCEEDED"},
+    {State::Failed, "FAILED"},     {State::Timeout, "TIMEOUT"},     {State::Cancelled, "CANCELLED"},
+    {State::Skipped, "SKIPPED"},   {State::Lost, "LOST"}};
+
+// key=value lines -> map (tolerant: unknown keys and junk lines are ignored)
+std::map<std::string, std::string> parse_kv(const std::string& text) {
+  std::map<std::string, std::string> kv;
+  for (const auto& line : util::split(text, '\n')) {
+    auto eq = line.find('=');
+    if (eq == std::string::npos || eq == 0) continue;
+    kv[line.substr(0, eq)] = line.substr(eq + 1);
+  }
+  return kv;
+}
+
+std::optional<long> to_long(const std::string& s) {
+  if (s.empty()) return std::nullopt;
+  char* end = nullptr;
+  errno = 0;
+  long v = std::strtol(s.c_str(), &end, 10);
+  if (errno != 0 || *end != '\0') return std::nullopt;
+  return v;
+}
+
+double to_double(const std::string& s) {
+  char* end = nullptr;
+  double v = std::strtod(s.c_str(), &end);
+  return end == s.c_str() ? 0 : v;
+}
+
+using Phase = SchedulerView::Phase;
+
+bool active(const std::optional<SchedulerView>& v) {
+  return v && (v->phase == Phase::Queued || v->phase == Phase::Running);
+}
+
+// The scheduler's state and reason as `status` shows them.
+std::string scheduler_words(const SchedulerView& v) {
+  return v.reason.empty() || v.reason == "None" ? v.state : fmt::format("{} ({})", v.state, v.reason);
+}
+
+// The scheduler ended the job as TIMEOUT or CANCELLED: its verdict.
+std::optional<ControlRecord> scheduler_verdict(const TaskFacts& f) {
+  if (!f.scheduler || f.scheduler->phase != Phase::Ended) return std::nullopt;
+  const auto& v = *f.scheduler;
+  if (v.ended_as == SchedulerView::EndedAs::Timeout)
+    return ControlRecord{"TIMEOUT", fmt::format("{}'s time limit was reached", v.name)};
+  if (v.ended_as == SchedulerView::EndedAs::Cancelled && !f.cancel_requested)
+    return ControlRecord{"CANCELLED", fmt::format("cancelled in {} (outside xrun)", v.name)};
+  return std::nullopt;
+}
+
+}  // namespace
+
+const char* to_string(State s) {
+  for (const auto& [st, name] : kStateNames)
+    if (st == s) return name;
+  return "?";
+}
+
+std::optional<State> parse_state(const std::string& s) {
+  for (const auto& [st, name] : kStateNames)
+    if (s == name) return st;
+  return std::nullopt;
+}
+
+const std::vector<State>& all_states() {
+  static const std::vector<State> v = {State::Pending,   State::Running,   State::Succeeded, State::Failed,
+                                       State::Timeout,   State::Cancelled, State::Skipped,   State::Lost};
+  return v;
+}
+
+bool is_final(State s) { return s != State::Pending && s != State::Running; }
+
+std::optional<WrapperRecord> parse_wrapper_record(const std::string& text) {
+  auto kv = parse_kv(text);
+  // A record counts only once complete: the wrapper ends each with `written=1`.
+  if (!kv.count("state") || kv["written"] != "1") return std::nullopt;
+  WrapperRecord w;
+  w.state = kv["state"];
+  if (auto v = to_long(kv["exit"])) w.exit_code = static_cast<int>(*v);
+  if (auto v = to_long(kv["signal"]); v && *v > 0) w.signal = static_cast<int>(*v);
+  w.start = to_double(kv["start"]);
+  w.end = to_double(kv["end"]);
+  w.host = kv["host"];
+  w.pid = to_long(kv["pid"]).value_or(0);
+  w.wrapper = to_long(kv["wrapper"]).value_or(w.pid);
+  w.attempt = static_cast<int>(to_long(kv["attempt"]).value_or(1));
+  return w;
+}
+
+std::optional<ControlRecord> parse_control_record(const std::string& text) {
+  auto kv = parse_kv(text);
+  if (!kv.count("state")) return std::nullopt;
+  return ControlRecord{kv["state"], kv["reason"]};
+}
+
+std::string format_control_record(const ControlRecord& c) {
+  std::string reason = c.reason;
+  std::replace(reason.begin(), reason.end(), '\n', ' ');
+  return fmt::format("state={}\nreason={}\n", c.state, reason);
+}
+
+bool needs_reread(const TaskFacts& f) {
+  if (f.record && f.record->final()) return false;
+  if (f.liveness == Liveness::Gone) return true;
+  return f.scheduler && (f.scheduler->phase == Phase::Ended || f.scheduler->phase == Phase::Gone);
+}
+
+Decision decide(const TaskFacts& f) {
+  Decision d;
+  TaskStatus& t = d.status;
+  t.id = f.id;
+  t.stage = f.stage;
+  t.index = f.index;
+  const auto& w = f.record;
+  const std::string cstate = f.control ? f.control->state : "";
+  if (w) {
+    t.exit_code = w->exit_code;
+    t.signal = w->signal;
+    t.start = w->start;
+    t.end = w->end;
+    t.host = w->host;
+    t.pid = w->pid;
+    t.attempt = w->attempt;
+  }
+  if (active(f.scheduler)) t.backend_state = scheduler_words(*f.scheduler);
+  auto set = [&](State s, std::string reason) {
+    t.state = s;
+    t.reason = std::move(reason);
+  };
+  // The scheduler's verdict, persisted at once; it is also the state.
+  auto take_verdict = [&](const ControlRecord& v) {
+    d.verdict = v;
+    set(v.state == "TIMEOUT" ? State::Timeout : v.state == "CANCELLED" ? State::Cancelled : State::Lost, v.reason);
+  };
+  // A task that was stopped: the recorded reason (walltime, cancel), else `fallback`.
+  auto stopped_as = [&](State fallback, const std::string& fallback_reason) {
+    if (cstate == "TIMEOUT") set(State::Timeout, f.control->reason.empty() ? "walltime exceeded" : f.control->reason);
+    else if (f.cancel_requested || cstate == "CANCELLED")
+      set(State::Cancelled, cstate == "CANCELLED" && !f.control->reason.empty() ? f.control->reason : "cancelled");
+    else set(fallback, fallback_reason);
+  };
+  const bool requeued = f.scheduler && f.scheduler->phase == Phase::Queued;
+
+  // 1. The wrapper recorded the task's end.
+  if (w && w->final()) {
+    if (w->state == "SUCCEEDED") {
+      t.state = State::Succeeded;
+      return d;
+    }
+    const bool killed = w->signal && (*w->signal == SIGTERM || *w->signal == SIGKILL);
+    // Killed, and the scheduler queues the job again (requeued after a node failure or a
+    // preemption): it will run again; the killed run is not its end.
+    if (killed && requeued && !f.cancel_requested && cstate.empty()) {
+      set(State::Pending, fmt::format("requeued by {}", f.scheduler->name));
+      return d;
+    }
+    // Killed by the scheduler (time limit, a cancel outside xrun): its verdict is the truth.
+    if (killed && cstate.empty())
+      if (auto v = scheduler_verdict(f)) {
+        take_verdict(*v);
+        return d;
+      }
+    std::string why = w->signal ? fmt::format("killed by signal {}", *w->signal)
+                                : fmt::format("exit code {}", w->exit_code.value_or(-1));
+    stopped_as(State::Failed, why);
+    return d;
+  }
+
+  // 2. The task started and has not recorded its end.
+  if (w) {
+    if (f.liveness == Liveness::Alive) {
+      t.state = State::Running;
+      t.wrapper_alive = true;
+      return d;
+    }
+    if (f.scheduler) {
+      if (requeued && !f.cancel_requested) {
+        set(State::Pending, fmt::format("requeued by {}", f.scheduler->name));
+        return d;
+      }
+      if (f.scheduler->phase == Phase::Running || f.scheduler->phase == Phase::Queued) {
+        t.state = State::Running;
+        return d;
+      }
+      if (f.cancel_requested || cstate == "TIMEOUT" || cstate == "CANCELLED") {
+        stopped_as(State::Lost, "");
+        return d;
+      }
+      if (cstate == "LOST") {  // already decided
+        set(State::Lost, f.control->reason);
+        return d;
+      }
+      if (auto v = scheduler_verdict(f)) {
+        take_verdict(*v);
+        return d;
+      }
+      take_verdict({"LOST", fmt::format("{} job {} {} without a final task status{}", f.scheduler->name,
+                                        f.scheduler->element,
+                                        f.scheduler->phase == Phase::Gone ? "left the queue"
+                                                                          : "ended " + f.scheduler->state,
+                                        f.scheduler->log)});
+      return d;
+    }
+    if (f.liveness == Liveness::Gone) {
+      stopped_as(State::Lost, cstate == "LOST" && !f.control->reason.empty()
+                                  ? f.control->reason
+                                  : "the task's process is gone without a final status");
+      return d;
+    }
+    t.state = State::Running;  // nobody here can tell otherwise (another host)
+    return d;
+  }
+
+  // 3. Never started.
+  if (active(f.scheduler) && !f.cancel_requested && cstate != "CANCELLED" && cstate != "SKIPPED") {
+    // A scheduler that queues or runs the job is more recent than a verdict of LOST.
+    t.state = f.scheduler->phase == Phase::Running ? State::Running : State::Pending;
+    return d;
+  }
+  if (cstate == "SKIPPED") {
+    set(State::Skipped, f.control->reason);
+  } else if (cstate == "LOST") {
+    set(State::Lost, f.control->reason);
+  } else if (cstate == "TIMEOUT") {
+    set(State::Timeout, f.control->reason.empty() ? "walltime exceeded" : f.control->reason);
+  } else if (f.cancel_requested || cstate == "CANCELLED") {
+    set(State::Cancelled,
+        cstate == "CANCELLED" && !f.control->reason.empty() ? f.control->reason : "cancelled before it started");
+  } else if (f.scheduler && f.scheduler->phase == Phase::NeverRuns) {
+    set(State::Skipped, f.blocked.empty() ? "its dependency can never be satisfied" : f.blocked);
+  } else if (f.scheduler && (f.scheduler->phase == Phase::Ended || f.scheduler->phase == Phase::Gone)) {
+    if (auto v = scheduler_verdict(f)) {
+      take_verdict(*v);
+    } else if (!f.blocked.empty()) {
+      set(State::Skipped, f.blocked);
+    } else {
+      take_verdict({"LOST", fmt::format("{} job {} {} without a final task status{}", f.scheduler->name,
+                                        f.scheduler->element,
+                                        f.scheduler->phase == Phase::Gone ? "left the queue"
+                                                                          : "ended " + f.scheduler->state,
+                                        f.scheduler->log)});
+    }
+  } else {
+    t.state = State::Pending;
+  }
+  return d;
+}
+
+}  // namespace xrun::store

@@ -1,0 +1,130 @@
+// The task-state engine: every combination of facts that matters, one outcome each.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+
+#include "xrun/store/task_state.hpp"
+
+using namespace xrun::store;
+
+namespace {
+WrapperRecord rec(const std::string& state, int exit_code = 0, int sig = 0) {
+  WrapperRecord r;
+  r.state = state;
+  r.exit_code = exit_code;
+  if (sig) r.signal = sig;
+  r.pid = 42;
+  r.wrapper = 41;
+  r.host = "h";
+  r.attempt = 1;
+  return r;
+}
+SchedulerView view(SchedulerView::Phase phase, const std::string& state = "",
+                   SchedulerView::EndedAs as = SchedulerView::EndedAs::Other) {
+  SchedulerView v;
+  v.phase = phase;
+  v.state = state;
+  v.ended_as = as;
+  v.name = "Slurm";
+  v.element = "7_3";
+  return v;
+}
+struct F {
+  TaskFacts f;
+  F& record(WrapperRecord r) { f.record = r; return *this; }
+  F& control(const std::string& s, const std::string& why = "") { f.control = ControlRecord{s, why}; return *this; }
+  F& cancel() { f.cancel_requested = true; return *this; }
+  F& live(Liveness l) { f.liveness = l; return *this; }
+  F& sched(SchedulerView v) { f.scheduler = v; return *this; }
+  F& blocked(const std::string& b) { f.blocked = b; return *this; }
+  Decision d() const { return decide(f); }
+  State state() const { return decide(f).status.state; }
+};
+using P = SchedulerView::Phase;
+using E = SchedulerView::EndedAs;
+}  // namespace
+
+TEST_CASE("task state: the wrapper's final record", "[store][task_state]") {
+  CHECK(F().state() == State::Pending);
+  CHECK(F().record(rec("SUCCEEDED")).cancel().control("CANCELLED").state() == State::Succeeded);
+  CHECK(F().record(rec("FAILED", 1)).state() == State::Failed);
+  CHECK(F().record(rec("FAILED", 1)).d().status.reason == "exit code 1");
+  CHECK(F().record(rec("FAILED", 143, SIGTERM)).cancel().state() == State::Cancelled);
+  CHECK(F().record(rec("FAILED", 143, SIGTERM)).control("TIMEOUT", "w").state() == State::Timeout);
+  CHECK(F().record(rec("FAILED", 139, 11)).d().status.reason == "killed by signal 11");
+}
+
+TEST_CASE("task state: a started task is decided by liveness", "[store][task_state]") {
+  auto alive = F().record(rec("RUNNING")).live(Liveness::Alive).d();
+  CHECK(alive.status.state == State::Running);
+  CHECK(alive.status.wrapper_alive);
+  CHECK(F().record(rec("RUNNING")).state() == State::Running);  // nobody can tell (another host)
+  auto lost = F().record(rec("RUNNING")).live(Liveness::Gone).d();
+  CHECK(lost.status.state == State::Lost);
+  CHECK_FALSE(lost.status.reason.empty());
+  CHECK_FALSE(lost.verdict);  // liveness is not a scheduler's verdict
+  CHECK(F().record(rec("RUNNING")).live(Liveness::Gone).control("TIMEOUT").state() == State::Timeout);
+  CHECK(F().record(rec("RUNNING")).live(Liveness::Gone).cancel().state() == State::Cancelled);
+}
+
+TEST_CASE("task state: never started", "[store][task_state]") {
+  CHECK(F().control("SKIPPED", "stage x failed").state() == State::Skipped);
+  CHECK(F().cancel().state() == State::Cancelled);
+  CHECK(F().control("LOST", "gone").state() == State::Lost);
+  CHECK(F().control("TIMEOUT").state() == State::Timeout);
+}
+
+TEST_CASE("task state: the scheduler's view", "[store][task_state]") {
+  SECTION("queued and running jobs") {
+    auto q = F().sched(view(P::Queued, "PENDING")).d();
+    CHECK(q.status.state == State::Pending);
+    CHECK(q.status.backend_state == "PENDING");
+    CHECK(F().sched(view(P::Running, "RUNNING")).state() == State::Running);
+    CHECK(F().record(rec("RUNNING")).sched(view(P::Running, "RUNNING")).state() == State::Running);
+    // A scheduler that queues the job again outranks an earlier LOST.
+    CHECK(F().control("LOST", "x").sched(view(P::Queued, "PENDING")).state() == State::Pending);
+  }
+  SECTION("time limit and cancels outside xrun are verdicts, persisted") {
+    auto t = F().record(rec("FAILED", 143, SIGTERM)).sched(view(P::Ended, "TIMEOUT", E::Timeout)).d();
+    CHECK(t.status.state == State::Timeout);
+    REQUIRE(t.verdict);
+    CHECK(t.verdict->state == "TIMEOUT");
+    auto c = F().record(rec("RUNNING")).sched(view(P::Ended, "CANCELLED", E::Cancelled)).d();
+    CHECK(c.status.state == State::Cancelled);
+    REQUIRE(c.verdict);
+    CHECK(c.verdict->reason.find("outside xrun") != std::string::npos);
+    // Cancelled by xrun: not "outside", and nothing to persist.
+    auto mine = F().record(rec("FAILED", 143, SIGTERM)).cancel().sched(view(P::Ended, "CANCELLED", E::Cancelled)).d();
+    CHECK(mine.status.state == State::Cancelled);
+    CHECK_FALSE(mine.verdict);
+    // A task that failed on its own is FAILED whatever the job's state.
+    CHECK(F().record(rec("FAILED", 1)).sched(view(P::Ended, "TIMEOUT", E::Timeout)).state() == State::Failed);
+  }
+  SECTION("a job gone without a final status is LOST, persisted; a blocked one is SKIPPED") {
+    auto gone = F().record(rec("RUNNING")).sched(view(P::Gone)).d();
+    CHECK(gone.status.state == State::Lost);
+    REQUIRE(gone.verdict);
+    CHECK(gone.verdict->reason.find("7_3 left the queue") != std::string::npos);
+    CHECK(F().sched(view(P::Ended, "COMPLETED")).state() == State::Lost);
+    CHECK(F().sched(view(P::Gone)).blocked("stage 'a' did not succeed").state() == State::Skipped);
+    CHECK(F().sched(view(P::NeverRuns, "PENDING")).state() == State::Skipped);
+    CHECK(F().sched(view(P::NeverRuns, "PENDING")).blocked("stage 'a' did not succeed").d().status.reason ==
+          "stage 'a' did not succeed");
+  }
+  SECTION("a requeued job is PENDING again, not LOST or FAILED") {
+    auto r = F().record(rec("FAILED", 143, SIGTERM)).sched(view(P::Queued, "PENDING")).d();
+    CHECK(r.status.state == State::Pending);
+    CHECK(r.status.reason.find("requeued") != std::string::npos);
+    CHECK(F().record(rec("RUNNING")).sched(view(P::Queued, "REQUEUED")).state() == State::Pending);
+    CHECK(F().record(rec("FAILED", 137, SIGKILL)).sched(view(P::Queued, "PENDING")).cancel().state() == State::Cancelled);
+  }
+}
+
+TEST_CASE("task state: records are read again only when the backend reports a task gone", "[store][task_state]") {
+  CHECK_FALSE(needs_reread(F().f));
+  CHECK(needs_reread(F().record(rec("RUNNING")).live(Liveness::Gone).f));
+  CHECK(needs_reread(F().sched(view(P::Gone)).f));
+  CHECK(needs_reread(F().record(rec("RUNNING")).sched(view(P::Ended, "COMPLETED")).f));
+  CHECK_FALSE(needs_reread(F().record(rec("SUCCEEDED")).sched(view(P::Gone)).f));
+  CHECK_FALSE(needs_reread(F().record(rec("RUNNING")).live(Liveness::Alive).f));
+}
