@@ -85,7 +85,7 @@ Result<Child> Child::spawn(const Spawn& s) {
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
   if (rc != 0)
-    return make_error(fmt::format("cannot start '{}': {}", s.argv.empty() ? "" : s.argv[0], std::strerror(rc)),
+    return runtime_error(fmt::format("cannot start '{}': {}", s.argv.empty() ? "" : s.argv[0], std::strerror(rc)),
                       "check that the program exists and the system has free process slots");
   Child c;
   c.pid_ = pid;
@@ -126,7 +126,7 @@ void Child::mark_reaped(int status) {
 
 Result<Captured> capture(const std::vector<std::string>& argv, double timeout_seconds) {
   util::TempDir tmp("xrun-cmd-");
-  if (tmp.path().empty()) return make_error("cannot create a temporary directory", "check $TMPDIR");
+  if (tmp.path().empty()) return runtime_error("cannot create a temporary directory", "check $TMPDIR");
   std::string out = tmp.path() + "/out", err = tmp.path() + "/err";
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
@@ -149,17 +149,17 @@ Result<Captured> capture(const std::vector<std::string>& argv, double timeout_se
   int rc = posix_spawnp(&pid, a[0], &fa, &attr, a.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
-  if (rc != 0) return make_error(fmt::format("cannot run '{}': {}", argv[0], std::strerror(rc)));
+  if (rc != 0) return runtime_error(fmt::format("cannot run '{}': {}", argv[0], std::strerror(rc)));
   double waited = 0;
   int st = 0;
   for (;;) {
     pid_t r = ::waitpid(pid, &st, WNOHANG);
     if (r == pid) break;
-    if (r < 0 && errno != EINTR) return make_error(fmt::format("waiting for '{}' failed", argv[0]));
+    if (r < 0 && errno != EINTR) return runtime_error(fmt::format("waiting for '{}' failed", argv[0]));
     if (waited > timeout_seconds) {
       ::kill(pid, SIGKILL);
       ::waitpid(pid, &st, 0);
-      return make_error(fmt::format("'{}' did not answer within {:.0f} s", argv[0], timeout_seconds),
+      return runtime_error(fmt::format("'{}' did not answer within {:.0f} s", argv[0], timeout_seconds),
                         "the scheduler may be overloaded or down; try again");
     }
     ::usleep(2000);

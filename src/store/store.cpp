@@ -228,7 +228,7 @@ Result<bool> Experiment::record_verdict(size_t task, const ControlRecord& c) con
   int err = errno;
   ::unlink(tmp.c_str());
   if (!made && err != EEXIST)
-    return make_error(fmt::format("cannot record task {}'s final state: {}", task, std::strerror(err)),
+    return runtime_error(fmt::format("cannot record task {}'s final state: {}", task, std::strerror(err)),
                       "check that the run store is writable");
   return made;
 }
@@ -267,7 +267,7 @@ Result<RunnerLock> RunnerLock::acquire(const Experiment& exp) {
   RunnerLock l;
   l.fd_ = ::open(exp.path("lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (l.fd_ < 0)
-    return make_error(fmt::format("cannot create the lock of experiment '{}': {}", exp.id(), std::strerror(errno)),
+    return runtime_error(fmt::format("cannot create the lock of experiment '{}': {}", exp.id(), std::strerror(errno)),
                       "check that the run store is writable");
   struct flock fl {};
   fl.l_type = F_WRLCK;
@@ -318,10 +318,10 @@ Result<Experiment> Store::create(const std::string& name) const {
     std::string dir = experiments_dir() + "/" + id;
     if (::mkdir(dir.c_str(), 0755) == 0) return Experiment(id, dir);  // mkdir is the atomic claim
     if (errno != EEXIST)
-      return make_error(fmt::format("cannot create experiment folder '{}': {}", dir, std::strerror(errno)),
+      return runtime_error(fmt::format("cannot create experiment folder '{}': {}", dir, std::strerror(errno)),
                         "check that the run store is writable (--store DIR or XRUN_HOME)");
   }
-  return make_error("cannot find a free experiment id", "the run store is unusually crowded; try again");
+  return runtime_error("cannot find a free experiment id", "the run store is unusually crowded; try again");
 }
 
 std::vector<std::string> Store::list() const {
@@ -376,7 +376,7 @@ Result<Experiment> Store::find(const std::string& ref) const {
 Result<void> Store::remove(const Experiment& exp) const {
   std::string hidden = fmt::format("{}/.removing-{}-{}", experiments_dir(), exp.id(), random_tag());
   if (::rename(exp.dir().c_str(), hidden.c_str()) != 0)
-    return make_error(fmt::format("cannot remove experiment '{}': {}", exp.id(), std::strerror(errno)),
+    return runtime_error(fmt::format("cannot remove experiment '{}': {}", exp.id(), std::strerror(errno)),
                       "check that the run store is writable");
   util::remove_all(hidden);
   return {};

@@ -163,14 +163,14 @@ Result<void> overwrite_in_place(const std::string& path, const std::string& cont
   Fd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW));
   struct stat st {};
   if (!fd.valid() || ::fstat(fd.get(), &st) != 0 || static_cast<size_t>(st.st_size) < content.size())
-    return make_error(fmt::format("cannot write '{}' in place: {}", path, fd.valid() ? "no room reserved" : std::strerror(errno)),
+    return runtime_error(fmt::format("cannot write '{}' in place: {}", path, fd.valid() ? "no room reserved" : std::strerror(errno)),
                       "check that the run store is writable and the disk is not full");
   size_t off = 0;
   while (off < content.size()) {
     ssize_t n = ::pwrite(fd.get(), content.data() + off, content.size() - off, static_cast<off_t>(off));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0)
-      return make_error(fmt::format("cannot write '{}': {}", path, std::strerror(errno)),
+      return runtime_error(fmt::format("cannot write '{}': {}", path, std::strerror(errno)),
                         "check that the run store is writable and the disk is not full");
     off += static_cast<size_t>(n);
   }
@@ -181,7 +181,7 @@ Result<void> atomic_write(const std::string& path, const std::string& content, b
   std::string tmp = fmt::format("{}/.{}.tmp.{}", dirname(path), basename(path), random_suffix());
   Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
   if (!fd.valid())
-    return make_error(fmt::format("cannot write '{}': {}", path, std::strerror(errno)),
+    return runtime_error(fmt::format("cannot write '{}': {}", path, std::strerror(errno)),
                       "check that the run store is writable and the disk is not full");
   size_t off = 0;
   while (off < content.size()) {
@@ -191,7 +191,7 @@ Result<void> atomic_write(const std::string& path, const std::string& content, b
       int err = errno;
       fd.reset();
       ::unlink(tmp.c_str());
-      return make_error(fmt::format("cannot write '{}': {}", path, std::strerror(err)),
+      return runtime_error(fmt::format("cannot write '{}': {}", path, std::strerror(err)),
                         "check that the run store is writable and the disk is not full");
     }
     off += static_cast<size_t>(n);
@@ -200,18 +200,18 @@ Result<void> atomic_write(const std::string& path, const std::string& content, b
     int err = errno;
     fd.reset();
     ::unlink(tmp.c_str());
-    return make_error(fmt::format("cannot sync '{}': {}", path, std::strerror(err)));
+    return runtime_error(fmt::format("cannot sync '{}': {}", path, std::strerror(err)));
   }
   if (::close(fd.release()) != 0) {
     int err = errno;
     ::unlink(tmp.c_str());
-    return make_error(fmt::format("cannot write '{}': {}", path, std::strerror(err)),
+    return runtime_error(fmt::format("cannot write '{}': {}", path, std::strerror(err)),
                       "check that the disk is not full");
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     int err = errno;
     ::unlink(tmp.c_str());
-    return make_error(fmt::format("cannot rename into '{}': {}", path, std::strerror(err)));
+    return runtime_error(fmt::format("cannot rename into '{}': {}", path, std::strerror(err)));
   }
   return {};
 }
@@ -220,7 +220,7 @@ Result<void> make_dirs(const std::string& path) {
   std::error_code ec;
   fs::create_directories(path, ec);
   if (ec && !is_dir(path))
-    return make_error(fmt::format("cannot create directory '{}': {}", path, ec.message()),
+    return runtime_error(fmt::format("cannot create directory '{}': {}", path, ec.message()),
                       "check permissions, or choose another store with --store or XRUN_HOME");
   return {};
 }
@@ -250,7 +250,7 @@ void remove_all(const std::string& path) {
 
 Result<void> rename_path(const std::string& from, const std::string& to) {
   if (::rename(from.c_str(), to.c_str()) != 0)
-    return make_error(fmt::format("cannot move '{}' to '{}': {}", from, to, std::strerror(errno)));
+    return runtime_error(fmt::format("cannot move '{}' to '{}': {}", from, to, std::strerror(errno)));
   return {};
 }
 

@@ -23,4 +23,10 @@ Error make_error(std::string what, std::string hint) {
   return e;
 }
 
+Error runtime_error(std::string what, std::string hint) {
+  Error e = make_error(std::move(what), std::move(hint));
+  e.exit_code = 1;
+  return e;
+}
+
 }  // namespace xrun

@@ -22,6 +22,8 @@ struct Error {
 };
 
 Error make_error(std::string what, std::string hint = {});
+// A runtime failure (a store that cannot be written, a scheduler that does not answer): exit 1.
+Error runtime_error(std::string what, std::string hint = {});
 
 template <class T>
 class [[nodiscard]] Result {

@@ -219,7 +219,7 @@ Result<int> BatchBackend::launch(const store::Experiment& exp, const plan::Plan&
     if (!r) return undo(r.error());
     auto id = r->code == 0 ? d_->job_id(r.value()) : std::nullopt;
     if (!id) {
-      Error e = make_error(fmt::format("{} failed for stage '{}': {}", argv[0], p.stages[a.stage].name,
+      Error e = runtime_error(fmt::format("{} failed for stage '{}': {}", argv[0], p.stages[a.stage].name,
                                        util::trim(r->err.empty() ? r->out : r->err)),
                            fmt::format("check the {} options; the batch script is {}", d_->name(), a.script_path));
       return undo(e);
@@ -293,7 +293,7 @@ Result<void> BatchBackend::observe(const store::Experiment& exp, const plan::Pla
     if (wanted(f)) jobs.insert(task_jobs[f.id].first);
   if (jobs.empty()) return {};
   if (run::find_on_path(d_->programs().back()).empty())
-    return make_error(fmt::format("cannot ask {} about this experiment: no '{}' on PATH", d_->display(),
+    return runtime_error(fmt::format("cannot ask {} about this experiment: no '{}' on PATH", d_->display(),
                                   d_->programs().back()),
                       "run xrun on a login node of the cluster; the states shown come from the store only");
   spdlog::debug("one queue query for {} job(s) of {}", jobs.size(), exp.id());
@@ -372,13 +372,13 @@ Result<void> BatchBackend::cancel(const store::Experiment& exp, const plan::Plan
   if (targets.empty()) return {};
   auto argv = d_->cancel_argv(targets);
   if (run::find_on_path(argv.front()).empty())
-    return make_error(fmt::format("no '{}' on PATH: the tasks are marked cancelled but their jobs may still run", argv.front()),
+    return runtime_error(fmt::format("no '{}' on PATH: the tasks are marked cancelled but their jobs may still run", argv.front()),
                       "run `xrun cancel` again on a login node of the cluster");
   spdlog::debug("{}", fmt::join(argv, " "));
   auto r = run::capture(argv, 120);
   if (!r) return r.error();
   if (r->code != 0 && !d_->cancel_error_is_benign(r->err))
-    return make_error(fmt::format("{} failed: {}", argv.front(), util::trim(r->err)));
+    return runtime_error(fmt::format("{} failed: {}", argv.front(), util::trim(r->err)));
   return {};
 }
 

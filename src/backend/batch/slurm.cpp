@@ -139,7 +139,7 @@ Result<std::vector<QueueEntry>> SlurmDialect::query(const std::set<std::string>&
       {"squeue", "-h", "-r", "-t", "all", "-j", fmt::format("{}", fmt::join(jobs, ",")), "-o", "%i|%T|%r"}, 60);
   if (!r) return r.error();
   if (r->code != 0 && r->err.find("Invalid job id") == std::string::npos)
-    return make_error(fmt::format("squeue failed: {}", util::trim(r->err)), "the states shown come from the store only");
+    return runtime_error(fmt::format("squeue failed: {}", util::trim(r->err)), "the states shown come from the store only");
   return parse_squeue(r->code == 0 ? r->out : "");
 }
 

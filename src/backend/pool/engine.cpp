@@ -405,7 +405,7 @@ class Pool {
       // The wrapper could not reserve the task's records: it did not run the task.
       auto f = exp_.facts_of(id);
       if (!f.record)
-        store_failed(make_error(fmt::format("task {} could not record its start in the run store", id),
+        store_failed(runtime_error(fmt::format("task {} could not record its start in the run store", id),
                                 "the store is full or not writable"));
     }
     count_done(id);
@@ -773,7 +773,7 @@ Result<int> PoolBackend::launch(const store::Experiment& exp, const plan::Plan& 
   std::fflush(stdout);
   std::fflush(stderr);
   pid_t pid = ::fork();
-  if (pid < 0) return make_error(fmt::format("cannot start a background runner: {}", std::strerror(errno)));
+  if (pid < 0) return runtime_error(fmt::format("cannot start a background runner: {}", std::strerror(errno)));
   if (pid == 0) {
     ::setsid();
     // Only 0, 1 and 2 stay open (dup2 clears close-on-exec on them): nothing leaks into tasks.
@@ -847,7 +847,7 @@ Result<void> PoolBackend::cancel(const store::Experiment& exp, const plan::Plan&
   }
   for (const auto* t : stopping) launcher_->signal(t->pid, 0, SIGKILL);
   if (!elsewhere.empty())
-    return make_error(fmt::format("cannot stop tasks running on other hosts: {}", fmt::join(elsewhere, ", ")),
+    return runtime_error(fmt::format("cannot stop tasks running on other hosts: {}", fmt::join(elsewhere, ", ")),
                       "run `xrun cancel` on those hosts; the tasks are marked cancelled and will not be rerun");
   return {};
 }

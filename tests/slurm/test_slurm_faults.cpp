@@ -1,0 +1,258 @@
+// Fault scenarios against a real single-node Slurm cluster (scripts/slurm-cluster.sh start):
+// cancelling a pending array element, Ctrl-C during a submission, resume while an earlier
+// stage still runs, and a job that Slurm requeues. Without a cluster every case exits with
+// code 4 (SKIPPED), as in test_slurm.cpp.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <iostream>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "support/env.hpp"
+#include "xrun/run/process.hpp"
+#include "xrun/util/text.hpp"
+
+using namespace xrun;
+using test::Env;
+using test::first_line;
+
+namespace {
+
+void require_cluster() {
+  static int state = -1;  // -1 unknown, 0 no, 1 yes
+  static std::string why;
+  if (state < 0) {
+    if (const char* u = std::getenv("XRUN_SLURM_UNAVAILABLE"); u && *u) {
+      why = u;
+      state = 0;
+    } else if (run::find_on_path("sbatch").empty()) {
+      why = "no sbatch on PATH (start one with scripts/slurm-cluster.sh start, as root)";
+      state = 0;
+    } else {
+      auto r = run::capture({"scontrol", "ping"}, 20);
+      state = r && r->out.find("is UP") != std::string::npos ? 1 : 0;
+      if (!state) why = "slurmctld does not answer `scontrol ping` (scripts/slurm-cluster.sh start)";
+    }
+  }
+  if (state == 0) {
+    std::cout << "SKIPPED: " << why << std::endl;
+    std::exit(4);
+  }
+}
+
+// A directory of logging wrappers for the scheduler commands, first on PATH.
+std::string logging_path(const Env& e) {
+  std::string bin = e.path("logbin");
+  for (const char* cmd : {"sbatch", "squeue", "scancel", "scontrol"}) {
+    std::string real = run::find_on_path(cmd);
+    test::write_file(bin, cmd, "#!/bin/sh\necho \"" + std::string(cmd) + " $*\" >> " + e.path("calls.log") +
+                                   "\nexec " + real + " \"$@\"\n");
+    ::chmod((bin + "/" + cmd).c_str(), 0755);
+  }
+  return bin + ":" + std::getenv("PATH");
+}
+size_t count_calls(const Env& e, const std::string& cmd) {
+  size_t n = 0;
+  for (const auto& line : util::split(test::read(e.path("calls.log")), '\n'))
+    if (util::starts_with(line, cmd + " ")) ++n;
+  return n;
+}
+
+// Slurm's own word on the elements of `job`: "JOB_INDEX|STATE" lines (squeue -r -t all).
+std::string queue_lines(const std::string& job) {
+  auto q = run::capture({"squeue", "-h", "-r", "-t", "all", "-j", job, "-o", "%i|%T"}, 30);
+  return q && q->code == 0 ? q->out : "";
+}
+// The state squeue reports for element `index` of `job` ("" when not listed).
+std::string element_state(const std::string& job, size_t index) {
+  std::string prefix = job + "_" + std::to_string(index) + "|";
+  for (const auto& line : util::split(queue_lines(job), '\n'))
+    if (util::starts_with(util::trim(line), prefix)) return util::trim(line).substr(prefix.size());
+  return "";
+}
+bool queued_or_running(const std::string& job) {
+  std::string q = queue_lines(job);
+  return q.find("PENDING") != std::string::npos || q.find("RUNNING") != std::string::npos ||
+         q.find("CONFIGURING") != std::string::npos || q.find("COMPLETING") != std::string::npos;
+}
+
+const char* kHeader = "slurm:\n  poll_interval: 1\n";
+
+}  // namespace
+
+TEST_CASE("cancelling a PENDING array element cancels that element only and never its running sibling", "[slurm]") {
+  require_cluster();
+  Env e;
+  // %1 throttle: element 0 runs while element 1 waits (JobArrayTaskLimit).
+  auto f = e.file("exp.yml", std::string("command: 'sleep 6; echo done {x}'\nvariables:\n  x: [0, 1]\n"
+                                         "slurm:\n  max_parallel: 1\n  poll_interval: 1\n"));
+  auto r = e.x({"run", f});
+  REQUIRE(r.code == 0);
+  std::string id = first_line(r.out);
+  auto runner = nlohmann::json::parse(test::read(e.exp_dir(id) + "/runner.json"));
+  std::string job = runner["jobs"][0];
+  REQUIRE(test::eventually([&] { return e.state(id, 0) == "RUNNING" && e.state(id, 1) == "PENDING"; }, 30));
+  e.opts.env["PATH"] = logging_path(e);
+  auto c = e.x({"cancel", id, "1"});
+  INFO(c.err);
+  CHECK(c.code == 0);
+  // Exactly the element was named to scancel, never the whole array.
+  CHECK(test::read(e.path("calls.log")).find("scancel " + job + "_1") != std::string::npos);
+  // Slurm never shows element 0 cancelled while it runs to its end.
+  bool zero_cancelled = false;
+  REQUIRE(test::eventually([&] {
+    if (element_state(job, 0).find("CANCELLED") != std::string::npos) zero_cancelled = true;
+    return e.state(id, 0) != "RUNNING";
+  }, 60));
+  CHECK_FALSE(zero_cancelled);
+  CHECK(element_state(job, 0) == "COMPLETED");
+  auto s = e.status(id);
+  CHECK(s["tasks"][0]["state"] == "SUCCEEDED");
+  CHECK(s["tasks"][1]["state"] == "CANCELLED");
+  CHECK(e.x({"logs", id, "0"}).out == "done 0\n");
+  // The cancelled element never ran.
+  CHECK(test::read(e.exp_dir(id) + "/tasks/1/started").find("written=1") == std::string::npos);
+}
+
+TEST_CASE("Ctrl-C during a multi-stage submission exits 130 and cancels every array submitted so far",
+          "[slurm]") {
+  require_cluster();
+  Env e;
+  // A slow sbatch (1 s per call) that logs each call and each job id the real sbatch returned.
+  std::string bin = e.path("slowbin");
+  std::string real = run::find_on_path("sbatch");
+  test::write_file(bin, "sbatch",
+                   "#!/bin/sh\necho \"sbatch $*\" >> " + e.path("calls.log") + "\nsleep 1\nout=$(" + real +
+                       " \"$@\")\nrc=$?\n[ $rc -eq 0 ] && echo \"$out\" >> " + e.path("ids.log") +
+                       "\necho \"$out\"\nexit $rc\n");
+  ::chmod((bin + "/sbatch").c_str(), 0755);
+  e.opts.env["PATH"] = bin + ":" + std::getenv("PATH");
+  auto f = e.file("exp.yml", std::string("jobs:\n  - command: 'sleep 30 # {x}'\n  - command: 'echo b {x}'\n"
+                                         "  - command: echo c\n  - command: echo d\n"
+                                         "variables:\n  x: [1, 2]\n") + kHeader);
+  auto bg = e.bg({"run", f});
+  REQUIRE(test::eventually([&] { return count_calls(e, "sbatch") >= 1; }, 30));
+  ::kill(-bg.pid, SIGINT);  // Ctrl-C: the terminal signals xrun's process group
+  int code = bg.wait(60);
+  INFO(bg.err());
+  CHECK(code == 130);
+  std::string id = first_line(bg.out());
+  REQUIRE(!id.empty());
+  std::vector<std::string> returned;
+  for (const auto& line : util::split(test::read(e.path("ids.log")), '\n'))
+    if (!util::trim(line).empty()) returned.push_back(util::trim(line.substr(0, line.find(';'))));
+  REQUIRE(!returned.empty());
+  // Every array Slurm accepted is in the store's submission record.
+  auto sub = nlohmann::json::parse(test::read(e.exp_dir(id) + "/backend/slurm/submission-1.json"));
+  std::set<std::string> recorded;
+  for (const auto& a : sub["arrays"]) recorded.insert(a["job_id"].get<std::string>());
+  for (const auto& job : returned) {
+    INFO("job " << job);
+    CHECK(recorded.count(job) == 1);
+  }
+  // ... and none of them is left in the queue.
+  for (const auto& job : returned) {
+    INFO("job " << job << ": " << queue_lines(job));
+    CHECK(test::eventually([&] { return !queued_or_running(job); }, 30));
+  }
+  // `xrun cancel` afterwards reaches them all; every task ends CANCELLED.
+  CHECK(e.x({"cancel", id}).code == 0);
+  auto s = e.status(id);
+  for (const auto& t : s["tasks"]) {
+    INFO("task " << t["id"]);
+    CHECK(t["state"] == "CANCELLED");
+  }
+}
+
+TEST_CASE("one resume while stage 1 still runs chains the later stages to the jobs still queued - and says when all are", "[slurm]") {
+  require_cluster();
+  Env e;
+  // Every unfinished task still queued or running: resume says so and submits nothing.
+  auto q = e.file("queued.yml", std::string("jobs:\n  - command: 'sleep 20 # {x}'\n  - command: echo b\n"
+                                         "variables:\n  x: [1, 2]\n") + kHeader);
+  auto qr = e.x({"run", q});
+  REQUIRE(qr.code == 0);
+  std::string qid = first_line(qr.out);
+  REQUIRE(test::eventually([&] { return e.state(qid, 0) == "RUNNING" && e.state(qid, 1) == "RUNNING"; }, 30));
+  e.opts.env["PATH"] = logging_path(e);
+  auto still = e.x({"resume", qid});
+  INFO(still.err);
+  CHECK(still.code == 0);
+  CHECK(still.err.find("still queued or running") != std::string::npos);
+  CHECK(still.err.find("every task") == std::string::npos);
+  CHECK(count_calls(e, "sbatch") == 0);
+  CHECK(e.x({"cancel", qid}).code == 0);
+  e.opts.env.erase("PATH");
+  // The chaining: stage 2 must run once the resubmitted task 1 and the running task 0 succeed.
+  // Stage 1: task 0 runs ~8 s, task 1 fails until the flag file exists. Stage 2 waits for stage 1.
+  auto f = e.file("exp.yml", std::string("jobs:\n  - name: work\n    command: 'if [ {x} = 0 ]; then sleep 8; else test -e ") +
+                                 e.path("flag") + "; fi'\n  - name: after\n    command: echo after\n"
+                                 "variables:\n  x: [0, 1]\n" + kHeader);
+  auto r = e.x({"run", f});
+  REQUIRE(r.code == 0);
+  std::string id = first_line(r.out);
+  REQUIRE(test::eventually([&] { return e.state(id, 1) == "FAILED" && e.state(id, 0) == "RUNNING"; }, 30));
+  e.file("flag", "");
+  auto res = e.x({"resume", id, "--wait"});
+  INFO(res.err);
+  INFO(e.x({"status", id}).out);
+  CHECK(res.code == 0);
+  auto s = e.status(id);
+  for (const auto& t : s["tasks"]) {
+    INFO("task " << t["id"] << " " << t.value("reason", nlohmann::json()).dump());
+    CHECK(t["state"] == "SUCCEEDED");
+  }
+  CHECK(s["state"] == "succeeded");
+}
+
+TEST_CASE("a job that Slurm requeues is PENDING again - resume does not duplicate it and it ends SUCCEEDED",
+          "[slurm]") {
+  require_cluster();
+  Env e;
+  auto f = e.file("exp.yml", std::string("command: 'sleep 8; echo done {x}'\nvariables:\n  x: [1]\n") + kHeader +
+                                 "  requeue: True\n");
+  auto d = e.x({"run", f, "--dry-run"});
+  REQUIRE(d.out.find("#SBATCH --requeue") != std::string::npos);
+  auto r = e.x({"run", f});
+  REQUIRE(r.code == 0);
+  std::string id = first_line(r.out);
+  auto runner = nlohmann::json::parse(test::read(e.exp_dir(id) + "/runner.json"));
+  std::string job = runner["jobs"][0];
+  REQUIRE(test::eventually([&] { return test::read(e.exp_dir(id) + "/tasks/0/started").find("written=1") != std::string::npos; }, 30));
+  auto rq = run::capture({"scontrol", "requeue", job + "_0"}, 30);
+  REQUIRE(rq.ok());
+  INFO(rq->err);
+  REQUIRE(rq->code == 0);
+  // Slurm queues it again (Reason=BeginTime: it becomes eligible only after a delay).
+  REQUIRE(test::eventually([&] { return element_state(job, 0) == "PENDING"; }, 30));
+  auto s = e.status(id);
+  INFO(s["tasks"][0].dump());
+  CHECK(s["tasks"][0]["state"] == "PENDING");
+  // resume submits nothing while Slurm has the task queued.
+  e.opts.env["PATH"] = logging_path(e);
+  auto res = e.x({"resume", id});
+  INFO(res.err);
+  CHECK(res.code == 0);
+  CHECK(res.err.find("still queued or running") != std::string::npos);
+  CHECK(count_calls(e, "sbatch") == 0);
+  CHECK_FALSE(util::exists(e.exp_dir(id) + "/backend/slurm/submission-2.json"));
+  REQUIRE(element_state(job, 0) == "PENDING");
+  CHECK(e.state(id, 0) == "PENDING");
+  // Make it eligible now; it runs again and succeeds, never LOST or FAILED on the way.
+  REQUIRE(run::capture({"scontrol", "update", "jobid=" + job + "_0", "StartTime=now"}, 30)->code == 0);
+  std::set<std::string> seen;
+  REQUIRE(test::eventually([&] {
+    std::string st = e.state(id, 0);
+    seen.insert(st);
+    return st == "SUCCEEDED" || st == "FAILED" || st == "LOST";
+  }, 90));
+  CHECK(seen.count("FAILED") == 0);
+  CHECK(seen.count("LOST") == 0);
+  CHECK(e.state(id, 0) == "SUCCEEDED");
+  CHECK(e.x({"logs", id, "0"}).out == "done 1\n");
+}
