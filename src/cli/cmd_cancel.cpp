@@ -25,14 +25,7 @@ int do_cancel(const Context& ctx, const CancelArgs& a) {
     wanted.push_back(id.value());
   }
   auto statuses = o->statuses();
-  std::vector<store::TaskStatus> targets;
-  if (wanted.empty()) {
-    for (const auto& t : statuses)
-      if (!store::is_final(t.state)) targets.push_back(t);
-  } else {
-    for (size_t id : wanted)
-      if (!store::is_final(statuses[id].state)) targets.push_back(statuses[id]);
-  }
+  auto targets = ops::cancel_targets(statuses, wanted);
   if (targets.empty()) {
     std::cerr << "xrun: nothing to cancel: the " << (wanted.empty() ? "experiment's tasks have" : "given tasks have")
               << " all finished" << std::endl;

@@ -6,7 +6,6 @@
 #include <cstdio>
 #include <iostream>
 
-#include "xrun/backend/observe.hpp"
 #include "xrun/util/fs.hpp"
 
 namespace xrun::cli {
@@ -32,28 +31,6 @@ void add_run_options(CLI::App* sub, backend::RunOptions& opts) {
   sub->add_flag("--wait", opts.wait, "Schedulers: follow the experiment to its end (exit codes as for local runs)");
 }
 
-Result<plan::Expander> load_expander(SpecInputs& in) {
-  if (!in.file.empty() && !in.file_flag.empty() && in.file != in.file_flag)
-    return make_error(fmt::format("two experiment files given: '{}' and -f '{}'", in.file, in.file_flag),
-                      "give the file once");
-  if (in.file.empty()) in.file = in.file_flag;
-  if (in.file.empty()) {
-    in.file = "experiment.yml";
-    if (!util::exists(in.file))
-      return make_error("no experiment file given, and there is no experiment.yml in this directory",
-                        "give the file (`xrun run FILE` or `-f FILE`), or run from the folder holding experiment.yml");
-  }
-  vars::Overrides ov;
-  for (const auto& s : in.sets) {
-    auto r = vars::parse_override(s);
-    if (!r) return r.error();
-    ov.push_back(std::move(r.value()));
-  }
-  auto sp = spec::load_spec(in.file);
-  if (!sp) return sp.error();
-  return plan::Expander::create(std::move(sp.value()), ov, in.max_combinations);
-}
-
 void print_warnings(const std::string& file, const std::vector<vars::Warning>& warnings) {
   std::fflush(stdout);
   for (const auto& w : warnings) {
@@ -63,44 +40,6 @@ void print_warnings(const std::string& file, const std::vector<vars::Warning>& w
       std::cerr << fmt::format("{}:{}:{}: warning: {}", file, w.loc.line, w.loc.col > 0 ? w.loc.col : 1, w.what)
                 << std::endl;
   }
-}
-
-std::vector<store::TaskStatus> Opened::statuses() const {
-  auto seen = backend::observe_tasks(*backend, exp, plan, meta);
-  if (seen.warning)
-    std::cerr << "xrun: warning: " << seen.warning->what
-              << (seen.warning->hint.empty() ? "" : " (" + seen.warning->hint + ")") << std::endl;
-  return std::move(seen.tasks);
-}
-
-store::TaskStatus Opened::status_of(size_t task) const {
-  return backend::observe_task(*backend, exp, plan, meta, task, exp.cancelled().count(task) > 0);
-}
-
-Result<Opened> open_experiment(const Context& ctx, const std::string& ref) {
-  Opened o;
-  o.store = store::Store::open(ctx.store);
-  auto e = o.store.find(ref);
-  if (!e) return e.error();
-  o.exp = e.value();
-  auto m = o.exp.meta();
-  if (!m) return m.error();
-  o.meta = m.value();
-  auto p = o.exp.load_plan();
-  if (!p) return p.error();
-  o.plan = std::move(p.value());
-  auto b = backend::make(o.meta.value("backend", std::string("local")));
-  if (!b) return b.error();
-  o.backend = std::move(b.value());
-  return o;
-}
-
-Result<void> cancel_tasks(const Opened& o, const std::vector<store::TaskStatus>& targets) {
-  if (targets.empty()) return {};
-  std::vector<size_t> ids;
-  for (const auto& t : targets) ids.push_back(t.id);
-  XRUN_TRY(o.exp.add_cancel_request(ids));
-  return o.backend->cancel(o.exp, o.plan, o.meta, targets);
 }
 
 Result<void> print_plan_text(plan::Expander& ex, std::ostream& os,

@@ -1,0 +1,87 @@
+#include "xrun/ops/experiment.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "xrun/backend/observe.hpp"
+#include "xrun/spec/spec.hpp"
+#include "xrun/util/fs.hpp"
+
+namespace xrun::ops {
+
+Result<plan::Expander> load_expander(SpecInputs& in) {
+  if (!in.file.empty() && !in.file_flag.empty() && in.file != in.file_flag)
+    return make_error(fmt::format("two experiment files given: '{}' and -f '{}'", in.file, in.file_flag),
+                      "give the file once");
+  if (in.file.empty()) in.file = in.file_flag;
+  if (in.file.empty()) {
+    in.file = "experiment.yml";
+    if (!util::exists(in.file))
+      return make_error("no experiment file given, and there is no experiment.yml in this directory",
+                        "give the file (`xrun run FILE` or `-f FILE`), or run from the folder holding experiment.yml");
+  }
+  vars::Overrides ov;
+  for (const auto& s : in.sets) {
+    auto r = vars::parse_override(s);
+    if (!r) return r.error();
+    ov.push_back(std::move(r.value()));
+  }
+  auto sp = spec::load_spec(in.file);
+  if (!sp) return sp.error();
+  return plan::Expander::create(std::move(sp.value()), ov, in.max_combinations);
+}
+
+std::vector<store::TaskStatus> Opened::statuses(std::optional<Error>* warning) const {
+  auto seen = backend::observe_tasks(*backend, exp, plan, meta);
+  if (seen.warning) {
+    if (warning) *warning = seen.warning;
+    else
+      spdlog::warn("{}{}", seen.warning->what, seen.warning->hint.empty() ? "" : " (" + seen.warning->hint + ")");
+  }
+  return std::move(seen.tasks);
+}
+
+store::TaskStatus Opened::status_of(size_t task) const {
+  return backend::observe_task(*backend, exp, plan, meta, task, exp.cancelled().count(task) > 0);
+}
+
+Result<Opened> open_experiment(const std::string& store_root, const std::string& ref) {
+  Opened o;
+  o.store = store::Store::open(store_root);
+  auto e = o.store.find(ref);
+  if (!e) return e.error();
+  o.exp = e.value();
+  auto m = o.exp.meta();
+  if (!m) return m.error();
+  o.meta = m.value();
+  auto p = o.exp.load_plan();
+  if (!p) return p.error();
+  o.plan = std::move(p.value());
+  auto b = backend::make(o.meta.value("backend", std::string("local")));
+  if (!b) return b.error();
+  o.backend = std::move(b.value());
+  return o;
+}
+
+Result<void> cancel_tasks(const Opened& o, const std::vector<store::TaskStatus>& targets) {
+  if (targets.empty()) return {};
+  std::vector<size_t> ids;
+  for (const auto& t : targets) ids.push_back(t.id);
+  XRUN_TRY(o.exp.add_cancel_request(ids));
+  return o.backend->cancel(o.exp, o.plan, o.meta, targets);
+}
+
+std::vector<store::TaskStatus> cancel_targets(const std::vector<store::TaskStatus>& statuses,
+                                              const std::vector<size_t>& wanted) {
+  std::vector<store::TaskStatus> targets;
+  if (wanted.empty()) {
+    for (const auto& t : statuses)
+      if (!store::is_final(t.state)) targets.push_back(t);
+  } else {
+    for (size_t id : wanted)
+      if (id < statuses.size() && !store::is_final(statuses[id].state)) targets.push_back(statuses[id]);
+  }
+  return targets;
+}
+
+}  // namespace xrun::ops

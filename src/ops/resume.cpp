@@ -1,0 +1,91 @@
+#include "xrun/ops/resume.hpp"
+
+#include <fmt/format.h>
+
+#include "xrun/run/report.hpp"
+#include "xrun/util/fs.hpp"
+
+namespace xrun::ops {
+
+Result<ResumePlan> plan_resume(const Opened& o, const std::vector<store::TaskStatus>& statuses) {
+  ResumePlan rp;
+  // The file may have changed since the run.
+  const std::string file = o.meta.value("file", std::string());
+  auto now = util::try_read_file(file);
+  auto then = util::try_read_file(o.exp.path("experiment.yml"));
+  rp.file_gone = !now;
+  rp.file_changed = !now || !then || *now != *then;
+  const bool local = o.meta.value("backend", std::string("local")) == "local";
+  for (const auto& t : statuses) {
+    if (run::satisfied(t)) continue;
+    if (t.state == store::State::Running) {
+      // Local: a wrapper still alive here is adopted by the new runner. Elsewhere we cannot
+      // tell, and a scheduler's running job must not be submitted twice.
+      if (local && !t.wrapper_alive)
+        return make_error(fmt::format("task {} is running on host {}", t.id, t.host),
+                          "resume from that host, or cancel the task first");
+      if (!local) {
+        ++rp.still_active;
+        continue;
+      }
+    }
+    if (!local && !t.backend_state.empty() && !store::is_final(t.state)) {  // still queued (or requeued)
+      ++rp.still_active;
+      continue;
+    }
+    rp.to_run.insert(t.id);
+  }
+  return rp;
+}
+
+Result<size_t> reload_plan(Opened& o, const std::vector<store::TaskStatus>& statuses) {
+  SpecInputs in;
+  in.file = o.meta.value("file", std::string());
+  if (o.meta.contains("set") && o.meta["set"].is_array())
+    for (const auto& s : o.meta["set"])
+      if (s.is_string()) in.sets.push_back(s.get<std::string>());
+  auto ex = load_expander(in);
+  if (!ex) return ex.error();
+  auto fresh = ex->materialize();
+  if (!fresh) return fresh.error();
+  const auto& old = o.plan;
+  auto differ = [&](const std::string& why) {
+    return make_error(fmt::format("--reload: {} now expands differently: {}", in.file, why),
+                      "tasks are matched by position, so the stages and their task counts must stay the same; run "
+                      "the changed file as a new experiment (`xrun run`)");
+  };
+  if (fresh->stages.size() != old.stages.size())
+    return differ(fmt::format("{} stages instead of {}", fresh->stages.size(), old.stages.size()));
+  for (size_t s = 0; s < old.stages.size(); ++s) {
+    if (fresh->stages[s].name != old.stages[s].name)
+      return differ(fmt::format("stage {} is named '{}' instead of '{}'", s + 1, fresh->stages[s].name, old.stages[s].name));
+    if (fresh->stages[s].tasks.size() != old.stages[s].tasks.size())
+      return differ(fmt::format("stage '{}' has {} tasks instead of {}", old.stages[s].name, fresh->stages[s].tasks.size(),
+                                old.stages[s].tasks.size()));
+  }
+  plan::Plan merged = fresh.value();
+  size_t changed = 0;
+  for (const auto& t : statuses) {
+    auto& slot = merged.stages[t.stage].tasks[t.index];
+    if (run::satisfied(t)) slot = old.stages[t.stage].tasks[t.index];  // keeps what it ran
+    else if (slot.commands != old.stages[t.stage].tasks[t.index].commands) ++changed;
+  }
+  // The previous file and plan are kept beside the new ones.
+  std::string stamp = fmt::format("{:.0f}", util::now_seconds() * 1000);
+  XRUN_TRY(util::rename_path(o.exp.path("plan.json"), o.exp.path("plan." + stamp + ".json")));
+  if (util::exists(o.exp.path("experiment.yml")))
+    XRUN_TRY(util::rename_path(o.exp.path("experiment.yml"), o.exp.path("experiment." + stamp + ".yml")));
+  XRUN_TRY(util::atomic_write(o.exp.path("experiment.yml"), ex->spec().source));
+  XRUN_TRY(util::atomic_write(o.exp.path("plan.json"), merged.to_json().dump() + "\n"));
+  o.meta["options"] = ex->spec().sections;
+  XRUN_TRY(util::atomic_write(o.exp.path("meta.json"), o.meta.dump(2) + "\n"));
+  o.plan = std::move(merged);
+  return changed;
+}
+
+Result<void> archive_cancel_requests(const Opened& o) {
+  if (!util::is_dir(o.exp.path("cancel"))) return {};
+  return util::rename_path(o.exp.path("cancel"), o.exp.path(fmt::format("cancel.{:.0f}", util::now_seconds() * 1000)));
+}
+
+}  // namespace xrun::ops
