@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "xrun/cli/common.hpp"
+#include "xrun/ops/create.hpp"
 
 namespace xrun::cli {
 
@@ -29,13 +30,13 @@ void set_check_command(CLI::App& app, Context& ctx) {
       }
       auto rep = ex->check();
       Result<void> valid;
-      if (auto b = backend::choose("", ex->spec()); !b) {
+      if (auto b = ops::choose_backend("", ex->spec()); !b) {
         valid = b.error();
       } else if (auto made = backend::make(b.value()); !made) {
         auto at = ex->spec().option_locs.find(b.value());  // the section that asks for it
         valid = spec::error_at(ex->spec().path, at != ex->spec().option_locs.end() ? at->second : spec::Loc{1, 1},
                                made.error().what, made.error().hint);
-      } else if (auto v = backend::validate_options(ex->spec(), b.value()); !v) {
+      } else if (auto v = ops::validate_options(ex->spec(), b.value()); !v) {
         valid = v.error();
       }
       if (rep && !valid) rep = valid.error();

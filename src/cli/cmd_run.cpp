@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "xrun/cli/common.hpp"
+#include "xrun/ops/create.hpp"
 #include "xrun/run/task_files.hpp"
 #include "xrun/store/store.hpp"
 #include "xrun/util/fs.hpp"
@@ -27,12 +28,12 @@ int do_run(const Context& ctx, RunArgs& a) {
   auto ex = load_expander(a.in);
   if (!ex) return report(ex.error());
   if (!a.opts.quiet) print_warnings(a.in.file, ex->warnings());
-  auto bname = backend::choose(a.backend, ex->spec());
+  auto bname = ops::choose_backend(a.backend, ex->spec());
   if (!bname) return report(bname.error());
   auto backend = backend::make(bname.value());
   if (!backend) return report(backend.error());
   // Nothing is created before the file, the options and the backend's settings are valid.
-  if (auto v = backend::validate_options(ex->spec(), bname.value()); !v) return report(v.error());
+  if (auto v = ops::validate_options(ex->spec(), bname.value()); !v) return report(v.error());
   auto plan = ex->materialize();
   if (!plan) return report(plan.error());
   size_t n = plan->task_count();
@@ -62,14 +63,14 @@ int do_run(const Context& ctx, RunArgs& a) {
                                "file is missing)\n",
                                left_out, left_out == 1 ? "" : "s");
     std::cout << "\n";
-    auto d = backend.value()->dry_run(std::cout, ex->spec(), plan.value(), a.opts);
+    auto d = backend.value()->dry_run(std::cout, ex->spec().name, ex->spec().options_for(bname.value()), plan.value(), a.opts);
     if (!d) return report(d.error());
     std::cout << "dry run: nothing was started\n";
     return kSuccess;
   }
 
   auto store = store::Store::open(ctx.store);
-  auto exp = run::create_experiment(store, ex->spec(), plan.value(), bname.value(), a.in.sets);
+  auto exp = ops::create_experiment(store, ex->spec(), plan.value(), bname.value(), a.in.sets);
   if (!exp) return report(exp.error());
   auto meta = exp->meta();
   if (!meta) return report(meta.error());

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "xrun/plan/stage_graph.hpp"
 #include "xrun/run/report.hpp"
 #include "xrun/util/fs.hpp"
 
@@ -16,7 +17,26 @@ Result<ResumePlan> plan_resume(const Opened& o, const std::vector<store::TaskSta
   rp.file_gone = !now;
   rp.file_changed = !now || !then || *now != *then;
   const bool local = o.meta.value("backend", std::string("local")) == "local";
-  for (const auto& t : statuses) {
+  auto graph = plan::StageGraph::of(o.plan, false);
+  std::set<size_t> rerun_stages;
+  // A task still queued whose stage waits on a stage with work to redo: its old job waits on
+  // the old run of that work, so it is submitted again, chained to the new run.
+  auto waits_on_rerun = [&](const store::TaskStatus& t) {
+    for (const auto& need : graph.needs(t.stage))
+      if (rerun_stages.count(need.stage)) return true;
+    return false;
+  };
+  for (const auto& t : statuses) {  // in stage order
+    if (!local && t.state == store::State::Pending && !t.backend_state.empty() && waits_on_rerun(t)) {
+      rp.to_run.insert(t.id);
+      rerun_stages.insert(t.stage);
+      continue;
+    }
+    // Whatever a scheduler still queues or runs (requeued jobs too) is never submitted twice.
+    if (!local && !t.backend_state.empty()) {
+      ++rp.still_active;
+      continue;
+    }
     if (run::satisfied(t)) continue;
     if (t.state == store::State::Running) {
       // Local: a wrapper still alive here is adopted by the new runner. Elsewhere we cannot
@@ -34,6 +54,7 @@ Result<ResumePlan> plan_resume(const Opened& o, const std::vector<store::TaskSta
       continue;
     }
     rp.to_run.insert(t.id);
+    rerun_stages.insert(t.stage);
   }
   return rp;
 }

@@ -135,7 +135,11 @@ Result<Captured> capture(const std::vector<std::string>& argv, double timeout_se
   posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  // Its own process group: a Ctrl-C on the terminal reaches xrun, which decides, never a
+  // scheduler command half-way (an sbatch killed after the controller accepted the job would
+  // leave a job the store does not know).
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&attr, 0);
   sigset_t empty, defaults;
   sigemptyset(&empty);
   sigemptyset(&defaults);
@@ -157,7 +161,7 @@ Result<Captured> capture(const std::vector<std::string>& argv, double timeout_se
     if (r == pid) break;
     if (r < 0 && errno != EINTR) return runtime_error(fmt::format("waiting for '{}' failed", argv[0]));
     if (waited > timeout_seconds) {
-      ::kill(pid, SIGKILL);
+      ::kill(-pid, SIGKILL);
       ::waitpid(pid, &st, 0);
       return runtime_error(fmt::format("'{}' did not answer within {:.0f} s", argv[0], timeout_seconds),
                         "the scheduler may be overloaded or down; try again");

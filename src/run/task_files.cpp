@@ -197,42 +197,6 @@ std::string task_script(const store::Experiment& exp, const plan::Plan& p, size_
   return out;
 }
 
-Result<store::Experiment> create_experiment(const store::Store& st, const spec::Spec& sp, const plan::Plan& p,
-                                            const std::string& backend, const std::vector<std::string>& sets) {
-  auto e = st.create(sp.name);
-  if (!e) return e.error();
-  const auto& exp = e.value();
-  json stages = json::array();
-  for (const auto& s : p.stages)
-    stages.push_back(json{{"name", s.name}, {"on_failure", spec::to_string(s.on_failure)}, {"tasks", s.tasks.size()}});
-  const char* user = std::getenv("USER");
-  json meta{{"id", exp.id()},
-            {"name", sp.name},
-            {"file", util::absolute(sp.path)},
-            {"workdir", sp.workdir},
-            {"shell", sp.shell},
-            {"backend", backend},
-            {"created", util::now_seconds()},
-            {"host", util::hostname()},
-            {"user", user ? user : ""},
-            {"xrun_version", XRUN_VERSION},
-            {"set", sets},
-            {"options", sp.sections},
-            {"tasks", p.task_count()},
-            {"stages", stages}};
-  auto fail = [&](const Error& err) {
-    util::remove_all(exp.dir());  // never leave a half-made experiment behind
-    return err;
-  };
-  if (auto r = util::atomic_write(exp.path("experiment.yml"), sp.source); !r) return fail(r.error());
-  if (auto r = util::atomic_write(exp.path("plan.json"), p.to_json().dump() + "\n"); !r) return fail(r.error());
-  if (auto r = util::atomic_write(exp.path("wrapper.sh"), wrapper_script(sp.shell)); !r) return fail(r.error());
-  if (auto r = util::make_dirs(exp.path("tasks")); !r) return fail(r.error());
-  // meta.json last: an experiment without it is not listed, so readers never see a half-made one.
-  if (auto r = util::atomic_write(exp.path("meta.json"), meta.dump(2) + "\n"); !r) return fail(r.error());
-  return exp;
-}
-
 Result<int> prepare_task(const store::Experiment& exp, const plan::Plan& p, const json& meta, size_t task) {
   auto attempt = exp.archive_attempt(task);
   if (!attempt) return attempt.error();

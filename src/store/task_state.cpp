@@ -174,6 +174,12 @@ Decision decide(const TaskFacts& f) {
       set(State::Pending, fmt::format("requeued by {}", f.scheduler->name));
       return d;
     }
+    // ... or already runs it again, before the new run's wrapper replaced the record.
+    if (killed && f.scheduler && f.scheduler->phase == Phase::Running && f.scheduler->state == "RUNNING" &&
+        !f.cancel_requested && cstate.empty()) {
+      set(State::Running, fmt::format("requeued by {}", f.scheduler->name));
+      return d;
+    }
     // Killed by the scheduler (time limit, a cancel outside xrun): its verdict is the truth.
     if (killed && cstate.empty())
       if (auto v = scheduler_verdict(f)) {

@@ -152,10 +152,12 @@ TEST_CASE("Ctrl-C during a multi-stage submission exits 130 and cancels every ar
   // Every array Slurm accepted is in the store's submission record.
   std::set<std::string> recorded;
   std::string record = test::read(e.exp_dir(id) + "/backend/slurm/submission-1.json");
-  if (!record.empty())
-    for (const auto& a : nlohmann::json::parse(record)["arrays"]) recorded.insert(a["job_id"].get<std::string>());
+  if (!record.empty()) {
+    auto doc = nlohmann::json::parse(record);
+    for (const auto& a : doc["arrays"]) recorded.insert(a["job_id"].get<std::string>());
+  }
   for (const auto& job : returned) {
-    INFO("job " << job);
+    INFO("job " << job << ", submission record: " << record);
     CHECK(recorded.count(job) == 1);
   }
   // ... and none of them is left in the queue.

@@ -3,6 +3,7 @@
 #include "support/support.hpp"
 #include "xrun/plan/expander.hpp"
 #include "xrun/run/process.hpp"
+#include "xrun/ops/create.hpp"
 #include "xrun/run/task_files.hpp"
 
 #include <unistd.h>
@@ -25,7 +26,7 @@ struct Fixture {
     auto e = plan::Expander::create(sp);
     REQUIRE(e.ok());
     p = e->materialize().value();
-    auto x = run::create_experiment(st, sp, p, "local", {});
+    auto x = ops::create_experiment(st, sp, p, "local", {});
     REQUIRE(x.ok());
     exp = x.value();
     meta = exp.meta().value();

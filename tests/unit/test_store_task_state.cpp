@@ -128,3 +128,11 @@ TEST_CASE("task state: records are read again only when the backend reports a ta
   CHECK_FALSE(needs_reread(F().record(rec("SUCCEEDED")).sched(view(P::Gone)).f));
   CHECK_FALSE(needs_reread(F().record(rec("RUNNING")).live(Liveness::Alive).f));
 }
+
+TEST_CASE("task state: a requeued job that runs again is RUNNING before its new record", "[store][task_state]") {
+  auto again = F().record(rec("FAILED", 143, SIGTERM)).sched(view(P::Running, "RUNNING")).d();
+  CHECK(again.status.state == State::Running);
+  CHECK(again.status.backend_state == "RUNNING");
+  // Still finishing the killed run: its end stands.
+  CHECK(F().record(rec("FAILED", 143, SIGTERM)).sched(view(P::Running, "COMPLETING")).state() == State::Failed);
+}

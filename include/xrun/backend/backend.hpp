@@ -11,7 +11,6 @@
 #include <nlohmann/json.hpp>
 
 #include "xrun/plan/plan.hpp"
-#include "xrun/spec/spec.hpp"
 #include "xrun/store/store.hpp"
 
 namespace xrun::backend {
@@ -39,7 +38,9 @@ class Backend {
   virtual Result<int> launch(const store::Experiment& exp, const plan::Plan& p, const json& meta,
                              const RunOptions& opts) = 0;
   // What launch would do, without doing it (`xrun run --dry-run`).
-  virtual Result<void> dry_run(std::ostream& os, const spec::Spec& sp, const plan::Plan& p, const RunOptions& opts) = 0;
+  // `options`: the file's `scheduler:` merged with the backend's section; `name`: the experiment's.
+  virtual Result<void> dry_run(std::ostream& os, const std::string& name, const json& options, const plan::Plan& p,
+                               const RunOptions& opts) = 0;
   // What this backend knows about these tasks, added to the facts the store read: the
   // liveness of the wrappers it started (a pid on this host, a container), a scheduler's view
   // of their jobs (one scheduler call for all of them). States are decided from the facts by
@@ -56,12 +57,5 @@ class Backend {
 
 std::vector<std::string> names();
 Result<std::unique_ptr<Backend>> make(const std::string& name);
-
-// The backend `run` uses: --backend (`shell` is experi's name for local), else the one
-// backend section the file has, else local (`shell: True` asks for it, as in experi).
-Result<std::string> choose(const std::string& flag, const spec::Spec& sp);
-// Every option the backend reads from the file, checked as `run` would read it; an error
-// names the option's line and column.
-Result<void> validate_options(const spec::Spec& sp, const std::string& backend);
 
 }  // namespace xrun::backend

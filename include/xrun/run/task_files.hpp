@@ -9,7 +9,6 @@
 #include <nlohmann/json.hpp>
 
 #include "xrun/plan/plan.hpp"
-#include "xrun/spec/spec.hpp"
 #include "xrun/store/store.hpp"
 
 namespace xrun::run {
@@ -24,10 +23,6 @@ std::string wrapper_script(const std::string& shell);
 // `setup:` lines, then the commands in order, stopping at the first failure.
 std::string task_script(const store::Experiment& exp, const plan::Plan& p, size_t task, const std::string& workdir,
                         int attempt, const std::vector<std::string>& setup = {});
-
-// Create the experiment folder: meta.json, experiment.yml, plan.json, wrapper.sh.
-Result<store::Experiment> create_experiment(const store::Store& st, const spec::Spec& sp, const plan::Plan& p,
-                                            const std::string& backend, const std::vector<std::string>& sets);
 
 // Before a task (re)runs: archive the previous attempt, write `attempt` and `cmd.sh`.
 // Returns the attempt number.

@@ -151,14 +151,32 @@ Result<int> BatchBackend::launch(const store::Experiment& exp, const plan::Plan&
   const std::string record_path = fmt::format("{}/{}{}.json", dir, kSubmissionPrefix, submission);
   std::map<size_t, std::vector<std::string>> ids_by_stage;
   if (opts.resume) {
-    // Later stages also wait for earlier-stage jobs still queued or running from before.
     auto st = observe_tasks(*this, exp, p, meta).tasks;
     auto jobs = load_task_jobs(dir);
-    std::set<std::pair<size_t, std::string>> seen;
+    // Elements still queued that run again now (they waited on work being redone): their old
+    // element is cancelled first, so that nothing runs twice.
+    std::vector<std::string> stale;
     for (const auto& t : st)
-      if (!store::is_final(t.state) && !opts.to_run.count(t.id) && jobs.count(t.id) &&
-          seen.insert({t.stage, jobs[t.id].first}).second)
-        ids_by_stage[t.stage].push_back(jobs[t.id].first);
+      if (opts.to_run.count(t.id) && !store::is_final(t.state) && jobs.count(t.id))
+        stale.push_back(d_->element(jobs[t.id].first, jobs[t.id].second));
+    if (!stale.empty()) {
+      spdlog::debug("cancelling {} queued element(s) resubmitted now", stale.size());
+      (void)run::capture(d_->cancel_argv(stale), 60);
+    }
+    // Later stages also wait for the earlier-stage jobs still in the queue: the whole array
+    // when none of its elements failed, else each element still there (a failed element would
+    // never let a dependency on the whole array be met).
+    std::set<std::string> has_failure;
+    for (const auto& t : st)
+      if (jobs.count(t.id) && (opts.to_run.count(t.id) || (store::is_final(t.state) && !run::satisfied(t))))
+        has_failure.insert(jobs[t.id].first);
+    std::set<std::pair<size_t, std::string>> seen;
+    for (const auto& t : st) {
+      if (store::is_final(t.state) || opts.to_run.count(t.id) || !jobs.count(t.id)) continue;
+      const auto& [job, index] = jobs[t.id];
+      std::string target = has_failure.count(job) ? d_->element(job, index) : job;
+      if (seen.insert({t.stage, target}).second) ids_by_stage[t.stage].push_back(target);
+    }
   }
   // Ctrl-C, SIGTERM and SIGHUP wait until the submission in flight is recorded: no array is
   // ever submitted without the store knowing it (`xrun cancel` reaches every one).
@@ -195,16 +213,18 @@ Result<int> BatchBackend::launch(const store::Experiment& exp, const plan::Plan&
     write_runner("submit-failed", e.what);
     return e;
   };
+  // Interrupted between two submissions (or after the last): what was submitted is cancelled.
+  auto interrupted = [&](int sig) {
+    cancel_submitted();
+    write_runner("interrupted", fmt::format("interrupted by signal {} during the submission", sig));
+    std::vector<size_t> open(opts.to_run.begin(), opts.to_run.end());
+    (void)exp.add_cancel_request(open);
+    std::cerr << fmt::format("xrun: interrupted: the {} array(s) submitted so far were cancelled", submitted.size())
+              << std::endl;
+    return 130;
+  };
   for (const auto& a : arrays) {
-    if (int sig = sigs.wait(0); sig != 0) {
-      cancel_submitted();
-      write_runner("interrupted", fmt::format("interrupted by signal {} during the submission", sig));
-      std::vector<size_t> open(opts.to_run.begin(), opts.to_run.end());
-      (void)exp.add_cancel_request(open);
-      std::cerr << fmt::format("xrun: interrupted: the {} array(s) submitted so far were cancelled", submitted.size())
-                << std::endl;
-      return 130;
-    }
+    if (int sig = sigs.wait(0); sig != 0) return interrupted(sig);
     for (size_t i : a.indices) {
       auto prep = run::prepare_task(exp, p, meta, a.base + i);
       if (!prep) return undo(prep.error());
@@ -239,6 +259,7 @@ Result<int> BatchBackend::launch(const store::Experiment& exp, const plan::Plan&
     // Recorded at once: a crash or a signal from here on still leaves the array known.
     if (auto w = write_record(); !w) return undo(w.error());
   }
+  if (int sig = sigs.wait(0); sig != 0) return interrupted(sig);
   write_runner("submitted", "");
   if (!opts.quiet)
     std::cerr << fmt::format("xrun: submitted {} array job{} ({}); follow with: xrun status {} --watch", submitted.size(),
@@ -248,14 +269,15 @@ Result<int> BatchBackend::launch(const store::Experiment& exp, const plan::Plan&
   return follow(*this, exp, p, meta, settings->poll, opts.quiet);
 }
 
-Result<void> BatchBackend::dry_run(std::ostream& os, const spec::Spec& sp, const plan::Plan& p, const RunOptions& opts) {
-  auto settings = d_->settings(sp.options_for(d_->name()));
+Result<void> BatchBackend::dry_run(std::ostream& os, const std::string& exp_name, const json& options,
+                                  const plan::Plan& p, const RunOptions& opts) {
+  auto settings = d_->settings(options);
   if (!settings) return settings.error();
   const bool can_ask = !run::find_on_path(d_->programs().back()).empty();
   size_t max_array = d_->max_array_size(can_ask);
   std::string note = can_ask ? " (from the scheduler)" : fmt::format(" ({}'s default; it cannot be asked here)", d_->display());
   store::Experiment exp("<experiment-id>", "<store>/experiments/<experiment-id>");
-  json meta{{"name", sp.name}};
+  json meta{{"name", exp_name}};
   auto arrays = plan_arrays(p, opts.to_run, max_array, dialect_dir(exp, *d_), d_->script_suffix());
   auto graph = plan::StageGraph::of(p, opts.keep_going);
   os << fmt::format("backend {}: {} array job(s), largest array {}{}\n", d_->name(), arrays.size(), max_array, note);

@@ -800,12 +800,14 @@ Result<int> PoolBackend::launch(const store::Experiment& exp, const plan::Plan& 
   return 0;
 }
 
-Result<void> PoolBackend::dry_run(std::ostream& os, const spec::Spec& sp, const plan::Plan& p, const RunOptions& opts) {
-  auto s = settings(sp.options_for(name()), opts);
+Result<void> PoolBackend::dry_run(std::ostream& os, const std::string& exp_name, const json& options,
+                                 const plan::Plan& p, const RunOptions& opts) {
+  auto s = settings(options, opts);
   if (!s) return s.error();
   os << fmt::format("backend {}: {} parallel task(s){}\n", name(), s->jobs,
                     s->walltime > 0 ? fmt::format(", walltime {}", util::human_duration(s->walltime)) : "");
   (void)p;
+  (void)exp_name;
   return {};
 }
 

@@ -1,0 +1,26 @@
+// `xrun run`'s first steps: which backend runs the file, its options checked as the backend
+// will read them, and the experiment's folder created in the store.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "xrun/plan/plan.hpp"
+#include "xrun/spec/spec.hpp"
+#include "xrun/store/store.hpp"
+
+namespace xrun::ops {
+
+// The backend `run` uses: --backend (`shell` is experi's name for local), else the one
+// backend section the file has, else local (`shell: True` asks for it, as in experi).
+Result<std::string> choose_backend(const std::string& flag, const spec::Spec& sp);
+// Every option the backend reads from the file, checked as `run` would read it; an error
+// names the option's line and column.
+Result<void> validate_options(const spec::Spec& sp, const std::string& backend);
+
+// Create the experiment folder: meta.json, experiment.yml, plan.json, wrapper.sh (meta.json
+// last: a half-made experiment is never listed, and a failure removes the folder).
+Result<store::Experiment> create_experiment(const store::Store& st, const spec::Spec& sp, const plan::Plan& p,
+                                            const std::string& backend, const std::vector<std::string>& sets);
+
+}  // namespace xrun::ops
