@@ -5,6 +5,7 @@
 #include "xrun/backend/backend.hpp"
 #include "xrun/backend/batch/engine.hpp"
 #include "xrun/backend/batch/slurm.hpp"
+#include "xrun/backend/pool/container_launcher.hpp"
 #include "xrun/backend/pool/engine.hpp"
 #include "xrun/backend/pool/process_launcher.hpp"
 #include "xrun/util/text.hpp"
@@ -16,6 +17,7 @@ using Factory = std::unique_ptr<Backend> (*)();
 const std::map<std::string, Factory>& table() {
   static const std::map<std::string, Factory> t = {
       {"local", [] { return std::unique_ptr<Backend>(std::make_unique<pool::PoolBackend>(std::make_unique<pool::ProcessLauncher>())); }},
+      {"docker", [] { return std::unique_ptr<Backend>(std::make_unique<pool::PoolBackend>(std::make_unique<pool::ContainerLauncher>())); }},
       {"slurm", [] { return std::unique_ptr<Backend>(std::make_unique<batch::BatchBackend>(std::make_unique<batch::SlurmDialect>())); }},
   };
   return t;
@@ -31,7 +33,7 @@ std::vector<std::string> names() {
 Result<std::unique_ptr<Backend>> make(const std::string& name) {
   auto it = table().find(name);
   if (it == table().end()) {
-    if (name == "pbs" || name == "docker")
+    if (name == "pbs")
       return make_error(fmt::format("the {} backend is not implemented yet (the file's `{}:` section or --backend "
                                     "asks for it)",
                                     name, name),

@@ -69,6 +69,8 @@ int do_run(const Context& ctx, RunArgs& a) {
     return kSuccess;
   }
 
+  // What the backend can check before anything is created (its engine, its image).
+  if (auto pf = backend.value()->preflight(ex->spec().options_for(bname.value())); !pf) return report(pf.error());
   auto store = store::Store::open(ctx.store);
   auto exp = ops::create_experiment(store, ex->spec(), plan.value(), bname.value(), a.in.sets);
   if (!exp) return report(exp.error());

@@ -42,6 +42,12 @@ Result<void> validate_options(const spec::Spec& sp, const std::string& backend) 
       }
     }
   }
+  // Then all together, at the backend's section.
+  if (auto r = b.value()->check_complete(sp.options_for(backend)); !r) {
+    auto it = sp.option_locs.find(backend);
+    return spec::error_at(sp.path, it != sp.option_locs.end() ? it->second : spec::Loc{1, 1}, r.error().what,
+                          r.error().hint);
+  }
   return {};
 }
 

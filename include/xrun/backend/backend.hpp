@@ -34,6 +34,11 @@ class Backend {
   virtual std::string name() const = 0;
   // Checks options as launch would read them (`scheduler:` merged with the backend's section).
   virtual Result<void> check_options(const json& options) const = 0;
+  // What can be checked before anything is created (an engine that answers, an image that
+  // exists); `options` as for dry_run.
+  virtual Result<void> preflight(const json& options) { (void)options; return {}; }
+  // Checks that the options, all together, have what the backend requires (e.g. an image).
+  virtual Result<void> check_complete(const json& options) const { (void)options; return {}; }
   // Run or submit opts.to_run. Returns the exit code (0 all succeeded, 1 not, 130 interrupted).
   virtual Result<int> launch(const store::Experiment& exp, const plan::Plan& p, const json& meta,
                              const RunOptions& opts) = 0;

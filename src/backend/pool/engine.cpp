@@ -513,30 +513,30 @@ class Pool {
 
   // A group asked to stop gets SIGKILL once the grace is over, even if its leader has already
   // exited: a member that ignores SIGTERM must not survive its task.
-  void doom(long group, int sig) {
-    if (sig != SIGKILL && group > 0) doomed_.push_back({group, util::now_seconds() + set_.kill_grace});
+  void doom(size_t task, long group, int sig) {
+    if (sig != SIGKILL && group > 0) doomed_.push_back({task, group, util::now_seconds() + set_.kill_grace});
   }
 
   // Signal a slot's task: its process group once known, else the worker (which forwards it).
   void signal_task(Slot& slot, int sig) {
     long group = slot.oneshot.running() ? slot.oneshot.pid() : slot.pgid;
-    launcher_.signal(group, slot.worker.running() ? slot.worker.pid() : 0, sig);
-    doom(group, sig);
+    launcher_.signal(exp_, *slot.task, group, slot.worker.running() ? slot.worker.pid() : 0, sig);
+    doom(*slot.task, group, sig);
   }
 
   void signal_adopted(Adopted& a, int sig) {
-    launcher_.signal(a.pgid, 0, sig);
-    doom(a.pgid, sig);
+    launcher_.signal(exp_, a.id, a.pgid, 0, sig);
+    doom(a.id, a.pgid, sig);
   }
 
   // SIGKILL the groups whose grace is over (all of them with `now_all`); forget the gone ones.
   void kill_doomed(bool now_all) {
     double now = util::now_seconds();
     for (auto it = doomed_.begin(); it != doomed_.end();) {
-      if (::kill(static_cast<pid_t>(-it->first), 0) != 0 && errno == ESRCH) {
+      if (::kill(static_cast<pid_t>(-it->group), 0) != 0 && errno == ESRCH) {
         it = doomed_.erase(it);
-      } else if (now_all || now >= it->second) {
-        launcher_.signal(it->first, 0, SIGKILL);
+      } else if (now_all || now >= it->deadline) {
+        launcher_.signal(exp_, it->task, it->group, 0, SIGKILL);
         it = doomed_.erase(it);
       } else {
         ++it;
@@ -547,8 +547,8 @@ class Pool {
   // Before the runner ends: the groups still in their grace are waited for, then killed.
   void settle_doomed() {
     while (!doomed_.empty()) {
-      double next = doomed_.front().second;
-      for (const auto& d : doomed_) next = std::min(next, d.second);
+      double next = doomed_.front().deadline;
+      for (const auto& d : doomed_) next = std::min(next, d.deadline);
       wait_events(std::max(0.01, std::min(0.2, next - util::now_seconds())));
       kill_doomed(false);
     }
@@ -556,7 +556,7 @@ class Pool {
 
   double next_wakeup() const {
     double wake = adopted_.empty() ? 1.0 : 0.2;
-    for (const auto& d : doomed_) wake = std::min(wake, std::max(0.01, d.second - util::now_seconds()));
+    for (const auto& d : doomed_) wake = std::min(wake, std::max(0.01, d.deadline - util::now_seconds()));
     if (set_.walltime > 0) {
       double now = util::now_seconds();
       for (const auto& s : slots_) {
@@ -712,7 +712,12 @@ class Pool {
   util::Fd sigfd_;
   std::list<Adopted> adopted_;
   std::set<size_t> adopted_ids_;
-  std::vector<std::pair<long, double>> doomed_;  // (process group, when to SIGKILL it)
+  struct Doomed {
+    size_t task = 0;
+    long group = 0;         // the process group signalled
+    double deadline = 0;    // when it gets SIGKILL
+  };
+  std::vector<Doomed> doomed_;
   std::set<size_t> prepared_;
   std::optional<Error> store_error_;
   std::set<size_t> cancelled_;
@@ -726,10 +731,17 @@ class Pool {
 
 }  // namespace
 
+Result<void> PoolBackend::preflight(const json& options) {
+  XRUN_TRY(launcher_->configure(options));
+  return launcher_->preflight();
+}
+
+Result<void> PoolBackend::check_complete(const json& options) const { return launcher_->check_complete(options); }
+
 Result<void> PoolBackend::check_options(const json& options) const {
   auto s = settings(options, RunOptions{});
   if (!s) return s.error();
-  return {};
+  return launcher_->check(options);
 }
 
 int PoolBackend::run_pool(const store::Experiment& exp, const plan::Plan& p, const json& meta, const RunOptions& opts,
@@ -765,8 +777,11 @@ int PoolBackend::run_pool(const store::Experiment& exp, const plan::Plan& p, con
 
 Result<int> PoolBackend::launch(const store::Experiment& exp, const plan::Plan& p, const json& meta,
                                 const RunOptions& opts) {
-  auto s = settings(run::merged_options(meta, name()), opts);
+  const json options = run::merged_options(meta, name());
+  auto s = settings(options, opts);
   if (!s) return s.error();
+  XRUN_TRY(launcher_->configure(options));
+  XRUN_TRY(launcher_->preflight());
   if (!opts.detach) return run_pool(exp, p, meta, opts, s.value());
 
   // Detached: a child in its own session runs the pool; its output goes to runner.log.
@@ -804,8 +819,11 @@ Result<void> PoolBackend::dry_run(std::ostream& os, const std::string& exp_name,
                                  const plan::Plan& p, const RunOptions& opts) {
   auto s = settings(options, opts);
   if (!s) return s.error();
-  os << fmt::format("backend {}: {} parallel task(s){}\n", name(), s->jobs,
-                    s->walltime > 0 ? fmt::format(", walltime {}", util::human_duration(s->walltime)) : "");
+  XRUN_TRY(launcher_->configure(options));
+  std::string what = launcher_->describe();
+  os << fmt::format("backend {}: {} parallel task(s){}{}\n", name(), s->jobs,
+                    s->walltime > 0 ? fmt::format(", walltime {}", util::human_duration(s->walltime)) : "",
+                    what.empty() ? "" : ", " + what);
   (void)p;
   (void)exp_name;
   return {};
@@ -813,15 +831,15 @@ Result<void> PoolBackend::dry_run(std::ostream& os, const std::string& exp_name,
 
 Result<void> PoolBackend::observe(const store::Experiment& exp, const plan::Plan& p, const json& meta,
                                   std::vector<store::TaskFacts>& facts) {
-  for (auto& f : facts)
-    if (f.record && f.record->state == "RUNNING") f.liveness = launcher_->liveness(exp, *f.record);
+  if (auto c = launcher_->configure(run::merged_options(meta, name())); !c) return c;
+  launcher_->observe(exp, facts);
   (void)p;
-  (void)meta;
   return {};
 }
 
 Result<void> PoolBackend::cancel(const store::Experiment& exp, const plan::Plan& p, const json& meta,
                                  const std::vector<store::TaskStatus>& tasks) {
+  XRUN_TRY(launcher_->configure(run::merged_options(meta, name())));
   std::vector<const store::TaskStatus*> stopping;
   std::vector<std::string> elsewhere;
   for (const auto& t : tasks) {
@@ -830,7 +848,7 @@ Result<void> PoolBackend::cancel(const store::Experiment& exp, const plan::Plan&
       elsewhere.push_back(fmt::format("{} on {}", t.id, t.host));
       continue;
     }
-    launcher_->signal(t.pid, 0, SIGTERM);
+    launcher_->signal(exp, t.id, t.pid, 0, SIGTERM);
     stopping.push_back(&t);
   }
   double grace = 5;
@@ -847,7 +865,7 @@ Result<void> PoolBackend::cancel(const store::Experiment& exp, const plan::Plan&
                   waiting.end());
     if (!waiting.empty()) ::usleep(20000);
   }
-  for (const auto* t : stopping) launcher_->signal(t->pid, 0, SIGKILL);
+  for (const auto* t : stopping) launcher_->signal(exp, t->id, t->pid, 0, SIGKILL);
   if (!elsewhere.empty())
     return runtime_error(fmt::format("cannot stop tasks running on other hosts: {}", fmt::join(elsewhere, ", ")),
                       "run `xrun cancel` on those hosts; the tasks are marked cancelled and will not be rerun");

@@ -16,13 +16,25 @@ std::vector<std::string> ProcessLauncher::task_argv(const store::Experiment& exp
   return run::wrapper_argv(exp, task);
 }
 
-void ProcessLauncher::signal(long pgid, pid_t proc, int sig) const {
+void ProcessLauncher::signal(const store::Experiment&, size_t, long pgid, pid_t proc, int sig) const {
   if (pgid > 0) ::kill(static_cast<pid_t>(-pgid), sig);
   else if (proc > 0) ::kill(proc, sig);
 }
 
-store::Liveness ProcessLauncher::liveness(const store::Experiment& exp, const store::WrapperRecord& w) const {
-  if (!reaches(w.host)) return store::Liveness::Unknown;
+namespace {
+bool reaches_host(const std::string& host) {
+  static const std::string here = util::hostname();
+  return host.empty() || host == here;
+}
+}  // namespace
+
+void ProcessLauncher::observe(const store::Experiment& exp, std::vector<store::TaskFacts>& facts) const {
+  for (auto& f : facts)
+    if (f.record && f.record->state == "RUNNING") f.liveness = liveness(exp, *f.record);
+}
+
+store::Liveness ProcessLauncher::liveness(const store::Experiment& exp, const store::WrapperRecord& w) {
+  if (!reaches_host(w.host)) return store::Liveness::Unknown;
   // The wrapper (its command line names the experiment's folder), or the task's own shell, the
   // leader of its process group (its command line names the task's cmd.sh).
   if (run::process_alive(w.wrapper, exp.dir())) return store::Liveness::Alive;
@@ -30,9 +42,6 @@ store::Liveness ProcessLauncher::liveness(const store::Experiment& exp, const st
   return store::Liveness::Gone;
 }
 
-bool ProcessLauncher::reaches(const std::string& host) const {
-  static const std::string here = util::hostname();
-  return host.empty() || host == here;
-}
+bool ProcessLauncher::reaches(const std::string& host) const { return reaches_host(host); }
 
 }  // namespace xrun::backend::pool

@@ -26,21 +26,32 @@ struct Settings {
 // From the merged options (`scheduler:` with the backend's section) and the run options.
 Result<Settings> settings(const json& options, const RunOptions& opts);
 
-// Where a pool's tasks run: processes on this host today, containers next.
+// Where a pool's tasks run: processes on this host (ProcessLauncher), containers
+// (ContainerLauncher).
 class Launcher {
  public:
   virtual ~Launcher() = default;
   virtual std::string name() const = 0;  // the backend's name and its options section
+  // Checks the launcher's own options (merged `scheduler:` and its section); an error names the key.
+  virtual Result<void> check(const json& options) const = 0;
+  // Checks that the options together have what the launcher requires.
+  virtual Result<void> check_complete(const json& options) const { (void)options; return {}; }
+  // Takes the options for what follows (launch, observe, cancel).
+  virtual Result<void> configure(const json& options) = 0;
+  // What can be known before any task starts (an engine that answers, an image that exists).
+  virtual Result<void> preflight() const { return {}; }
+  // One line for `run --dry-run`, or "".
+  virtual std::string describe() const { return ""; }
   // argv of a slot's long-lived worker; empty when there is none (one process per task).
   virtual std::vector<std::string> worker_argv(const store::Experiment& exp) const = 0;
-  // argv that runs one task's wrapper (`sh wrapper.sh TASK_DIR`) when there is no worker.
+  // argv that runs one task's wrapper when there is no worker.
   virtual std::vector<std::string> task_argv(const store::Experiment& exp, size_t task) const = 0;
   // Deliver `sig` to a running task: its process group when known (`pgid` > 0), else the
-  // process that runs it (`proc`: a worker forwards the signal to its task).
-  virtual void signal(long pgid, pid_t proc, int sig) const = 0;
-  // Whether the task that wrote start record `w` still runs: its wrapper, or its own process
-  // group once the wrapper is gone (a killed worker's task is reaped by the runner).
-  virtual store::Liveness liveness(const store::Experiment& exp, const store::WrapperRecord& w) const = 0;
+  // process that runs it (`proc`: a worker forwards the signal to its task); a container
+  // launcher signals the task's container.
+  virtual void signal(const store::Experiment& exp, size_t task, long pgid, pid_t proc, int sig) const = 0;
+  // The liveness of the tasks whose start is recorded (facts with a RUNNING record), at once.
+  virtual void observe(const store::Experiment& exp, std::vector<store::TaskFacts>& facts) const = 0;
   // Whether this launcher can reach a task recorded on `host` (to stop it from `xrun cancel`).
   virtual bool reaches(const std::string& host) const = 0;
 };
@@ -50,6 +61,8 @@ class PoolBackend : public Backend {
   explicit PoolBackend(std::unique_ptr<Launcher> l) : launcher_(std::move(l)) {}
   std::string name() const override { return launcher_->name(); }
   Result<void> check_options(const json& options) const override;
+  Result<void> check_complete(const json& options) const override;
+  Result<void> preflight(const json& options) override;
   Result<int> launch(const store::Experiment& exp, const plan::Plan& p, const json& meta,
                      const RunOptions& opts) override;
   Result<void> dry_run(std::ostream& os, const std::string& name, const json& options, const plan::Plan& p,

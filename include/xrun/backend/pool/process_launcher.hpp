@@ -8,11 +8,15 @@ namespace xrun::backend::pool {
 class ProcessLauncher : public Launcher {
  public:
   std::string name() const override { return "local"; }
+  Result<void> check(const json&) const override { return {}; }
+  Result<void> configure(const json&) override { return {}; }
   std::vector<std::string> worker_argv(const store::Experiment& exp) const override;
   std::vector<std::string> task_argv(const store::Experiment& exp, size_t task) const override;
-  void signal(long pgid, pid_t proc, int sig) const override;
-  store::Liveness liveness(const store::Experiment& exp, const store::WrapperRecord& w) const override;
+  void signal(const store::Experiment& exp, size_t task, long pgid, pid_t proc, int sig) const override;
+  void observe(const store::Experiment& exp, std::vector<store::TaskFacts>& facts) const override;
   bool reaches(const std::string& host) const override;
+  // The wrapper, or the task's own shell once the wrapper is gone, alive on this host.
+  static store::Liveness liveness(const store::Experiment& exp, const store::WrapperRecord& w);
 };
 
 }  // namespace xrun::backend::pool

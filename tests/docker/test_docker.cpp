@@ -1,0 +1,189 @@
+// Scenarios against a real container engine (scripts/containers.sh starts dockerd and imports a
+// busybox image, xrun-test:latest). Without an engine every case exits with code 4, which ctest
+// reports as SKIPPED, with the reason; scripts/test.sh makes a missing engine fatal in CI.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <iostream>
+
+#include "support/env.hpp"
+#include "xrun/run/process.hpp"
+#include "xrun/util/text.hpp"
+
+using namespace xrun;
+using test::Env;
+using test::first_line;
+
+namespace {
+
+const char* kImage = "xrun-test:latest";
+
+// Skips (exit 4, with the reason) unless `cli` runs containers of the test image here.
+void require_engine(const std::string& cli = "docker") {
+  if (cli == "docker")
+    if (const char* u = std::getenv("XRUN_DOCKER_UNAVAILABLE"); u && *u) {
+      std::cout << "SKIPPED: " << u << std::endl;
+      std::exit(4);
+    }
+  std::string why;
+  if (run::find_on_path(cli).empty()) {
+    why = "no '" + cli + "' on PATH (scripts/containers.sh installs and starts one, as root)";
+  } else if (auto r = run::capture({cli, "image", "inspect", kImage}, 60); !r || r->code != 0) {
+    why = cli + " cannot see the test image " + kImage + " (CONTAINER_ENGINE=" + cli + " scripts/containers.sh)";
+  }
+  if (!why.empty()) {
+    std::cout << "SKIPPED: " << why << std::endl;
+    std::exit(4);
+  }
+}
+
+std::string header(const std::string& cli = "docker") {
+  return "docker:\n  image: " + std::string(kImage) + "\n  pull: never\n  cli: " + cli + "\n";
+}
+
+// Containers of the experiment, running or not.
+std::string containers_of(const std::string& id, const std::string& cli = "docker") {
+  auto r = run::capture({cli, "ps", "-a", "--filter", "label=xrun.experiment=" + id, "--format", "{{.Names}}"}, 30);
+  return r ? util::trim(r->out) : "?";
+}
+
+std::string wait_for_id(const test::Background& b) {
+  REQUIRE(test::eventually([&] { return !b.out().empty(); }));
+  return first_line(b.out());
+}
+
+}  // namespace
+
+TEST_CASE("a 2-stage experiment runs each task in a container, with its variables, env and exit code",
+          "[docker]") {
+  require_engine();
+  Env e;
+  auto f = e.file("exp.yml", "jobs:\n  - command: 'echo {x} $x $FOO $$ > out-{x}.txt'\n  - command: 'exit {x}'\n"
+                             "variables:\n  x: [0, 3]\n" + header() + "  env:\n    FOO: bar\n");
+  auto r = e.x({"run", f, "-j", "2", "--quiet"});
+  CHECK(r.code == 1);
+  std::string id = first_line(r.out);
+  auto s = e.status(id);
+  CHECK(s["tasks"][0]["state"] == "SUCCEEDED");
+  CHECK(s["tasks"][1]["state"] == "SUCCEEDED");
+  CHECK(s["tasks"][2]["state"] == "SUCCEEDED");
+  CHECK(s["tasks"][3]["state"] == "FAILED");
+  CHECK(s["tasks"][3]["exit_code"] == 3);
+  CHECK(s["tasks"][0]["pid"] == 1);  // the wrapper was the container's first process
+  CHECK(test::read(e.path("out-0.txt")).rfind("0 0 bar ", 0) == 0);
+  CHECK(test::read(e.path("out-3.txt")).rfind("3 3 bar ", 0) == 0);
+  CHECK(containers_of(id).empty());
+}
+
+TEST_CASE("files written to the mounted folder belong to the caller", "[docker]") {
+  require_engine();
+  Env e;
+  auto f = e.file("exp.yml", "command: 'touch mine.txt'\n" + header());
+  REQUIRE(e.x({"run", f, "--quiet"}).code == 0);
+  struct stat st {};
+  REQUIRE(::stat(e.path("mine.txt").c_str(), &st) == 0);
+  CHECK(st.st_uid == ::getuid());
+  CHECK(st.st_gid == ::getgid());
+}
+
+TEST_CASE("cancel of a running task stops its container", "[docker]") {
+  require_engine();
+  Env e;
+  auto f = e.file("exp.yml", "command: 'sleep {t}'\nvariables:\n  t: [30, 1]\n" + header());
+  auto b = e.bg({"run", f, "-j", "2", "--quiet"});
+  std::string id = wait_for_id(b);
+  REQUIRE(test::eventually([&] { return e.state(id, 0) == "RUNNING"; }, 30));
+  CHECK(e.x({"cancel", id, "0"}).code == 0);
+  CHECK(b.wait(60) == 1);
+  CHECK(e.state(id, 0) == "CANCELLED");
+  CHECK(e.state(id, 1) == "SUCCEEDED");
+  CHECK(test::eventually([&] { return containers_of(id).empty(); }, 20));
+}
+
+TEST_CASE("walltime stops the container: TIMEOUT", "[docker]") {
+  require_engine();
+  Env e;
+  auto f = e.file("exp.yml", "command: 'sleep 30'\n" + header() + "scheduler:\n  walltime: '0:02'\n  kill_grace: 2\n");
+  auto r = e.x({"run", f, "--quiet"});
+  CHECK(r.code == 1);
+  CHECK(r.seconds < 15);
+  std::string id = first_line(r.out);
+  CHECK(e.state(id, 0) == "TIMEOUT");
+  CHECK(test::eventually([&] { return containers_of(id).empty(); }, 20));
+}
+
+TEST_CASE("kill -9 of the runner, then resume - running containers are adopted, no task runs twice",
+          "[docker]") {
+  require_engine();
+  Env e;
+  auto f = e.file("exp.yml", "command: 'echo start {i} >> ran.txt; sleep 3'\nvariables:\n  i: [0, 1, 2]\n" + header());
+  auto b = e.bg({"run", f, "-j", "2", "--quiet"});
+  std::string id = wait_for_id(b);
+  REQUIRE(test::eventually([&] { return e.state(id, 0) == "RUNNING" && e.state(id, 1) == "RUNNING"; }, 30));
+  ::kill(b.pid, SIGKILL);
+  b.wait();
+  CHECK(e.state(id, 0) == "RUNNING");  // its container still runs
+  auto r = e.x({"resume", id, "--quiet"});
+  CHECK(r.code == 0);
+  auto s = e.status(id);
+  CHECK(s["state"] == "succeeded");
+  for (int i = 0; i < 3; ++i) CHECK(s["tasks"][i]["attempt"] == 1);
+  auto ran = util::split(test::read(e.path("ran.txt")), '\n');
+  std::sort(ran.begin(), ran.end());
+  CHECK(ran == std::vector<std::string>{"", "start 0", "start 1", "start 2"});
+  CHECK(containers_of(id).empty());
+}
+
+TEST_CASE("a missing image is a clear error before anything is created", "[docker]") {
+  require_engine();
+  Env e;
+  auto f = e.file("exp.yml", "command: 'true'\ndocker:\n  image: xrun-no-such-image:1\n  pull: never\n");
+  auto r = e.x({"run", f});
+  CHECK(r.code == 1);
+  CHECK(r.err.find("xrun-no-such-image:1") != std::string::npos);
+  CHECK(r.err.find("hint:") != std::string::npos);
+  CHECK(e.x({"list", "--json"}).out.find("xrun-no-such") == std::string::npos);
+  auto l = e.x({"list", "--json"});
+  CHECK(nlohmann::json::parse(l.out.empty() ? "[]" : l.out).empty());
+  // A daemon that does not answer: named, before anything is created.
+  auto down = e.opts;
+  down.env["DOCKER_HOST"] = "unix://" + e.path("no-such.sock");
+  auto d = test::xrun({"run", e.file("ok.yml", "command: 'true'\n" + header())}, down);
+  CHECK(d.code == 1);
+  CHECK(d.err.find(e.path("no-such.sock")) != std::string::npos);
+  // `image` is required; `check` says so at the section.
+  auto g = e.file("noimage.yml", "command: 'true'\ndocker:\n  pull: never\n");
+  auto c = e.x({"check", g});
+  CHECK(c.code == 2);
+  CHECK(c.err.find("noimage.yml:2:1: error: the docker backend needs an image") != std::string::npos);
+}
+
+TEST_CASE("cli podman runs the same experiment where podman works", "[docker]") {
+  require_engine("podman");
+  Env e;
+  auto f = e.file("exp.yml", "command: 'echo {x} > p-{x}.txt; exit {x}'\nvariables:\n  x: [0, 2]\n" + header("podman"));
+  auto r = e.x({"run", f, "--quiet"});
+  CHECK(r.code == 1);
+  std::string id = first_line(r.out);
+  CHECK(e.state(id, 0) == "SUCCEEDED");
+  CHECK(e.state(id, 1) == "FAILED");
+  CHECK(test::read(e.path("p-0.txt")) == "0\n");
+  CHECK(containers_of(id, "podman").empty());
+}
+
+TEST_CASE("a container that dies is seen by status: LOST, never RUNNING forever", "[docker]") {
+  require_engine();
+  Env e;
+  auto f = e.file("exp.yml", "command: 'sleep 30'\n" + header());
+  auto b = e.bg({"run", f, "--quiet"});
+  std::string id = wait_for_id(b);
+  REQUIRE(test::eventually([&] { return e.state(id, 0) == "RUNNING"; }, 30));
+  REQUIRE(run::capture({"docker", "kill", "--signal=KILL", "xrun-" + id + "-0"}, 30)->code == 0);
+  CHECK(b.wait(30) == 1);
+  CHECK(e.state(id, 0) == "LOST");
+  CHECK(containers_of(id).empty());
+}
