@@ -35,14 +35,17 @@ alive() {  # alive NAME PIDFILE
   [ -n "$pid" ] && [ "$(cat /proc/"$pid"/comm 2>/dev/null)" = "$1" ]
 }
 
+# slurm-wlm-torque: Slurm's qsub/qstat/qdel wrappers, for the PBS backend's tests (it conflicts
+# with gridengine's packages, which are never installed here).
+PACKAGES="slurmctld slurmd slurm-client munge slurm-wlm-torque"
 install_packages() {
   if command -v slurmctld >/dev/null && command -v slurmd >/dev/null && command -v sbatch >/dev/null \
-     && command -v munged >/dev/null; then return 0; fi
-  log "installing slurmctld slurmd slurm-client munge (apt)"
+     && command -v munged >/dev/null && command -v qsub >/dev/null; then return 0; fi
+  log "installing $PACKAGES (apt)"
   export DEBIAN_FRONTEND=noninteractive
-  if ! as_root apt-get install -y -q --no-install-recommends slurmctld slurmd slurm-client munge >/tmp/xrun-slurm-apt.log 2>&1; then
+  if ! as_root apt-get install -y -q --no-install-recommends $PACKAGES >/tmp/xrun-slurm-apt.log 2>&1; then
     as_root apt-get update -q >>/tmp/xrun-slurm-apt.log 2>&1 || true
-    as_root apt-get install -y -q --no-install-recommends slurmctld slurmd slurm-client munge >>/tmp/xrun-slurm-apt.log 2>&1 \
+    as_root apt-get install -y -q --no-install-recommends $PACKAGES >>/tmp/xrun-slurm-apt.log 2>&1 \
       || die "apt-get install failed (log /tmp/xrun-slurm-apt.log)"
   fi
 }

@@ -4,6 +4,7 @@
 
 #include "xrun/backend/backend.hpp"
 #include "xrun/backend/batch/engine.hpp"
+#include "xrun/backend/batch/pbs.hpp"
 #include "xrun/backend/batch/slurm.hpp"
 #include "xrun/backend/pool/container_launcher.hpp"
 #include "xrun/backend/pool/engine.hpp"
@@ -18,6 +19,7 @@ const std::map<std::string, Factory>& table() {
   static const std::map<std::string, Factory> t = {
       {"local", [] { return std::unique_ptr<Backend>(std::make_unique<pool::PoolBackend>(std::make_unique<pool::ProcessLauncher>())); }},
       {"docker", [] { return std::unique_ptr<Backend>(std::make_unique<pool::PoolBackend>(std::make_unique<pool::ContainerLauncher>())); }},
+      {"pbs", [] { return std::unique_ptr<Backend>(std::make_unique<batch::BatchBackend>(std::make_unique<batch::PbsDialect>())); }},
       {"slurm", [] { return std::unique_ptr<Backend>(std::make_unique<batch::BatchBackend>(std::make_unique<batch::SlurmDialect>())); }},
   };
   return t;
@@ -33,11 +35,6 @@ std::vector<std::string> names() {
 Result<std::unique_ptr<Backend>> make(const std::string& name) {
   auto it = table().find(name);
   if (it == table().end()) {
-    if (name == "pbs")
-      return make_error(fmt::format("the {} backend is not implemented yet (the file's `{}:` section or --backend "
-                                    "asks for it)",
-                                    name, name),
-                        fmt::format("run with --backend local or --backend slurm (available: {})", fmt::join(names(), ", ")));
     std::string sg = util::suggest(name, names());
     return make_error(fmt::format("unknown backend '{}'", name),
                       sg.empty() ? fmt::format("available backends: {}", fmt::join(names(), ", "))

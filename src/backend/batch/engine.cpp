@@ -33,10 +33,45 @@ struct ArrayJob {
   size_t chunk = 0;
   size_t base = 0;              // global task id of array index 0
   std::vector<size_t> indices;  // array indices
+  std::vector<size_t> tasks;    // with a task map: the task id of array index i (indices are 0..n-1)
+  bool plain = false;           // submitted as a plain job (index 0)
   std::string script_path;
+
+  size_t task_of(size_t i) const { return tasks.empty() ? base + indices[i] : tasks[i]; }
+  std::string array() const { return plain ? "" : array_spec(indices); }
 };
 
+// Adapts a launch's arrays to what the dialect can submit: a sparse set of indices becomes a
+// range over a map of task ids where index lists are not allowed; a one-element array becomes
+// a plain job where the scheduler wants that.
+void fit_to_dialect(std::vector<ArrayJob>& arrays, const Dialect& d) {
+  for (auto& a : arrays) {
+    bool contiguous = a.indices.back() - a.indices.front() + 1 == a.indices.size();
+    if (!d.index_lists() && (!contiguous || a.indices.front() != 0) && a.indices.size() > 1) {
+      for (size_t i : a.indices) a.tasks.push_back(a.base + i);
+      for (size_t k = 0; k < a.indices.size(); ++k) a.indices[k] = k;
+    }
+    if (d.single_as_plain_job() && a.indices.size() == 1) {
+      a.tasks = {a.task_of(0)};
+      a.indices = {0};
+      a.plain = true;
+    }
+  }
+}
+
 std::string dialect_dir(const store::Experiment& exp, const Dialect& d) { return exp.path("backend/" + d.name()); }
+
+// The options, then what the dialect learned at submission (kept in the store).
+void configure_for(Dialect& d, const store::Experiment& exp, const json& options) {
+  d.configure(options);
+  if (auto text = util::try_read_file(dialect_dir(exp, d) + "/dialect.json")) {
+    try {
+      d.restore(json::parse(*text));
+    } catch (...) {
+      // damaged: the dialect asks the scheduler again
+    }
+  }
+}
 std::string logs_dir(const store::Experiment& exp, const Dialect& d) { return dialect_dir(exp, d) + "/logs"; }
 
 Error missing_programs(const Dialect& d, const std::string& program) {
@@ -75,16 +110,31 @@ std::vector<ArrayJob> plan_arrays(const plan::Plan& p, const std::set<size_t>& t
   return arrays;
 }
 
+std::string map_path(const ArrayJob& a) { return a.script_path + ".tasks"; }
+
 std::string batch_script(const Dialect& d, const store::Experiment& exp, const json& meta, const plan::Plan& p,
                          const ArrayJob& a, const Settings& s) {
   const auto& stage = p.stages[a.stage];
   std::string name = s.job_name.empty() ? util::slug(meta.value("name", p.name) + "." + stage.name) : s.job_name;
-  std::string out = d.header(s, name, d.log_pattern(logs_dir(exp, d)), exp.dir());
-  out += fmt::format("# xrun experiment {}, stage {}/{} '{}': array index i runs task {} + i.\n", exp.id(), a.stage + 1,
-                     p.stages.size(), stage.name, a.base);
+  const std::string pattern = d.log_pattern(logs_dir(exp, d));
+  std::string out = d.header(s, name, pattern, exp.dir());
+  out += fmt::format("# xrun experiment {}, stage {}/{} '{}'.\n", exp.id(), a.stage + 1, p.stages.size(), stage.name);
   out += "# The task wrapper records the task's status and logs in the run store (shared filesystem).\n";
-  out += fmt::format("exec sh {} {}\"$(({} + ${}))\"\n", util::shell_quote(exp.path("wrapper.sh")),
-                     util::shell_quote(exp.dir() + "/tasks/"), a.base, d.index_variable());
+  out += fmt::format("cd {} || exit 1\n", util::shell_quote(exp.dir()));  // never the scheduler's cwd alone
+  out += fmt::format("_i={}\n", d.index_expression());
+  if (pattern.empty())  // the script keeps its own log
+    out += fmt::format("exec >>{}\"$_i.out\" 2>&1\n", util::shell_quote(a.script_path + "."));
+  if (a.tasks.empty()) {
+    out += fmt::format("# array index i runs task {} + i\n", a.base);
+    out += fmt::format("exec sh {} {}\"$(({} + _i))\"\n", util::shell_quote(exp.path("wrapper.sh")),
+                       util::shell_quote(exp.dir() + "/tasks/"), a.base);
+  } else {
+    out += fmt::format("# array index i runs the task on line i+1 of {}\n", map_path(a));
+    out += fmt::format("_t=$(sed -n \"$((_i + 1))p\" {})\n", util::shell_quote(map_path(a)));
+    out += "[ -n \"$_t\" ] || { echo \"xrun: no task for array index $_i\" >&2; exit 2; }\n";
+    out += fmt::format("exec sh {} {}\"$_t\"\n", util::shell_quote(exp.path("wrapper.sh")),
+                       util::shell_quote(exp.dir() + "/tasks/"));
+  }
   return out;
 }
 
@@ -104,7 +154,8 @@ const char* kSubmissionPrefix = "submission-";
 
 }  // namespace
 
-std::map<size_t, std::pair<std::string, size_t>> load_task_jobs(const std::string& dir) {
+std::map<size_t, std::pair<std::string, size_t>> load_task_jobs(const std::string& dir,
+                                                                std::map<std::string, std::string>* scripts) {
   std::map<size_t, std::pair<std::string, size_t>> m;
   std::vector<std::pair<int, std::string>> subs;
   for (const auto& f : util::list_dir(dir)) {
@@ -120,7 +171,15 @@ std::map<size_t, std::pair<std::string, size_t>> load_task_jobs(const std::strin
       for (const auto& a : j.at("arrays")) {
         std::string job = a.at("job_id").get<std::string>();
         size_t base = a.at("base").get<size_t>();
-        for (const auto& i : a.at("indices")) m[base + i.get<size_t>()] = {job, i.get<size_t>()};
+        if (scripts && a.contains("script") && a["script"].is_string()) (*scripts)[job] = a["script"].get<std::string>();
+        const auto& indices = a.at("indices");
+        if (a.contains("tasks")) {  // a task map: index k runs tasks[k]
+          const auto& tasks = a.at("tasks");
+          for (size_t k = 0; k < indices.size() && k < tasks.size(); ++k)
+            m[tasks[k].get<size_t>()] = {job, indices[k].get<size_t>()};
+        } else {
+          for (const auto& i : indices) m[base + i.get<size_t>()] = {job, i.get<size_t>()};
+        }
       }
     } catch (...) {
       continue;  // a damaged record is ignored, never fatal for readers
@@ -137,13 +196,16 @@ Result<void> BatchBackend::check_options(const json& options) const {
 
 Result<int> BatchBackend::launch(const store::Experiment& exp, const plan::Plan& p, const json& meta,
                                  const RunOptions& opts) {
+  configure_for(*d_, exp, run::merged_options(meta, d_->name()));
   auto settings = d_->settings(run::merged_options(meta, d_->name()));
   if (!settings) return settings.error();
   XRUN_TRY(check_programs(*d_));
   const std::string dir = dialect_dir(exp, *d_);
   XRUN_TRY(util::make_dirs(logs_dir(exp, *d_)));
+  XRUN_TRY(util::atomic_write(dir + "/dialect.json", d_->identity().dump() + "\n"));
   const size_t max_array = d_->max_array_size(true);
   auto arrays = plan_arrays(p, opts.to_run, max_array, dir, d_->script_suffix());
+  fit_to_dialect(arrays, *d_);
   auto graph = plan::StageGraph::of(p, opts.keep_going);
 
   size_t submission = 1;
@@ -225,13 +287,18 @@ Result<int> BatchBackend::launch(const store::Experiment& exp, const plan::Plan&
   };
   for (const auto& a : arrays) {
     if (int sig = sigs.wait(0); sig != 0) return interrupted(sig);
-    for (size_t i : a.indices) {
-      auto prep = run::prepare_task(exp, p, meta, a.base + i);
+    for (size_t k = 0; k < a.indices.size(); ++k) {
+      auto prep = run::prepare_task(exp, p, meta, a.task_of(k));
       if (!prep) return undo(prep.error());
+    }
+    if (!a.tasks.empty()) {
+      std::string lines;
+      for (size_t t : a.tasks) lines += fmt::format("{}\n", t);
+      if (auto w = util::atomic_write(map_path(a), lines); !w) return undo(w.error());
     }
     if (auto w = util::atomic_write(a.script_path, batch_script(*d_, exp, meta, p, a, settings.value())); !w)
       return undo(w.error());
-    const std::string array = array_spec(a.indices);
+    const std::string array = a.array();
     auto after = after_for(a.stage, ids_by_stage, graph);
     auto argv = d_->submit_argv(a.script_path, array, settings.value(), after);
     spdlog::debug("{}", fmt::join(argv, " "));
@@ -248,14 +315,16 @@ Result<int> BatchBackend::launch(const store::Experiment& exp, const plan::Plan&
     ids_by_stage[a.stage].push_back(*id);
     json deps = json::array();
     for (const auto& x : after) deps.push_back(fmt::format("{}:{}", x.success ? "ok" : "any", x.job));
-    record.push_back(json{{"job_id", *id},
-                          {"stage", a.stage},
-                          {"stage_name", p.stages[a.stage].name},
-                          {"base", a.base},
-                          {"indices", a.indices},
-                          {"array", array},
-                          {"after", deps},
-                          {"script", a.script_path}});
+    json rec{{"job_id", *id},
+             {"stage", a.stage},
+             {"stage_name", p.stages[a.stage].name},
+             {"base", a.base},
+             {"indices", a.indices},
+             {"array", array},
+             {"after", deps},
+             {"script", a.script_path}};
+    if (!a.tasks.empty()) rec["tasks"] = a.tasks;
+    record.push_back(std::move(rec));
     // Recorded at once: a crash or a signal from here on still leaves the array known.
     if (auto w = write_record(); !w) return undo(w.error());
   }
@@ -271,6 +340,7 @@ Result<int> BatchBackend::launch(const store::Experiment& exp, const plan::Plan&
 
 Result<void> BatchBackend::dry_run(std::ostream& os, const std::string& exp_name, const json& options,
                                   const plan::Plan& p, const RunOptions& opts) {
+  d_->configure(options);
   auto settings = d_->settings(options);
   if (!settings) return settings.error();
   const bool can_ask = !run::find_on_path(d_->programs().back()).empty();
@@ -279,6 +349,7 @@ Result<void> BatchBackend::dry_run(std::ostream& os, const std::string& exp_name
   store::Experiment exp("<experiment-id>", "<store>/experiments/<experiment-id>");
   json meta{{"name", exp_name}};
   auto arrays = plan_arrays(p, opts.to_run, max_array, dialect_dir(exp, *d_), d_->script_suffix());
+  fit_to_dialect(arrays, *d_);
   auto graph = plan::StageGraph::of(p, opts.keep_going);
   os << fmt::format("backend {}: {} array job(s), largest array {}{}\n", d_->name(), arrays.size(), max_array, note);
   std::map<size_t, std::vector<std::string>> ids;
@@ -286,7 +357,7 @@ Result<void> BatchBackend::dry_run(std::ostream& os, const std::string& exp_name
   for (const auto& a : arrays) {
     ++k;
     os << fmt::format("\n# --- {} ---\n{}", a.script_path, batch_script(*d_, exp, meta, p, a, settings.value()));
-    auto argv = d_->submit_argv(a.script_path, array_spec(a.indices), settings.value(), after_for(a.stage, ids, graph));
+    auto argv = d_->submit_argv(a.script_path, a.array(), settings.value(), after_for(a.stage, ids, graph));
     os << "$ " << fmt::format("{}", fmt::join(argv, " ")) << "\n";
     ids[a.stage].push_back(fmt::format("<job{}>", k));
   }
@@ -299,7 +370,9 @@ Result<void> BatchBackend::dry_run(std::ostream& os, const std::string& exp_name
 Result<void> BatchBackend::observe(const store::Experiment& exp, const plan::Plan& p, const json& meta,
                                    std::vector<store::TaskFacts>& facts) {
   const std::string dir = dialect_dir(exp, *d_);
-  auto task_jobs = load_task_jobs(dir);
+  configure_for(*d_, exp, run::merged_options(meta, d_->name()));
+  std::map<std::string, std::string> scripts;
+  auto task_jobs = load_task_jobs(dir, &scripts);
   // Tasks whose end the scheduler may still explain: unfinished ones, and ones a signal ended
   // (the wrapper records FAILED by SIGTERM when the scheduler kills a job at its time limit, or
   // cancels or requeues it: the scheduler's word is the truth).
@@ -343,7 +416,7 @@ Result<void> BatchBackend::observe(const store::Experiment& exp, const plan::Pla
     v.name = d_->display();
     v.element = d_->element(job, index);
     if (v.phase == store::SchedulerView::Phase::Ended || v.phase == store::SchedulerView::Phase::Gone) {
-      const std::string log = d_->log_path(logs_dir(exp, *d_), job, index);
+      const std::string log = d_->log_path(logs_dir(exp, *d_), scripts[job], job, index);
       std::string tail = util::trim(run::tail_lines(log, 3));
       std::replace(tail.begin(), tail.end(), '\n', ' ');
       if (tail.size() > 300) tail = tail.substr(tail.size() - 300);
@@ -354,18 +427,21 @@ Result<void> BatchBackend::observe(const store::Experiment& exp, const plan::Pla
   }
   if (!never.empty()) (void)run::capture(d_->cancel_argv({never.begin(), never.end()}), 60);
   (void)p;
-  (void)meta;
   return {};
 }
 
 std::string BatchBackend::scheduler_log(const store::Experiment& exp, size_t task) {
-  auto jobs = load_task_jobs(dialect_dir(exp, *d_));
+  std::map<std::string, std::string> scripts;
+  auto jobs = load_task_jobs(dialect_dir(exp, *d_), &scripts);
   auto it = jobs.find(task);
-  return it == jobs.end() ? "" : d_->log_path(logs_dir(exp, *d_), it->second.first, it->second.second);
+  return it == jobs.end() ? ""
+                          : d_->log_path(logs_dir(exp, *d_), scripts[it->second.first], it->second.first,
+                                         it->second.second);
 }
 
 Result<void> BatchBackend::cancel(const store::Experiment& exp, const plan::Plan& p, const json& meta,
                                   const std::vector<store::TaskStatus>& tasks) {
+  configure_for(*d_, exp, run::merged_options(meta, d_->name()));
   auto task_jobs = load_task_jobs(dialect_dir(exp, *d_));
   // When every unfinished element of an array is cancelled, the array itself is; otherwise
   // exactly the elements asked for (a running sibling is never touched).

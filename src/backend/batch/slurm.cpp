@@ -109,14 +109,15 @@ std::string SlurmDialect::header(const Settings& s, const std::string& job_name,
 
 std::string SlurmDialect::log_pattern(const std::string& logs_dir) const { return pattern_escape(logs_dir) + "/%A_%a.out"; }
 
-std::string SlurmDialect::log_path(const std::string& logs_dir, const std::string& job, size_t index) const {
+std::string SlurmDialect::log_path(const std::string& logs_dir, const std::string&, const std::string& job,
+                                   size_t index) const {
   return fmt::format("{}/{}_{}.out", logs_dir, job, index);
 }
 
 std::vector<std::string> SlurmDialect::submit_argv(const std::string& script, const std::string& array,
                                                    const Settings& s, const std::vector<After>& after) const {
-  std::vector<std::string> argv{"sbatch", "--parsable",
-                                "--array=" + array + (s.max_parallel > 0 ? fmt::format("%{}", s.max_parallel) : "")};
+  std::vector<std::string> argv{"sbatch", "--parsable"};
+  if (!array.empty()) argv.push_back("--array=" + array + (s.max_parallel > 0 ? fmt::format("%{}", s.max_parallel) : ""));
   std::vector<std::string> ok, any;
   for (const auto& a : after) (a.success ? ok : any).push_back(a.job);
   std::vector<std::string> parts;

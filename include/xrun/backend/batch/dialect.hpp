@@ -38,6 +38,8 @@ struct QueueEntry {
   std::vector<size_t> indices;  // array indices the line covers; empty = every element of the job
   std::string state;            // the scheduler's word
   std::string reason;           // why it waits, when the scheduler says
+  std::optional<int> exit_status;  // once ended, when the scheduler reports one
+  std::string comment;             // the scheduler's note (PBS: why a job was deleted)
 };
 
 class Dialect {
@@ -51,6 +53,12 @@ class Dialect {
 
   // Options (`scheduler:` merged with the dialect's own section) -> settings; an error names the key.
   virtual Result<Settings> settings(const json& options) const = 0;
+  // Takes the options for what follows (submit, query, cancel): e.g. PBS's flavour.
+  virtual void configure(const json& options) { (void)options; }
+  // What the dialect learned about the site at submission (e.g. PBS's flavour), kept in the
+  // store (backend/<name>/dialect.json) so that later readers need not ask again.
+  virtual json identity() const { return json::object(); }
+  virtual void restore(const json& identity) { (void)identity; }
   // The largest array index the scheduler accepts + 1 (asks it when it can; `ask` false: the default).
   virtual size_t max_array_size(bool ask) const = 0;
 
@@ -59,14 +67,22 @@ class Dialect {
   // The batch script's header (shebang and directive lines) for one array.
   virtual std::string header(const Settings& s, const std::string& job_name, const std::string& log_pattern,
                              const std::string& workdir) const = 0;
-  // The environment variable that holds the element's array index inside the job.
-  virtual std::string index_variable() const = 0;
-  // The file the scheduler writes an element's output to: the pattern for the header and the
-  // path of one element once the job id is known.
+  // A shell expression for the element's array index inside the job (0 for a job that is not
+  // an array).
+  virtual std::string index_expression() const = 0;
+  // Whether an array may be submitted as a list of indices (`--array=3,17,42`). Without, a
+  // sparse set is submitted as a range over a map of task ids the script reads.
+  virtual bool index_lists() const { return true; }
+  // Whether a one-element array must be submitted as a plain job.
+  virtual bool single_as_plain_job() const { return false; }
+  // The scheduler's log of an element: the pattern for the header (the scheduler writes it), or
+  // "" when the script redirects its own output to log_path(...) instead.
   virtual std::string log_pattern(const std::string& logs_dir) const = 0;
-  virtual std::string log_path(const std::string& logs_dir, const std::string& job, size_t index) const = 0;
+  // `script`: the batch script the element ran.
+  virtual std::string log_path(const std::string& logs_dir, const std::string& script, const std::string& job,
+                               size_t index) const = 0;
 
-  // argv that submits `script` as an array of `indices` (array_spec form), after `after`.
+  // argv that submits `script` as an array of `indices` (array_spec form; "" = a plain job), after `after`.
   virtual std::vector<std::string> submit_argv(const std::string& script, const std::string& array,
                                                const Settings& s, const std::vector<After>& after) const = 0;
   // The job id in a successful submission's output; nullopt when it cannot be read.

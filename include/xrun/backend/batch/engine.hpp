@@ -38,6 +38,8 @@ class BatchBackend : public Backend {
 
 // task id -> (job id, array index), from every submission recorded for the experiment (the
 // latest wins); `dir` is the dialect's folder in the experiment (backend/<name>).
-std::map<size_t, std::pair<std::string, size_t>> load_task_jobs(const std::string& dir);
+// `scripts`, when given, gets each job's batch script.
+std::map<size_t, std::pair<std::string, size_t>> load_task_jobs(const std::string& dir,
+                                                                std::map<std::string, std::string>* scripts = nullptr);
 
 }  // namespace xrun::backend::batch

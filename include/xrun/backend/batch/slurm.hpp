@@ -22,9 +22,10 @@ class SlurmDialect : public Dialect {
   std::string script_suffix() const override { return "sbatch"; }
   std::string header(const Settings& s, const std::string& job_name, const std::string& log_pattern,
                      const std::string& workdir) const override;
-  std::string index_variable() const override { return "SLURM_ARRAY_TASK_ID"; }
+  std::string index_expression() const override { return "${SLURM_ARRAY_TASK_ID:-0}"; }
   std::string log_pattern(const std::string& logs_dir) const override;
-  std::string log_path(const std::string& logs_dir, const std::string& job, size_t index) const override;
+  std::string log_path(const std::string& logs_dir, const std::string& script, const std::string& job,
+                       size_t index) const override;
   std::vector<std::string> submit_argv(const std::string& script, const std::string& array, const Settings& s,
                                        const std::vector<After>& after) const override;
   std::optional<std::string> job_id(const run::Captured& r) const override;

@@ -1,0 +1,71 @@
+// The PBS backend on Slurm's qsub/qstat/qdel wrappers (slurm-wlm-torque) over the real cluster:
+// the situation of a site that moved from PBS to Slurm and kept its scripts.
+#include <catch2/catch.hpp>
+
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <iostream>
+
+#include "support/pbs_scenarios.hpp"
+#include "xrun/run/process.hpp"
+
+using namespace xrun;
+
+namespace {
+
+test::pbs::Site wrappers_site(const test::Env& scratch) {
+  if (const char* u = std::getenv("XRUN_SLURM_UNAVAILABLE"); u && *u) {
+    std::cout << "SKIPPED: " << u << std::endl;
+    std::exit(4);
+  }
+  auto ping = run::capture({"scontrol", "ping"}, 20);
+  if (run::find_on_path("qsub").empty() || !ping || ping->out.find("is UP") == std::string::npos) {
+    std::cout << "SKIPPED: no Slurm cluster with its qsub wrappers here (scripts/slurm-cluster.sh start)" << std::endl;
+    std::exit(4);
+  }
+  // Log the calls of qsub, qstat, qdel and squeue.
+  test::pbs::Site s;
+  std::string bin = scratch.path("logbin");
+  for (const char* cmd : {"qsub", "qstat", "qdel", "squeue"}) {
+    std::string real = run::find_on_path(cmd);
+    test::write_file(bin, cmd, "#!/bin/sh\necho \"" + std::string(cmd) + " $*\" >> " + scratch.path("calls.log") +
+                                   "\nexec " + real + " \"$@\"\n");
+    ::chmod((bin + "/" + cmd).c_str(), 0755);
+  }
+  s.env["PATH"] = bin + ":" + std::getenv("PATH");
+  s.calls = scratch.path("calls.log");
+  s.section = "pbs:\n  walltime: '10:00'\n  cpus: 1\n";  // the flavour is detected
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("pbs on Slurm's qsub wrappers: 3 stages, a failure skips the next, resume reruns only it", "[slurm][pbs]") {
+  test::Env scratch;
+  auto site = wrappers_site(scratch);
+  test::pbs::three_stages_failure_and_resume(site);
+}
+
+TEST_CASE("pbs on Slurm's qsub wrappers: cancel of one running element", "[slurm][pbs]") {
+  test::Env scratch;
+  auto site = wrappers_site(scratch);
+  test::pbs::cancel_one_running_element(site);
+}
+
+TEST_CASE("pbs on Slurm's qsub wrappers: one status call per refresh", "[slurm][pbs]") {
+  test::Env scratch;
+  auto site = wrappers_site(scratch);
+  test::Env e;
+  test::pbs::apply(site, e);
+  auto f = e.file("exp.yml", "command: 'sleep 1; echo {x}'\nvariables:\n  x: [1, 2, 3, 4]\n" + site.section);
+  auto r = e.x({"run", f, "--quiet"});
+  REQUIRE(r.code == 0);
+  std::string id = test::first_line(r.out);
+  CHECK(test::pbs::count_calls(site, "qsub") == 1);
+  ::unlink(site.calls.c_str());
+  CHECK(e.x({"status", id, "--json"}).code == 0);
+  // Slurm's qstat has no elements: Slurm itself is asked, once.
+  CHECK(test::pbs::count_calls(site, "squeue") + test::pbs::count_calls(site, "qstat") == 1);
+  CHECK(e.x({"cancel", id}).code == 0);
+}

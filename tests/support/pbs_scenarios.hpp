@@ -1,0 +1,81 @@
+// The PBS backend's scenarios, run against every PBS this machine can offer: Slurm's qsub
+// wrappers over the real cluster (tests/slurm/) and the PBS Pro and Torque fakes (tests/pbs/).
+#pragma once
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <string>
+
+#include "support/env.hpp"
+#include "xrun/util/text.hpp"
+
+namespace xrun::test::pbs {
+
+// Where a scenario runs: the environment (PATH first with the site's commands, a fake's state
+// folder) and the `pbs:` section naming the flavour.
+struct Site {
+  std::map<std::string, std::string> env;
+  std::string section;  // e.g. "pbs:\n  flavor: pro\n"
+  std::string calls;    // a file the site's commands log their calls to ("" = none)
+};
+
+inline void apply(const Site& s, Env& e) {
+  for (const auto& [k, v] : s.env) e.opts.env[k] = v;
+}
+
+inline size_t count_calls(const Site& s, const std::string& cmd) {
+  size_t n = 0;
+  for (const auto& line : util::split(read(s.calls), '\n'))
+    if (util::starts_with(line, cmd + " ")) ++n;
+  return n;
+}
+
+// A 3-stage experiment, the middle one failing for one task: arrays chained, the last stage
+// SKIPPED, logs readable, one qsub per array; resume reruns only the failed task.
+inline void three_stages_failure_and_resume(const Site& site) {
+  Env e;
+  apply(site, e);
+  auto f = e.file("exp.yml",
+                  "jobs:\n  - command: 'echo prep {x}'\n  - command: 'test {x} -ne 2 || test -e " + e.path("fixed") +
+                      "'\n  - command: 'echo report'\nvariables:\n  x: [1, 2, 3]\n" + site.section);
+  auto r = e.x({"run", f, "--wait", "--quiet"});
+  INFO(r.err);
+  CHECK(r.code == 1);
+  std::string id = first_line(r.out);
+  auto s = e.status(id);
+  for (int i : {0, 1, 2, 3, 5}) CHECK(s["tasks"][i]["state"] == "SUCCEEDED");
+  CHECK(s["tasks"][4]["state"] == "FAILED");
+  CHECK(s["tasks"][6]["state"] == "SKIPPED");
+  CHECK(e.x({"logs", id, "0"}).out == "prep 1\n");
+  if (!site.calls.empty()) CHECK(count_calls(site, "qsub") == 3);
+  // Resume: only task 4 runs again (a one-element array), then the last stage.
+  e.file("fixed", "");
+  auto again = e.x({"resume", id, "--wait", "--quiet"});
+  INFO(again.err);
+  CHECK(again.code == 0);
+  auto after = e.status(id);
+  CHECK(after["state"] == "succeeded");
+  CHECK(after["tasks"][4]["attempt"] == 2);
+  CHECK(after["tasks"][3]["attempt"] == 1);
+  CHECK(after["tasks"][6]["state"] == "SUCCEEDED");
+}
+
+// Cancel of one running element: it ends CANCELLED, its siblings go on.
+inline void cancel_one_running_element(const Site& site) {
+  Env e;
+  apply(site, e);
+  auto f = e.file("exp.yml", "command: 'sleep {t}'\nvariables:\n  t: [30, 2, 3]\n" + site.section);
+  auto r = e.x({"run", f, "--quiet"});
+  REQUIRE(r.code == 0);
+  std::string id = first_line(r.out);
+  REQUIRE(eventually([&] { return e.state(id, 0) == "RUNNING"; }, 60));
+  CHECK(e.x({"cancel", id, "0"}).code == 0);
+  REQUIRE(eventually([&] {
+    auto s = e.status(id);
+    return s["tasks"][1]["state"] == "SUCCEEDED" && s["tasks"][2]["state"] == "SUCCEEDED";
+  }, 60));
+  CHECK(eventually([&] { return e.state(id, 0) == "CANCELLED"; }, 30));
+}
+
+}  // namespace xrun::test::pbs
