@@ -5,16 +5,12 @@
 
 #include <fmt/format.h>
 
+#include "xrun/spec/options.hpp"
 #include "xrun/util/text.hpp"
 
 namespace xrun::backend::options {
 
-bool is_general(const std::string& key) {
-  static const std::vector<std::string> keys = {"walltime", "cpus",          "mem",         "gpus",        "nodes",
-                                                "account",  "partition",     "email",       "name",        "jobs",
-                                                "max_parallel", "concurrency", "kill_grace", "poll_interval", "setup"};
-  return std::find(keys.begin(), keys.end(), key) != keys.end();
-}
+bool is_general(const std::string& key) { return spec::is_general_option(key); }
 
 std::string text(const json& v) {
   if (v.is_string()) return v.get<std::string>();

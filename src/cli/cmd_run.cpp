@@ -32,6 +32,7 @@ int do_run(const Context& ctx, RunArgs& a) {
   if (!bname) return report(bname.error());
   auto backend = backend::make(bname.value());
   if (!backend) return report(backend.error());
+  if (!a.opts.quiet) print_warnings(a.in.file, ops::option_warnings(ex->spec(), bname.value()));
   // Nothing is created before the file, the options and the backend's settings are valid.
   if (auto v = ops::validate_options(ex->spec(), bname.value()); !v) return report(v.error());
   auto plan = ex->materialize();

@@ -51,6 +51,18 @@ Result<void> validate_options(const spec::Spec& sp, const std::string& backend) 
   return {};
 }
 
+std::vector<spec::Warning> option_warnings(const spec::Spec& sp, const std::string& backend) {
+  std::vector<spec::Warning> out;
+  for (const auto& [section, key] : spec::foreign_options_dropped(sp.sections, backend)) {
+    auto it = sp.option_locs.find(section + "." + key);
+    out.push_back({it != sp.option_locs.end() ? it->second : spec::Loc{1, 1},
+                   fmt::format("{} option '{}' has no equivalent on {}: it is left out (the general options walltime, "
+                               "cpus, mem, gpus, nodes, account, partition, email, name and setup are translated)",
+                               section, key, backend)});
+  }
+  return out;
+}
+
 Result<store::Experiment> create_experiment(const store::Store& st, const spec::Spec& sp, const plan::Plan& p,
                                             const std::string& backend, const std::vector<std::string>& sets) {
   auto e = st.create(sp.name);

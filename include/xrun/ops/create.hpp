@@ -18,6 +18,10 @@ Result<std::string> choose_backend(const std::string& flag, const spec::Spec& sp
 // names the option's line and column.
 Result<void> validate_options(const spec::Spec& sp, const std::string& backend);
 
+// Warnings about the options `backend` will not use: keys of another scheduler's section that
+// have no equivalent (a `pbs:` section's `cputime` on Slurm), at their line and column.
+std::vector<spec::Warning> option_warnings(const spec::Spec& sp, const std::string& backend);
+
 // Create the experiment folder: meta.json, experiment.yml, plan.json, wrapper.sh (meta.json
 // last: a half-made experiment is never listed, and a failure removes the folder).
 Result<store::Experiment> create_experiment(const store::Store& st, const spec::Spec& sp, const plan::Plan& p,

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -14,7 +16,17 @@ namespace xrun::spec {
 // `mail` -> `email`, `queue` -> `partition`, `concurrency`/`jobs` kept), so `walltime` in one
 // and `time` in the other are one option, the backend's own section winning; `setup:` lines of
 // both run, the general ones first.
+//
+// A batch scheduler's section given to the other one (`pbs:` with --backend slurm, `slurm:` with
+// --backend pbs) is translated key by key: the general options (see is_general_option) keep
+// their meaning, below `scheduler:` and the backend's own section; a key with no equivalent is
+// left out, and foreign_options_dropped() names it for a warning.
 nlohmann::ordered_json merge_options(const nlohmann::ordered_json& sections, const std::string& backend);
 std::string generic_option_name(const std::string& key);
+// The general vocabulary: keys with one meaning on every backend (after renaming).
+bool is_general_option(const std::string& key);
+// (section, key) of each foreign scheduler option merge_options leaves out for `backend`.
+std::vector<std::pair<std::string, std::string>> foreign_options_dropped(const nlohmann::ordered_json& sections,
+                                                                        const std::string& backend);
 
 }  // namespace xrun::spec
