@@ -24,6 +24,7 @@ int do_gc(const Context& ctx, const GcArgs& a) {
   if (!age) return report(age.error());
   auto store = store::Store::open(ctx.store);
   size_t removed = 0, kept = 0;
+  int code = kSuccess;
   for (const auto& c : ops::gc_candidates(ctx.store, age.value(), a.keep_failed)) {
     if (c.keep) {
       ++kept;
@@ -38,6 +39,7 @@ int do_gc(const Context& ctx, const GcArgs& a) {
     if (!e) continue;
     if (auto r = store.remove(e.value()); !r) {
       report(r.error());
+      code = kFailure;  // a runtime failure
       continue;
     }
     std::cout << fmt::format("removed {} ({})", c.id, c.state) << std::endl;
@@ -45,10 +47,10 @@ int do_gc(const Context& ctx, const GcArgs& a) {
   }
   size_t leftovers = a.dry_run ? 0 : store.remove_leftovers();
   std::cerr << fmt::format("xrun: gc: {} {} experiment{}{}{}", a.dry_run ? "would remove" : "removed", removed,
-                           removed == 1 ? "" : "s", kept ? fmt::format(", kept {} (running or --keep-failed)", kept) : "",
+                           removed == 1 ? "" : "s", kept ? fmt::format(", kept {} (running, queued, scheduler unreachable or --keep-failed)", kept) : "",
                            leftovers ? fmt::format(", cleaned {} interrupted removal{}", leftovers, leftovers == 1 ? "" : "s") : "")
             << std::endl;
-  return kSuccess;
+  return code;
 }
 
 }  // namespace

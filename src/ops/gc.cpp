@@ -41,8 +41,17 @@ std::vector<GcCandidate> gc_candidates(const std::string& store_root, double age
     if (last > cutoff) continue;
     GcCandidate c;
     c.id = id;
-    c.state = run::experiment_state(o->statuses(), o->exp.runner_alive());
-    c.keep = c.state == "running" || (keep_failed && (c.state == "failed" || c.state == "incomplete"));
+    std::optional<Error> unasked;
+    auto st = o->statuses(&unasked);
+    c.state = run::experiment_state(st, o->exp.runner_alive());
+    // Never removed while something may still run: a scheduler that could not be asked, a task
+    // running, or one a scheduler still queues (its job needs the folder).
+    bool open = unasked.has_value() || std::any_of(st.begin(), st.end(), [](const store::TaskStatus& t) {
+                  return t.state == store::State::Running ||
+                         (t.state == store::State::Pending && !t.backend_state.empty());
+                });
+    if (unasked) c.state += " (its scheduler could not be asked)";
+    c.keep = c.state == "running" || open || (keep_failed && (c.state == "failed" || c.state == "incomplete"));
     out.push_back(std::move(c));
   }
   return out;

@@ -95,6 +95,9 @@ _start() {
           *) [ -n "${BASH_VERSION:-}" ] && eval "exec $_fd>&-" 2>/dev/null ;;
         esac
       done
+      # Without job control (sh wrapper.sh), dash and busybox start background jobs with INT
+      # and QUIT ignored, for good: coreutils' env gives them back their default.
+      [ -n "$_envdef" ] && exec env --default-signal=INT,QUIT "$_sh" "$_d/cmd.sh"
       exec "$_sh" "$_d/cmd.sh" ) </dev/null >"$_d/stdout" 2>"$_d/stderr" &
     _child=$!
   else
@@ -112,8 +115,18 @@ _finish() {
     while :; do
       wait "$_child"
       _rc=$?
-      # A trapped signal interrupts wait while the task still runs: wait again.
-      if [ "$_rc" -gt 128 ] && kill -0 "$_child" 2>/dev/null; then continue; fi
+      if [ "$_rc" -gt 128 ]; then
+        if kill -0 "$_child" 2>/dev/null; then
+          # A trapped signal interrupted wait while the task still runs: wait again (without
+          # spinning while the task is stopped, e.g. by SIGTTIN).
+          case $(cat "/proc/$_child/stat" 2>/dev/null) in *") T "*|*") t "*) sleep 1 ;; esac
+          continue
+        fi
+        # It ended while a trap interrupted wait: its own status, where the shell kept it.
+        wait "$_child" 2>/dev/null
+        _r2=$?
+        [ "$_r2" -ne 127 ] && _rc=$_r2
+      fi
       break
     done
   fi
@@ -126,6 +139,7 @@ _finish() {
   _child=
 }
 _child=
+_envdef=
 if [ "${1:-}" = --worker ]; then
   _worker=1
   set -m  # each task in its own process group (bash runs background jobs that way)
@@ -146,9 +160,18 @@ fi
 _worker=0
 _dir=${1:?usage: sh wrapper.sh TASK_DIR}
 [ -d "$_dir" ] || { echo "xrun wrapper: no task directory $_dir" >&2; exit 2; }
-trap '[ -n "$_child" ] && kill -TERM "$_child" 2>/dev/null' TERM
-trap '[ -n "$_child" ] && kill -INT "$_child" 2>/dev/null' INT
-trap '[ -n "$_child" ] && kill -HUP "$_child" 2>/dev/null' HUP
+env --default-signal=INT true 2>/dev/null && _envdef=1
+# A signal is passed on once to the whole process group (the task and its children): in a
+# container the wrapper is the first process, the only one `docker kill` reaches.
+_fwd() {
+  [ -n "$_child" ] || return 0
+  eval "[ -z \"\${_f_$1:-}\" ]" || return 0
+  eval "_f_$1=1"
+  kill -"$1" 0 2>/dev/null
+}
+trap '_fwd TERM' TERM
+trap '_fwd INT' INT
+trap '_fwd HUP' HUP
 _start "$_dir"
 [ -n "$_norun" ] && exit "$_rc"
 _finish

@@ -300,8 +300,10 @@ Store Store::open(const std::string& override_root) {
     s.root_ = util::absolute(h);
   } else {
     const char* home = std::getenv("HOME");
-    s.root_ = std::string(home && *home ? home : "/tmp") + "/.xrun";
+    s.root_ = util::absolute(std::string(home && *home ? home : "/tmp") + "/.xrun");
   }
+  // One spelling of the root: no trailing '/', symbolic links of its existing part resolved.
+  s.root_ = util::canonical(s.root_);
   return s;
 }
 

@@ -233,7 +233,17 @@ Decision decide(const TaskFacts& f) {
                                   : "the task's process is gone without a final status");
       return d;
     }
-    t.state = State::Running;  // nobody here can tell otherwise (another host)
+    // Nobody here can tell (another host, a scheduler that cannot be asked): a recorded
+    // decision stands, else the task is taken as running.
+    if (f.cancel_requested || cstate == "TIMEOUT" || cstate == "CANCELLED") {
+      stopped_as(State::Running, "");
+      return d;
+    }
+    if (cstate == "LOST") {
+      set(State::Lost, f.control->reason);
+      return d;
+    }
+    t.state = State::Running;
     return d;
   }
 

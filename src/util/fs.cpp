@@ -264,6 +264,14 @@ std::string absolute(const std::string& path) {
   auto p = fs::absolute(path, ec);
   return ec ? path : p.lexically_normal().string();
 }
+std::string canonical(const std::string& path) {
+  std::error_code ec;
+  auto p = fs::weakly_canonical(path, ec);
+  std::string out = ec ? path : p.string();
+  while (out.size() > 1 && out.back() == '/') out.pop_back();
+  return out;
+}
+
 std::string join(const std::string& a, const std::string& b) {
   if (a.empty()) return b;
   if (a.back() == '/') return a + b;

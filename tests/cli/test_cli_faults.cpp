@@ -390,3 +390,25 @@ TEST_CASE("Ctrl-C and walltime reach the tasks a resume adopted from a crashed r
     CHECK_FALSE(group_alive(group));
   }
 }
+
+TEST_CASE("a store root spelled with a trailing slash or through a link sees its running tasks as RUNNING",
+          "[cli][faults]") {
+  Env e;
+  auto f = e.file("exp.yml", "command: 'sleep 3'\n");
+  REQUIRE(util::make_dirs(e.path("real")).ok());
+  REQUIRE(::symlink(e.path("real").c_str(), e.path("link").c_str()) == 0);
+  auto r = e.x({"--store", e.path("real") + "/", "run", f, "--detach"});
+  REQUIRE(r.code == 0);
+  std::string id = first_line(r.out);
+  auto state_via = [&](const std::string& root) {
+    auto s = e.x({"--store", root, "status", id, "--json"});
+    return s.code == 0 ? nlohmann::json::parse(s.out)["tasks"][0]["state"].get<std::string>() : "?";
+  };
+  REQUIRE(test::eventually([&] { return state_via(e.path("real")) == "RUNNING"; }));
+  for (const std::string& root : {e.path("real"), e.path("link"), e.path("real") + "//"}) {
+    auto s = e.x({"--store", root, "status", id, "--json"});
+    REQUIRE(s.code == 0);
+    CHECK(nlohmann::json::parse(s.out)["tasks"][0]["state"] == "RUNNING");
+  }
+  CHECK(e.x({"--store", e.path("link"), "cancel", id}).code == 0);
+}

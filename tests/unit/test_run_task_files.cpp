@@ -92,3 +92,37 @@ TEST_CASE("process liveness checks the command line, not just the pid", "[run]")
   CHECK_FALSE(run::process_alive(::getpid(), "definitely-not-in-my-cmdline-xyz"));
   CHECK_FALSE(run::process_alive(0, ""));
 }
+
+TEST_CASE("the single-task wrapper passes INT and TERM to the task's whole group, even under dash", "[run]") {
+  auto start = [](Fixture& f) {
+    REQUIRE(run::prepare_task(f.exp, f.p, f.meta, 0).ok());
+    run::Child::Spawn sp;
+    sp.argv = run::wrapper_argv(f.exp, 0);  // sh = dash on Debian
+    auto c = run::Child::spawn(sp);
+    REQUIRE(c.ok());
+    REQUIRE(test::eventually([&] { return !test::read(f.tmp.path() + "/child.pid").empty(); }, 10));
+    return std::move(c.value());
+  };
+  auto ended = [](Fixture& f) {
+    return test::eventually([&] { return store::is_final(store::decide(f.exp.facts_of(0)).status.state); }, 10);
+  };
+  SECTION("Ctrl-C reaches a task run by `sh wrapper.sh` (dash ignores INT in background jobs unless reset)") {
+    Fixture f("command: 'trap \"echo got-int; exit 3\" INT; echo $$ > child.pid; sleep 20 & wait'\n");
+    auto c = start(f);
+    ::kill(c.pid(), SIGINT);  // the wrapper only, as `docker kill --signal=INT` does
+    REQUIRE(ended(f));
+    auto st = store::decide(f.exp.facts_of(0)).status;
+    CHECK(st.state == store::State::Failed);
+    CHECK(*st.exit_code == 3);
+    CHECK(test::read(f.exp.task_dir(0) + "/stdout") == "got-int\n");
+    c.kill_group(SIGKILL);  // the sleep (shells ignore INT in their own background jobs)
+  }
+  SECTION("TERM to the wrapper alone reaches the task's children") {
+    Fixture f("command: 'sleep 20 & echo $! > child.pid; wait'\n");
+    auto c = start(f);
+    long sleeper = std::stol(test::read(f.tmp.path() + "/child.pid"));
+    ::kill(c.pid(), SIGTERM);
+    REQUIRE(ended(f));
+    CHECK(test::eventually([&] { return !run::process_alive(sleeper, "sleep"); }, 10));
+  }
+}

@@ -136,3 +136,10 @@ TEST_CASE("task state: a requeued job that runs again is RUNNING before its new 
   // Still finishing the killed run: its end stands.
   CHECK(F().record(rec("FAILED", 143, SIGTERM)).sched(view(P::Running, "COMPLETING")).state() == State::Failed);
 }
+
+TEST_CASE("task state: a recorded verdict stands when nobody can tell (no scheduler answer)", "[store][task_state]") {
+  CHECK(F().record(rec("RUNNING")).control("TIMEOUT", "limit").state() == State::Timeout);
+  CHECK(F().record(rec("RUNNING")).control("CANCELLED", "outside").state() == State::Cancelled);
+  CHECK(F().record(rec("RUNNING")).control("LOST", "left the queue").state() == State::Lost);
+  CHECK(F().record(rec("RUNNING")).state() == State::Running);
+}

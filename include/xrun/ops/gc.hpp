@@ -14,7 +14,7 @@ Result<double> parse_age(const std::string& text);
 struct GcCandidate {
   std::string id;
   std::string state;  // the experiment's state (succeeded, failed, ...)
-  bool keep = false;  // running, or kept by --keep-failed
+  bool keep = false;  // running, a task running or queued, its scheduler not reachable, or --keep-failed
 };
 // Experiments whose last activity (creation, or the end of their latest runner) is older than
 // `age` seconds. Damaged ones are left out (`xrun list` shows them; `xrun rm` removes them).

@@ -72,6 +72,9 @@ Result<void> rename_path(const std::string& from, const std::string& to);
 std::string dirname(const std::string& path);
 std::string basename(const std::string& path);
 std::string absolute(const std::string& path);
+// `path` with the symbolic links of its existing part resolved and no trailing '/' (as given
+// when that fails).
+std::string canonical(const std::string& path);
 std::string join(const std::string& a, const std::string& b);
 double now_seconds();  // wall clock, seconds since the epoch
 std::string hostname();

@@ -200,6 +200,9 @@ Result<int> BatchBackend::launch(const store::Experiment& exp, const plan::Plan&
   auto settings = d_->settings(run::merged_options(meta, d_->name()));
   if (!settings) return settings.error();
   XRUN_TRY(check_programs(*d_));
+  // One submitter at a time: two resumes never submit the same tasks twice.
+  auto lock = store::RunnerLock::acquire(exp);
+  if (!lock) return lock.error();
   const std::string dir = dialect_dir(exp, *d_);
   XRUN_TRY(util::make_dirs(logs_dir(exp, *d_)));
   XRUN_TRY(util::atomic_write(dir + "/dialect.json", d_->identity().dump() + "\n"));
@@ -212,19 +215,16 @@ Result<int> BatchBackend::launch(const store::Experiment& exp, const plan::Plan&
   while (util::exists(fmt::format("{}/{}{}.json", dir, kSubmissionPrefix, submission))) ++submission;
   const std::string record_path = fmt::format("{}/{}{}.json", dir, kSubmissionPrefix, submission);
   std::map<size_t, std::vector<std::string>> ids_by_stage;
+  std::map<size_t, std::string> stale;  // task -> its old queued element, replaced now
   if (opts.resume) {
     auto st = observe_tasks(*this, exp, p, meta).tasks;
     auto jobs = load_task_jobs(dir);
     // Elements still queued that run again now (they waited on work being redone): their old
-    // element is cancelled first, so that nothing runs twice.
-    std::vector<std::string> stale;
+    // element is cancelled once the array replacing it is recorded (before, a reader would take
+    // the old element's CANCELLED for the task's verdict), so that nothing runs twice.
     for (const auto& t : st)
       if (opts.to_run.count(t.id) && !store::is_final(t.state) && jobs.count(t.id))
-        stale.push_back(d_->element(jobs[t.id].first, jobs[t.id].second));
-    if (!stale.empty()) {
-      spdlog::debug("cancelling {} queued element(s) resubmitted now", stale.size());
-      (void)run::capture(d_->cancel_argv(stale), 60);
-    }
+        stale[t.id] = d_->element(jobs[t.id].first, jobs[t.id].second);
     // Later stages also wait for the earlier-stage jobs still in the queue: the whole array
     // when none of its elements failed, else each element still there (a failed element would
     // never let a dependency on the whole array be met).
@@ -327,9 +327,17 @@ Result<int> BatchBackend::launch(const store::Experiment& exp, const plan::Plan&
     record.push_back(std::move(rec));
     // Recorded at once: a crash or a signal from here on still leaves the array known.
     if (auto w = write_record(); !w) return undo(w.error());
+    std::vector<std::string> replaced;
+    for (size_t k = 0; k < a.indices.size(); ++k)
+      if (auto it = stale.find(a.task_of(k)); it != stale.end()) replaced.push_back(it->second);
+    if (!replaced.empty()) {
+      spdlog::debug("cancelling {} queued element(s) replaced by {}", replaced.size(), *id);
+      (void)run::capture(d_->cancel_argv(replaced), 60);
+    }
   }
   if (int sig = sigs.wait(0); sig != 0) return interrupted(sig);
   write_runner("submitted", "");
+  lock = Result<store::RunnerLock>(make_error("released"));  // submitted: `xrun resume` may go on
   if (!opts.quiet)
     std::cerr << fmt::format("xrun: submitted {} array job{} ({}); follow with: xrun status {} --watch", submitted.size(),
                              submitted.size() == 1 ? "" : "s", fmt::join(submitted, ", "), exp.id())
@@ -381,6 +389,7 @@ Result<void> BatchBackend::observe(const store::Experiment& exp, const plan::Pla
     if (f.record && f.record->state == "SUCCEEDED") return false;
     if (f.record && f.record->state == "FAILED")
       return f.record->signal && (*f.record->signal == SIGTERM || *f.record->signal == SIGKILL);
+    if (f.record) return true;  // started, no end recorded: only the scheduler can tell
     return !f.control || f.control->state == "LOST";
   };
   std::set<std::string> jobs;

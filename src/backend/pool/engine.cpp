@@ -455,7 +455,12 @@ class Pool {
     while ((nl = slot.buf.find('\n')) != std::string::npos) {
       std::string line = slot.buf.substr(0, nl);
       slot.buf.erase(0, nl + 1);
-      if (line.size() > 2 && line[0] == 'S') slot.pgid = std::atol(line.c_str() + 2);
+      if (line.size() > 2 && line[0] == 'S') {
+        bool blind = slot.pgid <= 0;
+        slot.pgid = std::atol(line.c_str() + 2);
+        // A cancel sent before the task had a group reached only the worker: send it again.
+        if (blind && slot.cancel_sent && slot.busy()) signal_task(slot, SIGTERM);
+      }
       else if (line.size() > 2 && line[0] == 'E') task_ended(slot, std::atoi(line.c_str() + 2));
     }
   }
@@ -504,7 +509,7 @@ class Pool {
         if (slot.worker.pid() == pid) slot.worker.mark_reaped(status);
         if (slot.oneshot.pid() == pid) {
           slot.oneshot.mark_reaped(status);
-          task_ended(slot);
+          task_ended(slot, WIFEXITED(status) ? std::optional<int>(WEXITSTATUS(status)) : std::nullopt);
         }
         if (slot.busy() && slot.orphan == pid) record_orphan_end(slot, status);
       }
@@ -755,7 +760,7 @@ int PoolBackend::run_pool(const store::Experiment& exp, const plan::Plan& p, con
   auto lock = store::RunnerLock::acquire(exp);
   if (!lock) {
     std::cerr << "xrun: error: " << lock.error().what << "\n  hint: " << lock.error().hint << std::endl;
-    return 2;
+    return 1;
   }
   json r{{"backend", name()},
          {"pid", ::getpid()},

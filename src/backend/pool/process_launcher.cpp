@@ -37,8 +37,11 @@ store::Liveness ProcessLauncher::liveness(const store::Experiment& exp, const st
   if (!reaches_host(w.host)) return store::Liveness::Unknown;
   // The wrapper (its command line names the experiment's folder), or the task's own shell, the
   // leader of its process group (its command line names the task's cmd.sh).
-  if (run::process_alive(w.wrapper, exp.dir())) return store::Liveness::Alive;
-  if (w.pid > 0 && w.pid != w.wrapper && run::process_alive(w.pid, exp.dir())) return store::Liveness::Alive;
+  // Matched on the experiment's own part of the path, whatever spelling of the store's root
+  // (a trailing '/', a symbolic link) started it.
+  const std::string needle = "/experiments/" + exp.id() + "/";
+  if (run::process_alive(w.wrapper, needle)) return store::Liveness::Alive;
+  if (w.pid > 0 && w.pid != w.wrapper && run::process_alive(w.pid, needle)) return store::Liveness::Alive;
   return store::Liveness::Gone;
 }
 
