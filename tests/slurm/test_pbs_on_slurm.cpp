@@ -69,3 +69,28 @@ TEST_CASE("pbs on Slurm's qsub wrappers: one status call per refresh", "[slurm][
   CHECK(test::pbs::count_calls(site, "squeue") + test::pbs::count_calls(site, "qstat") == 1);
   CHECK(e.x({"cancel", id}).code == 0);
 }
+
+TEST_CASE("experi's pbs examples, translated, on the real Slurm", "[slurm][pbs]") {
+  test::Env scratch;
+  (void)wrappers_site(scratch);  // skips without a cluster
+  test::Env e;
+  // examples/pbs.yml: its pbs: section's general keys become sbatch's.
+  auto f = e.file("pbs.yml", test::read(test::source_dir() + "/tests/experi/examples-pbs/experiment.yml"));
+  auto r = e.x({"run", f, "--backend", "slurm", "--wait", "--quiet"});
+  INFO(r.err);
+  CHECK(r.code == 0);
+  CHECK(e.status(test::first_line(r.out))["tasks"].size() == 18);
+  // trimer_dynamics: cpus 12 is more than this one-node cluster has, so only its translation is
+  // checked: the general keys become sbatch flags, PBS's own flags are left out with a warning.
+  auto t = e.file("trimer.yml", test::read(test::source_dir() + "/tests/experi/examples-trimer_dynamics/experiment.yml"));
+  auto dry = e.x({"run", t, "--backend", "slurm", "--dry-run"});
+  REQUIRE(dry.code == 0);
+  CHECK(dry.out.find("#SBATCH --cpus-per-task=12\n") != std::string::npos);
+  CHECK(dry.out.find("#SBATCH --mem=16gb\n") != std::string::npos);
+  CHECK(dry.out.find("#SBATCH --time=100:00:00\n") != std::string::npos);
+  CHECK(dry.out.find("#SBATCH --account=PRJ-CrysGrowth\n") != std::string::npos);
+  CHECK(dry.err.find("pbs option 'o' has no equivalent on slurm") != std::string::npos);
+  CHECK(dry.err.find("pbs option 'j' has no equivalent on slurm") != std::string::npos);
+  CHECK(dry.out.find("#SBATCH -o") == std::string::npos);
+  CHECK(dry.out.find("#SBATCH -j") == std::string::npos);
+}

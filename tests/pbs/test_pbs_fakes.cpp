@@ -1,0 +1,184 @@
+// The PBS backend against the PBS Pro and Torque fakes (tests/fakes/: qsub, qstat, qdel that run
+// jobs locally, written from the schedulers' documented behaviour).
+#include <catch2/catch.hpp>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "support/pbs_scenarios.hpp"
+#include "xrun/run/process.hpp"
+
+using namespace xrun;
+
+namespace {
+
+// PATH first with the flavour's fake commands (logging their calls), a fresh fake server.
+test::pbs::Site fake_site(const test::Env& scratch, const std::string& flavour) {
+  test::pbs::Site s;
+  const std::string fakes = test::source_dir() + "/tests/fakes/" + (flavour == "pro" ? "pbspro" : "torque");
+  std::string bin = scratch.path("logbin");
+  for (const char* cmd : {"qsub", "qstat", "qdel"}) {
+    test::write_file(bin, cmd, "#!/bin/sh\necho \"" + std::string(cmd) + " $*\" >> " + scratch.path("calls.log") +
+                                   "\nexec " + fakes + "/" + cmd + " \"$@\"\n");
+    ::chmod((bin + "/" + cmd).c_str(), 0755);
+  }
+  s.env["PATH"] = bin + ":" + std::getenv("PATH");
+  s.env["XRUN_FAKE_PBS_HOME"] = scratch.path("server");
+  s.env["XRUN_FAKE_PBS_KILL_DELAY"] = "1";
+  s.calls = scratch.path("calls.log");
+  s.section = "pbs:\n  flavor: " + flavour + "\n  walltime: '10:00'\n  poll_interval: 0.5\n";
+  return s;
+}
+
+void stop_fake(const test::pbs::Site& s) {
+  // End whatever a failed check left running: the fake's elements are in their own sessions.
+  run::capture({"sh", "-c", "pkill -f '" + s.env.at("XRUN_FAKE_PBS_HOME") + "' || true"}, 10);
+}
+
+}  // namespace
+
+TEST_CASE("pbs pro fake: 3 stages, a failure skips the next, resume reruns only it", "[pbs]") {
+  test::Env scratch;
+  auto site = fake_site(scratch, "pro");
+  test::pbs::three_stages_failure_and_resume(site);
+  // PBS Pro: arrays with -J, one-task arrays as plain jobs, dependencies with -W depend.
+  auto calls = test::read(site.calls);
+  CHECK(calls.find("qsub -J 0-2") != std::string::npos);
+  CHECK(calls.find("depend=afterok:") != std::string::npos);
+  CHECK(calls.find("qstat -x -f -F json -t") != std::string::npos);
+  // One qstat per status refresh, for the whole experiment.
+  ::unlink(site.calls.c_str());
+  test::Env e;
+  test::pbs::apply(site, e);
+  auto f = e.file("q.yml", "command: 'sleep 5 # {x}'\nvariables:\n  x: [1, 2, 3]\n" + site.section);
+  auto r = e.x({"run", f, "--quiet"});
+  REQUIRE(r.code == 0);
+  ::unlink(site.calls.c_str());
+  CHECK(e.x({"status", test::first_line(r.out), "--json"}).code == 0);
+  CHECK(test::pbs::count_calls(site, "qstat") == 1);
+  CHECK(e.x({"cancel", test::first_line(r.out)}).code == 0);
+  stop_fake(site);
+}
+
+TEST_CASE("pbs pro fake: cancel of one running element", "[pbs]") {
+  test::Env scratch;
+  auto site = fake_site(scratch, "pro");
+  test::pbs::cancel_one_running_element(site);
+  CHECK(test::read(site.calls).find("qdel 1[0].fakepbs") != std::string::npos);
+  stop_fake(site);
+}
+
+TEST_CASE("pbs pro fake: a sparse resume goes through a task map (PBS Pro has no index lists)", "[pbs]") {
+  test::Env scratch;
+  auto site = fake_site(scratch, "pro");
+  test::Env e;
+  test::pbs::apply(site, e);
+  auto f = e.file("exp.yml", "command: 'test {x} -eq 2 || test {x} -eq 4 || test -e " + e.path("ok") +
+                                 "'\nvariables:\n  x: [1, 2, 3, 4]\n" + site.section);
+  auto r = e.x({"run", f, "--wait", "--quiet"});
+  REQUIRE(r.code == 1);
+  std::string id = test::first_line(r.out);
+  e.file("ok", "");
+  auto again = e.x({"resume", id, "--wait", "--quiet"});
+  INFO(again.err);
+  CHECK(again.code == 0);
+  auto s = e.status(id);
+  CHECK(s["tasks"][0]["attempt"] == 2);
+  CHECK(s["tasks"][1]["attempt"] == 1);
+  CHECK(s["tasks"][2]["attempt"] == 2);
+  CHECK(test::read(site.calls).find("qsub -J 0-1 ") != std::string::npos);  // tasks 0 and 2 as indices 0-1
+  stop_fake(site);
+}
+
+TEST_CASE("pbs pro fake: walltime is TIMEOUT", "[pbs]") {
+  test::Env scratch;
+  auto site = fake_site(scratch, "pro");
+  test::Env e;
+  test::pbs::apply(site, e);
+  auto f = e.file("exp.yml", "command: 'sleep 30'\npbs:\n  flavor: pro\n  walltime: '0:02'\n  poll_interval: 0.5\n");
+  auto r = e.x({"run", f, "--wait", "--quiet"});
+  CHECK(r.code == 1);
+  CHECK(e.state(test::first_line(r.out), 0) == "TIMEOUT");
+  stop_fake(site);
+}
+
+TEST_CASE("torque fake: 3 stages, a failure skips the next, resume reruns only it", "[pbs]") {
+  test::Env scratch;
+  auto site = fake_site(scratch, "torque");
+  test::pbs::three_stages_failure_and_resume(site);
+  auto calls = test::read(site.calls);
+  CHECK(calls.find("qsub -t 0-2") != std::string::npos);
+  CHECK(calls.find("depend=afterokarray:") != std::string::npos);
+  CHECK(calls.find("qstat -f -t") != std::string::npos);
+  stop_fake(site);
+}
+
+TEST_CASE("torque fake: cancel of one running element", "[pbs]") {
+  test::Env scratch;
+  auto site = fake_site(scratch, "torque");
+  test::pbs::cancel_one_running_element(site);
+  stop_fake(site);
+}
+
+TEST_CASE("experi's pbs examples submit on the PBS Pro fake", "[pbs]") {
+  test::Env scratch;
+  auto site = fake_site(scratch, "pro");
+  test::Env e;
+  test::pbs::apply(site, e);
+  // examples/pbs.yml, with the fake's flavour added (its own keys unchanged).
+  std::string text = test::read(test::source_dir() + "/tests/experi/examples-pbs/experiment.yml");
+  REQUIRE(!text.empty());
+  auto f = e.file("pbs.yml", text + "    flavor: pro\n    poll_interval: 0.5\n");
+  auto r = e.x({"run", f, "--wait", "--quiet"});
+  INFO(r.err);
+  CHECK(r.code == 0);
+  auto s = e.status(test::first_line(r.out));
+  CHECK(s["state"] == "succeeded");
+  CHECK(s["tasks"].size() == 18);
+  stop_fake(site);
+}
+
+TEST_CASE("experi's trimer_dynamics example submits on the PBS Pro fake with its own flags", "[pbs]") {
+  test::Env scratch;
+  auto site = fake_site(scratch, "pro");
+  test::Env e;
+  test::pbs::apply(site, e);
+  std::string text = test::read(test::source_dir() + "/tests/experi/examples-trimer_dynamics/experiment.yml");
+  REQUIRE(!text.empty());
+  auto f = e.file("trimer.yml", text + "  flavor: pro\n");
+  auto dry = e.x({"run", f, "--dry-run"});
+  REQUIRE(dry.code == 0);
+  CHECK(dry.out.find("#PBS -l select=1:ncpus=12:mem=16gb\n") != std::string::npos);
+  CHECK(dry.out.find("#PBS -l walltime=100:00:00\n") != std::string::npos);
+  CHECK(dry.out.find("#PBS -P PRJ-CrysGrowth\n") != std::string::npos);
+  CHECK(dry.out.find("#PBS -o logs\n") != std::string::npos);
+  CHECK(dry.out.find("#PBS -j oe\n") != std::string::npos);
+  auto r = e.x({"run", f, "--quiet"});  // submitted (the commands need its software: not run to the end)
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  std::string id = test::first_line(r.out);
+  CHECK(e.x({"cancel", id}).code == 0);
+  stop_fake(site);
+}
+
+TEST_CASE("the seed document's PBS example gives its documented header", "[pbs]") {
+  test::Env e;
+  auto f = e.file("seed.yml", "command: python run.py {x}\nvariables:\n  x: [1, 2]\npbs:\n  flavor: pro\n"
+                              "  walltime: \"30:00\"\n  cpus: 2\n  memory: 2gb\n  setup: [module load python]\n");
+  auto dry = e.x({"run", f, "--dry-run"});
+  REQUIRE(dry.code == 0);
+  CHECK(dry.out.find("#PBS -l select=1:ncpus=2:mem=2gb\n") != std::string::npos);
+  CHECK(dry.out.find("#PBS -l walltime=30:00\n") != std::string::npos);
+  CHECK(dry.out.find("$ qsub -J 0-1 ") != std::string::npos);
+  // Torque's form of the same request.
+  auto t = e.file("torque.yml", "command: python run.py {x}\nvariables:\n  x: [1, 2]\npbs:\n  flavor: torque\n"
+                                "  walltime: 90\n  cpus: 2\n  memory: 2gb\n  max_parallel: 1\n");
+  auto td = e.x({"run", t, "--dry-run"});
+  REQUIRE(td.code == 0);
+  CHECK(td.out.find("#PBS -l nodes=1:ppn=2\n") != std::string::npos);
+  CHECK(td.out.find("#PBS -l mem=2gb\n") != std::string::npos);
+  CHECK(td.out.find("#PBS -l walltime=1:30:00\n") != std::string::npos);  // a bare number is minutes
+  CHECK(td.out.find("$ qsub -t 0-1%1 ") != std::string::npos);
+}
