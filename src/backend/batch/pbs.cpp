@@ -87,6 +87,8 @@ void PbsDialect::restore(const json& j) {
 
 Result<Settings> PbsDialect::settings(const json& opts) const {
   Settings s;
+  // experi's defaults: one chunk of one cpu, and a walltime of 1:00, unless the file says.
+  if (!opts.contains("walltime")) s.directives.push_back("-l walltime=1:00");
   const Flavor f = opts.contains("flavor") ? parse_flavor(options::text(opts["flavor"])) : flavor();
   std::string select = "1", ncpus = "1", mem, gpus;
   bool resources = false;
@@ -299,7 +301,9 @@ store::SchedulerView PbsDialect::classify(const QueueEntry& e) const {
     std::transform(c.begin(), c.end(), c.begin(), ::tolower);
     if (c.find("dependency") != std::string::npos) v.phase = Phase::NeverRuns;
     else if (e.exit_status && (*e.exit_status == -29 || *e.exit_status == -11)) v.ended_as = store::SchedulerView::EndedAs::Timeout;
-    else if (c.find("deleted") != std::string::npos || c.find("qdel") != std::string::npos)
+    // qdel: the job's shell killed by SIGTERM, then SIGKILL (PBS reports 256 + the signal).
+    else if ((e.exit_status && (*e.exit_status == 256 + 15 || *e.exit_status == 256 + 9)) ||
+             c.find("deleted") != std::string::npos || c.find("qdel") != std::string::npos)
       v.ended_as = store::SchedulerView::EndedAs::Cancelled;
   }
   return v;
