@@ -20,14 +20,7 @@ namespace xrun::store {
 
 namespace {
 
-std::optional<long> to_long(const std::string& s) {
-  if (s.empty()) return std::nullopt;
-  char* end = nullptr;
-  errno = 0;
-  long v = std::strtol(s.c_str(), &end, 10);
-  if (errno != 0 || *end != '\0') return std::nullopt;
-  return v;
-}
+using util::parse_long;
 
 std::string random_tag() {
   static const char* alphabet = "abcdefghijkmnpqrstuvwxyz23456789";
@@ -151,7 +144,7 @@ std::set<size_t> Experiment::cancelled() const {
     auto text = util::try_read_file(path("cancel/" + f));
     if (!text) continue;
     for (const auto& line : util::split(*text, '\n'))
-      if (auto v = to_long(line); v && *v >= 0) ids.insert(static_cast<size_t>(*v));
+      if (auto v = parse_long(line); v && *v >= 0) ids.insert(static_cast<size_t>(*v));
   }
   return ids;
 }
@@ -238,7 +231,7 @@ Result<int> Experiment::archive_attempt(size_t task) const {
   std::string d = task_dir(task);
   XRUN_TRY(util::make_dirs(d));
   int prev = 0;
-  if (auto t = util::try_read_file(d + "/attempt")) prev = static_cast<int>(to_long(util::trim(*t)).value_or(0));
+  if (auto t = util::try_read_file(d + "/attempt")) prev = static_cast<int>(parse_long(util::trim(*t)).value_or(0));
   bool has_files = util::exists(d + "/started") || util::exists(d + "/status") || util::exists(d + "/control") ||
                    util::exists(d + "/stdout");
   if (prev > 0 && has_files) {

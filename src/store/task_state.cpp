@@ -31,14 +31,7 @@ std::map<std::string, std::string> parse_kv(const std::string& text) {
   return kv;
 }
 
-std::optional<long> to_long(const std::string& s) {
-  if (s.empty()) return std::nullopt;
-  char* end = nullptr;
-  errno = 0;
-  long v = std::strtol(s.c_str(), &end, 10);
-  if (errno != 0 || *end != '\0') return std::nullopt;
-  return v;
-}
+using util::parse_long;
 
 double to_double(const std::string& s) {
   char* end = nullptr;
@@ -96,14 +89,14 @@ std::optional<WrapperRecord> parse_wrapper_record(const std::string& text) {
   if (!kv.count("state") || kv["written"] != "1") return std::nullopt;
   WrapperRecord w;
   w.state = kv["state"];
-  if (auto v = to_long(kv["exit"])) w.exit_code = static_cast<int>(*v);
-  if (auto v = to_long(kv["signal"]); v && *v > 0) w.signal = static_cast<int>(*v);
+  if (auto v = parse_long(kv["exit"])) w.exit_code = static_cast<int>(*v);
+  if (auto v = parse_long(kv["signal"]); v && *v > 0) w.signal = static_cast<int>(*v);
   w.start = to_double(kv["start"]);
   w.end = to_double(kv["end"]);
   w.host = kv["host"];
-  w.pid = to_long(kv["pid"]).value_or(0);
-  w.wrapper = to_long(kv["wrapper"]).value_or(w.pid);
-  w.attempt = static_cast<int>(to_long(kv["attempt"]).value_or(1));
+  w.pid = parse_long(kv["pid"]).value_or(0);
+  w.wrapper = parse_long(kv["wrapper"]).value_or(w.pid);
+  w.attempt = static_cast<int>(parse_long(kv["attempt"]).value_or(1));
   return w;
 }
 

@@ -1,5 +1,8 @@
 #include "xrun/util/text.hpp"
 
+#include <cerrno>
+#include <cstdlib>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -166,6 +169,15 @@ std::pair<int, int> line_col(std::string_view text, size_t offset) {
     }
   }
   return {line, col};
+}
+
+std::optional<long> parse_long(const std::string& s) {
+  if (s.empty()) return std::nullopt;
+  char* end = nullptr;
+  errno = 0;
+  long v = std::strtol(s.c_str(), &end, 10);
+  if (errno != 0 || *end != '\0') return std::nullopt;
+  return v;
 }
 
 }  // namespace xrun::util

@@ -8,6 +8,7 @@
 #include <cstdlib>
 
 #include "support/pbs_scenarios.hpp"
+#include "support/scheduler.hpp"
 #include "xrun/run/process.hpp"
 
 using namespace xrun;
@@ -18,12 +19,8 @@ namespace {
 test::pbs::Site fake_site(const test::Env& scratch, const std::string& flavour) {
   test::pbs::Site s;
   const std::string fakes = test::source_dir() + "/tests/fakes/" + (flavour == "pro" ? "pbspro" : "torque");
-  std::string bin = scratch.path("logbin");
-  for (const char* cmd : {"qsub", "qstat", "qdel"}) {
-    test::write_file(bin, cmd, "#!/bin/sh\necho \"" + std::string(cmd) + " $*\" >> " + scratch.path("calls.log") +
-                                   "\nexec " + fakes + "/" + cmd + " \"$@\"\n");
-    ::chmod((bin + "/" + cmd).c_str(), 0755);
-  }
+  std::string bin = test::logging_bin(scratch.path("logbin"), scratch.path("calls.log"), {"qsub", "qstat", "qdel"},
+                                      [&](const std::string& cmd) { return fakes + "/" + cmd; });
   s.env["PATH"] = bin + ":" + std::getenv("PATH");
   s.env["XRUN_FAKE_PBS_HOME"] = scratch.path("server");
   s.env["XRUN_FAKE_PBS_KILL_DELAY"] = "1";

@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "support/pbs_scenarios.hpp"
+#include "support/scheduler.hpp"
 #include "xrun/run/process.hpp"
 
 using namespace xrun;
@@ -24,15 +25,10 @@ test::pbs::Site wrappers_site(const test::Env& scratch) {
     std::cout << "SKIPPED: no Slurm cluster with its qsub wrappers here (scripts/slurm-cluster.sh start)" << std::endl;
     std::exit(4);
   }
-  // Log the calls of qsub, qstat, qdel and squeue.
+  // Log the calls of qsub, qstat, qdel, squeue and scancel.
   test::pbs::Site s;
-  std::string bin = scratch.path("logbin");
-  for (const char* cmd : {"qsub", "qstat", "qdel", "squeue"}) {
-    std::string real = run::find_on_path(cmd);
-    test::write_file(bin, cmd, "#!/bin/sh\necho \"" + std::string(cmd) + " $*\" >> " + scratch.path("calls.log") +
-                                   "\nexec " + real + " \"$@\"\n");
-    ::chmod((bin + "/" + cmd).c_str(), 0755);
-  }
+  std::string bin = test::logging_bin(scratch.path("logbin"), scratch.path("calls.log"),
+                                      {"qsub", "qstat", "qdel", "squeue", "scancel"});
   s.env["PATH"] = bin + ":" + std::getenv("PATH");
   s.calls = scratch.path("calls.log");
   s.section = "pbs:\n  walltime: '10:00'\n  cpus: 1\n";  // the flavour is detected

@@ -12,6 +12,7 @@
 #include <iostream>
 
 #include "support/env.hpp"
+#include "support/scheduler.hpp"
 #include "xrun/run/process.hpp"
 #include "xrun/util/text.hpp"
 
@@ -21,45 +22,9 @@ using test::first_line;
 
 namespace {
 
-void require_cluster() {
-  static int state = -1;  // -1 unknown, 0 no, 1 yes
-  static std::string why;
-  if (state < 0) {
-    if (const char* u = std::getenv("XRUN_SLURM_UNAVAILABLE"); u && *u) {
-      why = u;
-      state = 0;
-    } else if (run::find_on_path("sbatch").empty()) {
-      why = "no sbatch on PATH (start one with scripts/slurm-cluster.sh start, as root)";
-      state = 0;
-    } else {
-      auto r = run::capture({"scontrol", "ping"}, 20);
-      state = r && r->out.find("is UP") != std::string::npos ? 1 : 0;
-      if (!state) why = "slurmctld does not answer `scontrol ping` (scripts/slurm-cluster.sh start)";
-    }
-  }
-  if (state == 0) {
-    std::cout << "SKIPPED: " << why << std::endl;
-    std::exit(4);
-  }
-}
-
-// A directory of logging wrappers for the scheduler commands, first on PATH.
-std::string logging_path(const Env& e) {
-  std::string bin = e.path("logbin");
-  for (const char* cmd : {"sbatch", "squeue", "scancel", "scontrol"}) {
-    std::string real = run::find_on_path(cmd);
-    test::write_file(bin, cmd, "#!/bin/sh\necho \"" + std::string(cmd) + " $*\" >> " + e.path("calls.log") +
-                                   "\nexec " + real + " \"$@\"\n");
-    ::chmod((bin + "/" + cmd).c_str(), 0755);
-  }
-  return bin + ":" + std::getenv("PATH");
-}
-size_t count_calls(const Env& e, const std::string& cmd) {
-  size_t n = 0;
-  for (const auto& line : util::split(test::read(e.path("calls.log")), '\n'))
-    if (util::starts_with(line, cmd + " ")) ++n;
-  return n;
-}
+using test::count_calls;
+using test::require_cluster;
+using test::slurm_logging_path;
 
 const char* kHeader = "slurm:\n  poll_interval: 1\n";
 
@@ -111,7 +76,7 @@ TEST_CASE("cancelling a running array element, and logs of a task", "[slurm]") {
   std::string id = first_line(r.out);
   REQUIRE(test::eventually([&] { return e.state(id, 0) == "RUNNING" && e.state(id, 1) == "RUNNING"; }, 30));
   REQUIRE(test::eventually([&] { return e.x({"logs", id, "0"}).out == "started 0\n"; }, 10));
-  e.opts.env["PATH"] = logging_path(e);
+  e.opts.env["PATH"] = slurm_logging_path(e);
   CHECK(e.x({"cancel", id, "0"}).code == 0);
   CHECK(test::read(e.path("calls.log")).find("scancel ") != std::string::npos);
   CHECK(test::read(e.path("calls.log")).find("_0") != std::string::npos);  // scancel <array>_<index>
@@ -153,7 +118,7 @@ TEST_CASE("a stage larger than MaxArraySize is split into several arrays", "[slu
     std::exit(4);
   }
   Env e;
-  e.opts.env["PATH"] = logging_path(e);
+  e.opts.env["PATH"] = slurm_logging_path(e);
   size_t n = max_array * 2 + 3;
   auto f = e.file("exp.yml", "command: echo {i}\nvariables:\n  i:\n    arange: " + std::to_string(n) + "\n" + kHeader);
   auto r = e.x({"run", f, "--wait", "--quiet"});
@@ -189,7 +154,7 @@ TEST_CASE("resume resubmits only the failed tasks as a sparse array", "[slurm]")
   CHECK(e.state(id, 1) == "FAILED");
   CHECK(e.state(id, 4) == "FAILED");
   e.file("ok", "");
-  e.opts.env["PATH"] = logging_path(e);
+  e.opts.env["PATH"] = slurm_logging_path(e);
   auto res = e.x({"resume", id, "--wait", "--quiet"});
   CHECK(res.code == 0);
   CHECK(test::read(e.path("calls.log")).find("--array=1,4 ") != std::string::npos);
@@ -220,7 +185,7 @@ TEST_CASE("resume leaves tasks that Slurm still runs or queues alone", "[slurm]"
 TEST_CASE("scheduler calls: one sbatch per array, one squeue per status refresh", "[slurm]") {
   require_cluster();
   Env e;
-  e.opts.env["PATH"] = logging_path(e);
+  e.opts.env["PATH"] = slurm_logging_path(e);
   auto f = e.file("exp.yml", std::string("jobs:\n  - command: 'sleep 2; echo {x}'\n  - command: echo b{x}\n  - command: echo c\n"
                                          "variables:\n  x: [1, 2, 3, 4, 5, 6]\n") + kHeader);
   auto r = e.x({"run", f});
@@ -241,7 +206,7 @@ TEST_CASE("scheduler calls: one sbatch per array, one squeue per status refresh"
 TEST_CASE("dry run prints scripts and sbatch lines - no sbatch on PATH is a clear error", "[slurm]") {
   require_cluster();
   Env e;
-  e.opts.env["PATH"] = logging_path(e);
+  e.opts.env["PATH"] = slurm_logging_path(e);
   auto f = e.file("exp.yml", "command: echo {x}\nvariables:\n  x: [1, 2]\nslurm:\n  partition: debug\n  walltime: '0:10:00'\n  mem: 100M\n  exclusive: True\n  J: custom\n");
   auto d = e.x({"run", f, "--dry-run"});
   CHECK(d.code == 0);

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support/env.hpp"
+#include "support/scheduler.hpp"
 #include "xrun/run/process.hpp"
 #include "xrun/util/text.hpp"
 
@@ -23,45 +24,9 @@ using test::first_line;
 
 namespace {
 
-void require_cluster() {
-  static int state = -1;  // -1 unknown, 0 no, 1 yes
-  static std::string why;
-  if (state < 0) {
-    if (const char* u = std::getenv("XRUN_SLURM_UNAVAILABLE"); u && *u) {
-      why = u;
-      state = 0;
-    } else if (run::find_on_path("sbatch").empty()) {
-      why = "no sbatch on PATH (start one with scripts/slurm-cluster.sh start, as root)";
-      state = 0;
-    } else {
-      auto r = run::capture({"scontrol", "ping"}, 20);
-      state = r && r->out.find("is UP") != std::string::npos ? 1 : 0;
-      if (!state) why = "slurmctld does not answer `scontrol ping` (scripts/slurm-cluster.sh start)";
-    }
-  }
-  if (state == 0) {
-    std::cout << "SKIPPED: " << why << std::endl;
-    std::exit(4);
-  }
-}
-
-// A directory of logging wrappers for the scheduler commands, first on PATH.
-std::string logging_path(const Env& e) {
-  std::string bin = e.path("logbin");
-  for (const char* cmd : {"sbatch", "squeue", "scancel", "scontrol"}) {
-    std::string real = run::find_on_path(cmd);
-    test::write_file(bin, cmd, "#!/bin/sh\necho \"" + std::string(cmd) + " $*\" >> " + e.path("calls.log") +
-                                   "\nexec " + real + " \"$@\"\n");
-    ::chmod((bin + "/" + cmd).c_str(), 0755);
-  }
-  return bin + ":" + std::getenv("PATH");
-}
-size_t count_calls(const Env& e, const std::string& cmd) {
-  size_t n = 0;
-  for (const auto& line : util::split(test::read(e.path("calls.log")), '\n'))
-    if (util::starts_with(line, cmd + " ")) ++n;
-  return n;
-}
+using test::count_calls;
+using test::require_cluster;
+using test::slurm_logging_path;
 
 // Slurm's own word on the elements of `job`: "JOB_INDEX|STATE" lines (squeue -r -t all).
 std::string queue_lines(const std::string& job) {
@@ -97,7 +62,7 @@ TEST_CASE("cancelling a PENDING array element cancels that element only and neve
   auto runner = nlohmann::json::parse(test::read(e.exp_dir(id) + "/runner.json"));
   std::string job = runner["jobs"][0];
   REQUIRE(test::eventually([&] { return e.state(id, 0) == "RUNNING" && e.state(id, 1) == "PENDING"; }, 30));
-  e.opts.env["PATH"] = logging_path(e);
+  e.opts.env["PATH"] = slurm_logging_path(e);
   auto c = e.x({"cancel", id, "1"});
   INFO(c.err);
   CHECK(c.code == 0);
@@ -194,7 +159,7 @@ TEST_CASE("one resume while stage 1 still runs chains the later stages to the jo
   REQUIRE(qr.code == 0);
   std::string qid = first_line(qr.out);
   REQUIRE(test::eventually([&] { return e.state(qid, 0) == "RUNNING" && e.state(qid, 1) == "RUNNING"; }, 30));
-  e.opts.env["PATH"] = logging_path(e);
+  e.opts.env["PATH"] = slurm_logging_path(e);
   auto still = e.x({"resume", qid});
   INFO(still.err);
   CHECK(still.code == 0);
@@ -258,7 +223,7 @@ TEST_CASE("a job that Slurm requeues is PENDING or RUNNING again - resume does n
   INFO(s["tasks"][0].dump());
   CHECK(s["tasks"][0]["state"] == "PENDING");
   // resume submits nothing while Slurm has the task queued.
-  std::string with_log = logging_path(e);
+  std::string with_log = slurm_logging_path(e);
   e.opts.env["PATH"] = slow + ":" + with_log;
   auto res = e.x({"resume", id});
   INFO(res.err);

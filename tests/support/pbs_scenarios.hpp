@@ -8,6 +8,7 @@
 #include <string>
 
 #include "support/env.hpp"
+#include "support/scheduler.hpp"
 #include "xrun/util/text.hpp"
 
 namespace xrun::test::pbs {
@@ -24,12 +25,7 @@ inline void apply(const Site& s, Env& e) {
   for (const auto& [k, v] : s.env) e.opts.env[k] = v;
 }
 
-inline size_t count_calls(const Site& s, const std::string& cmd) {
-  size_t n = 0;
-  for (const auto& line : util::split(read(s.calls), '\n'))
-    if (util::starts_with(line, cmd + " ")) ++n;
-  return n;
-}
+inline size_t count_calls(const Site& s, const std::string& cmd) { return count_logged(s.calls, cmd); }
 
 // A 3-stage experiment, the middle one failing for one task: arrays chained, the last stage
 // SKIPPED, logs readable, one qsub per array; resume reruns only the failed task.

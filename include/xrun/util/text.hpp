@@ -1,6 +1,7 @@
 // Small text helpers shared by the loader, the CLI and the backends.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -26,5 +27,7 @@ size_t invalid_utf8_at(std::string_view s);
 std::pair<int, int> line_col(std::string_view text, size_t offset);
 // "1h02m03s"-style compact duration.
 std::string human_duration(double seconds);
+// A whole decimal number filling all of `s`; nullopt otherwise.
+std::optional<long> parse_long(const std::string& s);
 
 }  // namespace xrun::util

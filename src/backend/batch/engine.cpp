@@ -15,6 +15,7 @@
 
 #include "xrun/backend/follow.hpp"
 #include "xrun/backend/observe.hpp"
+#include "xrun/backend/options.hpp"
 #include "xrun/plan/stage_graph.hpp"
 #include "xrun/run/process.hpp"
 #include "xrun/run/report.hpp"
@@ -487,6 +488,22 @@ Result<void> BatchBackend::cancel(const store::Experiment& exp, const plan::Plan
   if (r->code != 0 && !d_->cancel_error_is_benign(r->err))
     return runtime_error(fmt::format("{} failed: {}", argv.front(), util::trim(r->err)));
   return {};
+}
+
+Result<bool> common_setting(const std::string& key, const json& val, Settings& s) {
+  if (key == "max_parallel" || key == "concurrency") {
+    auto n = options::whole_number(key, val, 1, 1000000000, "it limits how many tasks of an array run at once");
+    if (!n) return n.error();
+    s.max_parallel = n.value();
+    return true;
+  }
+  if (key == "poll_interval") {
+    auto d = options::seconds(key, val, 0.2, 3600);
+    if (!d) return d.error();
+    s.poll = d.value();
+    return true;
+  }
+  return false;
 }
 
 std::string array_spec(const std::vector<size_t>& sorted) {

@@ -108,14 +108,10 @@ Result<Settings> PbsDialect::settings(const json& opts) const {
     else if (key == "email") {
       s.directives.push_back("-M " + pbs_quote(v));
       s.directives.push_back("-m ae");
-    } else if (key == "max_parallel" || key == "concurrency") {
-      auto n = options::whole_number(key, val, 1, 1000000000, "it limits how many tasks of an array run at once (%K)");
-      if (!n) return n.error();
-      s.max_parallel = n.value();
-    } else if (key == "poll_interval") {
-      auto d = options::seconds(key, val, 0.2, 3600);
-      if (!d) return d.error();
-      s.poll = d.value();
+    } else if (auto common = common_setting(key, val, s); !common) {
+      return common.error();
+    } else if (common.value()) {
+      continue;
     } else if (key == "flavor") {
       if (parse_flavor(v) == Flavor::Unknown)
         return make_error(fmt::format("pbs option 'flavor' must be pro, torque or slurm, got '{}'", v),

@@ -67,14 +67,10 @@ Result<Settings> SlurmDialect::settings(const json& opts) const {
     else if (key == "email") {
       s.directives.push_back("--mail-user=" + v);
       s.directives.push_back("--mail-type=END,FAIL");
-    } else if (key == "max_parallel" || key == "concurrency") {
-      auto n = options::whole_number(key, val, 1, 1000000000, "it limits how many tasks of an array run at once (%N)");
-      if (!n) return n.error();
-      s.max_parallel = n.value();
-    } else if (key == "poll_interval") {
-      auto d = options::seconds(key, val, 0.2, 3600);
-      if (!d) return d.error();
-      s.poll = d.value();
+    } else if (auto common = common_setting(key, val, s); !common) {
+      return common.error();
+    } else if (common.value()) {
+      continue;
     } else if (options::is_general(key)) {
       continue;  // general options Slurm has no use for (the local pool's jobs, kill_grace)
     } else if (auto b = options::boolean(val); b && !*b) {

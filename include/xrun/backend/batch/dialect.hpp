@@ -101,6 +101,10 @@ class Dialect {
   virtual std::string element(const std::string& job, size_t index) const = 0;
 };
 
+// The settings every dialect reads the same way (max_parallel/concurrency, poll_interval):
+// true when `key` was one of them (an error when its value is bad), false otherwise.
+Result<bool> common_setting(const std::string& key, const json& value, Settings& s);
+
 // "0-4,7,9-10" for sorted, distinct indices.
 std::string array_spec(const std::vector<size_t>& sorted);
 // "2-5%2", "1,3", "0-6:3" -> indices (any throttle suffix ignored); nullopt when malformed.
