@@ -624,8 +624,168 @@ struct Builder {
     return {};
   }
 
+  static bool is_generator(const std::string& k) {
+    return k == "values" || k == "range" || k == "linspace" || k == "logspace" || k == "geomspace";
+  }
+
+  // A generator's parameters: a mapping of `names`, or Polyaxon's compact string "a:b:c[:d]"
+  // (the names in that order). `required` of them must be there; numbers only.
+  Result<std::map<std::string, double>> generator_params(const std::string& gen, const YAML::Node& n,
+                                                          const std::vector<std::string>& names, size_t required,
+                                                          std::map<std::string, bool>* integral = nullptr) {
+    std::map<std::string, double> out;
+    auto example = fmt::format("e.g. `{0}: {{{1}}}` or `{0}: {2}`", gen,
+                               fmt::join(std::vector<std::string>(names.begin(), names.begin() + required), ": .., "),
+                               gen == "range" ? "0:10:2" : gen == "linspace" ? "0.01:0.1:5" : "1:1000:4");
+    // `v`: the parameter's node; or, from the compact form (`compact`), its text read as YAML.
+    auto take = [&](const std::string& key, const YAML::Node& v, const std::string& text, bool compact) -> Result<void> {
+      Value val = spec::Value::string(text);
+      if (!compact) {
+        val = spec::scalar_value(v);
+      } else {
+        try {
+          YAML::Node part = YAML::Load(text);
+          if (part.IsScalar()) val = spec::scalar_value(part);
+        } catch (...) {
+          // not YAML: stays text, refused below
+        }
+      }
+      if (val.kind() == Value::Kind::Int) {
+        out[key] = static_cast<double>(val.as_int());
+        if (integral) (*integral)[key] = true;
+      } else if (val.kind() == Value::Kind::Float && std::isfinite(val.as_float())) {
+        out[key] = val.as_float();
+        if (integral) (*integral)[key] = false;
+      } else {
+        return error_at(file, compact ? n.Mark() : v.Mark(), fmt::format("{} '{}' must be a number, got '{}'", gen, key, val.str()),
+                        yaml11_number_hint(val).empty() ? example : yaml11_number_hint(val));
+      }
+      return {};
+    };
+    if (n.IsScalar()) {
+      auto parts = util::split(n.Scalar(), ':');
+      if (parts.size() < required || parts.size() > names.size())
+        return error_at(file, n.Mark(), fmt::format("{} '{}' is not {}", gen, n.Scalar(), fmt::join(names, ":")), example);
+      for (size_t i = 0; i < parts.size(); ++i) XRUN_TRY(take(names[i], n, util::trim(parts[i]), true));
+    } else if (n.IsMap()) {
+      for (const auto& kv : n) {
+        const std::string k = kv.first.Scalar();
+        if (std::find(names.begin(), names.end(), k) == names.end()) {
+          std::string sg = util::suggest(k, names);
+          return error_at(file, kv.first.Mark(), fmt::format("unknown key '{}' in {}", k, gen),
+                          sg.empty() ? fmt::format("{} takes {}", gen, fmt::join(names, ", ")) : fmt::format("did you mean '{}'?", sg));
+        }
+        if (!kv.second.IsScalar())
+          return error_at(file, kv.second.Mark(), fmt::format("{} '{}' must be a number, got {}", gen, k, type_word(kv.second)), example);
+        XRUN_TRY(take(k, kv.second, "", false));
+      }
+      for (size_t i = 0; i < required; ++i)
+        if (!out.count(names[i]))
+          return error_at(file, n.Mark(), fmt::format("{} has no '{}'", gen, names[i]), example);
+    } else {
+      return error_at(file, n.Mark(), fmt::format("{} must be a mapping or a compact string, got {}", gen, type_word(n)), example);
+    }
+    return out;
+  }
+
+  // numpy.linspace(start, stop, num) (endpoint included), as numpy computes it.
+  static std::vector<double> np_linspace(double start, double stop, int64_t num) {
+    std::vector<double> y(static_cast<size_t>(num));
+    const double div = static_cast<double>(num - 1), delta = stop - start;
+    const double step = num > 1 ? delta / div : 0;
+    for (int64_t i = 0; i < num; ++i) {
+      double v = static_cast<double>(i);
+      if (num > 1 && step == 0) v = v / div * delta;  // numpy: any_step_zero
+      else if (num > 1) v = v * step;
+      else v = v * delta;
+      y[static_cast<size_t>(i)] = v + start;
+    }
+    if (num > 1) y.back() = stop;
+    return y;
+  }
+
+  // Value generators (Polyaxon's names, numpy's semantics): values, range, linspace, logspace,
+  // geomspace; each also in the compact string form.
+  Result<std::unique_ptr<Node>> generator(const std::string& name, Loc kl, const std::string& gen, const YAML::Node& n) {
+    if (gen == "values") {
+      if (!n.IsSequence())
+        return error_at(file, n.Mark(), fmt::format("values must be a list, got {}", type_word(n)), "e.g. `values: [1, 2, 3]`");
+      return variable(name, kl, n);
+    }
+    if (gen == "range") {  // numpy.arange's semantics: the arange generator with Polyaxon's name
+      std::map<std::string, bool> integral;
+      auto p = generator_params(gen, n, {"start", "stop", "step"}, 3, &integral);
+      if (!p) return p.error();
+      if ((*p)["step"] == 0) return error_at(file, n.Mark(), fmt::format("range step for '{}' is 0", name), "use a non-zero step");
+      std::vector<std::string> parts;
+      for (const char* k : {"start", "stop", "step"}) {
+        double v = (*p)[k];
+        std::string t = integral[k] ? fmt::format("{}", static_cast<int64_t>(v)) : spec::py_float_repr(v);
+        if (!integral[k] && t.find_first_of(".en") == std::string::npos) t += ".0";
+        parts.push_back(fmt::format("{}: {}", k, t));
+      }
+      YAML::Node m = YAML::Load(fmt::format("{{{}}}", fmt::join(parts, ", ")));
+      auto r = arange(name, m, kl);
+      if (!r) {  // located at the generator, not at the node built for it
+        Error e = r.error();
+        e.line = n.Mark().line + 1;
+        e.col = n.Mark().column + 1;
+        e.file = file;
+        return e;
+      }
+      return r;
+    }
+    const bool lin = gen == "linspace", log = gen == "logspace";
+    std::map<std::string, bool> integral;
+    auto p = log ? generator_params(gen, n, {"start", "stop", "num", "base"}, 3, &integral)
+                 : generator_params(gen, n, {"start", "stop", "num"}, 3, &integral);
+    if (!p) return p.error();
+    double start = (*p)["start"], stop = (*p)["stop"], numf = (*p)["num"];
+    if (!integral["num"] || numf < 1 || numf > 10000000)
+      return error_at(file, n.Mark(), fmt::format("{} num for '{}' must be a whole number from 1, got {}", gen, name,
+                                                  spec::py_float_repr(numf)),
+                      "num is how many values, endpoints included");
+    const int64_t num = static_cast<int64_t>(numf);
+    std::vector<double> ys;
+    if (lin) {
+      ys = np_linspace(start, stop, num);
+    } else if (log) {
+      double base = p->count("base") ? (*p)["base"] : 10.0;
+      if (!(base > 0)) return error_at(file, n.Mark(), fmt::format("logspace base for '{}' must be positive", name));
+      for (double y : np_linspace(start, stop, num)) ys.push_back(std::pow(base, y));
+    } else {  // geomspace
+      if (start == 0 || stop == 0)
+        return error_at(file, n.Mark(), fmt::format("geomspace for '{}' cannot include zero", name),
+                        "start and stop are the first and last values, both non-zero and of one sign");
+      if ((start < 0) != (stop < 0))
+        return error_at(file, n.Mark(), fmt::format("geomspace for '{}' goes from {} to {}: the signs differ", name,
+                                                    spec::py_float_repr(start), spec::py_float_repr(stop)),
+                        "start and stop must be of one sign");
+      double sign = start < 0 ? -1.0 : 1.0;
+      double a = start * sign, b = stop * sign;
+      for (double y : np_linspace(std::log10(a), std::log10(b), num)) ys.push_back(std::pow(10.0, y));
+      ys.front() = a;
+      if (num > 1) ys.back() = b;
+      for (double& y : ys) y *= sign;
+    }
+    std::vector<Value> vals;
+    vals.reserve(ys.size());
+    for (double y : ys) {
+      if (!std::isfinite(y))
+        return error_at(file, n.Mark(), fmt::format("{} for '{}' gives a value that is not finite", gen, name));
+      vals.push_back(Value::floating(y));
+    }
+    if (const auto* ov = override_for(name)) {
+      overridden_seen.insert(name);
+      return std::unique_ptr<Node>(std::make_unique<Leaf>(slot(name, kl), *ov));
+    }
+    return std::unique_ptr<Node>(std::make_unique<Leaf>(slot(name, kl), std::move(vals)));
+  }
+
   Result<std::unique_ptr<Node>> mapping_value(const std::string& name, Loc kl, const YAML::Node& map) {
     if (map.size() == 1 && map.begin()->first.Scalar() == "arange") return arange(name, map.begin()->second, kl);
+    if (map.size() == 1 && is_generator(map.begin()->first.Scalar()))
+      return generator(name, kl, map.begin()->first.Scalar(), map.begin()->second);
     bool has_arange = false;
     std::vector<std::string> plain;
     for (const auto& kv : map) {
