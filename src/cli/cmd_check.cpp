@@ -59,9 +59,13 @@ void set_check_command(CLI::App& app, Context& ctx) {
       fmt::print("stages: {}, tasks: {}\n", r.stages.size(), r.total_tasks);
       for (size_t i = 0; i < r.stages.size(); ++i) {
         const auto& s = r.stages[i];
-        fmt::print("  {}. {:<16} {:>8} task{} ({} combination{}, {} duplicate{} removed; on_failure: {})\n", i + 1,
+        std::string cap;
+        if (s.cap)
+          cap = s.cap->seed ? fmt::format("; max_tasks {} drawn with seed {}", s.cap->n, *s.cap->seed)
+                            : fmt::format("; max_tasks {}: the first ones", s.cap->n);
+        fmt::print("  {}. {:<16} {:>8} task{} ({} combination{}, {} duplicate{} removed; on_failure: {}{})\n", i + 1,
                    s.name, s.tasks, s.tasks == 1 ? " " : "s", s.combinations, s.combinations == 1 ? "" : "s",
-                   s.duplicates, s.duplicates == 1 ? "" : "s", spec::to_string(s.on_failure));
+                   s.duplicates, s.duplicates == 1 ? "" : "s", spec::to_string(s.on_failure), cap);
       }
       if (r.variables.empty()) {
         fmt::print("variables: none\n");

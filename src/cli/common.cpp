@@ -4,6 +4,7 @@
 #include <fmt/ostream.h>
 
 #include <cstdio>
+#include <limits>
 #include <iostream>
 
 #include "xrun/util/fs.hpp"
@@ -16,6 +17,8 @@ void add_spec_options(CLI::App* sub, SpecInputs& in, bool with_set) {
   if (with_set)
     sub->add_option("--set", in.sets, "Override a variable's values: NAME=VALUE or NAME=[v1,v2]")
         ->type_name("NAME=VALUE");
+  sub->add_option("--limit", in.limit, "Keep the first N tasks of every stage (over the file's max_tasks)")
+      ->check(CLI::Range(static_cast<uint64_t>(1), std::numeric_limits<uint64_t>::max()));
   sub->add_option("--max-combinations", in.max_combinations,
                   fmt::format("Refuse sweeps with more combinations than this (0 = no limit; default {})",
                               plan::kDefaultMaxCombinations));

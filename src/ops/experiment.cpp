@@ -28,7 +28,9 @@ Result<plan::Expander> load_expander(SpecInputs& in) {
   }
   auto sp = spec::load_spec(in.file);
   if (!sp) return sp.error();
-  return plan::Expander::create(std::move(sp.value()), ov, in.max_combinations);
+  auto ex = plan::Expander::create(std::move(sp.value()), ov, in.max_combinations);
+  if (ex && in.limit > 0) ex->set_limit(in.limit);
+  return ex;
 }
 
 std::vector<store::TaskStatus> Opened::statuses(std::optional<Error>* warning) const {

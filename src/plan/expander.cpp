@@ -86,7 +86,9 @@ json CheckReport::to_json(const std::string& file) const {
                       {"on_failure", spec::to_string(s.on_failure)},
                       {"combinations", s.combinations},
                       {"tasks", s.tasks},
-                      {"duplicates", s.duplicates}});
+                      {"duplicates", s.duplicates},
+                      {"max_tasks", s.cap ? json{{"n", s.cap->n}, {"seed", s.cap->seed ? json(*s.cap->seed) : json()}}
+                                          : json()}});
   json vs = json::array();
   for (const auto& v : variables) vs.push_back(json{{"name", v.name}, {"values", v.distinct}});
   json ws = json::array();
@@ -221,7 +223,50 @@ Result<Expander> Expander::create(spec::Spec spec, const vars::Overrides& overri
   return ex;
 }
 
+std::optional<spec::TaskCap> Expander::cap_of(size_t stage) const {
+  if (limit_ > 0) return spec::TaskCap{limit_, std::nullopt, {}};
+  if (spec_.stages.at(stage).cap) return spec_.stages[stage].cap;
+  return spec_.cap;
+}
+
+namespace {
+// The generator of seeded draws, specified so that a seed gives the same tasks everywhere:
+// SplitMix64 (Steele, Lea, Flood 2014), uniform doubles from its top 53 bits.
+struct SplitMix64 {
+  uint64_t state;
+  uint64_t next() {
+    uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+  }
+  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+};
+}  // namespace
+
 Result<void> Expander::for_each_task(size_t stage, const std::function<void(const TaskRef&)>& fn) {
+  auto cap = cap_of(stage);
+  if (!cap) return walk(stage, fn);
+  if (!cap->seed) {  // the first n
+    return walk(stage, [&](const TaskRef& r) {
+      if (r.index < cap->n) fn(r);
+    });
+  }
+  // n of the m tasks at random, in their order: Knuth's selection sampling (Algorithm S).
+  uint64_t m = 0;
+  XRUN_TRY(walk(stage, [&](const TaskRef&) { ++m; }));
+  SplitMix64 rng{*cap->seed};
+  uint64_t seen = 0, chosen = 0;
+  return walk(stage, [&](const TaskRef& r) {
+    uint64_t left = m - seen++;
+    if (chosen < cap->n && static_cast<double>(left) * rng.uniform() < static_cast<double>(cap->n - chosen)) {
+      TaskRef kept{static_cast<size_t>(chosen++), r.commands, r.creates, r.requires_, r.variables};
+      fn(kept);
+    }
+  });
+}
+
+Result<void> Expander::walk(size_t stage, const std::function<void(const TaskRef&)>& fn) {
   const CompiledStage& cs = stages_.at(stage);
   const size_t nslots = sweep_.slot_count();
   std::vector<const Value*> values(nslots + 2, nullptr);
@@ -297,9 +342,11 @@ Result<CheckReport> Expander::check() {
   rep.warnings = warnings_;
   rep.options = spec_.sections;
   for (size_t s = 0; s < stages_.size(); ++s) {
-    StageSummary ss{spec_.stages[s].name, spec_.stages[s].on_failure, sweep_.combinations(), 0, 0};
-    XRUN_TRY(for_each_task(s, [&](const TaskRef&) { ++ss.tasks; }));
-    ss.duplicates = ss.combinations - ss.tasks;
+    StageSummary ss{spec_.stages[s].name, spec_.stages[s].on_failure, sweep_.combinations(), 0, 0, cap_of(s)};
+    uint64_t unique = 0;
+    XRUN_TRY(walk(s, [&](const TaskRef&) { ++unique; }));
+    ss.duplicates = ss.combinations - unique;
+    ss.tasks = ss.cap ? std::min<uint64_t>(unique, ss.cap->n) : unique;
     rep.total_tasks += ss.tasks;
     rep.stages.push_back(ss);
   }

@@ -138,9 +138,48 @@ std::string type_word(const YAML::Node& n) {
 
 const char* to_string(OnFailure f) { return f == OnFailure::Stop ? "stop" : "continue"; }
 
+// `max_tasks: N` or `max_tasks: {n: N, seed: S}`.
+static Result<TaskCap> parse_cap(const std::string& path, const YAML::Node& val) {
+  const std::string hint = "e.g. `max_tasks: 100`, or `max_tasks: {n: 100, seed: 7}` for a random subset";
+  auto whole = [&](const YAML::Node& n, const char* what, uint64_t min) -> Result<uint64_t> {
+    Value v = n.IsScalar() ? scalar_value(n) : Value();
+    if (v.kind() != Value::Kind::Int || v.as_int() < static_cast<int64_t>(min))
+      return error_at(path, n.Mark(), fmt::format("max_tasks {} must be a whole number from {}, got {}", what, min,
+                                                  n.IsScalar() ? "'" + n.Scalar() + "'" : type_word(n)),
+                      hint);
+    return static_cast<uint64_t>(v.as_int());
+  };
+  TaskCap cap;
+  cap.loc = loc_of(val);
+  if (val.IsMap()) {
+    for (const auto& kv : val) {
+      const std::string k = kv.first.Scalar();
+      if (k == "n") {
+        auto n = whole(kv.second, "n", 1);
+        if (!n) return n.error();
+        cap.n = n.value();
+      } else if (k == "seed") {
+        auto s = whole(kv.second, "seed", 0);
+        if (!s) return s.error();
+        cap.seed = s.value();
+      } else {
+        std::string sg = util::suggest(k, {"n", "seed"});
+        return error_at(path, kv.first.Mark(), fmt::format("unknown key '{}' in max_tasks", k),
+                        sg.empty() ? hint : fmt::format("did you mean '{}'?", sg));
+      }
+    }
+    if (cap.n == 0) return error_at(path, val.Mark(), "max_tasks has no 'n'", hint);
+    return cap;
+  }
+  auto n = whole(val, "", 1);
+  if (!n) return n.error();
+  cap.n = n.value();
+  return cap;
+}
+
 const std::vector<std::string>& known_top_level_keys() {
   static const std::vector<std::string> keys = {"name",  "command", "jobs",   "variables", "scheduler", "local",
-                                                "slurm", "pbs",     "docker", "workdir",   "shell"};
+                                                "slurm", "pbs",     "docker", "workdir",   "shell", "max_tasks"};
   return keys;
 }
 
@@ -258,6 +297,10 @@ Result<Spec> parse_spec(const std::string& text, const std::string& path) {
     } else if (key == "shell" && val.IsScalar() && scalar_value(val).kind() == Value::Kind::Bool) {
       // experi: `shell: True` chooses its shell scheduler, which is xrun's local backend.
       spec.shell_scheduler = scalar_value(val).as_bool();
+    } else if (key == "max_tasks") {
+      auto cap = parse_cap(path, val);
+      if (!cap) return cap.error();
+      spec.cap = cap.value();
     } else if (key == "workdir" || key == "shell") {
       if (!val.IsScalar() || val.Scalar().empty())
         return error_at(path, val.Mark(), fmt::format("'{}' must be a non-empty string", key),
@@ -310,7 +353,7 @@ Result<Spec> parse_spec(const std::string& text, const std::string& path) {
       StageSpec st;
       st.name = fmt::format("job{}", k);
       st.loc = loc_of(job);
-      static const std::vector<std::string> jkeys = {"command", "name", "on_failure"};
+      static const std::vector<std::string> jkeys = {"command", "name", "on_failure", "max_tasks"};
       bool has_cmd = false;
       for (const auto& kv : job) {
         const std::string key = kv.first.Scalar();
@@ -319,7 +362,11 @@ Result<Spec> parse_spec(const std::string& text, const std::string& path) {
           return error_at(path, kv.first.Mark(), fmt::format("unknown key '{}' in job {}", key, k),
                           s.empty() ? "a job takes command, name and on_failure" : fmt::format("did you mean '{}'?", s));
         }
-        if (key == "command") {
+        if (key == "max_tasks") {
+          auto cap = parse_cap(path, kv.second);
+          if (!cap) return cap.error();
+          st.cap = cap.value();
+        } else if (key == "command") {
           has_cmd = true;
           XRUN_TRY(parse_command(path, kv.second, st));
         } else if (key == "name") {

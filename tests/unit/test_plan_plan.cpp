@@ -2,6 +2,7 @@
 
 #include <sstream>
 
+#include "support/support.hpp"
 #include "xrun/plan/expander.hpp"
 
 using namespace xrun;
@@ -135,4 +136,56 @@ TEST_CASE("plans round-trip through JSON", "[plan]") {
   CHECK(back->to_json() == p->to_json());
   CHECK(back->stages[0].on_failure == spec::OnFailure::Continue);
   CHECK_FALSE(plan::Plan::from_json(nlohmann::ordered_json::object()).ok());
+}
+
+TEST_CASE("max_tasks keeps the first n tasks, or a seeded random subset in order, --limit over both", "[plan][caps]") {
+  util::TempDir d;
+  auto make = [&](const std::string& yaml) {
+    test::write_file(d.path(), "cap.yml", yaml);
+    auto sp = spec::load_spec(d.path() + "/cap.yml");
+    REQUIRE(sp.ok());
+    auto ex = plan::Expander::create(sp.value());
+    REQUIRE(ex.ok());
+    return std::move(ex.value());
+  };
+  auto xs = [](plan::Expander& ex, size_t stage) {
+    std::vector<std::string> out;
+    REQUIRE(ex.for_each_task(stage, [&](const plan::TaskRef& r) { out.push_back(r.commands[0]); }).ok());
+    return out;
+  };
+  auto first = make("command: echo {x}\nmax_tasks: 3\nvariables:\n  x: [a, b, c, d, e]\n");
+  CHECK(xs(first, 0) == std::vector<std::string>{"echo a", "echo b", "echo c"});
+  // Seeded: the same draw on every machine (SplitMix64 and selection sampling), in the tasks' order.
+  auto drawn = make("command: echo {x}\nmax_tasks: {n: 3, seed: 7}\nvariables:\n  x:\n    range: 0:10:1\n");
+  CHECK(xs(drawn, 0) == std::vector<std::string>{"echo 1", "echo 5", "echo 7"});
+  auto again = make("command: echo {x}\nmax_tasks: {n: 3, seed: 7}\nvariables:\n  x:\n    range: 0:10:1\n");
+  CHECK(xs(again, 0) == xs(drawn, 0));
+  // A stage's own cap over the top-level one; --limit over both.
+  auto stages = make("max_tasks: 4\njobs:\n  - command: echo a{x}\n  - command: echo b{x}\n    max_tasks: 1\n"
+                     "variables:\n  x: [1, 2, 3, 4, 5]\n");
+  CHECK(xs(stages, 0).size() == 4);
+  CHECK(xs(stages, 1) == std::vector<std::string>{"echo b1"});
+  stages.set_limit(2);
+  CHECK(xs(stages, 0).size() == 2);
+  CHECK(xs(stages, 1).size() == 2);
+  auto p = stages.materialize();
+  REQUIRE(p.ok());
+  CHECK(p->task_count() == 4);
+  CHECK(p->stages[1].tasks[1].id == 3);
+  // A cap larger than the stage keeps it whole.
+  auto big = make("command: echo {x}\nmax_tasks: {n: 50, seed: 1}\nvariables:\n  x: [a, b]\n");
+  CHECK(xs(big, 0).size() == 2);
+}
+
+TEST_CASE("max_tasks: bad values are located errors", "[plan][caps]") {
+  util::TempDir d;
+  for (const char* bad : {"max_tasks: 0\n", "max_tasks: x\n", "max_tasks: {n: 2, sed: 1}\n", "max_tasks: {seed: 1}\n",
+                          "max_tasks: {n: 2, seed: -1}\n"}) {
+    test::write_file(d.path(), "bad.yml", std::string("command: echo {x}\nvariables:\n  x: [1]\n") + bad);
+    auto sp = spec::load_spec(d.path() + "/bad.yml");
+    INFO(bad);
+    REQUIRE_FALSE(sp.ok());
+    CHECK(sp.error().line == 4);
+    CHECK(!sp.error().hint.empty());
+  }
 }

@@ -21,6 +21,7 @@ struct SpecInputs {
   std::string file_flag;          // -f/--input-file FILE (experi's spelling)
   std::vector<std::string> sets;  // --set NAME=VALUE
   uint64_t max_combinations = plan::kDefaultMaxCombinations;
+  uint64_t limit = 0;  // --limit N: every stage keeps its first N tasks (0: the file's max_tasks)
 };
 // Resolves the file (FILE, -f, else ./experiment.yml as experi does) into in.file, then loads it.
 Result<plan::Expander> load_expander(SpecInputs& in);

@@ -38,6 +38,7 @@ struct StageSummary {
   uint64_t combinations = 0;
   uint64_t tasks = 0;
   uint64_t duplicates = 0;
+  std::optional<spec::TaskCap> cap;  // tasks is after the cap
 };
 
 struct CheckReport {
@@ -61,8 +62,12 @@ class Expander {
   // What the file does that is probably a mistake (also part of check()'s report).
   const std::vector<vars::Warning>& warnings() const { return warnings_; }
   size_t stage_count() const { return stages_.size(); }
-  // Every unique task of a stage, in order.
+  // Every unique task of a stage, in order (the stage's cap applied).
   Result<void> for_each_task(size_t stage, const std::function<void(const TaskRef&)>& fn);
+  // `--limit N`: every stage keeps its first N tasks (over the file's `max_tasks`).
+  void set_limit(uint64_t n) { limit_ = n; }
+  // The cap a stage has (--limit, else its own `max_tasks`, else the top-level one).
+  std::optional<spec::TaskCap> cap_of(size_t stage) const;
   Result<Plan> materialize();
   Result<CheckReport> check();
   // `xrun plan --json`: {"name", "stages": [{"name", "on_failure", "tasks": [...]}]}, streamed.
@@ -75,7 +80,10 @@ class Expander {
     std::optional<spec::Template> requires_;
     std::vector<int> used_slots;  // sorted, real variables only
   };
+  // Every unique task of a stage, before any cap.
+  Result<void> walk(size_t stage, const std::function<void(const TaskRef&)>& fn);
   spec::Spec spec_;
+  uint64_t limit_ = 0;
   vars::Sweep sweep_;
   std::vector<CompiledStage> stages_;
   std::vector<vars::Warning> warnings_;

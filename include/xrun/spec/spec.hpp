@@ -1,6 +1,7 @@
 // The experiment file: loaded, validated and kept with the source positions for messages.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -33,7 +34,16 @@ struct CommandText {
   Loc loc;
 };
 
+// `max_tasks`: keep the first `n` unique tasks of a stage, or, with a seed, `n` of them drawn
+// at random (reproducibly), in their order.
+struct TaskCap {
+  uint64_t n = 0;
+  std::optional<uint64_t> seed;
+  Loc loc;
+};
+
 struct StageSpec {
+  std::optional<TaskCap> cap;  // the stage's own `max_tasks`
   std::string name;
   OnFailure on_failure = OnFailure::Stop;
   std::vector<CommandText> commands;  // run in order in one shell
@@ -58,6 +68,7 @@ struct Spec {
   std::string workdir;  // absolute; the file's directory unless `workdir:` says otherwise
   std::string shell;    // `shell:`; empty = bash, falling back to sh
   bool shell_scheduler = false;  // `shell: True` (experi: run on the shell scheduler = local backend)
+  std::optional<TaskCap> cap;     // top-level `max_tasks`: every stage's, unless it has its own
   std::vector<Warning> warnings;  // from loading (duplicate keys, unknown keys, ...)
 
   // Options for one backend: `scheduler:` merged with the backend's own section.
