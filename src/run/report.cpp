@@ -162,6 +162,23 @@ void print_summary(std::ostream& os, const store::Experiment& exp, const plan::P
              bad.front()->id, exp.id());
 }
 
+json last_metrics(int tasks_fd, size_t task) {
+  if (tasks_fd < 0) return json();
+  auto tail = util::try_read_tail_beneath(tasks_fd, std::to_string(task) + "/metrics.jsonl", 64 * 1024);
+  if (!tail) return json();
+  // The last complete line that is a JSON object (a line being written is skipped).
+  auto lines = util::split(*tail, '\n');
+  for (auto it = lines.rbegin(); it != lines.rend(); ++it) {
+    if (util::trim(*it).empty()) continue;
+    try {
+      auto j = json::parse(*it);
+      if (j.is_object()) return j;
+    } catch (...) {
+    }
+  }
+  return json();
+}
+
 void write_status_json(std::ostream& os, const store::Experiment& exp, const json& meta, const plan::Plan& p,
                        const std::vector<TaskStatus>& tasks, const std::set<State>& only) {
   auto runner = exp.runner().value_or(json::object());
@@ -196,6 +213,7 @@ void write_status_json(std::ostream& os, const store::Experiment& exp, const jso
   json t;
   size_t last_stage = SIZE_MAX;
   const std::string tasks_dir = exp.dir() + "/tasks/";
+  util::Fd tasks_fd(::open(tasks_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   auto opt = [](bool has, const auto& v) { return has ? json(v) : json(nullptr); };
   bool first = true;
   for (size_t k = 0; k < tasks.size(); ++k) {
@@ -231,6 +249,7 @@ void write_status_json(std::ostream& os, const store::Experiment& exp, const jso
     t["end"] = opt(st.end > 0, st.end);
     t["duration"] = opt(dur >= 0, dur);
     t["scheduler"] = opt(!st.backend_state.empty(), st.backend_state);
+    t["metrics"] = last_metrics(tasks_fd.get(), st.id);
     auto& vars = t["variables"];
     for (const auto& [name, v] : task.variables) vars[name] = v.to_json();
     auto& cmds = t["commands"];

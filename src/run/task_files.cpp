@@ -200,6 +200,7 @@ std::string task_script(const store::Experiment& exp, const plan::Plan& p, size_
   exp_line("XRUN_TASK_INDEX", std::to_string(i));
   exp_line("XRUN_TASK_DIR", exp.task_dir(task));
   exp_line("XRUN_ATTEMPT", std::to_string(attempt));
+  exp_line("XRUN_METRICS", exp.task_dir(task) + "/metrics.jsonl");  // JSON lines the task may append
   for (const auto& [k, v] : t.variables) {
     if (!util::is_identifier(k) || kReservedEnv.count(k) || util::starts_with(k, "XRUN_") ||
         util::starts_with(k, "BASH"))

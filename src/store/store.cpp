@@ -237,7 +237,7 @@ Result<int> Experiment::archive_attempt(size_t task) const {
   if (prev > 0 && has_files) {
     std::string a = fmt::format("{}/attempts/{}", d, prev);
     XRUN_TRY(util::make_dirs(a));
-    for (const char* f : {"started", "status", "control", "stdout", "stderr", "cmd.sh"})
+    for (const char* f : {"started", "status", "control", "stdout", "stderr", "cmd.sh", "metrics.jsonl"})
       if (util::exists(d + "/" + f)) XRUN_TRY(util::rename_path(d + "/" + f, a + "/" + f));
   }
   // An attempt that never started (no files) keeps its number.

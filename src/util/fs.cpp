@@ -131,6 +131,18 @@ std::optional<std::string> try_read_file_beneath(int dirfd, const std::string& r
   return read_all(Fd(open_beneath(dirfd, rel)));
 }
 
+std::optional<std::string> try_read_tail_beneath(int dirfd, const std::string& rel, size_t max_bytes) {
+  Fd fd(open_beneath(dirfd, rel));
+  struct stat st {};
+  if (!fd.valid() || ::fstat(fd.get(), &st) != 0) return std::nullopt;
+  off_t start = st.st_size > static_cast<off_t>(max_bytes) ? st.st_size - static_cast<off_t>(max_bytes) : 0;
+  std::string out(static_cast<size_t>(st.st_size - start), '\0');
+  ssize_t n = ::pread(fd.get(), out.data(), out.size(), start);
+  if (n < 0) return std::nullopt;
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
 bool is_symlink(const std::string& path) {
   struct stat st {};
   return ::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode);

@@ -307,3 +307,18 @@ TEST_CASE("variables bash reserves are not exported but stay placeholders, huge 
   std::string id = first_line(r.out);
   CHECK(e.x({"logs", id, "0", "--stderr"}).out.find("variable BIG (70000 bytes) is not exported") != std::string::npos);
 }
+
+TEST_CASE("metrics: a task appends JSON lines to XRUN_METRICS, status --json carries its last ones", "[cli][metrics]") {
+  Env e;
+  auto f = e.file("exp.yml",
+                  "command: |\n  echo '{{\"acc\": {x}}}' >> \"$XRUN_METRICS\"\n"
+                  "  echo '{{\"acc\": 0.{x}, \"step\": 2}}' >> \"$XRUN_METRICS\"\n  printf '{{\"partial' >> \"$XRUN_METRICS\"\n"
+                  "variables:\n  x: [1, 2]\n");
+  auto r = e.x({"run", f, "--quiet"});
+  REQUIRE(r.code == 0);
+  auto s = e.status(first_line(r.out));
+  CHECK(s["tasks"][0]["metrics"] == nlohmann::json::parse(R"({"acc": 0.1, "step": 2})"));  // a partial line is skipped
+  CHECK(s["tasks"][1]["metrics"]["acc"] == 0.2);
+  auto none = e.x({"run", e.file("plain.yml", "command: 'true'\n"), "--quiet"});
+  CHECK(e.status(first_line(none.out))["tasks"][0]["metrics"].is_null());
+}
