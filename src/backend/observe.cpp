@@ -37,6 +37,37 @@ store::TaskStatus decide_and_persist(const store::Experiment& exp, store::TaskFa
   return store::decide(f).status;
 }
 
+// early_stopping on a scheduler: once a finished task of a stage meets a condition, its tasks
+// not started yet are SKIPPED (recorded at once) and their jobs cancelled. A batch backend
+// learns it late (at a status or --wait refresh), never not at all.
+void apply_early_stopping(Backend& b, const store::Experiment& exp, const plan::Plan& p, const json& meta,
+                          std::vector<store::TaskStatus>& tasks) {
+  std::vector<store::TaskStatus> stop;
+  for (size_t s = 0; s < p.stages.size(); ++s) {
+    if (p.stages[s].early_stopping.empty()) continue;
+    std::vector<size_t> done;
+    bool open = false;
+    for (const auto& t : tasks)
+      if (t.stage == s) {
+        if (t.state == store::State::Succeeded) done.push_back(t.id);
+        if (t.state == store::State::Pending) open = true;
+      }
+    if (!open || done.empty()) continue;
+    std::string reason = run::early_stop_reason(exp, p.stages[s], done);
+    if (reason.empty()) continue;
+    for (auto& t : tasks)
+      if (t.stage == s && t.state == store::State::Pending) {
+        if (auto r = exp.record_verdict(t.id, {"SKIPPED", reason}); !r) spdlog::warn("{}", r.error().what);
+        stop.push_back(t);
+        t.state = store::State::Skipped;
+        t.reason = reason;
+        t.backend_state.clear();
+      }
+  }
+  if (!stop.empty())
+    if (auto r = b.cancel(exp, p, meta, stop); !r) spdlog::warn("{}", r.error().what);
+}
+
 }  // namespace
 
 Observed observe_tasks(Backend& b, const store::Experiment& exp, const plan::Plan& p, const json& meta) {
@@ -55,6 +86,7 @@ Observed observe_tasks(Backend& b, const store::Experiment& exp, const plan::Pla
     if (store::is_final(t.state) && !run::satisfied(t)) failed[t.stage] = true;
     out.tasks.push_back(std::move(t));
   }
+  if (!b.adopts()) apply_early_stopping(b, exp, p, meta, out.tasks);
   return out;
 }
 

@@ -319,6 +319,8 @@ Result<Plan> Expander::materialize() {
     Stage st;
     st.name = spec_.stages[s].name;
     st.on_failure = spec_.stages[s].on_failure;
+    for (const auto& e : spec_.stages[s].early_stopping.value_or(spec_.early_stopping))
+      st.early_stopping.push_back(EarlyStop{e.metric, e.value, e.maximize});
     XRUN_TRY(for_each_task(s, [&](const TaskRef& r) {
       Task t;
       t.id = next_id++;

@@ -1,5 +1,7 @@
 #include "xrun/plan/plan.hpp"
 
+#include "xrun/spec/value.hpp"
+
 #include <fmt/format.h>
 
 namespace xrun::plan {
@@ -38,12 +40,32 @@ size_t Plan::task_count() const {
   return n;
 }
 
+bool EarlyStop::met_by(const json& metrics) const {
+  if (!metrics.is_object() || !metrics.contains(metric) || !metrics[metric].is_number()) return false;
+  double v = metrics[metric].get<double>();
+  return maximize ? v >= value : v <= value;
+}
+
+std::string EarlyStop::describe() const {
+  return fmt::format("{} {} {}", metric, maximize ? ">=" : "<=", spec::py_float_repr(value));
+}
+
+json early_stopping_json(const std::vector<EarlyStop>& rules) {
+  json out = json::array();
+  for (const auto& r : rules)
+    out.push_back(json{{"metric", r.metric}, {"value", r.value}, {"optimization", r.maximize ? "maximize" : "minimize"}});
+  return out;
+}
+
 json Plan::to_json() const {
   json stages_j = json::array();
   for (const auto& s : stages) {
     json tasks = json::array();
     for (const auto& t : s.tasks) tasks.push_back(t.to_json());
-    stages_j.push_back(json{{"name", s.name}, {"on_failure", spec::to_string(s.on_failure)}, {"tasks", tasks}});
+    json st{{"name", s.name}, {"on_failure", spec::to_string(s.on_failure)}};
+    if (!s.early_stopping.empty()) st["early_stopping"] = early_stopping_json(s.early_stopping);
+    st["tasks"] = tasks;
+    stages_j.push_back(std::move(st));
   }
   return json{{"name", name}, {"stages", stages_j}};
 }
@@ -58,6 +80,10 @@ Result<Plan> Plan::from_json(const json& j) {
       st.name = s.at("name").get<std::string>();
       st.on_failure = s.at("on_failure").get<std::string>() == "continue" ? spec::OnFailure::Continue
                                                                           : spec::OnFailure::Stop;
+      if (s.contains("early_stopping"))
+        for (const auto& r : s.at("early_stopping"))
+          st.early_stopping.push_back(EarlyStop{r.at("metric").get<std::string>(), r.at("value").get<double>(),
+                                                r.at("optimization").get<std::string>() != "minimize"});
       for (const auto& t : s.at("tasks")) {
         Task task;
         // Ids are explicit in plan.json; they must number the tasks 0..N-1 in order.

@@ -20,10 +20,44 @@ namespace xrun::run {
 using store::State;
 using store::TaskStatus;
 
-bool is_satisfied_skip(const std::string& reason) { return util::starts_with(reason, kCreatesExists); }
+bool is_satisfied_skip(const std::string& reason) {
+  return util::starts_with(reason, kCreatesExists) || util::starts_with(reason, kEarlyStop);
+}
 
 bool satisfied(const TaskStatus& t) {
   return t.state == State::Succeeded || (t.state == State::Skipped && is_satisfied_skip(t.reason));
+}
+
+json last_metrics(int tasks_fd, size_t task) {
+  if (tasks_fd < 0) return json();
+  auto tail = util::try_read_tail_beneath(tasks_fd, std::to_string(task) + "/metrics.jsonl", 64 * 1024);
+  if (!tail) return json();
+  // The last complete line that is a JSON object (a line being written is skipped).
+  auto lines = util::split(*tail, '\n');
+  for (auto it = lines.rbegin(); it != lines.rend(); ++it) {
+    if (util::trim(*it).empty()) continue;
+    try {
+      auto j = json::parse(*it);
+      if (j.is_object()) return j;
+    } catch (...) {
+    }
+  }
+  return json();
+}
+
+json task_metrics(const store::Experiment& exp, size_t task) {
+  util::Fd dir(::open((exp.dir() + "/tasks").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  return last_metrics(dir.valid() ? dir.get() : -1, task);
+}
+
+std::string early_stop_reason(const store::Experiment& exp, const plan::Stage& stage, const std::vector<size_t>& done) {
+  if (stage.early_stopping.empty()) return "";
+  for (size_t id : done) {
+    json m = task_metrics(exp, id);
+    for (const auto& rule : stage.early_stopping)
+      if (rule.met_by(m)) return fmt::format("{} task {} reached {}", kEarlyStop, id, rule.describe());
+  }
+  return "";
 }
 
 json merged_options(const json& meta, const std::string& backend) {
@@ -160,23 +194,6 @@ void print_summary(std::ostream& os, const store::Experiment& exp, const plan::P
   }
   fmt::print(os, "see a log: xrun logs {} {} --stderr; rerun what did not succeed: xrun resume {}\n", exp.id(),
              bad.front()->id, exp.id());
-}
-
-json last_metrics(int tasks_fd, size_t task) {
-  if (tasks_fd < 0) return json();
-  auto tail = util::try_read_tail_beneath(tasks_fd, std::to_string(task) + "/metrics.jsonl", 64 * 1024);
-  if (!tail) return json();
-  // The last complete line that is a JSON object (a line being written is skipped).
-  auto lines = util::split(*tail, '\n');
-  for (auto it = lines.rbegin(); it != lines.rend(); ++it) {
-    if (util::trim(*it).empty()) continue;
-    try {
-      auto j = json::parse(*it);
-      if (j.is_object()) return j;
-    } catch (...) {
-    }
-  }
-  return json();
 }
 
 void write_status_json(std::ostream& os, const store::Experiment& exp, const json& meta, const plan::Plan& p,

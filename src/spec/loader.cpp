@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <set>
 
@@ -177,9 +178,56 @@ static Result<TaskCap> parse_cap(const std::string& path, const YAML::Node& val)
   return cap;
 }
 
+// `early_stopping: [{metric: NAME, value: NUMBER, optimization: maximize|minimize}, ...]`.
+static Result<std::vector<EarlyStopSpec>> parse_early_stopping(const std::string& path, const YAML::Node& val) {
+  const std::string hint = "e.g. `early_stopping: [{metric: accuracy, value: 0.9, optimization: maximize}]`";
+  if (!val.IsSequence() || val.size() == 0)
+    return error_at(path, val.Mark(), fmt::format("early_stopping must be a non-empty list, got {}", type_word(val)), hint);
+  std::vector<EarlyStopSpec> out;
+  for (const auto& item : val) {
+    if (!item.IsMap()) return error_at(path, item.Mark(), "each early_stopping condition must be a mapping", hint);
+    EarlyStopSpec e;
+    e.loc = loc_of(item);
+    bool has_metric = false, has_value = false;
+    for (const auto& kv : item) {
+      const std::string k = kv.first.Scalar();
+      if (k == "metric") {
+        if (!kv.second.IsScalar() || kv.second.Scalar().empty())
+          return error_at(path, kv.second.Mark(), "early_stopping 'metric' must be a name", hint);
+        e.metric = kv.second.Scalar();
+        has_metric = true;
+      } else if (k == "value") {
+        Value v = kv.second.IsScalar() ? scalar_value(kv.second) : Value();
+        if (v.kind() == Value::Kind::Int) e.value = static_cast<double>(v.as_int());
+        else if (v.kind() == Value::Kind::Float && std::isfinite(v.as_float())) e.value = v.as_float();
+        else
+          return error_at(path, kv.second.Mark(), fmt::format("early_stopping 'value' must be a number, got '{}'", v.str()),
+                          hint);
+        has_value = true;
+      } else if (k == "optimization") {
+        std::string o = kv.second.IsScalar() ? kv.second.Scalar() : "";
+        if (o != "maximize" && o != "minimize") {
+          std::string sg = util::suggest(o, {"maximize", "minimize"});
+          return error_at(path, kv.second.Mark(), fmt::format("early_stopping 'optimization' must be maximize or minimize, got '{}'", o),
+                          sg.empty() ? hint : fmt::format("did you mean '{}'?", sg));
+        }
+        e.maximize = o == "maximize";
+      } else {
+        std::string sg = util::suggest(k, {"metric", "value", "optimization"});
+        return error_at(path, kv.first.Mark(), fmt::format("unknown key '{}' in early_stopping", k),
+                        sg.empty() ? hint : fmt::format("did you mean '{}'?", sg));
+      }
+    }
+    if (!has_metric || !has_value)
+      return error_at(path, item.Mark(), fmt::format("an early_stopping condition needs '{}'", has_metric ? "value" : "metric"), hint);
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
 const std::vector<std::string>& known_top_level_keys() {
   static const std::vector<std::string> keys = {"name",  "command", "jobs",   "variables", "scheduler", "local",
-                                                "slurm", "pbs",     "docker", "workdir",   "shell", "max_tasks"};
+                                                "slurm", "pbs",     "docker", "workdir",   "shell", "max_tasks", "early_stopping"};
   return keys;
 }
 
@@ -301,6 +349,10 @@ Result<Spec> parse_spec(const std::string& text, const std::string& path) {
       auto cap = parse_cap(path, val);
       if (!cap) return cap.error();
       spec.cap = cap.value();
+    } else if (key == "early_stopping") {
+      auto es = parse_early_stopping(path, val);
+      if (!es) return es.error();
+      spec.early_stopping = es.value();
     } else if (key == "workdir" || key == "shell") {
       if (!val.IsScalar() || val.Scalar().empty())
         return error_at(path, val.Mark(), fmt::format("'{}' must be a non-empty string", key),
@@ -353,7 +405,7 @@ Result<Spec> parse_spec(const std::string& text, const std::string& path) {
       StageSpec st;
       st.name = fmt::format("job{}", k);
       st.loc = loc_of(job);
-      static const std::vector<std::string> jkeys = {"command", "name", "on_failure", "max_tasks"};
+      static const std::vector<std::string> jkeys = {"command", "name", "on_failure", "max_tasks", "early_stopping"};
       bool has_cmd = false;
       for (const auto& kv : job) {
         const std::string key = kv.first.Scalar();
@@ -366,6 +418,10 @@ Result<Spec> parse_spec(const std::string& text, const std::string& path) {
           auto cap = parse_cap(path, kv.second);
           if (!cap) return cap.error();
           st.cap = cap.value();
+        } else if (key == "early_stopping") {
+          auto es = parse_early_stopping(path, kv.second);
+          if (!es) return es.error();
+          st.early_stopping = es.value();
         } else if (key == "command") {
           has_cmd = true;
           XRUN_TRY(parse_command(path, kv.second, st));

@@ -322,3 +322,29 @@ TEST_CASE("metrics: a task appends JSON lines to XRUN_METRICS, status --json car
   auto none = e.x({"run", e.file("plain.yml", "command: 'true'\n"), "--quiet"});
   CHECK(e.status(first_line(none.out))["tasks"][0]["metrics"].is_null());
 }
+
+TEST_CASE("early_stopping: once a finished task meets the condition, the stage starts nothing more and succeeds",
+          "[cli][metrics]") {
+  Env e;
+  auto f = e.file("exp.yml",
+                  "jobs:\n  - command: |\n      echo '{{\"acc\": 0.{x}}}' >> \"$XRUN_METRICS\"\n"
+                  "    early_stopping:\n      - {metric: acc, value: 0.3, optimization: maximize}\n"
+                  "  - command: echo after\nvariables:\n  x: [1, 2, 3, 4, 5, 6]\n");
+  auto r = e.x({"run", f, "-j", "1", "--quiet"});
+  CHECK(r.code == 0);
+  auto s = e.status(first_line(r.out));
+  CHECK(s["state"] == "succeeded");
+  for (int i = 0; i < 3; ++i) CHECK(s["tasks"][i]["state"] == "SUCCEEDED");
+  for (int i = 3; i < 6; ++i) {
+    CHECK(s["tasks"][i]["state"] == "SKIPPED");
+    CHECK(s["tasks"][i]["reason"] == "early stop: task 2 reached acc >= 0.3");
+  }
+  CHECK(s["tasks"][6]["state"] == "SUCCEEDED");  // the next stage runs
+  // Bad conditions are located input errors.
+  auto bad = e.file("bad.yml", "command: echo {x}\nearly_stopping:\n  - {metric: acc, value: 1, optimization: maximise}\n"
+                               "variables:\n  x: [1]\n");
+  auto c = e.x({"check", bad});
+  CHECK(c.code == 2);
+  CHECK(c.err.find("bad.yml:3:") != std::string::npos);
+  CHECK(c.err.find("did you mean 'maximize'?") != std::string::npos);
+}

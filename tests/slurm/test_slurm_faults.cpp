@@ -257,3 +257,21 @@ TEST_CASE("a job that Slurm requeues is PENDING or RUNNING again - resume does n
   CHECK(e.x({"logs", id, "0"}).out == "done 1\n");
   (void)run::capture({"scancel", job}, 30);
 }
+
+TEST_CASE("early_stopping on Slurm: the remaining elements are cancelled and SKIPPED, the next stage runs", "[slurm]") {
+  require_cluster();
+  Env e;
+  auto f = e.file("exp.yml", std::string("jobs:\n  - command: |\n      echo '{{\"loss\": {x}}}' >> \"$XRUN_METRICS\"\n"
+                                         "    early_stopping:\n      - {metric: loss, value: 2, optimization: minimize}\n"
+                                         "  - command: echo after\nvariables:\n  x: [5, 1, 3, 4, 6, 7]\n"
+                                         "slurm:\n  max_parallel: 1\n  poll_interval: 0.5\n"));
+  auto r = e.x({"run", f, "--wait", "--quiet"});
+  INFO(r.err);
+  CHECK(r.code == 0);
+  auto s = e.status(first_line(r.out));
+  CHECK(s["tasks"][1]["state"] == "SUCCEEDED");
+  size_t skipped = 0;
+  for (int i = 2; i < 6; ++i) skipped += s["tasks"][i]["state"] == "SKIPPED";
+  CHECK(skipped >= 1);  // the ones not started when --wait noticed (a batch backend stops late)
+  CHECK(s["tasks"][6]["state"] == "SUCCEEDED");
+}

@@ -32,6 +32,9 @@ class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string name() const = 0;
+  // A runner of this backend takes over tasks an earlier runner left running (the pool
+  // engines); a scheduler's jobs are left alone instead.
+  virtual bool adopts() const { return false; }
   // Checks options as launch would read them (`scheduler:` merged with the backend's section).
   virtual Result<void> check_options(const json& options) const = 0;
   // What can be checked before anything is created (an engine that answers, an image that

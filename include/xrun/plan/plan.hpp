@@ -30,9 +30,20 @@ struct Task {
   json to_json() const;
 };
 
+// `early_stopping:` one condition: the stage stops starting tasks once a finished task's last
+// metrics meet it (`metric` >= `value` when maximizing, <= when minimizing).
+struct EarlyStop {
+  std::string metric;
+  double value = 0;
+  bool maximize = true;
+  bool met_by(const json& metrics) const;
+  std::string describe() const;  // "accuracy >= 0.9"
+};
+
 struct Stage {
   std::string name;
   spec::OnFailure on_failure = spec::OnFailure::Stop;
+  std::vector<EarlyStop> early_stopping;
   std::vector<Task> tasks;
 };
 

@@ -16,8 +16,16 @@ namespace xrun::run {
 
 using json = nlohmann::ordered_json;
 
-// A SKIPPED task whose output already exists (--skip-existing) counts as done.
+// A SKIPPED task whose output already exists (--skip-existing) counts as done, and so does one
+// an early stop left out (its stage succeeded).
 constexpr const char* kCreatesExists = "output exists:";
+constexpr const char* kEarlyStop = "early stop:";
+// The last complete JSON object line of a task's metrics.jsonl, or null.
+json task_metrics(const store::Experiment& exp, size_t task);
+json last_metrics(int tasks_fd, size_t task);
+// The reason of the tasks an early stop leaves out, or "" when no finished task of the stage
+// meets its early_stopping conditions (`done`: the stage's finished, succeeded tasks).
+std::string early_stop_reason(const store::Experiment& exp, const plan::Stage& stage, const std::vector<size_t>& done);
 bool is_satisfied_skip(const std::string& reason);
 bool satisfied(const store::TaskStatus& t);
 

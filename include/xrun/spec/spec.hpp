@@ -42,8 +42,17 @@ struct TaskCap {
   Loc loc;
 };
 
+// One `early_stopping:` condition (see plan::EarlyStop).
+struct EarlyStopSpec {
+  std::string metric;
+  double value = 0;
+  bool maximize = true;
+  Loc loc;
+};
+
 struct StageSpec {
   std::optional<TaskCap> cap;  // the stage's own `max_tasks`
+  std::optional<std::vector<EarlyStopSpec>> early_stopping;  // the stage's own
   std::string name;
   OnFailure on_failure = OnFailure::Stop;
   std::vector<CommandText> commands;  // run in order in one shell
@@ -69,6 +78,7 @@ struct Spec {
   std::string shell;    // `shell:`; empty = bash, falling back to sh
   bool shell_scheduler = false;  // `shell: True` (experi: run on the shell scheduler = local backend)
   std::optional<TaskCap> cap;     // top-level `max_tasks`: every stage's, unless it has its own
+  std::vector<EarlyStopSpec> early_stopping;  // top-level: every stage's, unless it has its own
   std::vector<Warning> warnings;  // from loading (duplicate keys, unknown keys, ...)
 
   // Options for one backend: `scheduler:` merged with the backend's own section.

@@ -140,13 +140,16 @@ std::string batch_script(const Dialect& d, const store::Experiment& exp, const j
 }
 
 // The jobs stage `stage` waits for, from the stage graph.
+// A stage with early_stopping is waited for to end, not to succeed: the elements an early stop
+// cancels would keep an afterok dependency from ever being met.
 std::vector<After> after_for(size_t stage, const std::map<size_t, std::vector<std::string>>& ids,
-                             const plan::StageGraph& g) {
+                             const plan::StageGraph& g, const plan::Plan& p) {
   std::vector<After> after;
   for (const auto& need : g.needs(stage)) {
     auto it = ids.find(need.stage);
     if (it == ids.end()) continue;
-    for (const auto& job : it->second) after.push_back({job, need.success});
+    bool success = need.success && p.stages[need.stage].early_stopping.empty();
+    for (const auto& job : it->second) after.push_back({job, success});
   }
   return after;
 }
@@ -300,7 +303,7 @@ Result<int> BatchBackend::launch(const store::Experiment& exp, const plan::Plan&
     if (auto w = util::atomic_write(a.script_path, batch_script(*d_, exp, meta, p, a, settings.value())); !w)
       return undo(w.error());
     const std::string array = a.array();
-    auto after = after_for(a.stage, ids_by_stage, graph);
+    auto after = after_for(a.stage, ids_by_stage, graph, p);
     auto argv = d_->submit_argv(a.script_path, array, settings.value(), after);
     spdlog::debug("{}", fmt::join(argv, " "));
     auto r = run::capture(argv, 120);
@@ -366,7 +369,7 @@ Result<void> BatchBackend::dry_run(std::ostream& os, const std::string& exp_name
   for (const auto& a : arrays) {
     ++k;
     os << fmt::format("\n# --- {} ---\n{}", a.script_path, batch_script(*d_, exp, meta, p, a, settings.value()));
-    auto argv = d_->submit_argv(a.script_path, a.array(), settings.value(), after_for(a.stage, ids, graph));
+    auto argv = d_->submit_argv(a.script_path, a.array(), settings.value(), after_for(a.stage, ids, graph, p));
     os << "$ " << fmt::format("{}", fmt::join(argv, " ")) << "\n";
     ids[a.stage].push_back(fmt::format("<job{}>", k));
   }

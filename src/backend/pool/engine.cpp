@@ -234,10 +234,18 @@ class Pool {
     for (size_t id : adopted_ids_)
       if (store::locate(plan_, id).first == s) ++stage_total_;
     done_ = failed_ = 0;
+    early_stop_.clear();
     for (;;) {
       refresh_cancel();
       stop_cancelled();
       if (store_error_) queue.clear();  // start nothing more
+      if (!early_stop_.empty()) {  // the stage met its early_stopping: the rest is left out
+        for (size_t id : queue) {
+          if (!cancelled_.count(id)) decide(id, {"SKIPPED", early_stop_});
+          ++done_;
+        }
+        queue.clear();
+      }
       for (auto& slot : slots_) {
         while (!slot.busy() && !queue.empty() && busy() < slots_.size() && !store_error_) {
           size_t id = queue.front();
@@ -397,7 +405,7 @@ class Pool {
     spdlog::trace("task {}: ended{}", id, rc ? fmt::format(" with exit code {}", *rc) : std::string(" (worker gone)"));
     durations_ += util::now_seconds() - slot.start;
     ++timed_;
-    if (rc && *rc == 0 && slot.term_at == 0) {
+    if (rc && *rc == 0 && slot.term_at == 0 && plan_.stages[stage_].early_stopping.empty()) {
       ++done_;  // succeeded: nothing to read back
       return;
     }
@@ -614,7 +622,14 @@ class Pool {
 
   void count_done(size_t id) {
     ++done_;
-    if (!run::satisfied(state_of(id))) ++failed_;
+    store::TaskStatus t = state_of(id);
+    if (!run::satisfied(t)) ++failed_;
+    // early_stopping: a finished task whose metrics meet a condition stops the stage.
+    const auto& stage = plan_.stages[t.stage];
+    if (early_stop_.empty() && t.state == State::Succeeded && !stage.early_stopping.empty()) {
+      early_stop_ = run::early_stop_reason(exp_, stage, {id});
+      if (!early_stop_.empty()) spdlog::debug("stage '{}': {}", stage.name, early_stop_);
+    }
   }
 
   void show_progress() {
@@ -728,6 +743,7 @@ class Pool {
   std::set<size_t> cancelled_;
   long long cancel_stamp_ = -1;
   std::vector<size_t> pending_after_interrupt_;
+  std::string early_stop_;  // the current stage's early stop, once met
   int interrupt_signal_ = 0;
   size_t stage_ = 0, stage_total_ = 0, done_ = 0, failed_ = 0, timed_ = 0;
   double durations_ = 0;  // summed durations of the tasks this runner saw end

@@ -60,6 +60,7 @@ class PoolBackend : public Backend {
  public:
   explicit PoolBackend(std::unique_ptr<Launcher> l) : launcher_(std::move(l)) {}
   std::string name() const override { return launcher_->name(); }
+  bool adopts() const override { return true; }
   Result<void> check_options(const json& options) const override;
   Result<void> check_complete(const json& options) const override;
   Result<void> preflight(const json& options) override;
