@@ -31,7 +31,11 @@ int do_cancel(const Context& ctx, const CancelArgs& a) {
               << " all finished" << std::endl;
     return kSuccess;
   }
-  auto r = cancel_tasks(o.value(), targets);
+  // The request first: when it cannot be recorded (a full store), nothing is cancelled.
+  std::vector<size_t> ids;
+  for (const auto& t : targets) ids.push_back(t.id);
+  if (auto rq = o->exp.add_cancel_request(ids); !rq) return report(rq.error());
+  auto r = o->backend->cancel(o->exp, o->plan, o->meta, targets);
   size_t running = 0;
   for (const auto& t : targets) running += t.state == store::State::Running;
   std::cerr << fmt::format("xrun: cancelled {} task{} of {} ({} running, {} not started)", targets.size(),

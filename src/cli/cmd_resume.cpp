@@ -6,6 +6,7 @@
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
+#include "xrun/backend/follow.hpp"
 #include "xrun/cli/common.hpp"
 #include "xrun/ops/resume.hpp"
 #include "xrun/run/report.hpp"
@@ -38,6 +39,11 @@ int do_resume(const Context& ctx, ResumeArgs& a) {
               << std::endl;
   a.opts.to_run = rp->to_run;
   const size_t still_active = rp->still_active;
+  if (a.opts.to_run.empty() && still_active && a.opts.wait) {
+    // Nothing to submit, but the scheduler still has work of it: --wait follows that.
+    std::cout << o->exp.id() << std::endl;
+    return backend::follow(*o->backend, o->exp, o->plan, o->meta, 5.0, a.opts.quiet);
+  }
   if (a.opts.to_run.empty()) {
     std::cout << o->exp.id() << std::endl;
     if (!a.opts.quiet) {

@@ -16,7 +16,9 @@ Result<ResumePlan> plan_resume(const Opened& o, const std::vector<store::TaskSta
   auto then = util::try_read_file(o.exp.path("experiment.yml"));
   rp.file_gone = !now;
   rp.file_changed = !now || !then || *now != *then;
-  const bool local = o.meta.value("backend", std::string("local")) == "local";
+  // A pool backend (local, docker) adopts what an earlier runner left running; a scheduler's
+  // queued and running jobs are left alone.
+  const bool local = o.backend && o.backend->adopts();
   auto graph = plan::StageGraph::of(o.plan, false);
   std::set<size_t> rerun_stages;
   // A task still queued whose stage waits on a stage with work to redo: its old job waits on

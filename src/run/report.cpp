@@ -294,7 +294,10 @@ void print_status(std::ostream& os, const store::Experiment& exp, const json& me
   fmt::print(os, "  backend: {}   file: {}\n", meta.value("backend", "local"), meta.value("file", ""));
   if (runner) {
     std::string rs = runner->value("state", "?");
-    if (rs == "running" && !alive && meta.value("backend", "local") == "local") rs = "gone (the runner died; `xrun resume` continues)";
+    // A pool runner (local, docker) that is gone died; a scheduler's submitter ends on purpose.
+    const std::string b = meta.value("backend", "local");
+    if (rs == "running" && !alive && (b == "local" || b == "docker"))
+      rs = "gone (the runner died; `xrun resume` continues)";
     fmt::print(os, "  runner:  {} (pid {} on {})\n", rs, runner->value("pid", 0), runner->value("host", "?"));
   }
   // Counts per stage and state (only the states that occur).

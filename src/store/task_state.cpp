@@ -240,7 +240,12 @@ Decision decide(const TaskFacts& f) {
     return d;
   }
 
-  // 3. Never started.
+  // 3. Never started (as far as its records tell).
+  if (f.liveness == Liveness::Alive && !f.cancel_requested) {  // it is starting: the backend sees it
+    t.state = State::Running;
+    t.wrapper_alive = true;
+    return d;
+  }
   if (active(f.scheduler) && !f.cancel_requested && cstate != "CANCELLED" && cstate != "SKIPPED") {
     // A scheduler that queues or runs the job is more recent than a verdict of LOST.
     t.state = f.scheduler->phase == Phase::Running ? State::Running : State::Pending;

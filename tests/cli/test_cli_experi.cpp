@@ -195,3 +195,16 @@ TEST_CASE("a --set that names no variable is a warning, --set flattens nested li
   CHECK(r.out.find("\"echo 3\"") != std::string::npos);
   CHECK(r.out.find("\"echo 2\"") != std::string::npos);
 }
+
+TEST_CASE("a scheduler's walltime is checked like the local one: located, exit 2", "[cli][check]") {
+  Env e;
+  for (const char* section : {"slurm", "pbs"}) {
+    auto f = e.file(std::string(section) + ".yml", std::string("command: echo hi\n") + section + ":\n  walltime: abc\n");
+    auto c = e.x({"check", f});
+    INFO(section);
+    CHECK(c.code == 2);
+    CHECK(c.err.find(std::string(section) + ".yml:3:13: error: walltime 'abc' is not a duration") != std::string::npos);
+  }
+  auto ok = e.file("ok.yml", "command: echo hi\nslurm:\n  walltime: UNLIMITED\n");
+  CHECK(e.x({"check", ok}).code == 0);
+}

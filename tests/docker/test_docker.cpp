@@ -175,6 +175,14 @@ TEST_CASE("cli podman runs the same experiment where podman works", "[docker]") 
   CHECK(e.state(id, 1) == "FAILED");
   CHECK(test::read(e.path("p-0.txt")) == "0\n");
   CHECK(containers_of(id, "podman").empty());
+  // Liveness through podman's own template: a container killed from outside is LOST.
+  auto g = e.file("kill.yml", "command: 'sleep 30'\n" + header("podman"));
+  auto b = e.bg({"run", g, "--quiet"});
+  std::string kid = wait_for_id(b);
+  REQUIRE(test::eventually([&] { return e.state(kid, 0) == "RUNNING"; }, 30));
+  REQUIRE(run::capture({"podman", "kill", "xrun-" + kid + "-0"}, 30)->code == 0);
+  CHECK(b.wait(30) == 1);
+  CHECK(e.state(kid, 0) == "LOST");
 }
 
 TEST_CASE("a container that dies is seen by status: LOST, never RUNNING forever", "[docker]") {
@@ -202,4 +210,40 @@ TEST_CASE("Ctrl-C stops every running container: CANCELLED, exit 130, none left"
   CHECK(e.state(id, 0) == "CANCELLED");
   CHECK(e.state(id, 1) == "CANCELLED");
   CHECK(test::eventually([&] { return containers_of(id).empty(); }, 20));
+}
+
+TEST_CASE("after kill -9, resume adopts the running containers: the next stage runs, nothing twice", "[docker]") {
+  require_engine();
+  Env e;
+  auto f = e.file("exp.yml", "jobs:\n  - command: 'echo start {i} >> ran.txt; sleep 3'\n  - command: 'echo after >> ran.txt'\n"
+                             "variables:\n  i: [0, 1]\n" + header());
+  auto b = e.bg({"run", f, "-j", "2", "--quiet"});
+  std::string id = wait_for_id(b);
+  REQUIRE(test::eventually([&] { return e.state(id, 0) == "RUNNING" && e.state(id, 1) == "RUNNING"; }, 30));
+  ::kill(b.pid, SIGKILL);
+  b.wait();
+  auto r = e.x({"resume", id, "--quiet"});
+  CHECK(r.code == 0);
+  auto s = e.status(id);
+  CHECK(s["state"] == "succeeded");
+  CHECK(s["tasks"][2]["state"] == "SUCCEEDED");
+  auto ran = util::split(test::read(e.path("ran.txt")), '\n');
+  std::sort(ran.begin(), ran.end());
+  CHECK(ran == std::vector<std::string>{"", "after", "start 0", "start 1"});
+  CHECK(containers_of(id).empty());
+}
+
+TEST_CASE("a container that cannot start is LOST with the engine's message, and a ':' in paths is fine", "[docker]") {
+  require_engine();
+  Env e;
+  auto f = e.file("exp.yml", "command: 'true'\n" + header() + "  extra_args: [--no-such-flag]\n");
+  auto r = e.x({"run", f, "--quiet"});
+  CHECK(r.code == 1);
+  auto s = e.status(first_line(r.out));
+  CHECK(s["tasks"][0]["state"] == "LOST");
+  CHECK(s["tasks"][0]["reason"].get<std::string>().find("no-such-flag") != std::string::npos);
+  // A store whose path has a ':' (docker's --volume could not mount it).
+  auto g = e.file("ok.yml", "command: 'echo hi'\n" + header());
+  auto ok = e.x({"--store", e.path("st:ore"), "run", g, "--quiet"});
+  CHECK(ok.code == 0);
 }

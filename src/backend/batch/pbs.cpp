@@ -101,8 +101,11 @@ Result<Settings> PbsDialect::settings(const json& opts) const {
     else if (key == "cpus") ncpus = v, resources = true;
     else if (key == "mem") mem = v, resources = true;
     else if (key == "gpus") gpus = v, resources = true;
-    else if (key == "walltime") s.directives.push_back("-l walltime=" + pbs_walltime(v));
-    else if (key == "cputime") s.directives.push_back("-l cputime=" + pbs_walltime(v));
+    else if (key == "walltime" || key == "cputime") {
+      auto d = options::duration(key, val);
+      if (!d) return d.error();
+      s.directives.push_back(fmt::format("-l {}={}", key, pbs_walltime(v)));
+    }
     else if (key == "account") s.directives.push_back((f == Flavor::Torque ? "-A " : "-P ") + pbs_quote(v));
     else if (key == "partition") s.directives.push_back("-q " + pbs_quote(v));
     else if (key == "email") {

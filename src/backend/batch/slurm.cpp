@@ -61,7 +61,15 @@ Result<Settings> SlurmDialect::settings(const json& opts) const {
     else if (key == "cpus") s.directives.push_back("--cpus-per-task=" + v);
     else if (key == "mem") s.directives.push_back("--mem=" + v);
     else if (key == "gpus") s.directives.push_back("--gres=gpu:" + v);
-    else if (key == "walltime") s.directives.push_back("--time=" + v);
+    else if (key == "walltime") {
+      std::string u = v;
+      std::transform(u.begin(), u.end(), u.begin(), ::toupper);
+      if (u != "UNLIMITED" && u != "INFINITE") {
+        auto d = options::duration("walltime", val);
+        if (!d) return d.error();
+      }
+      s.directives.push_back("--time=" + v);
+    }
     else if (key == "account") s.directives.push_back("--account=" + v);
     else if (key == "partition") s.directives.push_back("--partition=" + v);
     else if (key == "email") {

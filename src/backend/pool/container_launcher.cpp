@@ -153,11 +153,20 @@ std::vector<std::string> ContainerLauncher::task_argv(const store::Experiment& e
   argv.push_back("--pull=never");  // pulled (or not) once, before the run
   argv.push_back("--user=" + s_.user);
   // The experiment's folder and the working directory at their own paths: the wrapper and the
-  // commands see the same files as on the host.
-  argv.push_back(fmt::format("--volume={0}:{0}", exp.dir()));
+  // commands see the same files as on the host (--mount: a ':' in a path is fine there).
+  auto bind = [](const std::string& path) {
+    auto csv = [](const std::string& f) {  // --mount is read as CSV
+      if (f.find_first_of(",\"") == std::string::npos) return f;
+      std::string q = "\"";
+      for (char c : f) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+      return q + "\"";
+    };
+    return "--mount=type=bind," + csv("source=" + path) + "," + csv("target=" + path);
+  };
+  argv.push_back(bind(exp.dir()));
   std::string workdir = util::absolute(".");
   if (auto m = exp.meta(); m) workdir = util::absolute(m->value("workdir", std::string(".")));
-  if (workdir != exp.dir()) argv.push_back(fmt::format("--volume={0}:{0}", workdir));
+  if (workdir != exp.dir()) argv.push_back(bind(workdir));
   argv.push_back("--workdir=" + workdir);
   for (const auto& v : s_.volumes) argv.push_back("--volume=" + v);
   argv.push_back("--env=XRUN_HOST=" + util::hostname());
@@ -184,12 +193,12 @@ void ContainerLauncher::signal(const store::Experiment& exp, size_t task, long p
 
 void ContainerLauncher::observe(const store::Experiment& exp, std::vector<store::TaskFacts>& facts) const {
   bool any = false;
-  for (const auto& f : facts) any = any || (f.record && f.record->state == "RUNNING");
+  for (const auto& f : facts) any = any || !f.record || f.record->state == "RUNNING";
   if (!any) return;
   // One call for the whole experiment.
-  auto r = run::capture({s_.cli, "ps", "--filter", "label=xrun.experiment=" + exp.id(), "--format",
-                         "{{.Label \"xrun.task\"}}"},
-                        30);
+  // docker's template language has .Label; podman's has only the .Labels map.
+  const std::string format = s_.cli == "podman" ? "{{index .Labels \"xrun.task\"}}" : "{{.Label \"xrun.task\"}}";
+  auto r = run::capture({s_.cli, "ps", "--filter", "label=xrun.experiment=" + exp.id(), "--format", format}, 30);
   if (!r || r->code != 0) {
     spdlog::warn("cannot ask {} about the experiment's containers: {}", s_.cli, r ? util::trim(r->err) : r.error().what);
     return;  // unknown: the records stand
@@ -197,9 +206,12 @@ void ContainerLauncher::observe(const store::Experiment& exp, std::vector<store:
   std::set<std::string> running;
   for (const auto& line : util::split(r->out, '\n'))
     if (!util::trim(line).empty()) running.insert(util::trim(line));
-  for (auto& f : facts)
-    if (f.record && f.record->state == "RUNNING")
-      f.liveness = running.count(std::to_string(f.id)) ? store::Liveness::Alive : store::Liveness::Gone;
+  for (auto& f : facts) {
+    const bool up = running.count(std::to_string(f.id)) > 0;
+    if (f.record && f.record->state == "RUNNING") f.liveness = up ? store::Liveness::Alive : store::Liveness::Gone;
+    // Started, but its wrapper has not recorded it yet (e.g. the runner died meanwhile).
+    else if (!f.record && up) f.liveness = store::Liveness::Alive;
+  }
 }
 
 bool ContainerLauncher::reaches(const std::string& host) const {

@@ -415,6 +415,21 @@ class Pool {
       if (!f.record)
         store_failed(runtime_error(fmt::format("task {} could not record its start in the run store", id),
                                 "the store is full or not writable"));
+    } else if (rc && *rc != 0) {
+      // Ended without the wrapper ever recording the start (`docker run` refused an option, the
+      // image's sh is missing, ...): LOST, with what the launcher said.
+      auto f = exp_.facts_of(id);
+      if (!f.record && !f.control) {
+        // The launcher's first words (docker: "unknown flag: ...", then its usage).
+        std::string said;
+        for (const auto& line : util::split(util::try_read_file(exp_.task_dir(id) + "/wrapper.log").value_or(""), '\n'))
+          if (!util::trim(line).empty()) {
+            said = util::trim(line).substr(0, 300);
+            break;
+          }
+        write_control(id, {"LOST", fmt::format("the task could not be started (exit {}){}", *rc,
+                                               said.empty() ? "" : ": " + said)});
+      }
     }
     count_done(id);
   }
