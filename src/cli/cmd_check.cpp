@@ -72,7 +72,8 @@ void set_check_command(CLI::App& app, Context& ctx) {
       } else {
         fmt::print("variables:\n");
         for (const auto& v : r.variables)
-          fmt::print("  {:<20} {} value{}\n", v.name, v.distinct, v.distinct == 1 ? "" : "s");
+          fmt::print("  {:<20} {} value{}{}\n", v.name, v.distinct, v.distinct == 1 ? "" : "s",
+                     v.source.empty() ? "" : " (" + v.source + ")");
       }
       if (!r.options.empty()) {
         fmt::print("backend sections:");

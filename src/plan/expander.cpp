@@ -90,7 +90,11 @@ json CheckReport::to_json(const std::string& file) const {
                       {"max_tasks", s.cap ? json{{"n", s.cap->n}, {"seed", s.cap->seed ? json(*s.cap->seed) : json()}}
                                           : json()}});
   json vs = json::array();
-  for (const auto& v : variables) vs.push_back(json{{"name", v.name}, {"values", v.distinct}});
+  for (const auto& v : variables) {
+    json one{{"name", v.name}, {"values", v.distinct}};
+    if (!v.source.empty()) one["generator"] = v.source;
+    vs.push_back(std::move(one));
+  }
   json ws = json::array();
   for (const auto& w : warnings)
     ws.push_back(json{{"line", w.loc.line}, {"column", w.loc.col}, {"message", w.what}});
@@ -314,6 +318,7 @@ Result<void> Expander::walk(size_t stage, const std::function<void(const TaskRef
 Result<Plan> Expander::materialize() {
   Plan p;
   p.name = spec_.name;
+  for (const auto& [loc, seed] : sweep_.drawn_seeds()) p.sample_seeds.emplace_back(loc.line, seed);
   size_t next_id = 0;
   for (size_t s = 0; s < stages_.size(); ++s) {
     Stage st;

@@ -67,13 +67,22 @@ json Plan::to_json() const {
     st["tasks"] = tasks;
     stages_j.push_back(std::move(st));
   }
-  return json{{"name", name}, {"stages", stages_j}};
+  json out{{"name", name}};
+  if (!sample_seeds.empty()) {
+    json seeds = json::array();
+    for (const auto& [line, seed] : sample_seeds) seeds.push_back(json{{"line", line}, {"seed", seed}});
+    out["sample_seeds"] = seeds;
+  }
+  out["stages"] = stages_j;
+  return out;
 }
 
 Result<Plan> Plan::from_json(const json& j) {
   try {
     Plan p;
     p.name = j.at("name").get<std::string>();
+    if (j.contains("sample_seeds"))
+      for (const auto& s : j.at("sample_seeds")) p.sample_seeds.emplace_back(s.at("line").get<int>(), s.at("seed").get<uint64_t>());
     size_t next_id = 0;
     for (const auto& s : j.at("stages")) {
       Stage st;

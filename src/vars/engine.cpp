@@ -1,5 +1,6 @@
 #include "xrun/vars/engine.hpp"
 
+#include <random>
 #include <algorithm>
 #include <cmath>
 #include <optional>
@@ -259,6 +260,7 @@ struct Builder {
   std::vector<VariableInfo> vars;
   std::map<std::string, int> slot_by_name;
   std::vector<Warning> warnings;
+  std::vector<std::pair<Loc, uint64_t>> drawn_seeds;  // `sample:` blocks without a seed
   std::set<std::string> overridden_seen;
   bool stable = true;  // every value has a fixed address for the whole sweep
   static constexpr uint64_t kMaterialiseArange = 100000;
@@ -268,7 +270,7 @@ struct Builder {
     if (it != slot_by_name.end()) return it->second;
     int s = static_cast<int>(vars.size());
     slot_by_name[name] = s;
-    vars.push_back({name, loc, {}, 0});
+    vars.push_back({name, loc, {}, 0, false, ""});
     return s;
   }
 
@@ -324,7 +326,8 @@ struct Builder {
   }
 
   static bool is_keyword(const std::string& k) {
-    return k == "product" || k == "zip" || k == "chain" || k == "append" || k == "cycle" || k == "repeat";
+    return k == "product" || k == "zip" || k == "chain" || k == "append" || k == "cycle" || k == "repeat" ||
+           k == "sample";
   }
 
   Result<double> number(const YAML::Node& n, const std::string& what, bool& is_float, int64_t& as_int) {
@@ -450,7 +453,8 @@ struct Builder {
   // document order, and merges each combination with ChainMap: the first expansion that
   // defines a name gives its value.
   static int rank_of(const std::string& key, size_t position) {
-    static const std::vector<std::string> order = {"zip", "product", "arange", "chain", "append", "cycle", "repeat"};
+    static const std::vector<std::string> order = {"zip",   "product", "arange", "chain",
+                                                   "append", "cycle",  "repeat", "sample"};
     for (size_t i = 0; i < order.size(); ++i)
       if (order[i] == key) return static_cast<int>(i);
     return 100 + static_cast<int>(position);
@@ -539,6 +543,7 @@ struct Builder {
       return error_at(file, val.Mark(), fmt::format("'zip' takes a mapping or a list of mappings, got {}", type_word(val)),
                       "write `zip:` then indented `name: [values]` lines of equal length");
     }
+    if (k == "sample") return sample(val, kl);
     if (k == "chain" || k == "append") {
       if (!val.IsSequence() || val.size() == 0)
         return error_at(file, val.Mark(), fmt::format("'{}' takes a non-empty list of mappings, got {}", k, type_word(val)),
@@ -622,6 +627,189 @@ struct Builder {
       }
     }
     return {};
+  }
+
+  // The seeded generator of random search, specified so that a seed gives the same tasks on
+  // every machine and compiler: SplitMix64, uniforms from its top 53 bits, normals by
+  // Box-Muller (two uniforms each, the cosine branch); no std:: distribution is used.
+  struct Rng {
+    uint64_t state;
+    uint64_t next() {
+      uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
+      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+      z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+      return z ^ (z >> 31);
+    }
+    double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+    double normal() {
+      double u1 = uniform(), u2 = uniform();
+      return std::sqrt(-2.0 * std::log(1.0 - u1)) * std::cos(2.0 * M_PI * u2);
+    }
+  };
+
+  // One variable of a `sample:` block: how to draw its value.
+  struct Draw {
+    std::string name, dist;
+    Loc loc;
+    std::vector<double> p;          // numeric parameters
+    std::vector<Value> choices;     // choice / pvalues
+    std::vector<double> cumulative; // pvalues
+  };
+
+  Result<Draw> distribution(const std::string& name, Loc kl, const YAML::Node& spec) {
+    static const std::vector<std::string> dists = {"uniform",   "quniform", "loguniform", "qloguniform", "normal",
+                                                   "qnormal",   "lognormal", "qlognormal", "choice",     "pvalues"};
+    const std::string hint = "e.g. `lr: {loguniform: [1.0e-5, 0.1]}`, `dropout: {uniform: 0:0.5}`, "
+                             "`opt: {choice: [adam, sgd]}` or `bs: {pvalues: [[32, 0.3], [64, 0.7]]}`";
+    if (!spec.IsMap() || spec.size() != 1)
+      return error_at(file, spec.Mark(), fmt::format("sample variable '{}' must be a mapping with one distribution", name), hint);
+    Draw d;
+    d.name = name;
+    d.loc = kl;
+    d.dist = spec.begin()->first.Scalar();
+    const YAML::Node& args = spec.begin()->second;
+    if (std::find(dists.begin(), dists.end(), d.dist) == dists.end()) {
+      std::string sg = util::suggest(d.dist, dists);
+      return error_at(file, spec.begin()->first.Mark(), fmt::format("unknown distribution '{}' for '{}'", d.dist, name),
+                      sg.empty() ? fmt::format("distributions: {}", fmt::join(dists, ", ")) : fmt::format("did you mean '{}'?", sg));
+    }
+    if (d.dist == "choice") {
+      if (!args.IsSequence() || args.size() == 0)
+        return error_at(file, args.Mark(), fmt::format("choice for '{}' must be a non-empty list", name), hint);
+      for (const auto& v : args) d.choices.push_back(spec::scalar_value(v));
+      return d;
+    }
+    if (d.dist == "pvalues") {
+      if (!args.IsSequence() || args.size() == 0)
+        return error_at(file, args.Mark(), fmt::format("pvalues for '{}' must be a list of [value, probability]", name), hint);
+      double sum = 0;
+      for (const auto& pair : args) {
+        if (!pair.IsSequence() || pair.size() != 2)
+          return error_at(file, pair.Mark(), "each pvalues item must be [value, probability]", hint);
+        Value prob = spec::scalar_value(pair[1]);
+        double pr = prob.kind() == Value::Kind::Int ? static_cast<double>(prob.as_int())
+                    : prob.kind() == Value::Kind::Float ? prob.as_float() : -1;
+        if (!(pr >= 0 && pr <= 1))
+          return error_at(file, pair[1].Mark(), fmt::format("probability '{}' must be a number from 0 to 1", prob.str()), hint);
+        d.choices.push_back(spec::scalar_value(pair[0]));
+        sum += pr;
+        d.cumulative.push_back(sum);
+      }
+      if (std::fabs(sum - 1.0) > 1e-9)
+        return error_at(file, args.Mark(), fmt::format("the probabilities of '{}' sum to {}, not 1", name, spec::py_float_repr(sum)),
+                        "make them add up to 1");
+      return d;
+    }
+    const bool q = d.dist[0] == 'q';
+    const bool normalish = d.dist.find("normal") != std::string::npos;
+    std::vector<std::string> names = normalish ? std::vector<std::string>{"loc", "scale"} : std::vector<std::string>{"low", "high"};
+    if (q) names.push_back("q");
+    std::vector<Value> raw;
+    if (args.IsSequence()) {
+      for (const auto& v : args) raw.push_back(spec::scalar_value(v));
+    } else if (args.IsScalar()) {
+      for (const auto& part : util::split(args.Scalar(), ':')) {
+        try {
+          YAML::Node n = YAML::Load(util::trim(part));
+          raw.push_back(n.IsScalar() ? spec::scalar_value(n) : Value::string(part));
+        } catch (...) {
+          raw.push_back(Value::string(part));
+        }
+      }
+    }
+    if (raw.size() != names.size())
+      return error_at(file, args.Mark(), fmt::format("{} for '{}' takes {}", d.dist, name, fmt::join(names, ", ")), hint);
+    for (size_t i = 0; i < raw.size(); ++i) {
+      const Value& v = raw[i];
+      if (v.kind() == Value::Kind::Int) d.p.push_back(static_cast<double>(v.as_int()));
+      else if (v.kind() == Value::Kind::Float && std::isfinite(v.as_float())) d.p.push_back(v.as_float());
+      else
+        return error_at(file, args.Mark(), fmt::format("{} '{}' for '{}' must be a number, got '{}'", d.dist, names[i], name, v.str()),
+                        yaml11_number_hint(v).empty() ? hint : yaml11_number_hint(v));
+    }
+    if (!normalish && !(d.p[0] < d.p[1]))
+      return error_at(file, args.Mark(), fmt::format("{} for '{}': low must be below high", d.dist, name), hint);
+    if (normalish && !(d.p[1] > 0))
+      return error_at(file, args.Mark(), fmt::format("{} for '{}': scale must be above 0", d.dist, name), hint);
+    if (d.dist.find("loguniform") != std::string::npos && !(d.p[0] > 0))
+      return error_at(file, args.Mark(), fmt::format("{} for '{}': low must be above 0 (its logarithm is drawn)", d.dist, name), hint);
+    if (q && !(d.p[2] > 0)) return error_at(file, args.Mark(), fmt::format("{} for '{}': q must be above 0", d.dist, name), hint);
+    return d;
+  }
+
+  static Value draw(const Draw& d, Rng& rng) {
+    auto quant = [&](double v) { return d.dist[0] == 'q' ? std::nearbyint(v / d.p[2]) * d.p[2] : v; };
+    if (d.dist == "choice") {
+      size_t k = static_cast<size_t>(rng.uniform() * static_cast<double>(d.choices.size()));
+      return d.choices[std::min(k, d.choices.size() - 1)];
+    }
+    if (d.dist == "pvalues") {
+      double u = rng.uniform();
+      for (size_t k = 0; k < d.cumulative.size(); ++k)
+        if (u < d.cumulative[k]) return d.choices[k];
+      return d.choices.back();
+    }
+    if (d.dist == "uniform" || d.dist == "quniform") return Value::floating(quant(d.p[0] + (d.p[1] - d.p[0]) * rng.uniform()));
+    if (d.dist == "loguniform" || d.dist == "qloguniform") {
+      double a = std::log(d.p[0]), b = std::log(d.p[1]);
+      return Value::floating(quant(std::exp(a + (b - a) * rng.uniform())));
+    }
+    if (d.dist == "normal" || d.dist == "qnormal") return Value::floating(quant(d.p[0] + d.p[1] * rng.normal()));
+    return Value::floating(quant(std::exp(d.p[0] + d.p[1] * rng.normal())));  // (q)lognormal
+  }
+
+  // `sample: {n: N, seed: S, name: {distribution: params}, ...}`: N combinations drawn at random.
+  Result<std::unique_ptr<Node>> sample(const YAML::Node& val, Loc where) {
+    const std::string hint = "e.g. `sample: {n: 20, seed: 1, lr: {loguniform: [1.0e-5, 0.1]}}`";
+    if (!val.IsMap()) return error_at(file, val.Mark(), fmt::format("'sample' takes a mapping, got {}", type_word(val)), hint);
+    uint64_t n = 0;
+    std::optional<uint64_t> seed;
+    std::vector<Draw> draws;
+    for (const auto& kv : val) {
+      const std::string k = kv.first.Scalar();
+      if (k == "n" || k == "seed") {
+        Value v = kv.second.IsScalar() ? spec::scalar_value(kv.second) : Value();
+        if (v.kind() != Value::Kind::Int || v.as_int() < (k == "n" ? 1 : 0) || (k == "n" && v.as_int() > 10000000))
+          return error_at(file, kv.second.Mark(), fmt::format("sample '{}' must be a whole number{}, got '{}'", k,
+                                                              k == "n" ? " from 1" : " from 0", v.str()),
+                          hint);
+        if (k == "n") n = static_cast<uint64_t>(v.as_int());
+        else seed = static_cast<uint64_t>(v.as_int());
+        continue;
+      }
+      auto d = distribution(k, loc_of(kv.first), kv.second);
+      if (!d) return d.error();
+      draws.push_back(std::move(d.value()));
+    }
+    if (n == 0) return error_at(file, val.Mark(), "sample has no 'n' (how many draws)", hint);
+    if (draws.empty()) return error_at(file, val.Mark(), "sample draws no variable", hint);
+    if (!seed) {  // drawn now, and said, so that the run can be repeated
+      std::random_device rd;
+      seed = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+      drawn_seeds.emplace_back(where, *seed);
+      warnings.push_back({where, fmt::format("sample has no seed: drew seed {} (write `seed: {}` to draw the same "
+                                             "tasks again; the tasks keep their values in the run store)",
+                                             *seed, *seed)});
+    }
+    Rng rng{*seed};
+    std::vector<std::vector<Value>> columns(draws.size());
+    for (uint64_t i = 0; i < n; ++i)
+      for (size_t v = 0; v < draws.size(); ++v) columns[v].push_back(draw(draws[v], rng));
+    auto z = std::make_unique<Zip>();
+    for (size_t v = 0; v < draws.size(); ++v) {
+      if (const auto* ov = override_for(draws[v].name)) {  // --set replaces a sampled variable
+        overridden_seen.insert(draws[v].name);
+        std::vector<Value> col;
+        for (uint64_t i = 0; i < n; ++i) col.push_back((*ov)[i % ov->size()]);
+        z->kids.push_back(std::make_unique<Leaf>(slot(draws[v].name, draws[v].loc), std::move(col)));
+        continue;
+      }
+      int sl = slot(draws[v].name, draws[v].loc);
+      vars[static_cast<size_t>(sl)].source = fmt::format("sample {} n={} seed={}", draws[v].dist, n, *seed);
+      z->kids.push_back(std::make_unique<Leaf>(sl, std::move(columns[v])));
+    }
+    z->finish();
+    return std::unique_ptr<Node>(std::move(z));
   }
 
   static bool is_generator(const std::string& k) {
@@ -726,6 +914,7 @@ struct Builder {
       }
       YAML::Node m = YAML::Load(fmt::format("{{{}}}", fmt::join(parts, ", ")));
       auto r = arange(name, m, kl);
+      if (r) vars[static_cast<size_t>(slot(name, kl))].source = "range";
       if (!r) {  // located at the generator, not at the node built for it
         Error e = r.error();
         e.line = n.Mark().line + 1;
@@ -779,7 +968,9 @@ struct Builder {
       overridden_seen.insert(name);
       return std::unique_ptr<Node>(std::make_unique<Leaf>(slot(name, kl), *ov));
     }
-    return std::unique_ptr<Node>(std::make_unique<Leaf>(slot(name, kl), std::move(vals)));
+    int sl = slot(name, kl);
+    vars[static_cast<size_t>(sl)].source = gen;
+    return std::unique_ptr<Node>(std::make_unique<Leaf>(sl, std::move(vals)));
   }
 
   Result<std::unique_ptr<Node>> mapping_value(const std::string& name, Loc kl, const YAML::Node& map) {
@@ -908,6 +1099,7 @@ Result<Sweep> Sweep::compile(const YAML::Node& variables, const std::string& fil
   s.stable_ = b.stable;
   s.vars_ = std::move(b.vars);
   s.warnings_ = std::move(b.warnings);
+  s.drawn_seeds_ = std::move(b.drawn_seeds);
   s.always_.assign(s.vars_.size(), false);
   for (int k : root->always) s.always_[static_cast<size_t>(k)] = true;
   // Value samples per variable, for static checks and the summary.

@@ -50,6 +50,8 @@ struct Stage {
 struct Plan {
   std::string name;
   std::vector<Stage> stages;
+  // Seeds drawn for `sample:` blocks that gave none: (line of the block, seed).
+  std::vector<std::pair<int, uint64_t>> sample_seeds;
   size_t task_count() const;
   json to_json() const;
   static Result<Plan> from_json(const json& j);

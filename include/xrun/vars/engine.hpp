@@ -29,6 +29,7 @@ struct VariableInfo {
   std::vector<Value> samples;   // the values it can take (arange: first and last); for checks
   uint64_t distinct = 0;        // number of distinct values it can take (by rendering)
   bool hidden = false;          // the losing definition of a name defined twice: never read
+  std::string source;           // where its values come from, when generated: "linspace", "sample n=20 seed=7"
 };
 
 using Warning = spec::Warning;
@@ -54,6 +55,8 @@ class Sweep {
   // True when the slot has a value in every combination (false inside some chain branches).
   bool always_set(int slot) const;
   const std::vector<Warning>& warnings() const { return warnings_; }
+  // The seeds drawn for `sample:` blocks that gave none (where, seed): kept in the plan.
+  const std::vector<std::pair<spec::Loc, uint64_t>>& drawn_seeds() const { return drawn_seeds_; }
   // True when the values current() points to keep their addresses for the whole sweep (no
   // huge arange computed on the fly), so combinations can be handed to another thread.
   bool stable_values() const { return stable_; }
@@ -67,6 +70,7 @@ class Sweep {
   std::vector<VariableInfo> vars_;
   std::vector<bool> always_;
   std::vector<Warning> warnings_;
+  std::vector<std::pair<spec::Loc, uint64_t>> drawn_seeds_;
   Assignment current_;
   bool stable_ = true;
 };
