@@ -65,8 +65,11 @@ Result<void> print_plan_text(plan::Expander& ex, std::ostream& os,
       if (t.creates) body += fmt::format("      creates: {}\n", *t.creates);
       if (t.requires_) body += fmt::format("      requires: {}\n", *t.requires_);
     }));
-    fmt::print(os, "\nstage {}/{} '{}' (on_failure: {}): {} task{}\n", s + 1, ex.stage_count(), sp.stages[s].name,
-               spec::to_string(sp.stages[s].on_failure), count, count == 1 ? "" : "s");
+    std::string cap;
+    if (auto c = ex.cap_of(s))
+      cap = c->seed ? fmt::format(", max_tasks {} drawn with seed {}", c->n, *c->seed) : fmt::format(", max_tasks {}", c->n);
+    fmt::print(os, "\nstage {}/{} '{}' (on_failure: {}{}): {} task{}\n", s + 1, ex.stage_count(), sp.stages[s].name,
+               spec::to_string(sp.stages[s].on_failure), cap, count, count == 1 ? "" : "s");
     os << body;
   }
   return {};

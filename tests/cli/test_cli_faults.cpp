@@ -331,10 +331,12 @@ TEST_CASE("a store that fills up mid-run: finished tasks keep their end, resume 
   Env e;
   SmallStore small(e, "1m");
   const std::string store = small.dir + "/store";
-  // Task 0 fills the store while tasks 1 and 2 run; they end once it is full.
+  // Task 0 fills the store once tasks 1 and 2 have started; they end once it is full.
+  const std::string up = e.path("up-");
   auto f = e.file("exp.yml",
-                  "command: 'if [ {i} = 0 ]; then cat /dev/zero > \"$XRUN_TASK_DIR/../../../../fill\" 2>/dev/null; fi; "
-                  "sleep 1; echo {i} >> " + e.path("ran.txt") + "'\nvariables:\n  i:\n    arange: 6\n");
+                  "command: 'touch " + up + "{i}; if [ {i} = 0 ]; then while [ ! -e " + up + "1 ] || [ ! -e " + up +
+                      "2 ]; do sleep 0.05; done; cat /dev/zero > \"$XRUN_TASK_DIR/../../../../fill\" 2>/dev/null; fi; "
+                      "sleep 1; echo {i} >> " + e.path("ran.txt") + "'\nvariables:\n  i:\n    arange: 6\n");
   auto r = e.x({"--store", store, "run", f, "-j", "3", "--quiet"});
   CHECK(r.code == 1);
   CHECK(r.err.find("the run store cannot be written") != std::string::npos);
