@@ -235,7 +235,8 @@ TEST_CASE("a job that Slurm requeues is PENDING or RUNNING again - resume does n
   // Eligible now: Slurm runs it again; its wrapper starts 8 s later.
   e.file("slow", "");
   REQUIRE(run::capture({"scontrol", "update", "jobid=" + job + "_0", "StartTime=now"}, 30)->code == 0);
-  REQUIRE(test::eventually([&] { return util::exists(e.path("slow-start")); }, 60));
+  // Slurm's scheduler may take up to its sched_interval (60 s) to start it.
+  REQUIRE(test::eventually([&] { return util::exists(e.path("slow-start")); }, 150));
   REQUIRE(element_state(job, 0) == "RUNNING");
   auto again = e.status(id)["tasks"][0];
   INFO(again.dump());
