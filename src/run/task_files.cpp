@@ -79,11 +79,7 @@ _start() {
   _begin=$_t
   # Each task runs in a freshly started shell (its own $$, no job control, none of the
   # wrapper's variables or functions), with nothing open but its stdin, stdout and stderr.
-  _sh=$task_shell
-  if [ -z "$_sh" ]; then
-    if command -v bash >/dev/null 2>&1; then _sh=bash; else _sh=sh; fi
-  fi
-  if command -v "$_sh" >/dev/null 2>&1; then
+  if [ -n "$_sh_path" ]; then
     ( trap - TERM INT HUP PIPE
       for _fd in /proc/self/fd/*; do
         _fd=${_fd##*/}
@@ -97,8 +93,8 @@ _start() {
       done
       # Without job control (sh wrapper.sh), dash and busybox start background jobs with INT
       # and QUIT ignored, for good: coreutils' env gives them back their default.
-      [ -n "$_envdef" ] && exec env --default-signal=INT,QUIT "$_sh" "$_d/cmd.sh"
-      exec "$_sh" "$_d/cmd.sh" ) </dev/null >"$_d/stdout" 2>"$_d/stderr" &
+      [ -n "$_envdef" ] && exec env --default-signal=INT,QUIT "$_sh_path" "$_d/cmd.sh"
+      exec "$_sh_path" "$_d/cmd.sh" ) </dev/null >"$_d/stdout" 2>"$_d/stderr" &
     _child=$!
   else
     echo "xrun: task shell '$_sh' not found on $_host" >"$_d/stderr"
@@ -140,6 +136,13 @@ _finish() {
 }
 _child=
 _envdef=
+# The task shell, found once (bash unless the file says `shell:`; sh where bash is missing).
+_sh=$task_shell
+if [ -z "$_sh" ]; then
+  if command -v bash >/dev/null 2>&1; then _sh=bash; else _sh=sh; fi
+fi
+_sh_path=$(command -v "$_sh" 2>/dev/null)
+case $_sh_path in /*) ;; *) _sh_path= ;; esac
 if [ "${1:-}" = --worker ]; then
   _worker=1
   set -m  # each task in its own process group (bash runs background jobs that way)
