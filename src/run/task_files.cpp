@@ -141,8 +141,7 @@ _sh=$task_shell
 if [ -z "$_sh" ]; then
   if command -v bash >/dev/null 2>&1; then _sh=bash; else _sh=sh; fi
 fi
-_sh_path=$(command -v "$_sh" 2>/dev/null)
-case $_sh_path in /*) ;; *) _sh_path= ;; esac
+_sh_path=$(command -v "$_sh" 2>/dev/null) || _sh_path=  # a path, or a name (busybox applets)
 if [ "${1:-}" = --worker ]; then
   _worker=1
   set -m  # each task in its own process group (bash runs background jobs that way)

@@ -247,3 +247,18 @@ TEST_CASE("a container that cannot start is LOST with the engine's message, and 
   auto ok = e.x({"--store", e.path("st:ore"), "run", g, "--quiet"});
   CHECK(ok.code == 0);
 }
+
+TEST_CASE("early_stopping on docker: the pool stops dispatching once a container's metrics meet it", "[docker]") {
+  require_engine();
+  Env e;
+  auto f = e.file("exp.yml", "command: |\n  echo '{{\"acc\": 0.{x}}}' >> \"$XRUN_METRICS\"\nearly_stopping:\n"
+                             "  - {metric: acc, value: 0.2, optimization: maximize}\nvariables:\n  x: [1, 2, 3, 4]\n" + header());
+  auto r = e.x({"run", f, "-j", "1", "--quiet"});
+  CHECK(r.code == 0);
+  std::string id = first_line(r.out);
+  auto s = e.status(id);
+  CHECK(s["tasks"][1]["state"] == "SUCCEEDED");
+  CHECK(s["tasks"][2]["state"] == "SKIPPED");
+  CHECK(s["tasks"][3]["state"] == "SKIPPED");
+  CHECK(containers_of(id).empty());
+}
