@@ -173,6 +173,11 @@ Decision decide(const TaskFacts& f) {
       set(State::Running, fmt::format("requeued by {}", f.scheduler->name));
       return d;
     }
+    // Killed because a decision left it out (an early stop cancelled it as it was starting).
+    if (killed && cstate == "SKIPPED" && !f.cancel_requested) {
+      set(State::Skipped, f.control->reason);
+      return d;
+    }
     // Killed by the scheduler (time limit, a cancel outside xrun): its verdict is the truth.
     if (killed && cstate.empty())
       if (auto v = scheduler_verdict(f)) {

@@ -179,3 +179,24 @@ TEST_CASE("the seed document's PBS example gives its documented header", "[pbs]"
   CHECK(td.out.find("#PBS -l walltime=1:30:00\n") != std::string::npos);  // a bare number is minutes
   CHECK(td.out.find("$ qsub -t 0-1%1 ") != std::string::npos);
 }
+
+TEST_CASE("pbs pro fake: early_stopping cancels what has not started and the next stage runs", "[pbs]") {
+  test::Env scratch;
+  auto site = fake_site(scratch, "pro");
+  site.env["XRUN_FAKE_PBS_SLOTS"] = "1";  // one element at a time: the later ones wait
+  test::Env e;
+  test::pbs::apply(site, e);
+  auto f = e.file("exp.yml", "jobs:\n  - command: |\n      echo '{{\"loss\": {x}}}' >> \"$XRUN_METRICS\"\n      sleep 0.5\n"
+                             "    early_stopping:\n      - {metric: loss, value: 2, optimization: minimize}\n"
+                             "  - command: echo after\nvariables:\n  x: [1, 3, 4, 5, 6, 7]\n" + site.section);
+  auto r = e.x({"run", f, "--wait", "--quiet"});
+  INFO(r.err);
+  CHECK(r.code == 0);
+  auto s = e.status(test::first_line(r.out));
+  CHECK(s["tasks"][0]["state"] == "SUCCEEDED");
+  size_t skipped = 0;
+  for (int i = 1; i < 6; ++i) skipped += s["tasks"][i]["state"] == "SKIPPED";
+  CHECK(skipped >= 1);  // those not started when --wait noticed
+  CHECK(s["tasks"][6]["state"] == "SUCCEEDED");
+  stop_fake(site);
+}

@@ -143,3 +143,10 @@ TEST_CASE("task state: a recorded verdict stands when nobody can tell (no schedu
   CHECK(F().record(rec("RUNNING")).control("LOST", "left the queue").state() == State::Lost);
   CHECK(F().record(rec("RUNNING")).state() == State::Running);
 }
+
+TEST_CASE("task state: a task killed because a decision left it out keeps that decision", "[store][task_state]") {
+  auto d = F().record(rec("FAILED", 143, SIGTERM)).control("SKIPPED", "early stop: task 0 reached loss <= 2.0").d();
+  CHECK(d.status.state == State::Skipped);
+  CHECK(d.status.reason == "early stop: task 0 reached loss <= 2.0");
+  CHECK(F().record(rec("FAILED", 1)).control("SKIPPED", "x").state() == State::Failed);  // failed on its own
+}
