@@ -1,6 +1,7 @@
 #include "xrun/ops/resume.hpp"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "xrun/plan/stage_graph.hpp"
 #include "xrun/run/report.hpp"
@@ -87,6 +88,12 @@ Result<size_t> reload_plan(Opened& o, const std::vector<store::TaskStatus>& stat
                                 old.stages[s].tasks.size()));
   }
   plan::Plan merged = fresh.value();
+  // A `sample:` without a seed draws again: the unfinished tasks get new values (said; give the
+  // seed the run drew, kept in plan.json's sample_seeds, to keep them).
+  if (!old.sample_seeds.empty() && !fresh->sample_seeds.empty())
+    spdlog::warn("--reload: the file's sample has no seed, so it was drawn again (the run drew seed {}; write "
+                 "`seed: {}` to keep the same draws)",
+                 old.sample_seeds.front().second, old.sample_seeds.front().second);
   size_t changed = 0;
   for (const auto& t : statuses) {
     auto& slot = merged.stages[t.stage].tasks[t.index];

@@ -676,7 +676,11 @@ struct Builder {
     if (d.dist == "choice") {
       if (!args.IsSequence() || args.size() == 0)
         return error_at(file, args.Mark(), fmt::format("choice for '{}' must be a non-empty list", name), hint);
-      for (const auto& v : args) d.choices.push_back(spec::scalar_value(v));
+      for (const auto& v : args) {
+        if (!v.IsScalar())
+          return error_at(file, v.Mark(), fmt::format("choice for '{}' takes single values, got {}", name, type_word(v)), hint);
+        d.choices.push_back(spec::scalar_value(v));
+      }
       return d;
     }
     if (d.dist == "pvalues") {
@@ -691,6 +695,9 @@ struct Builder {
                     : prob.kind() == Value::Kind::Float ? prob.as_float() : -1;
         if (!(pr >= 0 && pr <= 1))
           return error_at(file, pair[1].Mark(), fmt::format("probability '{}' must be a number from 0 to 1", prob.str()), hint);
+        if (!pair[0].IsScalar())
+          return error_at(file, pair[0].Mark(), fmt::format("pvalues for '{}' take single values, got {}", name, type_word(pair[0])),
+                          hint);
         d.choices.push_back(spec::scalar_value(pair[0]));
         sum += pr;
         d.cumulative.push_back(sum);
@@ -820,7 +827,8 @@ struct Builder {
   // (the names in that order). `required` of them must be there; numbers only.
   Result<std::map<std::string, double>> generator_params(const std::string& gen, const YAML::Node& n,
                                                           const std::vector<std::string>& names, size_t required,
-                                                          std::map<std::string, bool>* integral = nullptr) {
+                                                          std::map<std::string, bool>* integral = nullptr,
+                                                          std::map<std::string, int64_t>* ints = nullptr) {
     std::map<std::string, double> out;
     auto example = fmt::format("e.g. `{0}: {{{1}}}` or `{0}: {2}`", gen,
                                fmt::join(std::vector<std::string>(names.begin(), names.begin() + required), ": .., "),
@@ -841,6 +849,7 @@ struct Builder {
       if (val.kind() == Value::Kind::Int) {
         out[key] = static_cast<double>(val.as_int());
         if (integral) (*integral)[key] = true;
+        if (ints) (*ints)[key] = val.as_int();
       } else if (val.kind() == Value::Kind::Float && std::isfinite(val.as_float())) {
         out[key] = val.as_float();
         if (integral) (*integral)[key] = false;
@@ -902,14 +911,22 @@ struct Builder {
     }
     if (gen == "range") {  // numpy.arange's semantics: the arange generator with Polyaxon's name
       std::map<std::string, bool> integral;
-      auto p = generator_params(gen, n, {"start", "stop", "step"}, 3, &integral);
+      std::map<std::string, int64_t> ints;
+      auto p = generator_params(gen, n, {"start", "stop", "step"}, 3, &integral, &ints);
       if (!p) return p.error();
       if ((*p)["step"] == 0) return error_at(file, n.Mark(), fmt::format("range step for '{}' is 0", name), "use a non-zero step");
+      // Handed to the arange core as YAML 1.1 numbers: whole numbers exactly, floats with 17
+      // significant digits (exact) and always a dot and a signed exponent.
       std::vector<std::string> parts;
       for (const char* k : {"start", "stop", "step"}) {
-        double v = (*p)[k];
-        std::string t = integral[k] ? fmt::format("{}", static_cast<int64_t>(v)) : spec::py_float_repr(v);
-        if (!integral[k] && t.find_first_of(".en") == std::string::npos) t += ".0";
+        std::string t;
+        if (integral[k]) {
+          t = fmt::format("{}", ints[k]);
+        } else {
+          t = fmt::format("{:.17g}", (*p)[k]);
+          auto e = t.find('e');
+          if (t.find_first_of(".ni") == std::string::npos) t.insert(e == std::string::npos ? t.size() : e, ".0");
+        }
         parts.push_back(fmt::format("{}: {}", k, t));
       }
       YAML::Node m = YAML::Load(fmt::format("{{{}}}", fmt::join(parts, ", ")));

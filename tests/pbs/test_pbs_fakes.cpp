@@ -86,6 +86,9 @@ TEST_CASE("pbs pro fake: a sparse resume goes through a task map (PBS Pro has no
   CHECK(s["tasks"][1]["attempt"] == 1);
   CHECK(s["tasks"][2]["attempt"] == 2);
   CHECK(test::read(site.calls).find("qsub -J 0-1 ") != std::string::npos);  // tasks 0 and 2 as indices 0-1
+  // The map is inside that submission's own script (the scheduler copies it at submission).
+  auto script = test::read(e.exp_dir(id) + "/backend/pbs/stage1-0.s2.pbs");
+  CHECK(script.find("  0) _t=0 ;;\n  1) _t=2 ;;\n") != std::string::npos);
   stop_fake(site);
 }
 

@@ -62,6 +62,10 @@ TEST_CASE("generators: Polyaxon's compact forms, values, and composition with it
   CHECK(values_of("x:\n  logspace: 0:3:4:2") == V{"1.0", "2.0", "4.0", "8.0"});
   CHECK(values_of("x:\n  geomspace: 1:1000:4") == V{"1.0", "10.0", "100.0", "1000.0"});
   CHECK(values_of("x:\n  values: [a, b]") == V{"a", "b"});
+  // numpy: arange(0, 0.0001, 0.00001) starts 0.0, 1e-05, 2e-05 (small floats pass through exactly).
+  auto small = values_of("x:\n  range: 0:0.0001:0.00001");
+  REQUIRE(small.size() == 10);
+  CHECK(V(small.begin(), small.begin() + 3) == V{"0.0", "1e-05", "2e-05"});
   // Wherever values go: inside zip and product.
   auto s = vars::Sweep::compile(YAML::Load("zip:\n  a:\n    linspace: 0:1:3\n  b:\n    values: [x, y, z]\nc:\n  range: 0:2:1\n"),
                                 "t.yml");
@@ -142,4 +146,5 @@ TEST_CASE("sample: bad distributions are located errors with a hint", "[vars][sa
   CHECK(fail("sample:\n  n: 2\n  x: {uniform: [1, 0]}").what.find("low must be below high") != std::string::npos);
   CHECK(fail("sample:\n  n: 2\n  x: {normal: [0]}").what.find("takes loc, scale") != std::string::npos);
   CHECK(fail("sample:\n  n: 2\n  x: {normal: [0, 1]}\n  y: 3").line == 4);
+  CHECK(fail("sample:\n  n: 2\n  x: {choice: [[32, 64], 128]}").what.find("single values") != std::string::npos);
 }

@@ -111,8 +111,6 @@ std::vector<ArrayJob> plan_arrays(const plan::Plan& p, const std::set<size_t>& t
   return arrays;
 }
 
-std::string map_path(const ArrayJob& a) { return a.script_path + ".tasks"; }
-
 std::string batch_script(const Dialect& d, const store::Experiment& exp, const json& meta, const plan::Plan& p,
                          const ArrayJob& a, const Settings& s) {
   const auto& stage = p.stages[a.stage];
@@ -130,9 +128,11 @@ std::string batch_script(const Dialect& d, const store::Experiment& exp, const j
     out += fmt::format("exec sh {} {}\"$(({} + _i))\"\n", util::shell_quote(exp.path("wrapper.sh")),
                        util::shell_quote(exp.dir() + "/tasks/"), a.base);
   } else {
-    out += fmt::format("# array index i runs the task on line i+1 of {}\n", map_path(a));
-    out += fmt::format("_t=$(sed -n \"$((_i + 1))p\" {})\n", util::shell_quote(map_path(a)));
-    out += "[ -n \"$_t\" ] || { echo \"xrun: no task for array index $_i\" >&2; exit 2; }\n";
+    // The task map is part of the script, which the scheduler copies when it is submitted: a
+    // later submission never changes what a queued job runs.
+    out += "case $_i in\n";
+    for (size_t k = 0; k < a.tasks.size(); ++k) out += fmt::format("  {}) _t={} ;;\n", a.indices[k], a.tasks[k]);
+    out += "  *) echo \"xrun: no task for array index $_i\" >&2; exit 2 ;;\nesac\n";
     out += fmt::format("exec sh {} {}\"$_t\"\n", util::shell_quote(exp.path("wrapper.sh")),
                        util::shell_quote(exp.dir() + "/tasks/"));
   }
@@ -218,6 +218,12 @@ Result<int> BatchBackend::launch(const store::Experiment& exp, const plan::Plan&
   size_t submission = 1;
   while (util::exists(fmt::format("{}/{}{}.json", dir, kSubmissionPrefix, submission))) ++submission;
   const std::string record_path = fmt::format("{}/{}{}.json", dir, kSubmissionPrefix, submission);
+  // Each submission's scripts (and the logs named after them) are its own.
+  if (submission > 1)
+    for (auto& a : arrays) {
+      auto dot = a.script_path.rfind('.');
+      a.script_path = a.script_path.substr(0, dot) + fmt::format(".s{}", submission) + a.script_path.substr(dot);
+    }
   std::map<size_t, std::vector<std::string>> ids_by_stage;
   std::map<size_t, std::string> stale;  // task -> its old queued element, replaced now
   if (opts.resume) {
@@ -294,11 +300,6 @@ Result<int> BatchBackend::launch(const store::Experiment& exp, const plan::Plan&
     for (size_t k = 0; k < a.indices.size(); ++k) {
       auto prep = run::prepare_task(exp, p, meta, a.task_of(k));
       if (!prep) return undo(prep.error());
-    }
-    if (!a.tasks.empty()) {
-      std::string lines;
-      for (size_t t : a.tasks) lines += fmt::format("{}\n", t);
-      if (auto w = util::atomic_write(map_path(a), lines); !w) return undo(w.error());
     }
     if (auto w = util::atomic_write(a.script_path, batch_script(*d_, exp, meta, p, a, settings.value())); !w)
       return undo(w.error());

@@ -283,7 +283,21 @@ Result<std::vector<QueueEntry>> PbsDialect::query(const std::set<std::string>& j
   if (r->code != 0 && r->out.empty() && r->err.find("Unknown Job") == std::string::npos &&
       r->err.find("nknown") == std::string::npos)
     return runtime_error(fmt::format("qstat failed: {}", util::trim(r->err)), "the states shown come from the store only");
-  return f == Flavor::Pro ? parse_qstat_json(r->out) : parse_qstat_text(r->out);
+  if (f == Flavor::Pro) {
+    // Output that cannot be read is not "no jobs": every queued task would be taken as gone.
+    if (!util::trim(r->out).empty()) {
+      try {
+        auto j = nlohmann::json::parse(r->out);
+        if (!j.is_object() || !j.contains("Jobs"))
+          return runtime_error("qstat's JSON has no 'Jobs'", "the states shown come from the store only");
+      } catch (const std::exception& e) {
+        return runtime_error(fmt::format("qstat's JSON cannot be read: {}", e.what()),
+                             "the states shown come from the store only");
+      }
+    }
+    return parse_qstat_json(r->out);
+  }
+  return parse_qstat_text(r->out);
 }
 
 store::SchedulerView PbsDialect::classify(const QueueEntry& e) const {

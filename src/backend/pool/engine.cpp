@@ -234,7 +234,11 @@ class Pool {
     for (size_t id : adopted_ids_)
       if (store::locate(plan_, id).first == s) ++stage_total_;
     done_ = failed_ = 0;
-    early_stop_.clear();
+    // An early stop met before (a resume): the tasks of the stage that already succeeded.
+    std::vector<size_t> before;
+    for (size_t i = 0; i < plan_.stages[s].tasks.size(); ++i)
+      if (!opts_.to_run.count(offsets_[s] + i)) before.push_back(offsets_[s] + i);
+    early_stop_ = run::early_stop_reason(exp_, plan_.stages[s], before);
     for (;;) {
       refresh_cancel();
       stop_cancelled();
@@ -419,7 +423,8 @@ class Pool {
       // Ended without the wrapper ever recording the start (`docker run` refused an option, the
       // image's sh is missing, ...): LOST, with what the launcher said.
       auto f = exp_.facts_of(id);
-      if (!f.record && !f.control) {
+      // (Not a task stopped on purpose before it recorded its start: cancel, walltime, Ctrl-C.)
+      if (!f.record && !f.control && !cancelled_.count(id) && !slot.cancel_sent && slot.term_at == 0) {
         // The launcher's first words (docker: "unknown flag: ...", then its usage).
         std::string said;
         for (const auto& line : util::split(util::try_read_file(exp_.task_dir(id) + "/wrapper.log").value_or(""), '\n'))
@@ -641,7 +646,7 @@ class Pool {
     if (!run::satisfied(t)) ++failed_;
     // early_stopping: a finished task whose metrics meet a condition stops the stage.
     const auto& stage = plan_.stages[t.stage];
-    if (early_stop_.empty() && t.state == State::Succeeded && !stage.early_stopping.empty()) {
+    if (early_stop_.empty() && t.stage == stage_ && t.state == State::Succeeded && !stage.early_stopping.empty()) {
       early_stop_ = run::early_stop_reason(exp_, stage, {id});
       if (!early_stop_.empty()) spdlog::debug("stage '{}': {}", stage.name, early_stop_);
     }
