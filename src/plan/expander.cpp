@@ -1,5 +1,7 @@
 #include "xrun/plan/expander.hpp"
 
+#include "xrun/util/random.hpp"
+
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
@@ -233,20 +235,6 @@ std::optional<spec::TaskCap> Expander::cap_of(size_t stage) const {
   return spec_.cap;
 }
 
-namespace {
-// The generator of seeded draws, specified so that a seed gives the same tasks everywhere:
-// SplitMix64 (Steele, Lea, Flood 2014), uniform doubles from its top 53 bits.
-struct SplitMix64 {
-  uint64_t state;
-  uint64_t next() {
-    uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-  }
-  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
-};
-}  // namespace
 
 Result<void> Expander::for_each_task(size_t stage, const std::function<void(const TaskRef&)>& fn) {
   auto cap = cap_of(stage);
@@ -259,7 +247,7 @@ Result<void> Expander::for_each_task(size_t stage, const std::function<void(cons
   // n of the m tasks at random, in their order: Knuth's selection sampling (Algorithm S).
   uint64_t m = 0;
   XRUN_TRY(walk(stage, [&](const TaskRef&) { ++m; }));
-  SplitMix64 rng{*cap->seed};
+  util::SplitMix64 rng{*cap->seed};
   uint64_t seen = 0, chosen = 0;
   return walk(stage, [&](const TaskRef& r) {
     uint64_t left = m - seen++;

@@ -1,5 +1,7 @@
 #include "xrun/vars/engine.hpp"
 
+#include "xrun/util/random.hpp"
+
 #include <random>
 #include <algorithm>
 #include <cmath>
@@ -629,23 +631,8 @@ struct Builder {
     return {};
   }
 
-  // The seeded generator of random search, specified so that a seed gives the same tasks on
-  // every machine and compiler: SplitMix64, uniforms from its top 53 bits, normals by
-  // Box-Muller (two uniforms each, the cosine branch); no std:: distribution is used.
-  struct Rng {
-    uint64_t state;
-    uint64_t next() {
-      uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
-      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-      z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-      return z ^ (z >> 31);
-    }
-    double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
-    double normal() {
-      double u1 = uniform(), u2 = uniform();
-      return std::sqrt(-2.0 * std::log(1.0 - u1)) * std::cos(2.0 * M_PI * u2);
-    }
-  };
+  // Random search draws with util::SplitMix64 (util/random.hpp: its uniform and normal).
+  using Rng = util::SplitMix64;
 
   // One variable of a `sample:` block: how to draw its value.
   struct Draw {
