@@ -73,7 +73,7 @@ int do_run(const Context& ctx, RunArgs& a) {
   // What the backend can check before anything is created (its engine, its image).
   if (auto pf = backend.value()->preflight(ex->spec().options_for(bname.value())); !pf) return report(pf.error());
   auto store = store::Store::open(ctx.store);
-  auto exp = ops::create_experiment(store, ex->spec(), plan.value(), bname.value(), a.in.sets);
+  auto exp = ops::create_experiment(store, ex->spec(), plan.value(), bname.value(), a.in.sets, a.in.limit);
   if (!exp) return report(exp.error());
   auto meta = exp->meta();
   if (!meta) return report(meta.error());

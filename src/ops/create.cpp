@@ -64,7 +64,8 @@ std::vector<spec::Warning> option_warnings(const spec::Spec& sp, const std::stri
 }
 
 Result<store::Experiment> create_experiment(const store::Store& st, const spec::Spec& sp, const plan::Plan& p,
-                                            const std::string& backend, const std::vector<std::string>& sets) {
+                                            const std::string& backend, const std::vector<std::string>& sets,
+                                            uint64_t limit) {
   auto e = st.create(sp.name);
   if (!e) return e.error();
   const auto& exp = e.value();
@@ -83,6 +84,7 @@ Result<store::Experiment> create_experiment(const store::Store& st, const spec::
             {"user", user ? user : ""},
             {"xrun_version", XRUN_VERSION},
             {"set", sets},
+            {"limit", limit},
             {"options", sp.sections},
             {"tasks", p.task_count()},
             {"stages", stages}};

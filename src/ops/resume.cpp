@@ -68,6 +68,7 @@ Result<size_t> reload_plan(Opened& o, const std::vector<store::TaskStatus>& stat
   if (o.meta.contains("set") && o.meta["set"].is_array())
     for (const auto& s : o.meta["set"])
       if (s.is_string()) in.sets.push_back(s.get<std::string>());
+  if (o.meta.contains("limit") && o.meta["limit"].is_number_unsigned()) in.limit = o.meta["limit"].get<uint64_t>();
   auto ex = load_expander(in);
   if (!ex) return ex.error();
   auto fresh = ex->materialize();

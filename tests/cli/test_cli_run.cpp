@@ -348,3 +348,17 @@ TEST_CASE("early_stopping: once a finished task meets the condition, the stage s
   CHECK(c.err.find("bad.yml:3:") != std::string::npos);
   CHECK(c.err.find("did you mean 'maximize'?") != std::string::npos);
 }
+
+TEST_CASE("run --limit is kept: resume --reload expands the file the same way", "[cli][caps]") {
+  Env e;
+  auto f = e.file("exp.yml", "command: 'test {x} -ne 2'\nvariables:\n  x: [1, 2, 3, 4]\n");
+  auto r = e.x({"run", f, "--limit", "2", "--quiet"});
+  CHECK(r.code == 1);
+  std::string id = first_line(r.out);
+  CHECK(e.status(id)["tasks"].size() == 2);
+  e.file("exp.yml", "command: 'test {x} -ne 5'\nvariables:\n  x: [1, 2, 3, 4]\n");
+  auto again = e.x({"resume", id, "--reload", "--quiet"});
+  INFO(again.err);
+  CHECK(again.code == 0);
+  CHECK(e.status(id)["tasks"].size() == 2);
+}

@@ -24,7 +24,9 @@ std::vector<spec::Warning> option_warnings(const spec::Spec& sp, const std::stri
 
 // Create the experiment folder: meta.json, experiment.yml, plan.json, wrapper.sh (meta.json
 // last: a half-made experiment is never listed, and a failure removes the folder).
+// `limit`: the run's --limit (0: none), kept so that `resume --reload` expands the same way.
 Result<store::Experiment> create_experiment(const store::Store& st, const spec::Spec& sp, const plan::Plan& p,
-                                            const std::string& backend, const std::vector<std::string>& sets);
+                                            const std::string& backend, const std::vector<std::string>& sets,
+                                            uint64_t limit = 0);
 
 }  // namespace xrun::ops
