@@ -90,19 +90,36 @@ Observed observe_tasks(Backend& b, const store::Experiment& exp, const plan::Pla
   return out;
 }
 
+std::vector<store::TaskStatus> observe_some(Backend& b, const store::Experiment& exp, const plan::Plan& p,
+                                            const json& meta, const std::vector<size_t>& ids, bool cancelled) {
+  std::vector<store::TaskFacts> facts;
+  facts.reserve(ids.size());
+  for (size_t id : ids) {
+    facts.push_back(exp.facts_of(id, cancelled));
+    auto [stage, index] = store::locate(p, id);
+    facts.back().stage = stage;
+    facts.back().index = index;
+  }
+  if (auto r = b.observe(exp, p, meta, facts); !r) spdlog::debug("{}", r.error().what);  // one backend call
+  std::vector<store::TaskStatus> out;
+  std::optional<std::vector<store::TaskStatus>> all;
+  for (auto& f : facts) {
+    if (store::needs_reread(f)) reread(exp, f);
+    // Whether a gate keeps it from ever starting depends on the stages before it.
+    const auto& sv = f.scheduler;
+    if (!f.record && sv && sv->phase != SchedulerView::Phase::Queued && sv->phase != SchedulerView::Phase::Running) {
+      if (!all) all = observe_tasks(b, exp, p, meta).tasks;
+      out.push_back(all->at(f.id));
+      continue;
+    }
+    out.push_back(decide_and_persist(exp, f));
+  }
+  return out;
+}
+
 store::TaskStatus observe_task(Backend& b, const store::Experiment& exp, const plan::Plan& p, const json& meta,
                                size_t task, bool cancelled) {
-  std::vector<store::TaskFacts> one{exp.facts_of(task, cancelled)};
-  auto [stage, index] = store::locate(p, task);
-  one[0].stage = stage;
-  one[0].index = index;
-  if (auto r = b.observe(exp, p, meta, one); !r) spdlog::debug("task {}: {}", task, r.error().what);
-  if (store::needs_reread(one[0])) reread(exp, one[0]);
-  // Whether a gate keeps it from ever starting depends on the stages before it.
-  const auto& sv = one[0].scheduler;
-  if (!one[0].record && sv && sv->phase != SchedulerView::Phase::Queued && sv->phase != SchedulerView::Phase::Running)
-    return observe_tasks(b, exp, p, meta).tasks.at(task);
-  return decide_and_persist(exp, one[0]);
+  return observe_some(b, exp, p, meta, {task}, cancelled).front();
 }
 
 }  // namespace xrun::backend

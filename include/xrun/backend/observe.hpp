@@ -18,6 +18,9 @@ struct Observed {
 
 // Every task of the experiment.
 Observed observe_tasks(Backend& b, const store::Experiment& exp, const plan::Plan& p, const json& meta);
+// These tasks, with one call to the backend (`cancelled`: whether a cancel request names them).
+std::vector<store::TaskStatus> observe_some(Backend& b, const store::Experiment& exp, const plan::Plan& p,
+                                            const json& meta, const std::vector<size_t>& ids, bool cancelled);
 // One task (its cancel request, when the caller knows it, in `cancelled`).
 store::TaskStatus observe_task(Backend& b, const store::Experiment& exp, const plan::Plan& p, const json& meta,
                                size_t task, bool cancelled = false);

@@ -628,9 +628,16 @@ class Pool {
   }
 
   void poll_adopted() {
+    if (adopted_.empty()) return;
+    // One look at all of them (a single `docker ps` for containers). Adopted tasks carry no
+    // cancel request: a resume set the earlier ones aside.
+    std::vector<size_t> ids;
+    for (const auto& a : adopted_) ids.push_back(a.id);
+    std::set<size_t> live;
+    for (const auto& t : observe_some(backend_, exp_, plan_, meta_, ids, false))
+      if (t.state == State::Running && t.wrapper_alive) live.insert(t.id);
     for (auto it = adopted_.begin(); it != adopted_.end();) {
-      store::TaskStatus t = state_of(it->id);
-      if (t.state == State::Running && t.wrapper_alive) {
+      if (live.count(it->id)) {
         ++it;
         continue;
       }
@@ -897,14 +904,15 @@ Result<void> PoolBackend::cancel(const store::Experiment& exp, const plan::Plan&
   // Wait until each task has ended (or is gone), then SIGKILL whatever is left of the groups:
   // members that ignored SIGTERM. Zombies are not waited for.
   double until = util::now_seconds() + grace;
-  std::vector<const store::TaskStatus*> waiting = stopping;
+  // One look at all of them per round (a single `docker ps` for containers).
+  std::vector<size_t> waiting;
+  for (const auto* t : stopping) waiting.push_back(t->id);
   while (!waiting.empty() && util::now_seconds() < until) {
-    waiting.erase(std::remove_if(waiting.begin(), waiting.end(),
-                                 [&](const store::TaskStatus* t) {
-                                   return observe_task(*this, exp, p, meta, t->id, true).state != State::Running;
-                                 }),
-                  waiting.end());
-    if (!waiting.empty()) ::usleep(20000);
+    std::vector<size_t> still;
+    for (const auto& st : observe_some(*this, exp, p, meta, waiting, true))
+      if (st.state == State::Running) still.push_back(st.id);
+    waiting = std::move(still);
+    if (!waiting.empty()) ::usleep(50000);
   }
   for (const auto* t : stopping) launcher_->signal(exp, t->id, t->pid, 0, SIGKILL);
   if (!elsewhere.empty())
