@@ -76,15 +76,23 @@ Observed observe_tasks(Backend& b, const store::Experiment& exp, const plan::Pla
   if (auto r = b.observe(exp, p, meta, facts); !r) out.warning = r.error();
   for (auto& f : facts)
     if (store::needs_reread(f)) reread(exp, f);
-  // Stage by stage: a task that can never start because a stage it needs failed is told so.
+  // Stage by stage, each after the stages it waits for: a task that can never start because a
+  // stage (or, per task, a task) it needs did not succeed is told so.
   auto graph = plan::StageGraph::of(p, false);
-  std::vector<bool> failed(p.stages.size(), false);
-  out.tasks.reserve(facts.size());
-  for (auto& f : facts) {
-    f.blocked = graph.blocked(f.stage, failed);
-    store::TaskStatus t = decide_and_persist(exp, f);
-    if (store::is_final(t.state) && !run::satisfied(t)) failed[t.stage] = true;
-    out.tasks.push_back(std::move(t));
+  auto offsets = store::stage_offsets(p);
+  std::vector<bool> failed(p.stages.size(), false), skipped(p.stages.size(), false);
+  out.tasks.resize(facts.size());
+  auto unsatisfied = [&](size_t id) { return store::is_final(out.tasks[id].state) && !run::satisfied(out.tasks[id]); };
+  for (size_t s : graph.order()) {
+    std::string why = graph.blocked(s, failed, skipped);
+    skipped[s] = !why.empty();
+    for (size_t id = offsets[s]; id < offsets[s] + p.stages[s].tasks.size() && id < facts.size(); ++id) {
+      auto& f = facts[id];
+      f.blocked = why.empty() ? graph.task_blocked(id, unsatisfied) : why;
+      store::TaskStatus t = decide_and_persist(exp, f);
+      if (store::is_final(t.state) && !run::satisfied(t)) failed[s] = true;
+      out.tasks[id] = std::move(t);
+    }
   }
   if (!b.adopts()) apply_early_stopping(b, exp, p, meta, out.tasks);
   return out;

@@ -1,7 +1,9 @@
 #include "xrun/backend/options.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -102,6 +104,80 @@ std::optional<bool> boolean(const json& v) {
   if (std::find(yes.begin(), yes.end(), t) != yes.end()) return true;
   if (std::find(no.begin(), no.end(), t) != no.end()) return false;
   return std::nullopt;
+}
+
+namespace {
+
+bool id_ok(const std::string& id) {
+  return !id.empty() && std::all_of(id.begin(), id.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == ':' || c == '-' || c == '_';
+  });
+}
+
+bool name_ok(const std::string& n) {
+  return !n.empty() && !std::isdigit(static_cast<unsigned char>(n[0])) &&
+         std::all_of(n.begin(), n.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+}
+
+Result<std::vector<std::string>> resource_ids(const std::string& name, const json& v) {
+  std::vector<std::string> ids;
+  if (v.is_array()) {
+    for (const auto& x : v) ids.push_back(text(x));
+    if (ids.empty())
+      return make_error(fmt::format("resource '{}' lists no ids", name), "give its ids, e.g. `gpu: [0, 1]`, or a count");
+  } else {
+    auto n = whole_number("resources." + name, v, 1, 100000, fmt::format("e.g. `{}: 2`, or its ids `{}: [0, 1]`", name, name));
+    if (!n) return n.error();
+    for (long i = 0; i < n.value(); ++i) ids.push_back(std::to_string(i));
+  }
+  std::set<std::string> seen;
+  for (const auto& id : ids) {
+    if (!id_ok(id))
+      return make_error(fmt::format("resource '{}': id '{}' is not a plain word", name, id),
+                        "ids may have letters, digits, '.', ':', '-' and '_' (they go into CUDA_VISIBLE_DEVICES and the like)");
+    if (!seen.insert(id).second)
+      return make_error(fmt::format("resource '{}' lists id '{}' twice", name, id), "list each id once");
+  }
+  return ids;
+}
+
+}  // namespace
+
+Result<std::map<std::string, std::vector<std::string>>> resources(const json& v) {
+  std::map<std::string, std::vector<std::string>> out;
+  if (!v.is_object())
+    return make_error("'resources' must be a mapping of names to ids or counts",
+                      "e.g. `local: {resources: {gpu: [0, 1, 2, 3], licence: 2}}`");
+  for (const auto& [name, ids] : v.items()) {
+    if (!name_ok(name))
+      return make_error(fmt::format("resource name '{}' is not usable", name),
+                        "use letters, digits and '_' (it names the variable XRUN_RESOURCE_<NAME>)");
+    auto r = resource_ids(name, ids);
+    if (!r) return r.error();
+    out[name] = r.value();
+  }
+  return out;
+}
+
+Result<std::pair<std::string, std::vector<std::string>>> resource_arg(const std::string& arg) {
+  auto eq = arg.find('=');
+  if (eq == std::string::npos || eq == 0)
+    return make_error(fmt::format("--resources '{}' is not NAME=IDS or NAME=COUNT", arg),
+                      "e.g. --resources gpu=0,1,2,3 or --resources licence=2");
+  std::string name = arg.substr(0, eq), value = arg.substr(eq + 1);
+  if (!name_ok(name))
+    return make_error(fmt::format("resource name '{}' is not usable", name), "use letters, digits and '_'");
+  json v;
+  if (value.find(',') != std::string::npos) {
+    v = json::array();
+    for (const auto& id : util::split(value, ','))
+      if (!util::trim(id).empty()) v.push_back(util::trim(id));
+  } else {
+    v = value;
+  }
+  auto ids = resource_ids(name, v);
+  if (!ids) return ids.error();
+  return std::make_pair(name, ids.value());
 }
 
 }  // namespace xrun::backend::options

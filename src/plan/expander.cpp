@@ -314,6 +314,9 @@ Result<Plan> Expander::materialize() {
     st.on_failure = spec_.stages[s].on_failure;
     for (const auto& e : spec_.stages[s].early_stopping.value_or(spec_.early_stopping))
       st.early_stopping.push_back(EarlyStop{e.metric, e.value, e.maximize});
+    for (const auto& d : spec_.stages[s].depends_on) st.after.push_back(After{d.stage, d.per_task});
+    st.options = spec_.stages[s].sections;
+    st.resources = spec_.stages[s].resources;
     XRUN_TRY(for_each_task(s, [&](const TaskRef& r) {
       Task t;
       t.id = next_id++;

@@ -23,6 +23,11 @@ Value value_from_json(const json& j) {
 
 }  // namespace
 
+std::vector<After> default_after(size_t stage) {
+  if (stage == 0) return {};
+  return {After{stage - 1, false}};
+}
+
 json Task::to_json() const {
   json vars = json::object();
   for (const auto& [k, v] : variables) vars[k] = v.to_json();
@@ -64,6 +69,18 @@ json Plan::to_json() const {
     for (const auto& t : s.tasks) tasks.push_back(t.to_json());
     json st{{"name", s.name}, {"on_failure", spec::to_string(s.on_failure)}};
     if (!s.early_stopping.empty()) st["early_stopping"] = early_stopping_json(s.early_stopping);
+    size_t k = static_cast<size_t>(&s - stages.data());
+    if (s.after != default_after(k)) {  // written when the file says otherwise
+      json after = json::array();
+      for (const auto& a : s.after) after.push_back(json{{"stage", a.stage}, {"per_task", a.per_task}});
+      st["after"] = after;
+    }
+    if (!s.options.empty()) st["options"] = s.options;
+    if (!s.resources.empty()) {
+      json r = json::object();
+      for (const auto& [name, n] : s.resources) r[name] = n;
+      st["resources"] = r;
+    }
     st["tasks"] = tasks;
     stages_j.push_back(std::move(st));
   }
@@ -93,6 +110,18 @@ Result<Plan> Plan::from_json(const json& j) {
         for (const auto& r : s.at("early_stopping"))
           st.early_stopping.push_back(EarlyStop{r.at("metric").get<std::string>(), r.at("value").get<double>(),
                                                 r.at("optimization").get<std::string>() != "minimize"});
+      st.after = default_after(p.stages.size());
+      if (s.contains("after")) {
+        st.after.clear();
+        for (const auto& a : s.at("after")) {
+          After x{a.at("stage").get<size_t>(), a.value("per_task", false)};
+          if (x.stage >= j.at("stages").size()) return make_error("the stored plan names a stage that does not exist");
+          st.after.push_back(x);
+        }
+      }
+      if (s.contains("options") && s["options"].is_object()) st.options = s["options"];
+      if (s.contains("resources"))
+        for (const auto& [name, n] : s.at("resources").items()) st.resources.emplace_back(name, n.get<int64_t>());
       for (const auto& t : s.at("tasks")) {
         Task task;
         // Ids are explicit in plan.json; they must number the tasks 0..N-1 in order.

@@ -1,26 +1,176 @@
 #include "xrun/plan/stage_graph.hpp"
 
+#include <algorithm>
+#include <map>
+#include <set>
+#include <unordered_map>
+
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 namespace xrun::plan {
 
+namespace {
+
+// The variables the tasks of a stage use (the union over its tasks, in first-seen order).
+std::vector<std::string> stage_variables(const Stage& st) {
+  std::vector<std::string> out;
+  std::set<std::string> seen;
+  for (const auto& t : st.tasks)
+    for (const auto& [k, v] : t.variables)
+      if (seen.insert(k).second) out.push_back(k);
+  return out;
+}
+
+// A task's values of `names`, as one key (a variable it does not use counts as its own value).
+std::string key_of(const Task& t, const std::vector<std::string>& names) {
+  std::string key;
+  for (const auto& n : names) {
+    auto it = std::find_if(t.variables.begin(), t.variables.end(), [&](const auto& kv) { return kv.first == n; });
+    key += it == t.variables.end() ? std::string("\x01") : it->second.to_json().dump();
+    key += '\x00';
+  }
+  return key;
+}
+
+}  // namespace
+
 StageGraph StageGraph::of(const Plan& p, bool keep_going) {
   StageGraph g;
-  for (size_t s = 0; s < p.stages.size(); ++s) {
+  g.keep_going_ = keep_going;
+  const size_t n = p.stages.size();
+  size_t total = 0;
+  for (size_t s = 0; s < n; ++s) {
+    g.offsets_.push_back(total);
+    total += p.stages[s].tasks.size();
     g.names_.push_back(p.stages[s].name);
+  }
+  g.parents_.resize(total);
+  g.children_.resize(total);
+  g.shared_.resize(n);
+  g.one_to_one_.resize(n);
+  for (size_t s = 0; s < n; ++s) {
     std::vector<Need> needs;
-    for (size_t e = 0; e < s; ++e)
-      needs.push_back({e, !keep_going && p.stages[e].on_failure == spec::OnFailure::Stop});
+    for (const auto& a : p.stages[s].after) {
+      if (a.stage >= n || a.stage == s) continue;  // (a stored plan is checked when read)
+      needs.push_back({a.stage, !keep_going && p.stages[a.stage].on_failure == spec::OnFailure::Stop, a.per_task});
+    }
     g.needs_.push_back(std::move(needs));
   }
+  // Per-task pairing: by the values of the variables both stages use.
+  for (size_t s = 0; s < n; ++s) {
+    g.shared_[s].resize(g.needs_[s].size());
+    g.one_to_one_[s].resize(g.needs_[s].size(), false);
+    for (size_t k = 0; k < g.needs_[s].size(); ++k) {
+      const Need& need = g.needs_[s][k];
+      if (!need.per_task) continue;
+      const Stage& child = p.stages[s];
+      const Stage& parent = p.stages[need.stage];
+      std::vector<std::string> shared;
+      auto pv = stage_variables(parent);
+      for (const auto& v : stage_variables(child))
+        if (std::find(pv.begin(), pv.end(), v) != pv.end()) shared.push_back(v);
+      g.shared_[s][k] = shared;
+      std::unordered_map<std::string, std::vector<size_t>> by_key;
+      for (const auto& t : parent.tasks) by_key[key_of(t, shared)].push_back(g.offsets_[need.stage] + t.index);
+      bool one = child.tasks.size() == parent.tasks.size();
+      std::vector<size_t> parent_children(parent.tasks.size(), 0);
+      for (const auto& t : child.tasks) {
+        size_t id = g.offsets_[s] + t.index;
+        auto it = by_key.find(key_of(t, shared));
+        Parents ps{k, {}};
+        if (it != by_key.end()) ps.tasks = it->second;
+        if (ps.tasks.size() != 1) one = false;
+        for (size_t pt : ps.tasks) {
+          g.children_[pt].push_back(id);
+          if (++parent_children[pt - g.offsets_[need.stage]] > 1) one = false;
+        }
+        g.parents_[id].push_back(std::move(ps));
+      }
+      g.one_to_one_[s][k] = one;
+    }
+  }
+  // Topological order, file order among the stages that are ready together (Kahn).
+  std::vector<size_t> waiting(n, 0);
+  std::vector<std::vector<size_t>> dependents(n);
+  for (size_t s = 0; s < n; ++s)
+    for (const auto& need : g.needs_[s]) {
+      ++waiting[s];
+      dependents[need.stage].push_back(s);
+    }
+  std::set<size_t> ready;
+  for (size_t s = 0; s < n; ++s)
+    if (waiting[s] == 0) ready.insert(s);
+  while (!ready.empty()) {
+    size_t s = *ready.begin();
+    ready.erase(ready.begin());
+    g.order_.push_back(s);
+    for (size_t d : dependents[s])
+      if (--waiting[d] == 0) ready.insert(d);
+  }
+  // (A cycle cannot come from a file, which is checked when loaded; from a damaged stored plan,
+  // the stages left out are appended so that every stage is still somewhere.)
+  for (size_t s = 0; s < n; ++s)
+    if (std::find(g.order_.begin(), g.order_.end(), s) == g.order_.end()) g.order_.push_back(s);
   return g;
 }
 
-std::string StageGraph::blocked(size_t stage, const std::vector<bool>& failed) const {
-  for (const auto& n : needs(stage))
+std::string StageGraph::blocked(size_t stage, const std::vector<bool>& failed, const std::vector<bool>& skipped) const {
+  for (const auto& n : needs(stage)) {
+    if (n.per_task) continue;
+    if (n.stage < skipped.size() && skipped[n.stage] && !keep_going_)
+      return fmt::format("stage '{}' did not run", names_[n.stage]);
     if (n.success && n.stage < failed.size() && failed[n.stage])
       return fmt::format("stage '{}' did not succeed", names_[n.stage]);
+  }
   return "";
+}
+
+const std::vector<StageGraph::Parents>& StageGraph::parents(size_t task) const {
+  static const std::vector<Parents> none;
+  return task < parents_.size() ? parents_[task] : none;
+}
+
+std::string StageGraph::task_blocked(size_t task, const std::function<bool(size_t)>& unsatisfied) const {
+  for (const auto& ps : parents(task)) {
+    size_t stage = 0;
+    while (stage + 1 < offsets_.size() && offsets_[stage + 1] <= task) ++stage;
+    const Need& need = needs_[stage][ps.need];
+    if (!need.success) continue;
+    for (size_t pt : ps.tasks)
+      if (unsatisfied(pt)) return fmt::format("task {} of stage '{}' did not succeed", pt, names_[need.stage]);
+  }
+  return "";
+}
+
+const std::vector<size_t>& StageGraph::children(size_t task) const {
+  static const std::vector<size_t> none;
+  return task < children_.size() ? children_[task] : none;
+}
+
+std::string StageGraph::shared_variables(size_t stage, size_t need) const {
+  return fmt::format("{}", fmt::join(shared_.at(stage).at(need), ", "));
+}
+
+bool StageGraph::one_to_one(size_t stage, size_t need) const { return one_to_one_.at(stage).at(need); }
+
+std::vector<std::string> StageGraph::describe() const {
+  std::vector<std::string> out;
+  for (size_t s : order_) {
+    std::vector<std::string> parts;
+    for (size_t k = 0; k < needs_[s].size(); ++k) {
+      const auto& n = needs_[s][k];
+      std::string how = n.success ? "must succeed" : "must end";
+      if (n.per_task) {
+        std::string vars = shared_variables(s, k);
+        how += vars.empty() ? ", per task: no shared variables, so every task" : ", per task by " + vars;
+      }
+      parts.push_back(fmt::format("{} ({})", names_[n.stage], how));
+    }
+    out.push_back(parts.empty() ? fmt::format("{}: starts at once", names_[s])
+                                : fmt::format("{}: after {}", names_[s], fmt::join(parts, ", ")));
+  }
+  return out;
 }
 
 }  // namespace xrun::plan

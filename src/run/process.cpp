@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstring>
 #include <ctime>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -80,8 +81,21 @@ Result<Child> Child::spawn(const Spawn& s) {
   std::vector<char*> argv;
   for (const auto& a : s.argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
+  // The environment: this process's, with s.env over it.
+  std::vector<std::string> extra = s.env;
+  std::vector<char*> envp;
+  for (char** e = environ; e && *e; ++e) {
+    std::string_view entry(*e);
+    auto name = entry.substr(0, entry.find('='));
+    bool replaced = std::any_of(extra.begin(), extra.end(), [&](const std::string& x) {
+      return x.size() > name.size() && x.compare(0, name.size(), name) == 0 && x[name.size()] == '=';
+    });
+    if (!replaced) envp.push_back(*e);
+  }
+  for (auto& x : extra) envp.push_back(x.data());
+  envp.push_back(nullptr);
   pid_t pid = -1;
-  int rc = posix_spawnp(&pid, argv[0], &fa, &attr, argv.data(), environ);
+  int rc = posix_spawnp(&pid, argv[0], &fa, &attr, argv.data(), s.env.empty() ? environ : envp.data());
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
   if (rc != 0)

@@ -64,6 +64,12 @@ json merged_options(const json& meta, const std::string& backend) {
   return spec::merge_options(meta.value("options", json::object()), backend);
 }
 
+json stage_options(const json& meta, const plan::Plan& p, size_t stage, const std::string& backend) {
+  json top = meta.value("options", json::object());
+  if (stage >= p.stages.size()) return spec::merge_options(top, backend);
+  return spec::merge_options(spec::overlay_sections(top, p.stages[stage].options), backend);
+}
+
 json counts_json(const std::vector<TaskStatus>& tasks) {
   std::map<State, size_t> n;
   for (const auto& t : tasks) ++n[t.state];

@@ -35,7 +35,8 @@ constexpr size_t kMaxExportedValue = 64 * 1024;
 constexpr const char* kWrapper = R"SH(#!/bin/sh
 # xrun task wrapper (generated). The same for every backend; needs only a POSIX sh.
 #   sh wrapper.sh TASK_DIR      run one task (Slurm, PBS, Docker, and the local pool without bash)
-#   bash wrapper.sh --worker    run tasks whose directories arrive on stdin, one at a time, each in
+#   bash wrapper.sh --worker    run tasks whose directories arrive on stdin (each line "DIR", or
+#                               "DIR<tab>NAME=value ..." for variables of that task), one at a time, each in
 #                               its own process group (job control); print "S <pgid> <dir>" when one
 #                               starts and "E <exit> <dir>" when it has ended (the local pool)
 # Each task runs TASK_DIR/cmd.sh with the task shell (bash unless the file says `shell:`), its
@@ -91,6 +92,8 @@ _start() {
           *) [ -n "${BASH_VERSION:-}" ] && eval "exec $_fd>&-" 2>/dev/null ;;
         esac
       done
+      # What the pool hands this task (resource ids: CUDA_VISIBLE_DEVICES=1 ...; plain words).
+      [ -n "$_env" ] && export $_env
       # Without job control (sh wrapper.sh), dash and busybox start background jobs with INT
       # and QUIT ignored, for good: coreutils' env gives them back their default.
       [ -n "$_envdef" ] && exec env --default-signal=INT,QUIT "$_sh_path" "$_d/cmd.sh"
@@ -136,6 +139,7 @@ _finish() {
 }
 _child=
 _envdef=
+_env=
 # The task shell, found once (bash unless the file says `shell:`; sh where bash is missing).
 _sh=$task_shell
 if [ -z "$_sh" ]; then
@@ -150,6 +154,9 @@ if [ "${1:-}" = --worker ]; then
   trap '[ -n "$_child" ] && kill -INT -"$_child" 2>/dev/null' INT
   trap '[ -n "$_child" ] && kill -HUP -"$_child" 2>/dev/null' HUP
   while IFS= read -r _line; do
+    # "DIR" or "DIR<tab>NAME=value NAME=value": variables for this task only.
+    _env=
+    case $_line in *"	"*) _env=${_line#*	}; _line=${_line%%	*} ;; esac
     [ -d "$_line" ] || { echo "E 2 $_line"; continue; }
     _start "$_line"
     if [ -n "$_norun" ]; then echo "E $_rc $_line"; continue; fi
@@ -228,7 +235,7 @@ Result<int> prepare_task(const store::Experiment& exp, const plan::Plan& p, cons
   if (!attempt) return attempt.error();
   std::string workdir = meta.value("workdir", std::string("."));
   std::vector<std::string> setup;
-  json opts = merged_options(meta, meta.value("backend", std::string("local")));
+  json opts = stage_options(meta, p, store::locate(p, task).first, meta.value("backend", std::string("local")));
   if (opts.contains("setup")) {
     const auto& s = opts["setup"];
     if (s.is_array()) {

@@ -1,9 +1,12 @@
 #include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <functional>
 #include <map>
 #include <set>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "xrun/spec/spec.hpp"
 #include "xrun/util/fs.hpp"
@@ -225,6 +228,157 @@ static Result<std::vector<EarlyStopSpec>> parse_early_stopping(const std::string
   return out;
 }
 
+
+// A backend section (`slurm: True`, `slurm: {walltime: 1:00:00}`, ...) into `sections[key]`,
+// with the position of each option under `prefix + key + "." + option`.
+static Result<void> parse_section(const std::string& path, const std::string& key, const YAML::Node& val,
+                                  nlohmann::ordered_json& sections, std::map<std::string, Loc>& locs,
+                                  const std::string& prefix) {
+  if (val.IsNull()) {
+    sections[key] = nlohmann::ordered_json::object();
+  } else if (val.IsScalar()) {
+    Value b = scalar_value(val);
+    if (b.kind() != Value::Kind::Bool)
+      return error_at(path, val.Mark(), fmt::format("'{}' must be True, False or a mapping of options", key),
+                      fmt::format("e.g. `{}: True` for defaults, or `{}:` followed by indented options", key, key));
+    if (b.as_bool()) sections[key] = nlohmann::ordered_json::object();
+  } else if (val.IsMap()) {
+    sections[key] = to_options(val);
+    for (const auto& kv : val) locs[prefix + key + "." + kv.first.Scalar()] = loc_of(kv.second);
+  } else {
+    return error_at(path, val.Mark(),
+                    fmt::format("'{}' must be True, False or a mapping of options, got {}", key, type_word(val)),
+                    fmt::format("e.g. `{}: True`, or `{}:` followed by indented `option: value` lines", key, key));
+  }
+  return {};
+}
+
+// A resource's name: it becomes part of an environment variable (XRUN_RESOURCE_<NAME>).
+static bool resource_name_ok(const std::string& n) {
+  if (n.empty() || !(std::isalpha(static_cast<unsigned char>(n[0])) || n[0] == '_')) return false;
+  return std::all_of(n.begin(), n.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+}
+
+// A job's `resources: {gpu: 1, licence: 1}`: how many of each declared resource one task takes.
+static Result<std::vector<std::pair<std::string, int64_t>>> parse_resources(const std::string& path,
+                                                                          const YAML::Node& val, std::map<std::string, Loc>& locs,
+                                                                          const std::string& prefix) {
+  std::vector<std::pair<std::string, int64_t>> out;
+  if (!val.IsMap())
+    return error_at(path, val.Mark(), fmt::format("'resources' must be a mapping of names to counts, got {}", type_word(val)),
+                    "e.g. `resources: {gpu: 1}`: each task of the stage takes one gpu");
+  for (const auto& kv : val) {
+    const std::string name = kv.first.Scalar();
+    if (!resource_name_ok(name))
+      return error_at(path, kv.first.Mark(), fmt::format("resource name '{}' is not usable", name),
+                      "use letters, digits and '_' (it names the variable XRUN_RESOURCE_<NAME>)");
+    Value v = kv.second.IsScalar() ? scalar_value(kv.second) : Value::null();
+    if (v.kind() != Value::Kind::Int || v.as_int() < 1)
+      return error_at(path, kv.second.Mark(), fmt::format("resources: '{}' must be a whole number of at least 1", name),
+                      fmt::format("e.g. `{}: 1`", name));
+    out.emplace_back(name, v.as_int());
+    locs[prefix + "resources." + name] = loc_of(kv.second);
+  }
+  return out;
+}
+
+// A job's `depends_on:` a name, or a list of names and `{stage: NAME, per_task: true}` entries.
+static Result<std::vector<DependSpec>> parse_depends_on(const std::string& path, const YAML::Node& val) {
+  std::vector<DependSpec> out;
+  auto one = [&](const YAML::Node& n) -> Result<void> {
+    DependSpec d;
+    d.loc = loc_of(n);
+    if (n.IsScalar() && !n.Scalar().empty()) {
+      d.name = n.Scalar();
+    } else if (n.IsMap()) {
+      bool has_stage = false;
+      for (const auto& kv : n) {
+        const std::string k = kv.first.Scalar();
+        if (k == "stage" && kv.second.IsScalar() && !kv.second.Scalar().empty()) {
+          d.name = kv.second.Scalar();
+          has_stage = true;
+        } else if (k == "per_task") {
+          Value b = kv.second.IsScalar() ? scalar_value(kv.second) : Value::null();
+          if (b.kind() != Value::Kind::Bool)
+            return error_at(path, kv.second.Mark(), "'per_task' must be true or false",
+                            "`per_task: true`: each task waits only for the task of that stage with the same values");
+          d.per_task = b.as_bool();
+        } else {
+          std::string s = util::suggest(k, {"stage", "per_task"});
+          return error_at(path, kv.first.Mark(), fmt::format("unknown key '{}' in a depends_on entry", k),
+                          s.empty() ? "an entry takes `stage: NAME` and `per_task: true|false`"
+                                    : fmt::format("did you mean '{}'?", s));
+        }
+      }
+      if (!has_stage)
+        return error_at(path, n.Mark(), "a depends_on entry has no 'stage'", "write `{stage: NAME, per_task: true}`");
+    } else {
+      return error_at(path, n.Mark(), fmt::format("a depends_on entry must be a job's name, got {}", type_word(n)),
+                      "e.g. `depends_on: [prepare]` or `depends_on: [{stage: sim, per_task: true}]`");
+    }
+    out.push_back(std::move(d));
+    return {};
+  };
+  if (val.IsSequence()) {
+    for (const auto& n : val) XRUN_TRY(one(n));
+  } else if (!val.IsNull()) {
+    XRUN_TRY(one(val));
+  }
+  return out;
+}
+
+// Names in `depends_on` resolved to stages; a name no job has, a stage waiting for itself or a
+// cycle is an error at the entry.
+static Result<void> resolve_stage_graph(const std::string& path, std::vector<StageSpec>& stages) {
+  std::map<std::string, size_t> index;
+  for (size_t s = 0; s < stages.size(); ++s) index[stages[s].name] = s;
+  std::vector<std::string> names;
+  for (const auto& st : stages) names.push_back(st.name);
+  for (size_t s = 0; s < stages.size(); ++s) {
+    std::set<size_t> seen;
+    for (auto& d : stages[s].depends_on) {
+      auto it = index.find(d.name);
+      if (it == index.end()) {
+        std::string near = util::suggest(d.name, names);
+        return error_at(path, d.loc, fmt::format("job '{}' depends on '{}', which no job is named", stages[s].name, d.name),
+                        near.empty() ? fmt::format("the jobs are named: {}", fmt::join(names, ", "))
+                                     : fmt::format("did you mean '{}'?", near));
+      }
+      if (it->second == s)
+        return error_at(path, d.loc, fmt::format("job '{}' depends on itself", d.name), "remove it from its own depends_on");
+      if (!seen.insert(it->second).second)
+        return error_at(path, d.loc, fmt::format("job '{}' names '{}' twice in depends_on", stages[s].name, d.name),
+                        "keep one entry");
+      d.stage = it->second;
+    }
+  }
+  // Cycles: depth-first, reporting the first one found with its path.
+  std::vector<int> mark(stages.size(), 0);  // 0 new, 1 on the path, 2 done
+  std::vector<size_t> trail;
+  std::function<Result<void>(size_t)> visit = [&](size_t s) -> Result<void> {
+    mark[s] = 1;
+    trail.push_back(s);
+    for (const auto& d : stages[s].depends_on) {
+      if (mark[d.stage] == 1) {
+        std::vector<std::string> cycle;
+        auto from = std::find(trail.begin(), trail.end(), d.stage);
+        for (auto it = from; it != trail.end(); ++it) cycle.push_back(stages[*it].name);
+        cycle.push_back(stages[d.stage].name);
+        std::reverse(cycle.begin(), cycle.end());
+        return error_at(path, d.loc, fmt::format("the jobs' depends_on form a cycle: {}", fmt::join(cycle, " -> ")),
+                        "a job can only wait for jobs that do not wait for it; remove one of these dependencies");
+      }
+      if (mark[d.stage] == 0) XRUN_TRY(visit(d.stage));
+    }
+    trail.pop_back();
+    mark[s] = 2;
+    return {};
+  };
+  for (size_t s = 0; s < stages.size(); ++s)
+    if (mark[s] == 0) XRUN_TRY(visit(s));
+  return {};
+}
+
 const std::vector<std::string>& known_top_level_keys() {
   static const std::vector<std::string> keys = {"name",  "command", "jobs",   "variables", "scheduler", "local",
                                                 "slurm", "pbs",     "docker", "workdir",   "shell", "max_tasks", "early_stopping"};
@@ -360,21 +514,7 @@ Result<Spec> parse_spec(const std::string& text, const std::string& path) {
       (key == "workdir" ? spec.workdir : spec.shell) = val.Scalar();
     } else {  // backend sections
       spec.option_locs[key] = loc_of(kv.first);
-      if (val.IsNull()) {
-        spec.sections[key] = nlohmann::ordered_json::object();
-      } else if (val.IsScalar()) {
-        Value b = scalar_value(val);
-        if (b.kind() != Value::Kind::Bool)
-          return error_at(path, val.Mark(), fmt::format("'{}' must be True, False or a mapping of options", key),
-                          fmt::format("e.g. `{}: True` for defaults, or `{}:` followed by indented options", key, key));
-        if (b.as_bool()) spec.sections[key] = nlohmann::ordered_json::object();
-      } else if (val.IsMap()) {
-        spec.sections[key] = to_options(val);
-        for (const auto& kv : val) spec.option_locs[key + "." + kv.first.Scalar()] = loc_of(kv.second);
-      } else {
-        return error_at(path, val.Mark(), fmt::format("'{}' must be True, False or a mapping of options, got {}", key, type_word(val)),
-                        fmt::format("e.g. `{}: True`, or `{}:` followed by indented `option: value` lines", key, key));
-      }
+      XRUN_TRY(parse_section(path, key, val, spec.sections, spec.option_locs, ""));
     }
   }
 
@@ -405,16 +545,33 @@ Result<Spec> parse_spec(const std::string& text, const std::string& path) {
       StageSpec st;
       st.name = fmt::format("job{}", k);
       st.loc = loc_of(job);
-      static const std::vector<std::string> jkeys = {"command", "name", "on_failure", "max_tasks", "early_stopping"};
+      static const std::vector<std::string> jkeys = {"command",   "name",       "on_failure", "max_tasks", "early_stopping",
+                                                     "depends_on", "resources", "scheduler",  "local",     "slurm",
+                                                     "pbs",        "docker"};
+      const std::string prefix = fmt::format("jobs.{}.", k);
       bool has_cmd = false;
       for (const auto& kv : job) {
         const std::string key = kv.first.Scalar();
         if (std::find(jkeys.begin(), jkeys.end(), key) == jkeys.end()) {
           std::string s = util::suggest(key, jkeys);
           return error_at(path, kv.first.Mark(), fmt::format("unknown key '{}' in job {}", key, k),
-                          s.empty() ? "a job takes command, name and on_failure" : fmt::format("did you mean '{}'?", s));
+                          s.empty() ? "a job takes command, name, on_failure, depends_on, resources, max_tasks, "
+                                      "early_stopping and backend sections (scheduler, local, slurm, pbs, docker)"
+                                    : fmt::format("did you mean '{}'?", s));
         }
-        if (key == "max_tasks") {
+        if (std::find(kBackends.begin(), kBackends.end(), key) != kBackends.end()) {
+          spec.option_locs[prefix + key] = loc_of(kv.first);
+          XRUN_TRY(parse_section(path, key, kv.second, st.sections, spec.option_locs, prefix));
+        } else if (key == "depends_on") {
+          auto d = parse_depends_on(path, kv.second);
+          if (!d) return d.error();
+          st.depends_on = std::move(d.value());
+          st.has_depends_on = true;
+        } else if (key == "resources") {
+          auto r = parse_resources(path, kv.second, spec.option_locs, prefix);
+          if (!r) return r.error();
+          st.resources = std::move(r.value());
+        } else if (key == "max_tasks") {
           auto cap = parse_cap(path, kv.second);
           if (!cap) return cap.error();
           st.cap = cap.value();
@@ -448,6 +605,11 @@ Result<Spec> parse_spec(const std::string& text, const std::string& path) {
         return error_at(path, job.Mark(), fmt::format("two jobs are named '{}'", st.name), "give each job its own name");
       spec.stages.push_back(std::move(st));
     }
+    // Without depends_on, a job waits for the one before it (today's chain).
+    for (size_t s = 1; s < spec.stages.size(); ++s)
+      if (!spec.stages[s].has_depends_on)
+        spec.stages[s].depends_on.push_back(DependSpec{spec.stages[s - 1].name, s - 1, false, spec.stages[s].loc});
+    XRUN_TRY(resolve_stage_graph(path, spec.stages));
   }
 
   spec.workdir = spec.workdir.empty() ? spec.dir

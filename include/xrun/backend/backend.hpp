@@ -2,6 +2,7 @@
 // runs (a local process pool, a Slurm array job, ...); the wrapper and the store are shared.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <ostream>
 #include <set>
@@ -26,6 +27,8 @@ struct RunOptions {
   bool wait = false;          // schedulers: follow the experiment to its end
   bool resume = false;        // a resume of an existing experiment
   std::set<size_t> to_run;    // global task ids to run; the others are kept as they are
+  // --resources NAME=IDS|COUNT: what the machine has, over the file's `local: {resources}`.
+  std::map<std::string, std::vector<std::string>> resources;
 };
 
 class Backend {
@@ -40,6 +43,15 @@ class Backend {
   // What can be checked before anything is created (an engine that answers, an image that
   // exists); `options` as for dry_run.
   virtual Result<void> preflight(const json& options) { (void)options; return {}; }
+  // Whether what a stage asks for (`resources: {gpu: 1}`) can be given: the pool needs the
+  // resources declared; a scheduler maps `gpu` to its own request. `options`: the stage's.
+  virtual Result<void> check_demand(const json& options, const RunOptions& opts,
+                                    const std::vector<std::pair<std::string, int64_t>>& demand) const {
+    (void)options;
+    (void)opts;
+    (void)demand;
+    return {};
+  }
   // Checks that the options, all together, have what the backend requires (e.g. an image).
   virtual Result<void> check_complete(const json& options) const { (void)options; return {}; }
   // Run or submit opts.to_run. Returns the exit code (0 all succeeded, 1 not, 130 interrupted).

@@ -3,6 +3,7 @@
 // the keys it knows with these and never needs another backend's key list.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,5 +34,10 @@ Result<double> duration(const std::string& key, const json& v);
 std::optional<double> parse_duration(const std::string& text);
 // The spellings of a YAML 1.1 / experi boolean.
 std::optional<bool> boolean(const json& v);
+// Declared resources: `{gpu: [0, 1], licence: 2}` (a list of ids, or a count N = ids 0..N-1),
+// or from the command line "gpu=0,1" / "licence=2" (a single number is a count). Ids are plain
+// words (letters, digits, '.', ':', '-', '_'): they end up in variables like CUDA_VISIBLE_DEVICES.
+Result<std::map<std::string, std::vector<std::string>>> resources(const json& v);
+Result<std::pair<std::string, std::vector<std::string>>> resource_arg(const std::string& arg);
 
 }  // namespace xrun::backend::options

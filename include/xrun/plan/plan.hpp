@@ -40,12 +40,29 @@ struct EarlyStop {
   std::string describe() const;  // "accuracy >= 0.9"
 };
 
+// A stage this one waits for: all of it, or (`per_task`) for each task only its counterpart
+// there (the tasks with the same values of the variables both use).
+struct After {
+  size_t stage = 0;
+  bool per_task = false;
+  bool operator==(const After& o) const { return stage == o.stage && per_task == o.per_task; }
+};
+
 struct Stage {
   std::string name;
+  std::vector<After> after;  // default: the previous stage
+  // The stage's own backend sections (`slurm: {walltime: ...}`), merged over the top-level
+  // ones (meta.json "options") for this stage only; see run::stage_options.
+  json options = json::object();
+  // What each task takes from the pool's declared resources (`resources: {gpu: 1}`).
+  std::vector<std::pair<std::string, int64_t>> resources;
   spec::OnFailure on_failure = spec::OnFailure::Stop;
   std::vector<EarlyStop> early_stopping;
   std::vector<Task> tasks;
 };
+
+// What a stage waits for when the file does not say: the stage before it.
+std::vector<After> default_after(size_t stage);
 
 struct Plan {
   std::string name;

@@ -1,8 +1,10 @@
-// The stage graph: which stages a stage waits for, and whether it needs them to succeed or only
-// to end. Every backend gates stages through it (the local pool before starting a stage, the
+// The stage graph: which stages a stage waits for, whether it needs them to succeed or only to
+// end, and, for `per_task` dependencies, which tasks of the other stage each task waits for.
+// Every backend gates stages through it (the local pool before starting a stage or a task, the
 // batch engine's job dependencies, the states of tasks a gate keeps from ever starting).
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -13,21 +15,56 @@ namespace xrun::plan {
 class StageGraph {
  public:
   struct Need {
-    size_t stage = 0;     // the stage waited for
-    bool success = true;  // it must succeed (else: only end)
+    size_t stage = 0;       // the stage waited for
+    bool success = true;    // it must succeed (else: only end)
+    bool per_task = false;  // each task waits only for its counterparts there (parents())
   };
-  // Today's shape: each stage waits for every earlier one; a stage whose tasks fail stops the
-  // later ones unless it says `on_failure: continue` (or the run keeps going, --keep-going).
+  // From each stage's `after` (the file's depends_on; by default the previous stage). A stage
+  // whose tasks fail stops its dependents unless it says `on_failure: continue` (or the run
+  // keeps going, --keep-going).
   static StageGraph of(const Plan& p, bool keep_going);
 
   const std::vector<Need>& needs(size_t stage) const { return needs_.at(stage); }
   size_t size() const { return needs_.size(); }
-  // Why `stage` can never start, given which stages did not succeed ("" when it can).
-  std::string blocked(size_t stage, const std::vector<bool>& failed) const;
+  // The stages, each after every stage it waits for (file order among independent ones).
+  const std::vector<size_t>& order() const { return order_; }
+  // Why `stage` can never start, given which stages did not succeed and which were never run
+  // because of their own dependencies ("" when it can). Per-task needs are decided per task.
+  std::string blocked(size_t stage, const std::vector<bool>& failed, const std::vector<bool>& skipped) const;
+
+  // For a task of a stage with per-task needs: the tasks (global ids) it waits for, by need.
+  // A task waits for the tasks of the other stage whose values agree with its own on every
+  // variable both stages use (all of that stage when they share none).
+  struct Parents {
+    size_t need = 0;  // index into needs(stage)
+    std::vector<size_t> tasks;
+  };
+  const std::vector<Parents>& parents(size_t task) const;
+  // Why `task` can never start because a task it waits for per task ended without success
+  // (`unsatisfied(id)`), or "".
+  std::string task_blocked(size_t task, const std::function<bool(size_t)>& unsatisfied) const;
+  // The tasks that wait for `task` through a per-task need.
+  const std::vector<size_t>& children(size_t task) const;
+  // The variables a per-task need pairs tasks by ("" joined by ", "; empty: none shared).
+  std::string shared_variables(size_t stage, size_t need) const;
+  // Whether the pairing of a per-task need is one to one (each task has exactly one parent,
+  // and no parent has two children): what a scheduler's index-for-index chaining needs.
+  bool one_to_one(size_t stage, size_t need) const;
+
+  const std::string& name(size_t stage) const { return names_.at(stage); }
+  // The graph in words, one line per stage ("sim <- prepare (ok)"), for `xrun check`.
+  std::vector<std::string> describe() const;
 
  private:
+  bool keep_going_ = false;
   std::vector<std::vector<Need>> needs_;
   std::vector<std::string> names_;
+  std::vector<size_t> order_;
+  std::vector<size_t> offsets_;
+  std::vector<std::vector<Parents>> parents_;  // by global task id (empty for most)
+  std::vector<std::vector<size_t>> children_;  // by global task id
+  std::vector<std::vector<std::vector<std::string>>> shared_;  // [stage][need] variable names
+  std::vector<std::vector<bool>> one_to_one_;                  // [stage][need]
 };
 
 }  // namespace xrun::plan

@@ -42,6 +42,7 @@ class Child {
     std::string stderr_path;  // appended to; empty = same as stdout
     const sigset_t* child_mask = nullptr;
     bool new_session = false;  // setsid instead of setpgid (detached runners)
+    std::vector<std::string> env;  // "NAME=value" set for the child over this process's environment
   };
   static Result<Child> spawn(const Spawn& s);
 

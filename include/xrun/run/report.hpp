@@ -31,6 +31,8 @@ bool satisfied(const store::TaskStatus& t);
 
 // `scheduler:` merged with the backend's own section, from meta.json's options.
 json merged_options(const json& meta, const std::string& backend);
+// The options of one stage: the file's sections with the stage's own over them, merged for `backend`.
+json stage_options(const json& meta, const plan::Plan& p, size_t stage, const std::string& backend);
 
 json counts_json(const std::vector<store::TaskStatus>& tasks);
 // running | succeeded | failed | cancelled | incomplete

@@ -50,7 +50,24 @@ struct EarlyStopSpec {
   Loc loc;
 };
 
+// One entry of a job's `depends_on:`: the stage it waits for (resolved to its index), and
+// whether each task waits only for its own counterpart there (`per_task: true`).
+struct DependSpec {
+  std::string name;
+  size_t stage = 0;
+  bool per_task = false;
+  Loc loc;
+};
+
 struct StageSpec {
+  // `depends_on:`; without it, the stage waits for the previous one (the first for none).
+  std::vector<DependSpec> depends_on;
+  bool has_depends_on = false;
+  // The stage's own backend sections (`scheduler:`, `local:`, `slurm:`, `pbs:`, `docker:`),
+  // merged over the top-level ones for this stage only.
+  nlohmann::ordered_json sections = nlohmann::ordered_json::object();
+  // `resources:` what each task of the stage takes from the pool's declared resources.
+  std::vector<std::pair<std::string, int64_t>> resources;
   std::optional<TaskCap> cap;  // the stage's own `max_tasks`
   std::optional<std::vector<EarlyStopSpec>> early_stopping;  // the stage's own
   std::string name;
@@ -72,7 +89,8 @@ struct Spec {
   // Backend sections: "scheduler", "local", "slurm", "pbs", "docker" -> object of options
   // (scalars kept as their text). `slurm: True` gives an empty object; `False` leaves it out.
   nlohmann::ordered_json sections = nlohmann::ordered_json::object();
-  // Where each backend option's value stands: "slurm.walltime" -> line and column.
+  // Where each backend option's value stands: "slurm.walltime" -> line and column; a stage's
+  // own as "jobs.<k>.slurm.walltime" (k from 1), its `resources:` entries as "jobs.<k>.resources.gpu".
   std::map<std::string, Loc> option_locs;
   std::string workdir;  // absolute; the file's directory unless `workdir:` says otherwise
   std::string shell;    // `shell:`; empty = bash, falling back to sh

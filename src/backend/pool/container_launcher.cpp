@@ -144,7 +144,8 @@ std::string ContainerLauncher::container_name(const store::Experiment& exp, size
   return fmt::format("xrun-{}-{}", exp.id(), task);
 }
 
-std::vector<std::string> ContainerLauncher::task_argv(const store::Experiment& exp, size_t task) const {
+std::vector<std::string> ContainerLauncher::task_argv(const store::Experiment& exp, size_t task,
+                                                     const std::vector<std::string>& env) const {
   static const std::string cli_path = run::find_on_path(s_.cli);
   std::vector<std::string> argv{cli_path.empty() ? s_.cli : cli_path, "run", "--rm", "-i=false"};
   argv.push_back("--name=" + container_name(exp, task));
@@ -171,6 +172,7 @@ std::vector<std::string> ContainerLauncher::task_argv(const store::Experiment& e
   for (const auto& v : s_.volumes) argv.push_back("--volume=" + v);
   argv.push_back("--env=XRUN_HOST=" + util::hostname());
   for (const auto& [k, v] : s_.env) argv.push_back(fmt::format("--env={}={}", k, v));
+  for (const auto& e : env) argv.push_back("--env=" + e);  // the pool's: slot, resource ids
   if (!s_.network.empty()) argv.push_back("--network=" + s_.network);
   if (!s_.gpus.empty()) argv.push_back("--gpus=" + s_.gpus);
   if (!s_.cpus.empty()) argv.push_back("--cpus=" + s_.cpus);

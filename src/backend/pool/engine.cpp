@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
@@ -17,9 +18,11 @@
 #include <list>
 #include <map>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include "xrun/backend/observe.hpp"
@@ -57,8 +60,44 @@ Result<Settings> settings(const json& opts, const RunOptions& run_opts) {
     if (!g) return g.error();
     s.kill_grace = g.value();
   }
+  if (opts.contains("resources")) {
+    auto r = options::resources(opts["resources"]);
+    if (!r) return r.error();
+    s.resources = r.value();
+  }
+  for (const auto& [name, ids] : run_opts.resources) s.resources[name] = ids;
   if (run_opts.jobs > 0) s.jobs = run_opts.jobs;
   return s;
+}
+
+Result<StageSettings> stage_settings(const json& stage_opts, const json& top_opts) {
+  StageSettings st;
+  auto top = settings(top_opts, RunOptions{});
+  if (!top) return top.error();
+  auto own = settings(stage_opts, RunOptions{});
+  if (!own) return own.error();
+  st.walltime = own->walltime;
+  st.kill_grace = own->kill_grace;
+  // `jobs`/`max_parallel` given for the stage itself (not inherited from the top) caps it.
+  for (const auto& key : {"jobs", "max_parallel", "concurrency"})
+    if (stage_opts.contains(key) && (!top_opts.contains(key) || top_opts[key] != stage_opts[key])) st.max_parallel = own->jobs;
+  return st;
+}
+
+Result<void> check_demand(const Settings& s, const std::vector<std::pair<std::string, int64_t>>& demand) {
+  for (const auto& [name, n] : demand) {
+    auto it = s.resources.find(name);
+    if (it == s.resources.end())
+      return make_error(fmt::format("the stage asks for resource '{}', which this machine does not declare", name),
+                        fmt::format("declare it: `local: {{resources: {{{}: [0, 1]}}}}` (ids) or `{{{}: 2}}` (a count), "
+                                    "or --resources {}=0,1",
+                                    name, name, name));
+    if (static_cast<int64_t>(it->second.size()) < n)
+      return make_error(fmt::format("the stage asks for {} '{}' per task, and only {} are declared", n, name,
+                                    it->second.size()),
+                        "ask for fewer, or declare more");
+  }
+  return {};
 }
 
 namespace {
@@ -76,10 +115,70 @@ const char* signal_name(int sig) {
 // unwritable): the task did not run.
 constexpr int kCannotRecord = 75;
 
+// The declared resources: each resource's ids and which of them a running task holds.
+class Resources {
+ public:
+  explicit Resources(const std::map<std::string, std::vector<std::string>>& declared) {
+    for (const auto& [name, ids] : declared) pools_[name] = {ids, std::vector<bool>(ids.size(), false)};
+  }
+  bool fits(const std::vector<std::pair<std::string, int64_t>>& demand) const {
+    for (const auto& [name, n] : demand) {
+      auto it = pools_.find(name);
+      if (it == pools_.end()) return false;
+      int64_t free = std::count(it->second.used.begin(), it->second.used.end(), false);
+      if (free < n) return false;
+    }
+    return true;
+  }
+  // The ids handed to one task (lowest free first), by resource.
+  std::map<std::string, std::vector<size_t>> take(const std::vector<std::pair<std::string, int64_t>>& demand) {
+    std::map<std::string, std::vector<size_t>> got;
+    for (const auto& [name, n] : demand) {
+      auto& p = pools_.at(name);
+      for (size_t i = 0; i < p.used.size() && static_cast<int64_t>(got[name].size()) < n; ++i)
+        if (!p.used[i]) {
+          p.used[i] = true;
+          got[name].push_back(i);
+        }
+    }
+    return got;
+  }
+  void give_back(const std::map<std::string, std::vector<size_t>>& held) {
+    for (const auto& [name, idx] : held)
+      for (size_t i : idx) pools_.at(name).used.at(i) = false;
+  }
+  // The task's variables for what it holds: XRUN_RESOURCE_<NAME>=ids, and for `gpu` the
+  // devices the GPU runtimes read (CUDA_VISIBLE_DEVICES, ROCR_VISIBLE_DEVICES).
+  std::vector<std::string> env(const std::map<std::string, std::vector<size_t>>& held) const {
+    std::vector<std::string> out;
+    for (const auto& [name, idx] : held) {
+      std::vector<std::string> ids;
+      for (size_t i : idx) ids.push_back(pools_.at(name).ids.at(i));
+      std::string list = fmt::format("{}", fmt::join(ids, ","));
+      std::string upper = name;
+      for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      out.push_back(fmt::format("XRUN_RESOURCE_{}={}", upper, list));
+      if (name == "gpu") {
+        out.push_back("CUDA_VISIBLE_DEVICES=" + list);
+        out.push_back("ROCR_VISIBLE_DEVICES=" + list);
+      }
+    }
+    return out;
+  }
+
+ private:
+  struct Pool {
+    std::vector<std::string> ids;
+    std::vector<bool> used;
+  };
+  std::map<std::string, Pool> pools_;
+};
+
 class Pool {
  public:
   Pool(PoolBackend& b, const store::Experiment& exp, const plan::Plan& p, const json& meta, const RunOptions& opts,
-       const Settings& s, const run::SignalBlocker& sigs)
+       const Settings& s, std::vector<StageSettings> stage_settings,
+       std::vector<std::unique_ptr<Launcher>> stage_launchers, const run::SignalBlocker& sigs)
       : backend_(b),
         launcher_(b.launcher()),
         exp_(exp),
@@ -90,11 +189,18 @@ class Pool {
         sigs_(sigs),
         graph_(plan::StageGraph::of(p, opts.keep_going)),
         offsets_(store::stage_offsets(p)),
+        resources_(s.resources),
+        stage_launchers_(std::move(stage_launchers)),
         progress_(opts.quiet) {
     workdir_ = meta.value("workdir", std::string("."));
     worker_argv_ = launcher_.worker_argv(exp_);
     slots_.resize(static_cast<size_t>(std::max(1, set_.jobs)));
     sigfd_.reset(::signalfd(-1, &sigs_.blocked(), SFD_CLOEXEC | SFD_NONBLOCK));
+    stages_.resize(p.stages.size());
+    for (size_t s = 0; s < p.stages.size(); ++s) {
+      stages_[s].set = s < stage_settings.size() ? stage_settings[s] : StageSettings{};
+      stages_[s].total = p.stages[s].tasks.size();
+    }
   }
 
   // Runs the whole experiment; returns the exit code.
@@ -104,23 +210,28 @@ class Pool {
     // before anything is dispatched: they are watched (and stopped by signals and walltime),
     // never started a second time.
     if (opts_.resume) adopt_running();
-    std::vector<bool> failed(plan_.stages.size(), false);
-    for (size_t s = 0; s < plan_.stages.size(); ++s) {
-      std::vector<size_t> ids = stage_ids(s);
-      if (std::string why = graph_.blocked(s, failed); !why.empty()) {
-        refresh_cancel(true);
-        spdlog::debug("stage '{}': {}; its tasks are skipped", plan_.stages[s].name, why);
-        for (size_t id : ids)
-          if (!cancelled_.count(id)) decide(id, {"SKIPPED", why});
-        failed[s] = !ids.empty();
-        continue;
+    count_parents();
+    for (;;) {
+      refresh_cancel();
+      stop_cancelled();
+      open_stages();
+      apply_early_stops();
+      if (!store_error_) dispatch();
+      close_stages();
+      if (all_done()) break;
+      if (store_error_ && busy() == 0) break;
+      prepare_ahead();
+      int sig = wait_events(next_wakeup());
+      if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) {
+        interrupt_signal_ = sig;
+        return interrupted();
       }
-      if ((!ids.empty() || !adopted_.empty()) && !run_stage(s, ids)) return interrupted();
-      progress_.clear();
-      if (store_error_) break;
-      for (size_t i = 0; i < plan_.stages[s].tasks.size(); ++i)
-        if (!run::satisfied(state_of(offsets_[s] + i))) failed[s] = true;
+      enforce_walltime();
+      kill_doomed(false);
+      poll_adopted();
+      show_progress();
     }
+    progress_.clear();
     settle_doomed();
     stop_workers(1.0);
     if (store_error_) {
@@ -143,6 +254,8 @@ class Pool {
     std::string buf;
     run::Child oneshot;
     std::optional<size_t> task;
+    size_t stage = 0;
+    std::map<std::string, std::vector<size_t>> held;  // resource ids the task holds
     long pgid = 0;
     long orphan = 0;  // the worker died while this group's leader ran: the runner reaps it
     double start = 0, term_at = 0;
@@ -152,14 +265,33 @@ class Pool {
   // A task a wrapper from an earlier runner still runs (resume after a crash).
   struct Adopted {
     size_t id = 0;
+    size_t stage = 0;
     long pgid = 0;
     double start = 0, term_at = 0;
+  };
+  // A stage as this runner drives it: waiting for the stages it needs, open (its tasks start as
+  // they become ready), done.
+  struct StageRun {
+    enum class Phase { Waiting, Open, Done } phase = Phase::Waiting;
+    StageSettings set;
+    std::deque<size_t> ready;  // may start now
+    std::set<size_t> waiting;  // wait for their own tasks of another stage (per_task)
+    size_t running = 0;        // in slots or adopted
+    size_t total = 0, done = 0, failed = 0;
+    bool did_fail = false;     // some task did not succeed (for its dependents)
+    bool skipped = false;      // never ran: a stage it needs did not succeed
+    std::string early_stop;    // once met
   };
 
   store::TaskStatus state_of(size_t id) {
     return observe_task(backend_, exp_, plan_, meta_, id, cancelled_.count(id) > 0);
   }
+  size_t stage_of(size_t id) const { return store::locate(plan_, id).first; }
+  const Launcher& launcher_for(size_t stage) const {
+    return stage < stage_launchers_.size() && stage_launchers_[stage] ? *stage_launchers_[stage] : launcher_;
+  }
 
+  // The tasks of stage `s` this runner runs (an adopted task is already running).
   std::vector<size_t> stage_ids(size_t s) const {
     std::vector<size_t> ids;
     for (size_t i = 0; i < plan_.stages[s].tasks.size(); ++i)
@@ -176,8 +308,22 @@ class Pool {
 
   void adopt(const store::TaskStatus& t) {
     spdlog::debug("task {}: adopted (its wrapper from an earlier runner still runs it)", t.id);
-    adopted_.push_back({t.id, t.pid, t.start > 0 ? t.start : util::now_seconds(), 0});
+    size_t s = stage_of(t.id);
+    adopted_.push_back({t.id, s, t.pid, t.start > 0 ? t.start : util::now_seconds(), 0});
     adopted_ids_.insert(t.id);
+    ++stages_[s].running;
+  }
+
+  // Per-task dependencies: how many of its parents each task of this run still waits for (the
+  // parents this runner runs or watches; the others have ended already).
+  void count_parents() {
+    for (size_t id : opts_.to_run) {
+      size_t n = 0;
+      for (const auto& ps : graph_.parents(id))
+        for (size_t pt : ps.tasks)
+          if (opts_.to_run.count(pt)) ++n;
+      if (n > 0) open_parents_[id] = n;
+    }
   }
 
   void write_control(size_t id, const ControlRecord& c) {
@@ -226,68 +372,169 @@ class Pool {
     return n;
   }
 
-  // Returns false when interrupted.
-  bool run_stage(size_t s, const std::vector<size_t>& ids) {
-    stage_ = s;
-    std::deque<size_t> queue(ids.begin(), ids.end());
-    stage_total_ = ids.size();
-    for (size_t id : adopted_ids_)
-      if (store::locate(plan_, id).first == s) ++stage_total_;
-    done_ = failed_ = 0;
-    // An early stop met before (a resume): the tasks of the stage that already succeeded.
-    std::vector<size_t> before;
-    for (size_t i = 0; i < plan_.stages[s].tasks.size(); ++i)
-      if (!opts_.to_run.count(offsets_[s] + i)) before.push_back(offsets_[s] + i);
-    early_stop_ = run::early_stop_reason(exp_, plan_.stages[s], before);
-    for (;;) {
-      refresh_cancel();
-      stop_cancelled();
-      if (store_error_) queue.clear();  // start nothing more
-      if (!early_stop_.empty()) {  // the stage met its early_stopping: the rest is left out
-        for (size_t id : queue) {
-          if (!cancelled_.count(id)) decide(id, {"SKIPPED", early_stop_});
-          ++done_;
-        }
-        queue.clear();
+  bool all_done() const {
+    for (const auto& st : stages_)
+      if (st.phase != StageRun::Phase::Done) return false;
+    return busy() == 0;
+  }
+
+  // Stages whose whole-stage dependencies have all ended open: their tasks become ready (or
+  // wait for their own parents); a stage that can never run has its tasks SKIPPED.
+  void open_stages() {
+    for (size_t s : graph_.order()) {
+      auto& st = stages_[s];
+      if (st.phase != StageRun::Phase::Waiting) continue;
+      bool can_open = true;
+      for (const auto& need : graph_.needs(s))
+        if (!need.per_task && stages_[need.stage].phase != StageRun::Phase::Done) can_open = false;
+      if (!can_open) continue;
+      std::vector<bool> failed(stages_.size()), skipped(stages_.size());
+      for (size_t k = 0; k < stages_.size(); ++k) {
+        failed[k] = stages_[k].did_fail;
+        skipped[k] = stages_[k].skipped;
       }
-      for (auto& slot : slots_) {
-        while (!slot.busy() && !queue.empty() && busy() < slots_.size() && !store_error_) {
-          size_t id = queue.front();
-          queue.pop_front();
-          start_task(slot, id);
-        }
+      std::vector<size_t> ids = stage_ids(s);
+      st.phase = StageRun::Phase::Open;
+      if (std::string why = graph_.blocked(s, failed, skipped); !why.empty()) {
+        refresh_cancel(true);
+        spdlog::debug("stage '{}': {}; its tasks are skipped", plan_.stages[s].name, why);
+        for (size_t id : ids)
+          if (!cancelled_.count(id)) decide(id, {"SKIPPED", why});
+        st.skipped = true;
+        st.did_fail = !ids.empty();
+        st.phase = st.running == 0 ? StageRun::Phase::Done : StageRun::Phase::Open;
+        st.done = ids.size();
+        continue;
       }
-      if (queue.empty() && busy() == 0) return true;
-      prepare_ahead(queue);
-      int sig = wait_events(next_wakeup());
-      if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) {
-        interrupt_signal_ = sig;
-        pending_after_interrupt_ = std::vector<size_t>(queue.begin(), queue.end());
-        return false;
+      spdlog::debug("stage '{}': open ({} task(s))", plan_.stages[s].name, ids.size());
+      // An early stop met before (a resume): the tasks of the stage that already succeeded.
+      std::vector<size_t> before;
+      for (size_t i = 0; i < plan_.stages[s].tasks.size(); ++i)
+        if (!opts_.to_run.count(offsets_[s] + i)) before.push_back(offsets_[s] + i);
+      st.early_stop = run::early_stop_reason(exp_, plan_.stages[s], before);
+      for (size_t id : ids) {
+        if (open_parents_.count(id)) st.waiting.insert(id);
+        else make_ready(id);
       }
-      enforce_walltime();
-      kill_doomed(false);
-      poll_adopted();
-      show_progress();
     }
   }
 
-  // Write the scripts of the next queued tasks while the workers are busy, so that handing a
-  // task to a worker that just finished is a single write.
-  void prepare_ahead(const std::deque<size_t>& queue) {
-    size_t want = slots_.size();
-    for (size_t k = 0; k < queue.size() && prepared_.size() < want; ++k) {
-      size_t id = queue[k];
-      if (prepared_.count(id) || cancelled_.count(id)) continue;
-      auto [s, i] = store::locate(plan_, id);
-      const auto& task = plan_.stages[s].tasks[i];
-      if (opts_.resume || (opts_.skip_existing && (task.creates || task.requires_))) break;  // decided at start time
-      auto r = run::prepare_task(exp_, plan_, meta_, id);
-      if (!r) {
-        store_failed(r.error());
-        break;
+  // A task whose parents (per task) have all ended: SKIPPED when one that had to succeed did
+  // not, else ready to start.
+  void make_ready(size_t id) {
+    size_t s = stage_of(id);
+    auto& st = stages_[s];
+    st.waiting.erase(id);
+    std::string why = graph_.task_blocked(id, [&](size_t pt) {
+      store::TaskStatus t = state_of(pt);
+      return store::is_final(t.state) && !run::satisfied(t);
+    });
+    if (why.empty()) {
+      // (A parent this runner does not run, still unfinished: there is nothing to wait for.)
+      st.ready.push_back(id);
+      return;
+    }
+    if (!cancelled_.count(id)) decide(id, {"SKIPPED", why});
+    task_settled(id);
+  }
+
+  // A task of this run has ended (or will never start): its children may become ready.
+  void task_settled(size_t id) {
+    size_t s = stage_of(id);
+    ++stages_[s].done;
+    store::TaskStatus t = state_of(id);
+    if (!run::satisfied(t)) ++stages_[s].failed;
+    // early_stopping: a finished task whose metrics meet a condition stops the stage.
+    const auto& stage = plan_.stages[s];
+    if (stages_[s].early_stop.empty() && t.state == State::Succeeded && !stage.early_stopping.empty()) {
+      stages_[s].early_stop = run::early_stop_reason(exp_, stage, {id});
+      if (!stages_[s].early_stop.empty()) spdlog::debug("stage '{}': {}", stage.name, stages_[s].early_stop);
+    }
+    for (size_t child : graph_.children(id)) {
+      auto it = open_parents_.find(child);
+      if (it == open_parents_.end()) continue;
+      if (--it->second > 0) continue;
+      open_parents_.erase(it);
+      if (stages_[stage_of(child)].waiting.count(child)) make_ready(child);
+    }
+  }
+
+  // A stage that met its early_stopping: the tasks not started are left out.
+  void apply_early_stops() {
+    for (size_t s = 0; s < stages_.size(); ++s) {
+      auto& st = stages_[s];
+      if (st.early_stop.empty() || st.phase != StageRun::Phase::Open) continue;
+      std::vector<size_t> left(st.ready.begin(), st.ready.end());
+      left.insert(left.end(), st.waiting.begin(), st.waiting.end());
+      st.ready.clear();
+      st.waiting.clear();
+      for (size_t id : left) {
+        open_parents_.erase(id);
+        if (!cancelled_.count(id)) decide(id, {"SKIPPED", st.early_stop});
+        task_settled(id);
       }
-      prepared_.insert(id);
+    }
+  }
+
+  // Open stages with nothing left to start or watch are done.
+  void close_stages() {
+    for (size_t s = 0; s < stages_.size(); ++s) {
+      auto& st = stages_[s];
+      if (st.phase != StageRun::Phase::Open || !st.ready.empty() || !st.waiting.empty() || st.running > 0) continue;
+      if (store_error_) {  // (nothing more starts; what is left stays PENDING)
+        st.phase = StageRun::Phase::Done;
+        st.did_fail = true;
+        continue;
+      }
+      st.phase = StageRun::Phase::Done;
+      if (!st.skipped)
+        for (size_t i = 0; i < plan_.stages[s].tasks.size(); ++i)
+          if (!run::satisfied(state_of(offsets_[s] + i))) st.did_fail = true;
+      spdlog::debug("stage '{}': done{}", plan_.stages[s].name, st.did_fail ? " (not all succeeded)" : "");
+    }
+  }
+
+  // Fill free slots with ready tasks: stages in graph order (earlier stages first), each within
+  // its own max_parallel, each task only when the resources it asks for are free.
+  void dispatch() {
+    for (auto& slot : slots_) {
+      if (slot.busy() || busy() >= slots_.size()) continue;
+      for (;;) {
+        std::optional<size_t> pick;
+        for (size_t s : graph_.order()) {
+          auto& st = stages_[s];
+          if (st.phase != StageRun::Phase::Open || st.ready.empty()) continue;
+          if (st.set.max_parallel > 0 && st.running >= static_cast<size_t>(st.set.max_parallel)) continue;
+          if (!resources_.fits(plan_.stages[s].resources)) continue;
+          pick = st.ready.front();
+          st.ready.pop_front();
+          break;
+        }
+        if (!pick) return;
+        if (start_task(slot, *pick)) break;  // else: decided without a slot; pick another
+        if (store_error_) return;
+      }
+    }
+  }
+
+  // Write the scripts of the next ready tasks while the workers are busy, so that handing a
+  // task to a worker that just finished is a single write.
+  void prepare_ahead() {
+    if (opts_.resume || store_error_) return;  // (decided at start time)
+    size_t want = slots_.size();
+    for (size_t s : graph_.order()) {
+      for (size_t id : stages_[s].ready) {
+        if (prepared_.size() >= want) return;
+        if (prepared_.count(id) || cancelled_.count(id)) continue;
+        const auto& task = plan_.stages[s].tasks[id - offsets_[s]];
+        if (opts_.skip_existing && (task.creates || task.requires_)) return;  // decided at start time
+        auto r = run::prepare_task(exp_, plan_, meta_, id);
+        if (!r) {
+          store_failed(r.error());
+          return;
+        }
+        prepared_.insert(id);
+      }
     }
   }
 
@@ -309,6 +556,7 @@ class Pool {
     sp.stdout_fd = out_w.get();
     sp.stderr_path = exp_.path("workers.log");
     sp.child_mask = &sigs_.old_mask();
+    sp.env = {slot_env(slot)};
     auto c = run::Child::spawn(sp);
     if (!c) {
       spdlog::error("{}", c.error().what);
@@ -321,43 +569,48 @@ class Pool {
     return true;
   }
 
-  void start_task(Slot& slot, size_t id) {
+  // XRUN_SLOT: the slot's number, 1 to -j (GNU parallel's {%}).
+  std::string slot_env(const Slot& slot) const { return fmt::format("XRUN_SLOT={}", &slot - slots_.data() + 1); }
+
+  // Returns true when the task now occupies the slot; false when it was decided without one
+  // (cancelled, satisfied meanwhile, adopted, skipped, could not start).
+  bool start_task(Slot& slot, size_t id) {
+    size_t s = stage_of(id);
     if (cancelled_.count(id)) {
-      count_done(id);
-      return;
+      task_settled(id);
+      return false;
     }
-    auto [s, i] = store::locate(plan_, id);
-    const auto& task = plan_.stages[s].tasks[i];
+    const auto& task = plan_.stages[s].tasks[id - offsets_[s]];
     if (opts_.resume) {
       // Decided again now: a task that ended under an earlier runner's wrapper since the resume
       // looked is never run again, and one whose wrapper still runs is adopted.
       store::TaskStatus cur = state_of(id);
       if (run::satisfied(cur)) {
         spdlog::debug("task {}: {} meanwhile; not run again", id, store::to_string(cur.state));
-        count_done(id);
-        return;
+        task_settled(id);
+        return false;
       }
       if (cur.state == State::Running && cur.wrapper_alive) {
         adopt(cur);
-        return;
+        return false;
       }
     }
     if (opts_.skip_existing && task.creates && util::exists(util::join(workdir_, *task.creates))) {
       decide(id, {"SKIPPED", fmt::format("{} {}", run::kCreatesExists, *task.creates)});
-      count_done(id);
-      return;
+      task_settled(id);
+      return false;
     }
     // `requires` is informational, as in experi, unless --skip-existing/--use-dependencies.
     if (opts_.skip_existing && task.requires_ && !util::exists(util::join(workdir_, *task.requires_))) {
       decide(id, {"SKIPPED", fmt::format("required file {} does not exist", *task.requires_)});
-      count_done(id);
-      return;
+      task_settled(id);
+      return false;
     }
     if (!prepared_.erase(id)) {
       auto attempt = run::prepare_task(exp_, plan_, meta_, id);
       if (!attempt) {
         store_failed(attempt.error());
-        return;  // not started: it stays PENDING for `xrun resume`
+        return false;  // not started: it stays PENDING for `xrun resume`
       }
     }
     slot.start = util::now_seconds();
@@ -365,38 +618,56 @@ class Pool {
     slot.pgid = 0;
     slot.orphan = 0;
     slot.cancel_sent = false;
-    spdlog::debug("task {}: start ({}/{}) in slot {}", id, plan_.stages[s].name, i, &slot - slots_.data());
+    slot.stage = s;
+    slot.held = resources_.take(plan_.stages[s].resources);
+    std::vector<std::string> env = resources_.env(slot.held);
+    spdlog::debug("task {}: start ({}/{}) in slot {}", id, plan_.stages[s].name, id - offsets_[s],
+                  &slot - slots_.data() + 1);
     if (!worker_argv_.empty()) {
-      std::string line = exp_.task_dir(id) + "\n";
+      std::string line = exp_.task_dir(id);
+      if (!env.empty()) line += fmt::format("\t{}", fmt::join(env, " "));
+      line += "\n";
       for (int tries = 0; tries < 2; ++tries) {
         if (!slot.worker.running() && !spawn_worker(slot)) break;
         if (::write(slot.to.get(), line.data(), line.size()) == static_cast<ssize_t>(line.size())) {
-          slot.task = id;
-          return;
+          occupy(slot, id);
+          return true;
         }
         slot.to.reset();  // the worker is gone: start another one
         slot.from.reset();
         slot.worker.kill_group(SIGKILL);
         slot.worker = run::Child();
       }
+      resources_.give_back(slot.held);
+      slot.held.clear();
       write_control(id, {"LOST", "could not start a local worker process"});
-      count_done(id);
-      return;
+      task_settled(id);
+      return false;
     }
+    env.push_back(slot_env(slot));
     run::Child::Spawn sp;
-    sp.argv = launcher_.task_argv(exp_, id);
+    sp.argv = launcher_for(s).task_argv(exp_, id, env);
     sp.stdout_path = exp_.task_dir(id) + "/wrapper.log";
     sp.child_mask = &sigs_.old_mask();
+    sp.env = env;
     auto child = run::Child::spawn(sp);
     if (!child) {
       spdlog::error("task {}: {}", id, child.error().what);
+      resources_.give_back(slot.held);
+      slot.held.clear();
       write_control(id, {"LOST", child.error().what});
-      count_done(id);
-      return;
+      task_settled(id);
+      return false;
     }
     slot.oneshot = std::move(child.value());
     slot.pgid = slot.oneshot.pid();
+    occupy(slot, id);
+    return true;
+  }
+
+  void occupy(Slot& slot, size_t id) {
     slot.task = id;
+    ++stages_[slot.stage].running;
   }
 
   // `rc`: the exit code the worker reported, when it did.
@@ -406,11 +677,15 @@ class Pool {
     slot.task.reset();
     slot.pgid = 0;
     slot.orphan = 0;
+    resources_.give_back(slot.held);
+    slot.held.clear();
+    --stages_[slot.stage].running;
     spdlog::trace("task {}: ended{}", id, rc ? fmt::format(" with exit code {}", *rc) : std::string(" (worker gone)"));
     durations_ += util::now_seconds() - slot.start;
     ++timed_;
-    if (rc && *rc == 0 && slot.term_at == 0 && plan_.stages[stage_].early_stopping.empty()) {
-      ++done_;  // succeeded: nothing to read back
+    if (rc && *rc == 0 && slot.term_at == 0 && plan_.stages[slot.stage].early_stopping.empty() &&
+        graph_.children(id).empty()) {
+      ++stages_[slot.stage].done;  // succeeded, and nothing waits for it: nothing to read back
       return;
     }
     if (rc && *rc == kCannotRecord) {
@@ -418,7 +693,7 @@ class Pool {
       auto f = exp_.facts_of(id);
       if (!f.record)
         store_failed(runtime_error(fmt::format("task {} could not record its start in the run store", id),
-                                "the store is full or not writable"));
+                                   "the store is full or not writable"));
     } else if (rc && *rc != 0) {
       // Ended without the wrapper ever recording the start (`docker run` refused an option, the
       // image's sh is missing, ...): LOST, with what the launcher said.
@@ -436,7 +711,7 @@ class Pool {
                                                said.empty() ? "" : ": " + said)});
       }
     }
-    count_done(id);
+    task_settled(id);
   }
 
   // Wait for worker output or a signal; returns a terminating signal number, else 0.
@@ -544,10 +819,12 @@ class Pool {
     }
   }
 
+  double grace_of(size_t task) const { return stages_[stage_of(task)].set.kill_grace; }
+
   // A group asked to stop gets SIGKILL once the grace is over, even if its leader has already
   // exited: a member that ignores SIGTERM must not survive its task.
   void doom(size_t task, long group, int sig) {
-    if (sig != SIGKILL && group > 0) doomed_.push_back({task, group, util::now_seconds() + set_.kill_grace});
+    if (sig != SIGKILL && group > 0) doomed_.push_back({task, group, util::now_seconds() + grace_of(task)});
   }
 
   // Signal a slot's task: its process group once known, else the worker (which forwards it).
@@ -590,41 +867,45 @@ class Pool {
   double next_wakeup() const {
     double wake = adopted_.empty() ? 1.0 : 0.2;
     for (const auto& d : doomed_) wake = std::min(wake, std::max(0.01, d.deadline - util::now_seconds()));
-    if (set_.walltime > 0) {
-      double now = util::now_seconds();
-      for (const auto& s : slots_) {
-        if (!s.busy()) continue;
-        double due = s.term_at > 0 ? s.term_at + set_.kill_grace : s.start + set_.walltime;
-        wake = std::min(wake, std::max(0.01, due - now));
-      }
+    double now = util::now_seconds();
+    for (const auto& s : slots_) {
+      if (!s.busy()) continue;
+      const auto& set = stages_[s.stage].set;
+      if (set.walltime <= 0) continue;
+      double due = s.term_at > 0 ? s.term_at + set.kill_grace : s.start + set.walltime;
+      wake = std::min(wake, std::max(0.01, due - now));
     }
     return wake;
   }
 
-  std::string walltime_reason() const {
-    return fmt::format("walltime of {} exceeded", util::human_duration(set_.walltime));
+  static std::string walltime_reason(double walltime) {
+    return fmt::format("walltime of {} exceeded", util::human_duration(walltime));
   }
 
+  // Each task's walltime is its stage's.
   void enforce_walltime() {
-    if (set_.walltime <= 0) return;
     double now = util::now_seconds();
     for (auto& s : slots_) {
       if (!s.busy()) continue;
-      if (s.term_at == 0 && now - s.start >= set_.walltime) {
-        write_control(*s.task, {"TIMEOUT", walltime_reason()});
+      const auto& set = stages_[s.stage].set;
+      if (set.walltime <= 0) continue;
+      if (s.term_at == 0 && now - s.start >= set.walltime) {
+        write_control(*s.task, {"TIMEOUT", walltime_reason(set.walltime)});
         signal_task(s, SIGTERM);
         s.term_at = now;
-      } else if (s.term_at > 0 && now - s.term_at >= set_.kill_grace) {
+      } else if (s.term_at > 0 && now - s.term_at >= set.kill_grace) {
         signal_task(s, SIGKILL);
       }
     }
     // Adopted tasks count from the start their wrapper recorded.
-    for (auto& a : adopted_)
-      if (a.term_at == 0 && now - a.start >= set_.walltime) {
-        write_control(a.id, {"TIMEOUT", walltime_reason()});
+    for (auto& a : adopted_) {
+      const auto& set = stages_[a.stage].set;
+      if (set.walltime > 0 && a.term_at == 0 && now - a.start >= set.walltime) {
+        write_control(a.id, {"TIMEOUT", walltime_reason(set.walltime)});
         signal_adopted(a, SIGTERM);
         a.term_at = now;
       }
+    }
   }
 
   void poll_adopted() {
@@ -641,43 +922,51 @@ class Pool {
         ++it;
         continue;
       }
-      count_done(it->id);
-      adopted_ids_.erase(it->id);
+      size_t id = it->id;
+      --stages_[it->stage].running;
+      adopted_ids_.erase(id);
       it = adopted_.erase(it);
-    }
-  }
-
-  void count_done(size_t id) {
-    ++done_;
-    store::TaskStatus t = state_of(id);
-    if (!run::satisfied(t)) ++failed_;
-    // early_stopping: a finished task whose metrics meet a condition stops the stage.
-    const auto& stage = plan_.stages[t.stage];
-    if (early_stop_.empty() && t.stage == stage_ && t.state == State::Succeeded && !stage.early_stopping.empty()) {
-      early_stop_ = run::early_stop_reason(exp_, stage, {id});
-      if (!early_stop_.empty()) spdlog::debug("stage '{}': {}", stage.name, early_stop_);
+      task_settled(id);
     }
   }
 
   void show_progress() {
     if (!progress_.due()) return;
     double now = util::now_seconds();
+    // Every open stage with work left, side by side: "[stage 2/3 sim]" alone, else
+    // "[2 stages: sim 3/10, prep 1/1]" with the counts of all of them.
+    size_t total = 0, done = 0, failed = 0;
+    std::vector<std::string> open;
+    size_t only = 0;
+    for (size_t s : graph_.order()) {
+      const auto& st = stages_[s];
+      if (st.phase != StageRun::Phase::Open || (st.running == 0 && st.ready.empty() && st.waiting.empty())) continue;
+      size_t n = stage_ids(s).size();
+      for (const auto& a : adopted_) n += a.stage == s;
+      total += n;
+      done += std::min(st.done, n);
+      failed += st.failed;
+      open.push_back(fmt::format("{} {}/{}", plan_.stages[s].name, std::min(st.done, n), n));
+      only = s;
+    }
+    if (open.empty()) return;
+    std::string head = open.size() == 1 ? fmt::format("stage {}/{} {}", only + 1, plan_.stages.size(), plan_.stages[only].name)
+                                        : fmt::format("{} stages: {}", open.size(), fmt::join(open, ", "));
     // ETA from the durations of the tasks that ran: the ones not started yet go through the
     // slots in waves of the mean duration, after what the running ones still need.
     std::string eta = "-";
-    if (timed_ > 0 && done_ < stage_total_) {
+    if (timed_ > 0 && done < total) {
       double mean = durations_ / static_cast<double>(timed_);
       size_t running = busy();
-      size_t queued = stage_total_ > done_ + running ? stage_total_ - done_ - running : 0;
+      size_t queued = total > done + running ? total - done - running : 0;
       double left = 0;
       for (const auto& s : slots_)
         if (s.busy()) left = std::max(left, mean - (now - s.start));
       double waves = std::ceil(static_cast<double>(queued) / static_cast<double>(slots_.size()));
       eta = util::human_duration(std::max(0.0, left) + waves * mean);
     }
-    progress_.show(fmt::format("[stage {}/{} {}] {}/{} done, {} failed, {} running, elapsed {}, ETA {}", stage_ + 1,
-                               plan_.stages.size(), plan_.stages[stage_].name, done_, stage_total_, failed_, busy(),
-                               util::human_duration(now - start_), eta));
+    progress_.show(fmt::format("[{}] {}/{} done, {} failed, {} running, elapsed {}, ETA {}", head, done, total, failed,
+                               busy(), util::human_duration(now - start_), eta));
   }
 
   // Close the workers' input (they exit once idle) and wait a little for them.
@@ -706,10 +995,18 @@ class Pool {
       write_control(a.id, {"CANCELLED", why});
       signal_adopted(a, SIGTERM);
     }
-    // Tasks that will now never start.
-    std::vector<size_t> never = pending_after_interrupt_;
-    for (size_t s = stage_ + 1; s < plan_.stages.size(); ++s)
-      for (size_t id : stage_ids(s)) never.push_back(id);
+    // Tasks that will now never start: those ready or waiting, and every task of a stage that
+    // has not opened yet.
+    std::vector<size_t> never;
+    for (size_t s = 0; s < stages_.size(); ++s) {
+      auto& st = stages_[s];
+      if (st.phase == StageRun::Phase::Waiting) {
+        for (size_t id : stage_ids(s)) never.push_back(id);
+      } else if (st.phase == StageRun::Phase::Open) {
+        never.insert(never.end(), st.ready.begin(), st.ready.end());
+        never.insert(never.end(), st.waiting.begin(), st.waiting.end());
+      }
+    }
     for (size_t id : never)
       if (!cancelled_.count(id)) decide(id, {"CANCELLED", why + " before it started"});
     // Grace, then SIGKILL. A second signal cuts the grace short.
@@ -752,10 +1049,14 @@ class Pool {
   const run::SignalBlocker& sigs_;
   plan::StageGraph graph_;
   std::vector<size_t> offsets_;
+  Resources resources_;
+  std::vector<std::unique_ptr<Launcher>> stage_launchers_;  // a stage's own (its own options), or null
   run::Progress progress_;
   std::string workdir_;
   std::vector<std::string> worker_argv_;
   std::vector<Slot> slots_;
+  std::vector<StageRun> stages_;
+  std::map<size_t, size_t> open_parents_;  // task -> parents (per task) still to end
   util::Fd sigfd_;
   std::list<Adopted> adopted_;
   std::set<size_t> adopted_ids_;
@@ -769,10 +1070,8 @@ class Pool {
   std::optional<Error> store_error_;
   std::set<size_t> cancelled_;
   long long cancel_stamp_ = -1;
-  std::vector<size_t> pending_after_interrupt_;
-  std::string early_stop_;  // the current stage's early stop, once met
   int interrupt_signal_ = 0;
-  size_t stage_ = 0, stage_total_ = 0, done_ = 0, failed_ = 0, timed_ = 0;
+  size_t timed_ = 0;
   double durations_ = 0;  // summed durations of the tasks this runner saw end
   double start_ = 0;
 };
@@ -786,6 +1085,13 @@ Result<void> PoolBackend::preflight(const json& options) {
 
 Result<void> PoolBackend::check_complete(const json& options) const { return launcher_->check_complete(options); }
 
+Result<void> PoolBackend::check_demand(const json& options, const RunOptions& opts,
+                                       const std::vector<std::pair<std::string, int64_t>>& demand) const {
+  auto s = settings(options, opts);
+  if (!s) return s.error();
+  return pool::check_demand(s.value(), demand);
+}
+
 Result<void> PoolBackend::check_options(const json& options) const {
   auto s = settings(options, RunOptions{});
   if (!s) return s.error();
@@ -793,7 +1099,8 @@ Result<void> PoolBackend::check_options(const json& options) const {
 }
 
 int PoolBackend::run_pool(const store::Experiment& exp, const plan::Plan& p, const json& meta, const RunOptions& opts,
-                          const Settings& s) {
+                          const Settings& s, std::vector<StageSettings> stages,
+                          std::vector<std::unique_ptr<Launcher>> launchers) {
   run::SignalBlocker sigs({SIGINT, SIGTERM, SIGHUP, SIGCHLD});
   // Orphaned grandchildren of tasks (and the task of a killed worker) are re-parented to us
   // and reaped by the pool's waitpid, even where PID 1 does not reap (containers).
@@ -819,7 +1126,7 @@ int PoolBackend::run_pool(const store::Experiment& exp, const plan::Plan& p, con
     std::cerr << "xrun: error: " << w.error().what << std::endl;
     return 1;
   }
-  Pool pool(*this, exp, p, meta, opts, s, sigs);
+  Pool pool(*this, exp, p, meta, opts, s, std::move(stages), std::move(launchers), sigs);
   return pool.run();
 }
 
@@ -830,7 +1137,25 @@ Result<int> PoolBackend::launch(const store::Experiment& exp, const plan::Plan& 
   if (!s) return s.error();
   XRUN_TRY(launcher_->configure(options));
   XRUN_TRY(launcher_->preflight());
-  if (!opts.detach) return run_pool(exp, p, meta, opts, s.value());
+  // Each stage's own settings; a stage with options of its own gets its own launcher (its image).
+  std::vector<StageSettings> stages;
+  std::vector<std::unique_ptr<Launcher>> launchers;
+  for (size_t k = 0; k < p.stages.size(); ++k) {
+    json own = run::stage_options(meta, p, k, name());
+    auto st = stage_settings(own, options);
+    if (!st) return st.error();
+    stages.push_back(st.value());
+    XRUN_TRY(pool::check_demand(s.value(), p.stages[k].resources));
+    if (own == options) {
+      launchers.emplace_back();
+      continue;
+    }
+    auto l = launcher_->clone();
+    XRUN_TRY(l->configure(own));
+    XRUN_TRY(l->preflight());
+    launchers.push_back(std::move(l));
+  }
+  if (!opts.detach) return run_pool(exp, p, meta, opts, s.value(), std::move(stages), std::move(launchers));
 
   // Detached: a child in its own session runs the pool; its output goes to runner.log.
   std::fflush(stdout);
@@ -853,7 +1178,7 @@ Result<int> PoolBackend::launch(const store::Experiment& exp, const plan::Plan& 
     }
     RunOptions o = opts;
     o.quiet = false;  // the log gets plain progress lines and the summary
-    int code = run_pool(exp, p, meta, o, s.value());
+    int code = run_pool(exp, p, meta, o, s.value(), std::move(stages), std::move(launchers));
     std::fflush(stdout);
     std::fflush(stderr);
     ::_exit(code);

@@ -12,7 +12,8 @@ std::vector<std::string> ProcessLauncher::worker_argv(const store::Experiment& e
   return run::worker_argv(exp);
 }
 
-std::vector<std::string> ProcessLauncher::task_argv(const store::Experiment& exp, size_t task) const {
+std::vector<std::string> ProcessLauncher::task_argv(const store::Experiment& exp, size_t task,
+                                                   const std::vector<std::string>&) const {
   return run::wrapper_argv(exp, task);
 }
 

@@ -10,6 +10,7 @@
 
 #include <sys/types.h>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,9 +23,22 @@ struct Settings {
   int jobs = 1;
   double walltime = 0;    // seconds; 0 = none
   double kill_grace = 5;  // seconds between SIGTERM and SIGKILL
+  // What the machine has (`local: {resources: {gpu: [0, 1], licence: 2}}`, --resources): each
+  // resource's ids, handed out per task (a count N is the ids 0..N-1).
+  std::map<std::string, std::vector<std::string>> resources;
 };
 // From the merged options (`scheduler:` with the backend's section) and the run options.
 Result<Settings> settings(const json& options, const RunOptions& opts);
+// A stage's own settings: `jobs`/`max_parallel` there cap that stage's running tasks (within
+// the pool's slots), its walltime and kill_grace are its tasks'.
+struct StageSettings {
+  int max_parallel = 0;  // 0: as many as the pool has slots
+  double walltime = 0;
+  double kill_grace = 5;
+};
+Result<StageSettings> stage_settings(const json& stage_options, const json& top_options);
+// Whether the declared resources can ever satisfy a stage's demand; the error names what is missing.
+Result<void> check_demand(const Settings& s, const std::vector<std::pair<std::string, int64_t>>& demand);
 
 // Where a pool's tasks run: processes on this host (ProcessLauncher), containers
 // (ContainerLauncher).
@@ -44,8 +58,13 @@ class Launcher {
   virtual std::string describe() const { return ""; }
   // argv of a slot's long-lived worker; empty when there is none (one process per task).
   virtual std::vector<std::string> worker_argv(const store::Experiment& exp) const = 0;
-  // argv that runs one task's wrapper when there is no worker.
-  virtual std::vector<std::string> task_argv(const store::Experiment& exp, size_t task) const = 0;
+  // argv that runs one task's wrapper when there is no worker. `env` ("NAME=value": XRUN_SLOT,
+  // CUDA_VISIBLE_DEVICES, ...) is also set in the environment of the process started with it;
+  // a launcher whose tasks do not inherit that environment (a container) passes it on itself.
+  virtual std::vector<std::string> task_argv(const store::Experiment& exp, size_t task,
+                                             const std::vector<std::string>& env) const = 0;
+  // A copy, to be configured with one stage's own options (`docker: {image: ...}` of a job).
+  virtual std::unique_ptr<Launcher> clone() const = 0;
   // Deliver `sig` to a running task: its process group when known (`pgid` > 0), else the
   // process that runs it (`proc`: a worker forwards the signal to its task); a container
   // launcher signals the task's container.
@@ -63,6 +82,8 @@ class PoolBackend : public Backend {
   bool adopts() const override { return true; }
   Result<void> check_options(const json& options) const override;
   Result<void> check_complete(const json& options) const override;
+  Result<void> check_demand(const json& options, const RunOptions& opts,
+                            const std::vector<std::pair<std::string, int64_t>>& demand) const override;
   Result<void> preflight(const json& options) override;
   Result<int> launch(const store::Experiment& exp, const plan::Plan& p, const json& meta,
                      const RunOptions& opts) override;
@@ -77,7 +98,7 @@ class PoolBackend : public Backend {
  private:
   // Runs in the calling process until the experiment ends; returns the exit code.
   int run_pool(const store::Experiment& exp, const plan::Plan& p, const json& meta, const RunOptions& opts,
-               const Settings& s);
+               const Settings& s, std::vector<StageSettings> stages, std::vector<std::unique_ptr<Launcher>> launchers);
   std::unique_ptr<Launcher> launcher_;
 };
 
