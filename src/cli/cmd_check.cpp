@@ -3,6 +3,7 @@
 #include <memory>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "xrun/cli/common.hpp"
@@ -49,8 +50,20 @@ void set_check_command(CLI::App& app, Context& ctx) {
         }
         return report(rep.error());
       }
+      auto chosen = ops::choose_backend("", ex->spec());
+      const std::string bname = chosen ? chosen.value() : std::string("local");
+      auto outline = ops::outline_stages(ex->spec(), bname);
       if (*as_json) {
-        std::cout << rep->to_json(in->file).dump(2) << std::endl;
+        auto j = rep->to_json(in->file);
+        nlohmann::ordered_json graph = nlohmann::ordered_json::array();
+        for (const auto& o : outline) {
+          nlohmann::ordered_json res = nlohmann::ordered_json::object();
+          for (const auto& [k, n] : o.resources) res[k] = n;
+          graph.push_back({{"stage", o.name}, {"after", o.after}, {"options", o.options}, {"resources", res}});
+        }
+        j["backend"] = bname;
+        j["graph"] = graph;
+        std::cout << j.dump(2) << std::endl;
         return kSuccess;
       }
       const auto& r = rep.value();
@@ -66,6 +79,15 @@ void set_check_command(CLI::App& app, Context& ctx) {
         fmt::print("  {}. {:<16} {:>8} task{} ({} combination{}, {} duplicate{} removed; on_failure: {}{})\n", i + 1,
                    s.name, s.tasks, s.tasks == 1 ? " " : "s", s.combinations, s.combinations == 1 ? "" : "s",
                    s.duplicates, s.duplicates == 1 ? "" : "s", spec::to_string(s.on_failure), cap);
+      }
+      // The graph, in the order stages can run, with each stage's effective options.
+      fmt::print("graph (backend {}):\n", bname);
+      for (const auto& o : outline) {
+        fmt::print("  {}: {}\n", o.name, o.after);
+        std::vector<std::string> opts;
+        for (auto& [k, v] : o.options.items()) opts.push_back(fmt::format("{}={}", k, v.is_string() ? v.get<std::string>() : v.dump()));
+        for (const auto& [k, n] : o.resources) opts.push_back(fmt::format("resources.{}={}", k, n));
+        if (!opts.empty()) fmt::print("    options: {}\n", fmt::join(opts, ", "));
       }
       if (r.variables.empty()) {
         fmt::print("variables: none\n");

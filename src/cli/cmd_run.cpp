@@ -35,6 +35,7 @@ int do_run(const Context& ctx, RunArgs& a) {
   if (!a.opts.quiet) print_warnings(a.in.file, ops::option_warnings(ex->spec(), bname.value()));
   // Nothing is created before the file, the options and the backend's settings are valid.
   if (auto v = ops::validate_options(ex->spec(), bname.value()); !v) return report(v.error());
+  if (auto v = ops::validate_demands(ex->spec(), bname.value(), a.opts); !v) return report(v.error());
   auto plan = ex->materialize();
   if (!plan) return report(plan.error());
   size_t n = plan->task_count();
@@ -64,7 +65,7 @@ int do_run(const Context& ctx, RunArgs& a) {
                                "file is missing)\n",
                                left_out, left_out == 1 ? "" : "s");
     std::cout << "\n";
-    auto d = backend.value()->dry_run(std::cout, ex->spec().name, ex->spec().options_for(bname.value()), plan.value(), a.opts);
+    auto d = backend.value()->dry_run(std::cout, ex->spec().name, ex->spec().sections, plan.value(), a.opts);
     if (!d) return report(d.error());
     std::cout << "dry run: nothing was started\n";
     return kSuccess;

@@ -1,5 +1,7 @@
 #include "xrun/cli/common.hpp"
 
+#include "xrun/backend/options.hpp"
+
 #include <fmt/format.h>
 #include <fmt/ostream.h>
 
@@ -32,6 +34,17 @@ void add_run_options(CLI::App* sub, backend::RunOptions& opts) {
   sub->add_flag("--skip-existing,--use-dependencies", opts.skip_existing, "Skip tasks whose `creates` file exists");
   sub->add_flag("-q,--quiet", opts.quiet, "No progress line and no summary");
   sub->add_flag("--wait", opts.wait, "Schedulers: follow the experiment to its end (exit codes as for local runs)");
+  sub->add_option_function<std::vector<std::string>>(
+         "--resources",
+         [&opts](const std::vector<std::string>& args) {
+           for (const auto& a : args) {
+             auto r = backend::options::resource_arg(a);
+             if (!r) throw CLI::ValidationError("--resources", r.error().what + "; " + r.error().hint);
+             opts.resources[r->first] = r->second;
+           }
+         },
+         "Local pool: what the machine has, NAME=ID,ID,... or NAME=COUNT (e.g. gpu=0,1,2,3); over `local: {resources}`")
+      ->type_name("NAME=IDS");
 }
 
 void print_warnings(const std::string& file, const std::vector<vars::Warning>& warnings) {

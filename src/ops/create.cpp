@@ -6,6 +6,7 @@
 #include <fmt/ranges.h>
 
 #include "xrun/backend/backend.hpp"
+#include "xrun/plan/stage_graph.hpp"
 #include "xrun/run/task_files.hpp"
 #include "xrun/spec/options.hpp"
 #include "xrun/util/fs.hpp"
@@ -18,8 +19,11 @@ Result<std::string> choose_backend(const std::string& flag, const spec::Spec& sp
   if (flag == "shell") return std::string("local");
   if (!flag.empty()) return flag;
   std::vector<std::string> found;
-  for (const char* b : {"slurm", "pbs", "docker"})
-    if (sp.has_section(b)) found.push_back(b);
+  for (const char* b : {"slurm", "pbs", "docker"}) {
+    bool has = sp.has_section(b);
+    for (const auto& st : sp.stages) has = has || st.sections.contains(b);  // a job's own section
+    if (has) found.push_back(b);
+  }
   if (found.size() > 1)
     return make_error(fmt::format("the file has sections for several backends ({})", fmt::join(found, ", ")),
                       "choose one with --backend NAME");
@@ -29,24 +33,86 @@ Result<std::string> choose_backend(const std::string& flag, const spec::Spec& sp
 Result<void> validate_options(const spec::Spec& sp, const std::string& backend) {
   auto b = backend::make(backend);
   if (!b) return b.error();
-  // One option at a time (by its general name), so that an error points at its own line.
-  for (const char* section : {"scheduler", backend.c_str()}) {
-    if (!sp.sections.contains(section) || !sp.sections[section].is_object()) continue;
-    for (const auto& [key, value] : sp.sections[section].items()) {
-      json one = json::object();
-      one[spec::generic_option_name(key)] = value;
-      if (auto r = b.value()->check_options(one); !r) {
-        auto it = sp.option_locs.find(std::string(section) + "." + key);
-        return spec::error_at(sp.path, it != sp.option_locs.end() ? it->second : spec::Loc{1, 1}, r.error().what,
-                              r.error().hint);
+  auto at = [&](const std::string& key) {
+    auto it = sp.option_locs.find(key);
+    return it != sp.option_locs.end() ? it->second : spec::Loc{1, 1};
+  };
+  // One option at a time (by its general name), so that an error points at its own line: the
+  // top-level sections, then each job's own.
+  auto check_sections = [&](const json& sections, const std::string& prefix) -> Result<void> {
+    for (const char* section : {"scheduler", backend.c_str()}) {
+      if (!sections.contains(section) || !sections[section].is_object()) continue;
+      for (const auto& [key, value] : sections[section].items()) {
+        json one = json::object();
+        one[spec::generic_option_name(key)] = value;
+        if (auto r = b.value()->check_options(one); !r)
+          return spec::error_at(sp.path, at(prefix + section + "." + key), r.error().what, r.error().hint);
       }
     }
-  }
-  // Then all together, at the backend's section.
+    return {};
+  };
+  XRUN_TRY(check_sections(sp.sections, ""));
+  for (size_t k = 0; k < sp.stages.size(); ++k) XRUN_TRY(check_sections(sp.stages[k].sections, fmt::format("jobs.{}.", k + 1)));
+  // Then all together, at the backend's section (each stage's own options where it has some).
   if (auto r = b.value()->check_complete(sp.options_for(backend)); !r) {
-    auto it = sp.option_locs.find(backend);
-    return spec::error_at(sp.path, it != sp.option_locs.end() ? it->second : spec::Loc{1, 1}, r.error().what,
-                          r.error().hint);
+    bool fixed_by_stages = !sp.stages.empty();
+    for (const auto& st : sp.stages)
+      if (!b.value()->check_complete(stage_options(sp, st, backend))) fixed_by_stages = false;
+    if (!fixed_by_stages) return spec::error_at(sp.path, at(backend), r.error().what, r.error().hint);
+  }
+  for (size_t k = 0; k < sp.stages.size(); ++k) {
+    if (sp.stages[k].sections.empty()) continue;
+    if (auto r = b.value()->check_complete(stage_options(sp, sp.stages[k], backend)); !r)
+    {
+      auto it = sp.option_locs.find(fmt::format("jobs.{}.{}", k + 1, backend));
+      return spec::error_at(sp.path, it != sp.option_locs.end() ? it->second : sp.stages[k].loc,
+                            fmt::format("job '{}': {}", sp.stages[k].name, r.error().what), r.error().hint);
+    }
+  }
+  return {};
+}
+
+json stage_options(const spec::Spec& sp, const spec::StageSpec& st, const std::string& backend) {
+  return spec::merge_options(spec::overlay_sections(sp.sections, st.sections), backend);
+}
+
+std::vector<StageOutline> outline_stages(const spec::Spec& sp, const std::string& backend) {
+  // The graph needs only the stages' names, dependencies and on_failure, not their tasks.
+  plan::Plan skeleton;
+  for (const auto& st : sp.stages) {
+    plan::Stage s;
+    s.name = st.name;
+    s.on_failure = st.on_failure;
+    for (const auto& d : st.depends_on) s.after.push_back({d.stage, d.per_task});
+    skeleton.stages.push_back(std::move(s));
+  }
+  auto g = plan::StageGraph::of(skeleton, false);
+  auto lines = g.describe();
+  std::vector<StageOutline> out;
+  for (size_t k = 0; k < g.order().size(); ++k) {
+    const auto& st = sp.stages[g.order()[k]];
+    std::string line = lines[k];
+    auto colon = line.find(": ");
+    out.push_back({st.name, colon == std::string::npos ? line : line.substr(colon + 2), stage_options(sp, st, backend),
+                   st.resources});
+  }
+  return out;
+}
+
+Result<void> validate_demands(const spec::Spec& sp, const std::string& backend, const backend::RunOptions& opts) {
+  auto b = backend::make(backend);
+  if (!b) return b.error();
+  for (size_t k = 0; k < sp.stages.size(); ++k) {
+    const auto& st = sp.stages[k];
+    if (st.resources.empty()) continue;
+    if (auto r = b.value()->check_demand(stage_options(sp, st, backend), opts, st.resources); !r) {
+      auto it = sp.option_locs.find(fmt::format("jobs.{}.resources.{}", k + 1, st.resources.front().first));
+      for (const auto& [name, n] : st.resources)
+        if (r.error().what.find("'" + name + "'") != std::string::npos)
+          it = sp.option_locs.find(fmt::format("jobs.{}.resources.{}", k + 1, name));
+      return spec::error_at(sp.path, it != sp.option_locs.end() ? it->second : st.loc,
+                            fmt::format("job '{}': {}", st.name, r.error().what), r.error().hint);
+    }
   }
   return {};
 }

@@ -163,7 +163,9 @@ std::vector<std::string> StageGraph::describe() const {
       std::string how = n.success ? "must succeed" : "must end";
       if (n.per_task) {
         std::string vars = shared_variables(s, k);
-        how += vars.empty() ? ", per task: no shared variables, so every task" : ", per task by " + vars;
+        bool has_tasks = s + 1 < offsets_.size() ? offsets_[s + 1] > offsets_[s] : parents_.size() > offsets_[s];
+        if (!has_tasks) how += ", per task";
+        else how += vars.empty() ? ", per task: no shared variables, so every task" : ", per task by " + vars;
       }
       parts.push_back(fmt::format("{} ({})", names_[n.stage], how));
     }

@@ -364,8 +364,8 @@ static Result<void> resolve_stage_graph(const std::string& path, std::vector<Sta
         auto from = std::find(trail.begin(), trail.end(), d.stage);
         for (auto it = from; it != trail.end(); ++it) cycle.push_back(stages[*it].name);
         cycle.push_back(stages[d.stage].name);
-        std::reverse(cycle.begin(), cycle.end());
-        return error_at(path, d.loc, fmt::format("the jobs' depends_on form a cycle: {}", fmt::join(cycle, " -> ")),
+        return error_at(path, d.loc,
+                        fmt::format("the jobs' depends_on form a cycle (each waits for the next): {}", fmt::join(cycle, " -> ")),
                         "a job can only wait for jobs that do not wait for it; remove one of these dependencies");
       }
       if (mark[d.stage] == 0) XRUN_TRY(visit(d.stage));

@@ -58,8 +58,9 @@ class Backend {
   virtual Result<int> launch(const store::Experiment& exp, const plan::Plan& p, const json& meta,
                              const RunOptions& opts) = 0;
   // What launch would do, without doing it (`xrun run --dry-run`).
-  // `options`: the file's `scheduler:` merged with the backend's section; `name`: the experiment's.
-  virtual Result<void> dry_run(std::ostream& os, const std::string& name, const json& options, const plan::Plan& p,
+  // `sections`: the file's backend sections as written (each stage's own are in the plan);
+  // `name`: the experiment's.
+  virtual Result<void> dry_run(std::ostream& os, const std::string& name, const json& sections, const plan::Plan& p,
                                const RunOptions& opts) = 0;
   // What this backend knows about these tasks, added to the facts the store read: the
   // liveness of the wrappers it started (a pid on this host, a container), a scheduler's view

@@ -20,6 +20,7 @@
 #include "xrun/run/process.hpp"
 #include "xrun/run/report.hpp"
 #include "xrun/run/task_files.hpp"
+#include "xrun/spec/options.hpp"
 #include "xrun/util/fs.hpp"
 #include "xrun/util/text.hpp"
 
@@ -89,11 +90,12 @@ Result<void> check_programs(const Dialect& d) {
 
 // Arrays of a launch: per stage, the tasks to run, chunked so that no index reaches the
 // scheduler's largest array.
-std::vector<ArrayJob> plan_arrays(const plan::Plan& p, const std::set<size_t>& to_run, size_t max_array,
-                                  const std::string& dir, const std::string& suffix) {
+// Stages in the graph's order: every array is submitted after the arrays it waits for.
+std::vector<ArrayJob> plan_arrays(const plan::Plan& p, const plan::StageGraph& g, const std::set<size_t>& to_run,
+                                  size_t max_array, const std::string& dir, const std::string& suffix) {
   std::vector<ArrayJob> arrays;
   auto offsets = store::stage_offsets(p);
-  for (size_t s = 0; s < p.stages.size(); ++s) {
+  for (size_t s : g.order()) {
     std::map<size_t, ArrayJob> by_chunk;
     for (size_t i = 0; i < p.stages[s].tasks.size(); ++i) {
       size_t id = offsets[s] + i;
@@ -139,16 +141,85 @@ std::string batch_script(const Dialect& d, const store::Experiment& exp, const j
   return out;
 }
 
-// The jobs stage `stage` waits for, from the stage graph.
+// Each stage's settings: its own options over the file's; a stage's `resources: {gpu: N}`
+// becomes the scheduler's GPU request (`gpus`) unless the stage asks for gpus itself. Other
+// resources are the local pool's: `notes` says they are left out here.
+Result<std::vector<Settings>> stage_settings(const Dialect& d, const json& meta, const plan::Plan& p,
+                                             std::vector<std::string>* notes) {
+  std::vector<Settings> out;
+  for (size_t s = 0; s < p.stages.size(); ++s) {
+    json opts = run::stage_options(meta, p, s, d.name());
+    for (const auto& [name, n] : p.stages[s].resources) {
+      if (name == "gpu") {
+        if (!opts.contains("gpus")) opts["gpus"] = std::to_string(n);
+      } else if (notes) {
+        notes->push_back(fmt::format("stage '{}': resource '{}' is counted by the local pool only; {} does not see it",
+                                     p.stages[s].name, name, d.display()));
+      }
+    }
+    auto st = d.settings(opts);
+    if (!st) {
+      Error e = st.error();
+      if (!p.stages[s].options.empty()) e.what = fmt::format("stage '{}': {}", p.stages[s].name, e.what);
+      return e;
+    }
+    out.push_back(st.value());
+  }
+  return out;
+}
+
+// The array of the stage a per-task need waits for whose elements pair index for index with
+// `a`'s (element i of `a` waits for element i of it, and only for it), or npos.
+size_t paired_array(const ArrayJob& a, size_t need, const std::vector<ArrayJob>& arrays, const plan::StageGraph& g) {
+  const size_t parent_stage = g.needs(a.stage)[need].stage;
+  if (!g.one_to_one(a.stage, need) || a.plain) return std::string::npos;
+  auto parent_of = [&](size_t task) -> std::optional<size_t> {
+    for (const auto& ps : g.parents(task))
+      if (ps.need == need && ps.tasks.size() == 1) return ps.tasks[0];
+    return std::nullopt;
+  };
+  for (size_t b = 0; b < arrays.size(); ++b) {
+    const auto& pa = arrays[b];
+    if (pa.stage != parent_stage || pa.plain || pa.indices != a.indices) continue;
+    bool ok = true;
+    for (size_t i = 0; i < a.indices.size() && ok; ++i) ok = parent_of(a.task_of(i)) == pa.task_of(i);
+    if (ok) return b;
+  }
+  return std::string::npos;
+}
+
+// The jobs array `a` waits for, from the stage graph: whole stages (`ids`: the jobs of each
+// stage so far), or, for a per-task need the scheduler can chain element for element and whose
+// arrays pair index for index, the paired array only (`job_of`: each array's job, once known).
 // A stage with early_stopping is waited for to end, not to succeed: the elements an early stop
-// cancels would keep an afterok dependency from ever being met.
-std::vector<After> after_for(size_t stage, const std::map<size_t, std::vector<std::string>>& ids,
-                             const plan::StageGraph& g, const plan::Plan& p) {
+// cancels would keep an afterok dependency from ever being met. `notes` says where a per-task
+// need falls back to the whole stage, and why.
+std::vector<After> after_for(const ArrayJob& a, const std::vector<ArrayJob>& arrays, const std::vector<std::string>& job_of,
+                             const std::map<size_t, std::vector<std::string>>& ids, const plan::StageGraph& g,
+                             const plan::Plan& p, const Dialect& d, std::set<std::string>* notes) {
   std::vector<After> after;
-  for (const auto& need : g.needs(stage)) {
+  const auto& needs = g.needs(a.stage);
+  for (size_t k = 0; k < needs.size(); ++k) {
+    const auto& need = needs[k];
+    bool success = need.success && p.stages[need.stage].early_stopping.empty();
+    if (need.per_task) {
+      std::string why;
+      if (!d.chains_elements()) why = fmt::format("{} cannot chain array elements one to one", d.display());
+      else if (!success) why = "it need not succeed there (on_failure: continue, --keep-going or early_stopping), and "
+                               "element chaining (aftercorr) waits for success";
+      else if (size_t b = paired_array(a, k, arrays, g); b == std::string::npos)
+        why = "its tasks do not pair index for index with that stage's (aftercorr needs one task for one, at the same "
+              "array index)";
+      else if (b < job_of.size() && !job_of[b].empty()) {
+        after.push_back({job_of[b], true, true});
+        continue;
+      }
+      if (notes && !why.empty())
+        notes->insert(fmt::format("stage '{}' waits for all of stage '{}' instead of task by task: {}", p.stages[a.stage].name,
+                                  p.stages[need.stage].name, why));
+    }
     auto it = ids.find(need.stage);
     if (it == ids.end()) continue;
-    bool success = need.success && p.stages[need.stage].early_stopping.empty();
     for (const auto& job : it->second) after.push_back({job, success});
   }
   return after;
@@ -203,6 +274,9 @@ Result<int> BatchBackend::launch(const store::Experiment& exp, const plan::Plan&
   configure_for(*d_, exp, run::merged_options(meta, d_->name()));
   auto settings = d_->settings(run::merged_options(meta, d_->name()));
   if (!settings) return settings.error();
+  std::vector<std::string> resource_notes;
+  auto per_stage = stage_settings(*d_, meta, p, &resource_notes);
+  if (!per_stage) return per_stage.error();
   XRUN_TRY(check_programs(*d_));
   // One submitter at a time: two resumes never submit the same tasks twice.
   auto lock = store::RunnerLock::acquire(exp);
@@ -211,9 +285,11 @@ Result<int> BatchBackend::launch(const store::Experiment& exp, const plan::Plan&
   XRUN_TRY(util::make_dirs(logs_dir(exp, *d_)));
   XRUN_TRY(util::atomic_write(dir + "/dialect.json", d_->identity().dump() + "\n"));
   const size_t max_array = d_->max_array_size(true);
-  auto arrays = plan_arrays(p, opts.to_run, max_array, dir, d_->script_suffix());
-  fit_to_dialect(arrays, *d_);
   auto graph = plan::StageGraph::of(p, opts.keep_going);
+  auto arrays = plan_arrays(p, graph, opts.to_run, max_array, dir, d_->script_suffix());
+  fit_to_dialect(arrays, *d_);
+  std::vector<std::string> job_of(arrays.size());
+  std::set<std::string> notes(resource_notes.begin(), resource_notes.end());
 
   size_t submission = 1;
   while (util::exists(fmt::format("{}/{}{}.json", dir, kSubmissionPrefix, submission))) ++submission;
@@ -295,17 +371,19 @@ Result<int> BatchBackend::launch(const store::Experiment& exp, const plan::Plan&
               << std::endl;
     return 130;
   };
-  for (const auto& a : arrays) {
+  for (size_t ai = 0; ai < arrays.size(); ++ai) {
+    const auto& a = arrays[ai];
+    const auto& stage_set = per_stage.value()[a.stage];
     if (int sig = sigs.wait(0); sig != 0) return interrupted(sig);
     for (size_t k = 0; k < a.indices.size(); ++k) {
       auto prep = run::prepare_task(exp, p, meta, a.task_of(k));
       if (!prep) return undo(prep.error());
     }
-    if (auto w = util::atomic_write(a.script_path, batch_script(*d_, exp, meta, p, a, settings.value())); !w)
+    if (auto w = util::atomic_write(a.script_path, batch_script(*d_, exp, meta, p, a, stage_set)); !w)
       return undo(w.error());
     const std::string array = a.array();
-    auto after = after_for(a.stage, ids_by_stage, graph, p);
-    auto argv = d_->submit_argv(a.script_path, array, settings.value(), after);
+    auto after = after_for(a, arrays, job_of, ids_by_stage, graph, p, *d_, &notes);
+    auto argv = d_->submit_argv(a.script_path, array, stage_set, after);
     spdlog::debug("{}", fmt::join(argv, " "));
     auto r = run::capture(argv, 120);
     if (!r) return undo(r.error());
@@ -318,8 +396,10 @@ Result<int> BatchBackend::launch(const store::Experiment& exp, const plan::Plan&
     }
     submitted.push_back(*id);
     ids_by_stage[a.stage].push_back(*id);
+    job_of[ai] = *id;
     json deps = json::array();
-    for (const auto& x : after) deps.push_back(fmt::format("{}:{}", x.success ? "ok" : "any", x.job));
+    for (const auto& x : after)
+      deps.push_back(fmt::format("{}:{}", x.corresponding ? "corr" : x.success ? "ok" : "any", x.job));
     json rec{{"job_id", *id},
              {"stage", a.stage},
              {"stage_name", p.stages[a.stage].name},
@@ -342,6 +422,8 @@ Result<int> BatchBackend::launch(const store::Experiment& exp, const plan::Plan&
   }
   if (int sig = sigs.wait(0); sig != 0) return interrupted(sig);
   write_runner("submitted", "");
+  if (!opts.quiet)
+    for (const auto& n : notes) std::cerr << "xrun: note: " << n << std::endl;
   lock = Result<store::RunnerLock>(make_error("released"));  // submitted: `xrun resume` may go on
   if (!opts.quiet)
     std::cerr << fmt::format("xrun: submitted {} array job{} ({}); follow with: xrun status {} --watch", submitted.size(),
@@ -351,8 +433,9 @@ Result<int> BatchBackend::launch(const store::Experiment& exp, const plan::Plan&
   return follow(*this, exp, p, meta, settings->poll, opts.quiet);
 }
 
-Result<void> BatchBackend::dry_run(std::ostream& os, const std::string& exp_name, const json& options,
+Result<void> BatchBackend::dry_run(std::ostream& os, const std::string& exp_name, const json& options_sections,
                                   const plan::Plan& p, const RunOptions& opts) {
+  const json options = spec::merge_options(options_sections, d_->name());
   d_->configure(options);
   auto settings = d_->settings(options);
   if (!settings) return settings.error();
@@ -360,20 +443,29 @@ Result<void> BatchBackend::dry_run(std::ostream& os, const std::string& exp_name
   size_t max_array = d_->max_array_size(can_ask);
   std::string note = can_ask ? " (from the scheduler)" : fmt::format(" ({}'s default; it cannot be asked here)", d_->display());
   store::Experiment exp("<experiment-id>", "<store>/experiments/<experiment-id>");
-  json meta{{"name", exp_name}};
-  auto arrays = plan_arrays(p, opts.to_run, max_array, dialect_dir(exp, *d_), d_->script_suffix());
-  fit_to_dialect(arrays, *d_);
+  json meta{{"name", exp_name}, {"options", options_sections}};
+  std::vector<std::string> resource_notes;
+  auto per_stage = stage_settings(*d_, meta, p, &resource_notes);
+  if (!per_stage) return per_stage.error();
+  std::set<std::string> notes(resource_notes.begin(), resource_notes.end());
   auto graph = plan::StageGraph::of(p, opts.keep_going);
+  auto arrays = plan_arrays(p, graph, opts.to_run, max_array, dialect_dir(exp, *d_), d_->script_suffix());
+  fit_to_dialect(arrays, *d_);
+  std::vector<std::string> job_of(arrays.size());
   os << fmt::format("backend {}: {} array job(s), largest array {}{}\n", d_->name(), arrays.size(), max_array, note);
   std::map<size_t, std::vector<std::string>> ids;
   size_t k = 0;
-  for (const auto& a : arrays) {
+  for (size_t ai = 0; ai < arrays.size(); ++ai) {
+    const auto& a = arrays[ai];
     ++k;
-    os << fmt::format("\n# --- {} ---\n{}", a.script_path, batch_script(*d_, exp, meta, p, a, settings.value()));
-    auto argv = d_->submit_argv(a.script_path, a.array(), settings.value(), after_for(a.stage, ids, graph, p));
+    const auto& stage_set = per_stage.value()[a.stage];
+    os << fmt::format("\n# --- {} ---\n{}", a.script_path, batch_script(*d_, exp, meta, p, a, stage_set));
+    auto argv = d_->submit_argv(a.script_path, a.array(), stage_set, after_for(a, arrays, job_of, ids, graph, p, *d_, &notes));
     os << "$ " << fmt::format("{}", fmt::join(argv, " ")) << "\n";
     ids[a.stage].push_back(fmt::format("<job{}>", k));
+    job_of[ai] = fmt::format("<job{}>", k);
   }
+  for (const auto& n : notes) os << "note: " << n << "\n";
   if (run::find_on_path(d_->programs().front()).empty())
     os << fmt::format("\nnote: no '{}' on PATH here: a real run needs {}'s client commands\n", d_->programs().front(),
                       d_->display());

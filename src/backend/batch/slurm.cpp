@@ -122,11 +122,12 @@ std::vector<std::string> SlurmDialect::submit_argv(const std::string& script, co
                                                    const Settings& s, const std::vector<After>& after) const {
   std::vector<std::string> argv{"sbatch", "--parsable"};
   if (!array.empty()) argv.push_back("--array=" + array + (s.max_parallel > 0 ? fmt::format("%{}", s.max_parallel) : ""));
-  std::vector<std::string> ok, any;
-  for (const auto& a : after) (a.success ? ok : any).push_back(a.job);
+  std::vector<std::string> ok, any, corr;
+  for (const auto& a : after) (a.corresponding ? corr : a.success ? ok : any).push_back(a.job);
   std::vector<std::string> parts;
   if (!ok.empty()) parts.push_back(fmt::format("afterok:{}", fmt::join(ok, ":")));
   if (!any.empty()) parts.push_back(fmt::format("afterany:{}", fmt::join(any, ":")));
+  if (!corr.empty()) parts.push_back(fmt::format("aftercorr:{}", fmt::join(corr, ":")));
   if (!parts.empty()) argv.push_back(fmt::format("--dependency={}", fmt::join(parts, ",")));
   argv.push_back(script);
   return argv;

@@ -32,6 +32,7 @@
 #include "xrun/run/progress.hpp"
 #include "xrun/run/report.hpp"
 #include "xrun/run/task_files.hpp"
+#include "xrun/spec/options.hpp"
 #include "xrun/util/fs.hpp"
 #include "xrun/util/text.hpp"
 
@@ -1188,16 +1189,38 @@ Result<int> PoolBackend::launch(const store::Experiment& exp, const plan::Plan& 
   return 0;
 }
 
-Result<void> PoolBackend::dry_run(std::ostream& os, const std::string& exp_name, const json& options,
+Result<void> PoolBackend::dry_run(std::ostream& os, const std::string& exp_name, const json& sections,
                                  const plan::Plan& p, const RunOptions& opts) {
+  const json options = spec::merge_options(sections, name());
   auto s = settings(options, opts);
   if (!s) return s.error();
   XRUN_TRY(launcher_->configure(options));
   std::string what = launcher_->describe();
-  os << fmt::format("backend {}: {} parallel task(s){}{}\n", name(), s->jobs,
+  std::vector<std::string> declared;
+  for (const auto& [res, ids] : s->resources) declared.push_back(fmt::format("{} [{}]", res, fmt::join(ids, ", ")));
+  os << fmt::format("backend {}: {} parallel task(s){}{}{}\n", name(), s->jobs,
                     s->walltime > 0 ? fmt::format(", walltime {}", util::human_duration(s->walltime)) : "",
-                    what.empty() ? "" : ", " + what);
-  (void)p;
+                    what.empty() ? "" : ", " + what,
+                    declared.empty() ? "" : fmt::format(", resources: {}", fmt::join(declared, "; ")));
+  // What differs per stage: its own options, its resources, what it waits for.
+  json meta{{"options", sections}};
+  auto graph = plan::StageGraph::of(p, opts.keep_going);
+  for (size_t k : graph.order()) {
+    const auto& st = p.stages[k];
+    json own = run::stage_options(meta, p, k, name());
+    auto ss = stage_settings(own, options);
+    if (!ss) return ss.error();
+    std::vector<std::string> parts;
+    if (ss->walltime != s->walltime) parts.push_back(fmt::format("walltime {}", util::human_duration(ss->walltime)));
+    if (ss->max_parallel > 0) parts.push_back(fmt::format("at most {} at once", ss->max_parallel));
+    if (own != options) {
+      auto l = launcher_->clone();
+      XRUN_TRY(l->configure(own));
+      if (std::string d = l->describe(); d != what && !d.empty()) parts.push_back(d);
+    }
+    for (const auto& [res, n] : st.resources) parts.push_back(fmt::format("{} {} per task", n, res));
+    if (!parts.empty()) os << fmt::format("  stage '{}': {}\n", st.name, fmt::join(parts, ", "));
+  }
   (void)exp_name;
   return {};
 }

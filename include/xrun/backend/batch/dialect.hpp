@@ -30,6 +30,8 @@ struct Settings {
 struct After {
   std::string job;
   bool success = true;
+  // Element for element: index i waits only for index i of `job` to succeed (Slurm's aftercorr).
+  bool corresponding = false;
 };
 
 // One line of the scheduler's queue listing.
@@ -73,6 +75,8 @@ class Dialect {
   // Whether an array may be submitted as a list of indices (`--array=3,17,42`). Without, a
   // sparse set is submitted as a range over a map of task ids the script reads.
   virtual bool index_lists() const { return true; }
+  // Whether an array can wait element for element on another (After::corresponding).
+  virtual bool chains_elements() const { return false; }
   // Whether a one-element array must be submitted as a plain job.
   virtual bool single_as_plain_job() const { return false; }
   // The scheduler's log of an element: the pattern for the header (the scheduler writes it), or

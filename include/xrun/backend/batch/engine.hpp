@@ -22,7 +22,7 @@ class BatchBackend : public Backend {
   Result<void> check_options(const json& options) const override;
   Result<int> launch(const store::Experiment& exp, const plan::Plan& p, const json& meta,
                      const RunOptions& opts) override;
-  Result<void> dry_run(std::ostream& os, const std::string& name, const json& options, const plan::Plan& p,
+  Result<void> dry_run(std::ostream& os, const std::string& name, const json& sections, const plan::Plan& p,
                        const RunOptions& opts) override;
   Result<void> observe(const store::Experiment& exp, const plan::Plan& p, const json& meta,
                        std::vector<store::TaskFacts>& facts) override;

@@ -11,6 +11,7 @@ namespace xrun::backend::batch {
 
 class SlurmDialect : public Dialect {
  public:
+  bool chains_elements() const override { return true; }
   std::string name() const override { return "slurm"; }
   std::string display() const override { return "Slurm"; }
   std::vector<std::string> programs() const override { return {"sbatch", "squeue"}; }

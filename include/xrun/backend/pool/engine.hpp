@@ -87,7 +87,7 @@ class PoolBackend : public Backend {
   Result<void> preflight(const json& options) override;
   Result<int> launch(const store::Experiment& exp, const plan::Plan& p, const json& meta,
                      const RunOptions& opts) override;
-  Result<void> dry_run(std::ostream& os, const std::string& name, const json& options, const plan::Plan& p,
+  Result<void> dry_run(std::ostream& os, const std::string& name, const json& sections, const plan::Plan& p,
                        const RunOptions& opts) override;
   Result<void> observe(const store::Experiment& exp, const plan::Plan& p, const json& meta,
                        std::vector<store::TaskFacts>& facts) override;
