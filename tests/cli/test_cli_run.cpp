@@ -233,7 +233,7 @@ TEST_CASE("on a terminal a live progress line is redrawn, elsewhere plain lines"
   Env e;
   if (run::find_on_path("script").empty()) {
     std::cout << "SKIPPED: no `script` (util-linux) to give xrun a terminal" << std::endl;
-    std::exit(4);
+    xrun::test::skip_exit();
   }
   auto f = e.file("exp.yml", "command: 'sleep 0.3; echo {i}'\nvariables:\n  i: [1, 2, 3, 4, 5, 6]\n");
   auto r = test::run_program({"script", "-qec", std::string(XRUN_BIN) + " run " + f + " -j 2", "/dev/null"}, e.opts);
@@ -249,7 +249,7 @@ TEST_CASE("the progress line is cut to the terminal's width, never wrapped", "[c
   Env e;
   if (run::find_on_path("script").empty() || run::find_on_path("stty").empty()) {
     std::cout << "SKIPPED: no `script`/`stty` to give xrun a narrow terminal" << std::endl;
-    std::exit(4);
+    xrun::test::skip_exit();
   }
   auto f = e.file("exp.yml", "command: 'sleep 0.3; echo {i}'\nvariables:\n  i: [1, 2, 3, 4, 5, 6]\n");
   auto r = test::run_program(

@@ -27,7 +27,7 @@ void require_engine(const std::string& cli = "docker") {
   if (cli == "docker")
     if (const char* u = std::getenv("XRUN_DOCKER_UNAVAILABLE"); u && *u) {
       std::cout << "SKIPPED: " << u << std::endl;
-      std::exit(4);
+      xrun::test::skip_exit();
     }
   std::string why;
   if (run::find_on_path(cli).empty()) {
@@ -37,7 +37,7 @@ void require_engine(const std::string& cli = "docker") {
   }
   if (!why.empty()) {
     std::cout << "SKIPPED: " << why << std::endl;
-    std::exit(4);
+    xrun::test::skip_exit();
   }
 }
 

@@ -18,12 +18,12 @@ namespace {
 test::pbs::Site wrappers_site(const test::Env& scratch) {
   if (const char* u = std::getenv("XRUN_SLURM_UNAVAILABLE"); u && *u) {
     std::cout << "SKIPPED: " << u << std::endl;
-    std::exit(4);
+    xrun::test::skip_exit();
   }
   auto ping = run::capture({"scontrol", "ping"}, 20);
   if (run::find_on_path("qsub").empty() || !ping || ping->out.find("is UP") == std::string::npos) {
     std::cout << "SKIPPED: no Slurm cluster with its qsub wrappers here (scripts/slurm-cluster.sh start)" << std::endl;
-    std::exit(4);
+    xrun::test::skip_exit();
   }
   // Log the calls of qsub, qstat, qdel, squeue and scancel.
   test::pbs::Site s;

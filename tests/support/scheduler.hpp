@@ -35,7 +35,7 @@ inline void require_cluster() {
   }
   if (state == 0) {
     std::cout << "SKIPPED: " << why << std::endl;
-    std::exit(4);
+    xrun::test::skip_exit();
   }
 }
 
