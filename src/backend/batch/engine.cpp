@@ -506,7 +506,9 @@ Result<void> BatchBackend::observe(const store::Experiment& exp, const plan::Pla
     if (q.indices.empty()) whole[q.job] = &q;
     for (size_t i : q.indices) by_element[{q.job, i}] = &q;
   }
-  std::set<std::string> never;  // arrays whose dependency can never be met: cancelled
+  // Queue entries whose dependency can never be met: cancelled, the entry only (an element
+  // chained element for element can be the only one of its array that never runs).
+  std::set<std::string> never;
   for (auto& f : facts) {
     if (!wanted(f)) continue;
     const auto& [job, index] = task_jobs[f.id];
@@ -528,7 +530,10 @@ Result<void> BatchBackend::observe(const store::Experiment& exp, const plan::Pla
       if (tail.size() > 300) tail = tail.substr(tail.size() - 300);
       if (!tail.empty()) v.log = fmt::format("; {} log ({}): {}", d_->display(), log, tail);
     }
-    if (v.phase == store::SchedulerView::Phase::NeverRuns && q && q->state == "PENDING") never.insert(job);
+    if (v.phase == store::SchedulerView::Phase::NeverRuns && q && q->state == "PENDING") {
+      if (q->indices.empty()) never.insert(job);
+      else never.insert(d_->element(job, index));
+    }
     f.scheduler = std::move(v);
   }
   if (!never.empty()) (void)run::capture(d_->cancel_argv({never.begin(), never.end()}), 60);
