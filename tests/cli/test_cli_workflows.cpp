@@ -289,3 +289,66 @@ TEST_CASE("workflows: resume honours the graph", "[cli][workflows]") {
   CHECK(s2[4].start >= s2[3].end);
   CHECK(s2[2].start == s[2].start);  // not run again
 }
+
+TEST_CASE("workflows: on schedulers each stage's script has its own options, gpu is the scheduler's request",
+          "[cli][workflows]") {
+  Env e;
+  auto f = e.file("exp.yml",
+                  "variables:\n  x: [1, 2]\n"
+                  "scheduler:\n  walltime: '1:00:00'\n"
+                  "jobs:\n"
+                  "  - name: sim\n"
+                  "    resources: {gpu: 1, licence: 1}\n"
+                  "    command: echo {x}\n"
+                  "  - name: post\n"
+                  "    depends_on: [{stage: sim, per_task: true}]\n"
+                  "    scheduler: {walltime: '0:05:00', cpus: 3}\n"
+                  "    command: echo post {x}\n");
+  auto slurm = e.x({"run", "--dry-run", "--backend", "slurm", f});
+  INFO(slurm.err);
+  REQUIRE(slurm.code == 0);
+  auto second = slurm.out.find("stage2-0.sbatch ---");
+  REQUIRE(second != std::string::npos);
+  std::string first = slurm.out.substr(0, second), rest = slurm.out.substr(second);
+  CHECK(first.find("#SBATCH --time=1:00:00") != std::string::npos);
+  CHECK(first.find("#SBATCH --gres=gpu:1") != std::string::npos);
+  CHECK(rest.find("#SBATCH --time=0:05:00") != std::string::npos);
+  CHECK(rest.find("#SBATCH --cpus-per-task=3") != std::string::npos);
+  CHECK(rest.find("--gres") == std::string::npos);
+  CHECK(rest.find("--dependency=aftercorr:<job1>") != std::string::npos);
+  CHECK(slurm.out.find("note: stage 'sim': resource 'licence' is counted by the local pool only") != std::string::npos);
+  auto pbs = e.x({"run", "--dry-run", "--backend", "pbs", f});
+  INFO(pbs.err);
+  REQUIRE(pbs.code == 0);
+  CHECK(pbs.out.find("ngpus=1") != std::string::npos);
+  CHECK(pbs.out.find("walltime=0:05:00") != std::string::npos);
+  CHECK(pbs.out.find("depend=afterok") != std::string::npos);
+  CHECK(pbs.out.find("note: stage 'post' waits for all of stage 'sim' instead of task by task: PBS cannot chain array "
+                     "elements one to one") != std::string::npos);
+}
+
+TEST_CASE("workflows: every example of docs/workflows.md runs on the local pool", "[cli][workflows][docs]") {
+  Env e;
+  std::string text = test::read(test::source_dir() + "/docs/workflows.md"), block;
+  bool in = false;
+  size_t n = 0;
+  for (const auto& line : util::split(text, '\n')) {
+    if (!in && line == "```yaml") {
+      in = true;
+      block.clear();
+    } else if (in && line == "```") {
+      in = false;
+      ++n;
+      auto f = e.file("wf" + std::to_string(n) + ".yml", block);
+      INFO(block);
+      auto r = e.x({"run", f, "-j", "3"});
+      INFO(r.err);
+      CHECK(r.code == 0);
+      auto s = e.status(first_line(r.out));
+      CHECK(s["state"] == "succeeded");
+    } else if (in) {
+      block += line + "\n";
+    }
+  }
+  CHECK(n == 4);
+}
