@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <map>
 #include <set>
 
 #include <fmt/format.h>
@@ -11,6 +12,7 @@
 #include "xrun/run/process.hpp"
 #include "xrun/run/report.hpp"
 #include "xrun/util/fs.hpp"
+#include "xrun/util/random.hpp"
 #include "xrun/util/text.hpp"
 
 namespace xrun::run {
@@ -35,6 +37,8 @@ constexpr size_t kMaxExportedValue = 64 * 1024;
 constexpr const char* kWrapper = R"SH(#!/bin/sh
 # xrun task wrapper (generated). The same for every backend; needs only a POSIX sh.
 #   sh wrapper.sh TASK_DIR      run one task (Slurm, PBS, Docker, and the local pool without bash)
+#   sh wrapper.sh TASK_DIR FILE the same, its folder made and its script cut out of FILE (a batch
+#                               array's scripts, see write_task_scripts)
 #   bash wrapper.sh --worker    run tasks whose directories arrive on stdin (each line "DIR", or
 #                               "DIR<tab>NAME=value ..." for variables of that task), one at a time, each in
 #                               its own process group (job control); print "S <pgid> <dir>" when one
@@ -74,8 +78,8 @@ _start() {
     return
   fi
   _norun=
-  _attempt=1
-  [ -r "$_d/attempt" ] && read -r _attempt < "$_d/attempt"
+  _attempt=${_given_attempt:-1}
+  [ -z "$_given_attempt" ] && [ -r "$_d/attempt" ] && read -r _attempt < "$_d/attempt"
   _now
   _begin=$_t
   # Each task runs in a freshly started shell (its own $$, no job control, none of the
@@ -140,6 +144,7 @@ _finish() {
 _child=
 _envdef=
 _env=
+_given_attempt=
 # The task shell, found once (bash unless the file says `shell:`; sh where bash is missing).
 _sh=$task_shell
 if [ -z "$_sh" ]; then
@@ -167,7 +172,18 @@ if [ "${1:-}" = --worker ]; then
   exit 0
 fi
 _worker=0
-_dir=${1:?usage: sh wrapper.sh TASK_DIR}
+_dir=${1:?usage: sh wrapper.sh TASK_DIR [SCRIPTS]}
+_given_attempt=
+if [ -n "${2:-}" ]; then
+  # The task's script is a block of SCRIPTS (a batch array's file of scripts): its folder is made
+  # now, and its script and attempt cut out of the file.
+  [ -d "$_dir" ] || mkdir "$_dir" 2>/dev/null || [ -d "$_dir" ] || { echo "xrun wrapper: cannot make $_dir" >&2; exit 75; }
+  read -r _x _tok < "$2" || { echo "xrun wrapper: cannot read $2" >&2; exit 2; }
+  _id=${_dir##*/}
+  sed -n "/^#xrun-$_tok task $_id /,/^#xrun-$_tok end $_id\$/p" "$2" > "$_dir/cmd.sh" 2>/dev/null || exit 75
+  read -r _x _x _x _given_attempt < "$_dir/cmd.sh" 2>/dev/null
+  case $_given_attempt in ''|*[!0-9]*) echo "xrun wrapper: no script for task $_id in $2" >&2; exit 2 ;; esac
+fi
 [ -d "$_dir" ] || { echo "xrun wrapper: no task directory $_dir" >&2; exit 2; }
 env --default-signal=INT true 2>/dev/null && _envdef=1
 # A signal is passed on once to the whole process group (the task and its children): in a
@@ -230,12 +246,12 @@ std::string task_script(const store::Experiment& exp, const plan::Plan& p, size_
   return out;
 }
 
-Result<int> prepare_task(const store::Experiment& exp, const plan::Plan& p, const json& meta, size_t task) {
-  auto attempt = exp.archive_attempt(task);
-  if (!attempt) return attempt.error();
-  std::string workdir = meta.value("workdir", std::string("."));
+namespace {
+
+// The stage's `setup:` lines (the file's, then the stage's own).
+std::vector<std::string> setup_lines(const json& meta, const plan::Plan& p, size_t stage) {
   std::vector<std::string> setup;
-  json opts = stage_options(meta, p, store::locate(p, task).first, meta.value("backend", std::string("local")));
+  json opts = stage_options(meta, p, stage, meta.value("backend", std::string("local")));
   if (opts.contains("setup")) {
     const auto& s = opts["setup"];
     if (s.is_array()) {
@@ -245,8 +261,40 @@ Result<int> prepare_task(const store::Experiment& exp, const plan::Plan& p, cons
       setup.push_back(s.get<std::string>());
     }
   }
+  return setup;
+}
+
+}  // namespace
+
+Result<int> prepare_task(const store::Experiment& exp, const plan::Plan& p, const json& meta, size_t task) {
+  auto attempt = exp.archive_attempt(task);
+  if (!attempt) return attempt.error();
+  std::string workdir = meta.value("workdir", std::string("."));
+  auto setup = setup_lines(meta, p, store::locate(p, task).first);
   XRUN_TRY(util::atomic_write(exp.task_dir(task) + "/cmd.sh", task_script(exp, p, task, workdir, attempt.value(), setup)));
   return attempt.value();
+}
+
+Result<void> write_task_scripts(const store::Experiment& exp, const plan::Plan& p, const json& meta,
+                                const std::vector<size_t>& tasks, const std::string& path) {
+  const std::string workdir = meta.value("workdir", std::string("."));
+  const std::string token = util::random_token(16);
+  std::string out = fmt::format("#xrun-task-scripts {}\n", token);
+  std::map<size_t, std::vector<std::string>> setups;
+  for (size_t id : tasks) {
+    int attempt = 1;
+    if (util::is_dir(exp.task_dir(id))) {  // run before: its files become an earlier attempt
+      auto a = exp.archive_attempt(id);
+      if (!a) return a.error();
+      attempt = a.value();
+    }
+    size_t stage = store::locate(p, id).first;
+    if (!setups.count(stage)) setups[stage] = setup_lines(meta, p, stage);
+    out += fmt::format("#xrun-{} task {} {}\n", token, id, attempt);
+    out += task_script(exp, p, id, workdir, attempt, setups[stage]);
+    out += fmt::format("#xrun-{} end {}\n", token, id);
+  }
+  return util::atomic_write(path, out);
 }
 
 std::vector<std::string> wrapper_argv(const store::Experiment& exp, size_t task) {

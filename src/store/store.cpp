@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "xrun/util/fs.hpp"
+#include "xrun/util/random.hpp"
 #include "xrun/util/text.hpp"
 
 namespace xrun::store {
@@ -22,14 +23,7 @@ namespace {
 
 using util::parse_long;
 
-std::string random_tag() {
-  static const char* alphabet = "abcdefghijkmnpqrstuvwxyz23456789";
-  std::random_device rd;
-  std::mt19937_64 rng((static_cast<uint64_t>(rd()) << 32) ^ rd() ^ static_cast<uint64_t>(::getpid()));
-  std::string s;
-  for (int i = 0; i < 4; ++i) s += alphabet[rng() % 32];
-  return s;
-}
+std::string random_tag() { return util::random_token(4); }
 
 bool valid_id(const std::string& id) {
   if (id.empty() || id[0] == '.' || id.size() > 200) return false;
@@ -214,7 +208,10 @@ Result<void> Experiment::check_task_dir(size_t task) const {
 Result<bool> Experiment::record_verdict(size_t task, const ControlRecord& c) const {
   XRUN_TRY(check_task_dir(task));
   const std::string d = task_dir(task);
-  if (!util::is_dir(d) || util::exists(d + "/control")) return false;
+  // A task that never started may have no folder yet (batch tasks get theirs when they start):
+  // it is made here, one level only (never the experiment's own folders).
+  if (!util::is_dir(d) && ::mkdir(d.c_str(), 0755) != 0 && errno != EEXIST) return false;
+  if (util::exists(d + "/control")) return false;
   const std::string tmp = fmt::format("{}/.verdict.{}.{}", d, ::getpid(), random_tag());
   XRUN_TRY(util::atomic_write(tmp, format_control_record(c)));
   bool made = ::link(tmp.c_str(), (d + "/control").c_str()) == 0;
@@ -234,6 +231,8 @@ Result<int> Experiment::archive_attempt(size_t task) const {
   if (auto t = util::try_read_file(d + "/attempt")) prev = static_cast<int>(parse_long(util::trim(*t)).value_or(0));
   bool has_files = util::exists(d + "/started") || util::exists(d + "/status") || util::exists(d + "/control") ||
                    util::exists(d + "/stdout");
+  // A batch task's first attempt leaves no `attempt` file (its number is in its records).
+  if (prev == 0 && has_files) prev = 1;
   if (prev > 0 && has_files) {
     std::string a = fmt::format("{}/attempts/{}", d, prev);
     XRUN_TRY(util::make_dirs(a));

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <signal.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include <cstdlib>
@@ -314,4 +315,31 @@ TEST_CASE("a task cancelled in Slurm outside xrun is CANCELLED, and stays so onc
   e.opts.env["PATH"] = bin + ":" + std::getenv("PATH");
   CHECK(e.state(id, 0) == "CANCELLED");
   CHECK(e.status(id)["state"] == "cancelled");
+}
+
+TEST_CASE("submitting writes one file of scripts per array, no folder per task until it starts", "[slurm]") {
+  require_cluster();
+  Env e;
+  auto f = e.file("exp.yml", std::string("command: echo {i}\nvariables:\n  i:\n    arange: 25\nslurm:\n  hold: True\n"));
+  auto r = e.x({"run", f, "--quiet"});
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  std::string id = first_line(r.out);
+  CHECK(util::list_dir(e.exp_dir(id) + "/tasks").empty());
+  CHECK(util::exists(e.exp_dir(id) + "/backend/slurm/stage1-0.sbatch.tasks"));
+  auto s = e.status(id);
+  CHECK(s["counts"]["PENDING"] == 25);
+  // Cancelled before they started: recorded all the same.
+  REQUIRE(e.x({"cancel", id, "0", "1", "2"}).code == 0);
+  s = e.status(id);
+  CHECK(s["counts"]["CANCELLED"] == 3);
+  // Released, the others run; each task gets its folder, its script cut out of the file.
+  auto sub = nlohmann::json::parse(test::read(e.exp_dir(id) + "/backend/slurm/submission-1.json"));
+  for (const auto& a : sub["arrays"]) REQUIRE(run::capture({"scontrol", "release", a["job_id"].get<std::string>()}, 30));
+  for (int i = 0; i < 120 && e.status(id)["counts"]["SUCCEEDED"] != 22; ++i) ::usleep(500000);
+  s = e.status(id);
+  CHECK(s["counts"]["SUCCEEDED"] == 22);
+  CHECK(s["counts"]["CANCELLED"] == 3);
+  CHECK(e.x({"logs", id, "17"}).out == "17\n");
+  CHECK(util::exists(e.exp_dir(id) + "/tasks/17/cmd.sh"));
 }

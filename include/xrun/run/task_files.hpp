@@ -27,6 +27,16 @@ std::string task_script(const store::Experiment& exp, const plan::Plan& p, size_
 // Before a task (re)runs: archive the previous attempt, write `attempt` and `cmd.sh`.
 // Returns the attempt number.
 Result<int> prepare_task(const store::Experiment& exp, const plan::Plan& p, const json& meta, size_t task);
+// The scripts of many tasks in one file (a batch array's), for `sh wrapper.sh TASK_DIR FILE`: the
+// wrapper creates the task's folder and cuts its script out when the task starts, so that
+// submitting N tasks writes one file, not N folders. A task that already has a folder (a
+// resume) has its earlier attempt archived first. Each block is
+//   #xrun-<token> task <id> <attempt>
+//   <the task's script>
+//   #xrun-<token> end <id>
+// with a random token per file (never a line of a command).
+Result<void> write_task_scripts(const store::Experiment& exp, const plan::Plan& p, const json& meta,
+                                const std::vector<size_t>& tasks, const std::string& path);
 
 // argv that runs the wrapper for one task: `sh wrapper.sh TASK_DIR`.
 std::vector<std::string> wrapper_argv(const store::Experiment& exp, size_t task);

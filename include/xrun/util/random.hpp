@@ -4,8 +4,12 @@
 // branch). No standard-library distribution is used: those differ between implementations.
 #pragma once
 
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdint>
+#include <random>
+#include <string>
 
 namespace xrun::util {
 
@@ -24,5 +28,15 @@ struct SplitMix64 {
     return std::sqrt(-2.0 * std::log(1.0 - u1)) * std::cos(2.0 * M_PI * u2);
   }
 };
+
+// `n` characters from an unambiguous alphabet, not reproducible (for unique names and markers).
+inline std::string random_token(size_t n) {
+  static const char* alphabet = "abcdefghijkmnpqrstuvwxyz23456789";
+  std::random_device rd;
+  std::mt19937_64 rng((static_cast<uint64_t>(rd()) << 32) ^ rd() ^ static_cast<uint64_t>(::getpid()));
+  std::string s;
+  for (size_t i = 0; i < n; ++i) s += alphabet[rng() % 32];
+  return s;
+}
 
 }  // namespace xrun::util

@@ -127,16 +127,16 @@ std::string batch_script(const Dialect& d, const store::Experiment& exp, const j
     out += fmt::format("exec >>{}\"$_i.out\" 2>&1\n", util::shell_quote(a.script_path + "."));
   if (a.tasks.empty()) {
     out += fmt::format("# array index i runs task {} + i\n", a.base);
-    out += fmt::format("exec sh {} {}\"$(({} + _i))\"\n", util::shell_quote(exp.path("wrapper.sh")),
-                       util::shell_quote(exp.dir() + "/tasks/"), a.base);
+    out += fmt::format("exec sh {} {}\"$(({} + _i))\" {}\n", util::shell_quote(exp.path("wrapper.sh")),
+                       util::shell_quote(exp.dir() + "/tasks/"), a.base, util::shell_quote(a.script_path + ".tasks"));
   } else {
     // The task map is part of the script, which the scheduler copies when it is submitted: a
     // later submission never changes what a queued job runs.
     out += "case $_i in\n";
     for (size_t k = 0; k < a.tasks.size(); ++k) out += fmt::format("  {}) _t={} ;;\n", a.indices[k], a.tasks[k]);
     out += "  *) echo \"xrun: no task for array index $_i\" >&2; exit 2 ;;\nesac\n";
-    out += fmt::format("exec sh {} {}\"$_t\"\n", util::shell_quote(exp.path("wrapper.sh")),
-                       util::shell_quote(exp.dir() + "/tasks/"));
+    out += fmt::format("exec sh {} {}\"$_t\" {}\n", util::shell_quote(exp.path("wrapper.sh")),
+                       util::shell_quote(exp.dir() + "/tasks/"), util::shell_quote(a.script_path + ".tasks"));
   }
   return out;
 }
@@ -375,10 +375,10 @@ Result<int> BatchBackend::launch(const store::Experiment& exp, const plan::Plan&
     const auto& a = arrays[ai];
     const auto& stage_set = per_stage.value()[a.stage];
     if (int sig = sigs.wait(0); sig != 0) return interrupted(sig);
-    for (size_t k = 0; k < a.indices.size(); ++k) {
-      auto prep = run::prepare_task(exp, p, meta, a.task_of(k));
-      if (!prep) return undo(prep.error());
-    }
+    // One file of scripts per array: each task's folder is made when it starts.
+    std::vector<size_t> tasks;
+    for (size_t k = 0; k < a.indices.size(); ++k) tasks.push_back(a.task_of(k));
+    if (auto w = run::write_task_scripts(exp, p, meta, tasks, a.script_path + ".tasks"); !w) return undo(w.error());
     if (auto w = util::atomic_write(a.script_path, batch_script(*d_, exp, meta, p, a, stage_set)); !w)
       return undo(w.error());
     const std::string array = a.array();
