@@ -39,10 +39,11 @@ constexpr const char* kWrapper = R"SH(#!/bin/sh
 #   sh wrapper.sh TASK_DIR      run one task (Slurm, PBS, Docker, and the local pool without bash)
 #   sh wrapper.sh TASK_DIR FILE the same, its folder made and its script cut out of FILE (a batch
 #                               array's scripts, see write_task_scripts)
-#   bash wrapper.sh --worker    run tasks whose directories arrive on stdin (each line "DIR", or
-#                               "DIR<tab>NAME=value ..." for variables of that task), one at a time, each in
-#                               its own process group (job control); print "S <pgid> <dir>" when one
-#                               starts and "E <exit> <dir>" when it has ended (the local pool)
+#   bash wrapper.sh --worker TASKS_DIR
+#                               run tasks whose ids arrive on stdin (each line "ID", or
+#                               "ID<tab>NAME=value ..." for variables of that task), one at a time, each in
+#                               its own process group (job control); print "S <pgid> <id>" when one
+#                               starts and "E <exit> <id>" when it has ended (the local pool)
 # Each task runs TASK_DIR/cmd.sh with the task shell (bash unless the file says `shell:`), its
 # output in TASK_DIR/stdout and TASK_DIR/stderr. Two records are written, each once, into its own
 # room reserved before the task starts, with a single printf ending in `written=1` (readers
@@ -158,12 +159,14 @@ if [ "${1:-}" = --worker ]; then
   trap '[ -n "$_child" ] && kill -TERM -"$_child" 2>/dev/null' TERM
   trap '[ -n "$_child" ] && kill -INT -"$_child" 2>/dev/null' INT
   trap '[ -n "$_child" ] && kill -HUP -"$_child" 2>/dev/null' HUP
+  _tasks=${2:?usage: bash wrapper.sh --worker TASKS_DIR}
+  # One line per task: "ID" or "ID<tab>NAME=value NAME=value" (variables for this task only).
+  # Short lines: bash reads a pipe one byte at a time.
   while IFS= read -r _line; do
-    # "DIR" or "DIR<tab>NAME=value NAME=value": variables for this task only.
     _env=
     case $_line in *"	"*) _env=${_line#*	}; _line=${_line%%	*} ;; esac
-    [ -d "$_line" ] || { echo "E 2 $_line"; continue; }
-    _start "$_line"
+    [ -d "$_tasks/$_line" ] || { echo "E 2 $_line"; continue; }
+    _start "$_tasks/$_line"
     if [ -n "$_norun" ]; then echo "E $_rc $_line"; continue; fi
     echo "S ${_child:-0} $_line"
     _finish
@@ -267,11 +270,15 @@ std::vector<std::string> setup_lines(const json& meta, const plan::Plan& p, size
 }  // namespace
 
 Result<int> prepare_task(const store::Experiment& exp, const plan::Plan& p, const json& meta, size_t task) {
-  auto attempt = exp.archive_attempt(task);
+  bool fresh = false;
+  auto attempt = exp.begin_attempt(task, &fresh);
   if (!attempt) return attempt.error();
   std::string workdir = meta.value("workdir", std::string("."));
   auto setup = setup_lines(meta, p, store::locate(p, task).first);
-  XRUN_TRY(util::atomic_write(exp.task_dir(task) + "/cmd.sh", task_script(exp, p, task, workdir, attempt.value(), setup)));
+  std::string script = task_script(exp, p, task, workdir, attempt.value(), setup);
+  // In a folder just made, nobody reads cmd.sh before the wrapper is handed the task.
+  if (fresh) XRUN_TRY(util::write_new_file(exp.task_dir(task) + "/cmd.sh", script));
+  else XRUN_TRY(util::atomic_write(exp.task_dir(task) + "/cmd.sh", script));
   return attempt.value();
 }
 
@@ -305,7 +312,7 @@ std::vector<std::string> wrapper_argv(const store::Experiment& exp, size_t task)
 std::vector<std::string> worker_argv(const store::Experiment& exp) {
   static const std::string bash = run::find_on_path("bash");
   if (bash.empty()) return {};
-  return {bash, exp.path("wrapper.sh"), "--worker"};
+  return {bash, exp.path("wrapper.sh"), "--worker", exp.dir() + "/tasks"};
 }
 
 }  // namespace xrun::run

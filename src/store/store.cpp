@@ -245,6 +245,20 @@ Result<int> Experiment::archive_attempt(size_t task) const {
   return next;
 }
 
+Result<int> Experiment::begin_attempt(size_t task, bool* fresh) const {
+  XRUN_TRY(check_task_dir(task));
+  const std::string d = task_dir(task);
+  if (fresh) *fresh = false;
+  if (::mkdir(d.c_str(), 0755) == 0) {
+    if (fresh) *fresh = true;
+    return 1;
+  }
+  if (errno != EEXIST)
+    return runtime_error(fmt::format("cannot make task {}'s folder {}: {}", task, d, std::strerror(errno)),
+                         "check that the run store is writable and the disk is not full");
+  return archive_attempt(task);
+}
+
 bool Experiment::runner_alive() const {
   util::Fd fd(::open(path("lock").c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) return false;

@@ -189,6 +189,31 @@ Result<void> overwrite_in_place(const std::string& path, const std::string& cont
   return {};
 }
 
+Result<void> write_new_file(const std::string& path, const std::string& content) {
+  Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644));
+  if (!fd.valid())
+    return runtime_error(fmt::format("cannot write '{}': {}", path, std::strerror(errno)),
+                         "check that the run store is writable and the disk is not full");
+  for (size_t off = 0; off < content.size();) {
+    ssize_t n = ::write(fd.get(), content.data() + off, content.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      fd.reset();
+      ::unlink(path.c_str());
+      return runtime_error(fmt::format("cannot write '{}': {}", path, std::strerror(err)),
+                           "check that the run store is writable and the disk is not full");
+    }
+    off += static_cast<size_t>(n);
+  }
+  if (::close(fd.release()) != 0) {
+    int err = errno;
+    ::unlink(path.c_str());
+    return runtime_error(fmt::format("cannot write '{}': {}", path, std::strerror(err)), "check that the disk is not full");
+  }
+  return {};
+}
+
 Result<void> atomic_write(const std::string& path, const std::string& content, bool durable) {
   std::string tmp = fmt::format("{}/.{}.tmp.{}", dirname(path), basename(path), random_suffix());
   Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));

@@ -76,6 +76,10 @@ class Experiment {
   // Move the current attempt's files into attempts/<n>/ before a task runs again. Returns
   // the number the new attempt gets.
   Result<int> archive_attempt(size_t task) const;
+  // A new attempt of a task about to start: a task without a folder gets a new one and attempt
+  // 1 (no `attempt` file: the number is in its records), else as archive_attempt. `fresh` says
+  // whether the folder is new (nothing in it, nobody else writing it).
+  Result<int> begin_attempt(size_t task, bool* fresh = nullptr) const;
 
   // Liveness of the runner: true when some process holds the experiment's lock.
   bool runner_alive() const;

@@ -251,7 +251,7 @@ class Pool {
   // A pool slot: a long-lived worker that runs one task at a time, or one wrapper process per task.
   struct Slot {
     run::Child worker;
-    util::Fd to, from;  // task directories in; "S <pgid> <dir>" / "E <exit> <dir>" out
+    util::Fd to, from;  // task ids in; "S <pgid> <id>" / "E <exit> <id>" out
     std::string buf;
     run::Child oneshot;
     std::optional<size_t> task;
@@ -625,7 +625,7 @@ class Pool {
     spdlog::debug("task {}: start ({}/{}) in slot {}", id, plan_.stages[s].name, id - offsets_[s],
                   &slot - slots_.data() + 1);
     if (!worker_argv_.empty()) {
-      std::string line = exp_.task_dir(id);
+      std::string line = std::to_string(id);
       if (!env.empty()) line += fmt::format("\t{}", fmt::join(env, " "));
       line += "\n";
       for (int tries = 0; tries < 2; ++tries) {
