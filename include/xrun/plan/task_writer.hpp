@@ -1,0 +1,45 @@
+// `xrun plan --json`'s task objects, streamed: byte for byte what nlohmann's compact dump of
+// TaskRef::to_json() gives ({"index":0,"commands":[...],"variables":{...},"creates":null,
+// "requires":null}), without a JSON tree per task. The fixed keys are dumped once; each value is
+// dumped on its own by nlohmann's serializer, or taken from a memo by address when the sweep's
+// values keep their addresses; strings with nothing to escape are copied as they are. The
+// output goes to the stream in blocks of about 1 MiB.
+#pragma once
+
+#include <ostream>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "xrun/plan/expander.hpp"
+#include "xrun/util/pointer_memo.hpp"
+
+namespace xrun::plan {
+
+class TaskWriter {
+ public:
+  // `stable_values`: every Value a task points to keeps its address and content for the
+  // writer's life (vars::Sweep::stable_values()), so its JSON text may be remembered.
+  TaskWriter(std::ostream& os, bool stable_values);
+  // One task, after a ", " unless it is the first.
+  void add(const TaskRef& task);
+  // Hand what is buffered to the stream.
+  void flush();
+
+ private:
+  void string(std::string_view s);
+  void value(const Value& v);
+  void dump(const json& j);
+  std::ostream& os_;
+  bool stable_;
+  bool first_ = true;
+  std::string buf_;
+  nlohmann::detail::serializer<json> ser_;
+  json scratch_ = "";               // a string value reused for escaping
+  util::PointerMemo values_{12};    // Value* -> its JSON text
+  util::PointerMemo keys_{8};       // variable name* -> `"name":`
+  std::string index_, commands_, variables_, creates_, requires_;  // `{"index":`, `,"commands":[`, ...
+};
+
+}  // namespace xrun::plan
