@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "xrun/plan/expander.hpp"
@@ -28,14 +29,15 @@ class TaskWriter {
   void flush();
 
  private:
+  void append(std::string_view s);
   void string(std::string_view s);
   void value(const Value& v);
   void dump(const json& j);
   std::ostream& os_;
   bool stable_;
   bool first_ = true;
-  std::string buf_;
-  nlohmann::detail::serializer<json> ser_;
+  fmt::memory_buffer buf_;
+  nlohmann::detail::serializer<json> ser_;  // writes into buf_
   json scratch_ = "";               // a string value reused for escaping
   util::PointerMemo values_{12};    // Value* -> its JSON text
   util::PointerMemo keys_{8};       // variable name* -> `"name":`
