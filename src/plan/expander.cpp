@@ -399,9 +399,16 @@ Result<void> Expander::write_json(std::ostream& os) {
     if (s) os << ", ";
     os << "{\"name\": " << json(spec_.stages[s].name).dump() << ", \"on_failure\": \""
        << spec::to_string(spec_.stages[s].on_failure) << "\", \"tasks\": [";
-    TaskWriter writer(os, sweep_.stable_values());
-    XRUN_TRY(for_each_task(s, [&](const TaskRef& r) { writer.add(r); }));
-    writer.flush();
+    if (sweep_.stable_values()) {  // a task's values outlive the next combination: two threads
+      ThreadedTaskWriter writer(os);
+      auto r = for_each_task(s, [&](const TaskRef& t) { writer.add(t); });
+      writer.finish();
+      if (!r) return r;
+    } else {
+      TaskWriter writer(os, false);
+      XRUN_TRY(for_each_task(s, [&](const TaskRef& t) { writer.add(t); }));
+      writer.flush();
+    }
     os << "]}";
   }
   os << "]}\n";

@@ -101,4 +101,123 @@ void TaskWriter::flush() {
   buf_.clear();
 }
 
+// Tasks copied flat: their strings back to back, and per task where its pieces are.
+struct ThreadedTaskWriter::Batch {
+  struct Item {
+    size_t index;
+    size_t commands;  // how many strings of `ends` are commands
+    bool creates, requires_;
+    size_t variables;
+  };
+  static constexpr size_t kTasks = 4096;
+  std::vector<Item> items;
+  std::string bytes;
+  std::vector<size_t> ends;  // where each string ends in `bytes`
+  std::vector<std::pair<const std::string*, const Value*>> variables;
+  void clear() {
+    items.clear();
+    bytes.clear();
+    ends.clear();
+    variables.clear();
+  }
+  void push(const std::string& s) {
+    bytes += s;
+    ends.push_back(bytes.size());
+  }
+};
+
+ThreadedTaskWriter::ThreadedTaskWriter(std::ostream& os) : writer_(os, true) {
+  for (int i = 0; i < 4; ++i) free_.push_back(std::make_unique<Batch>());
+  current_ = take_free();
+  thread_ = std::thread([this] { write_batches(); });
+}
+
+ThreadedTaskWriter::~ThreadedTaskWriter() {
+  try {
+    finish();
+  } catch (...) {  // finish() was not called: the caller has left with an error of its own
+  }
+}
+
+std::unique_ptr<ThreadedTaskWriter::Batch> ThreadedTaskWriter::take_free() {
+  std::unique_lock<std::mutex> l(m_);
+  changed_.wait(l, [&] { return !free_.empty(); });
+  auto b = std::move(free_.front());
+  free_.pop_front();
+  return b;
+}
+
+void ThreadedTaskWriter::add(const TaskRef& t) {
+  Batch& b = *current_;
+  for (const auto& c : t.commands) b.push(c);
+  if (t.creates) b.push(*t.creates);
+  if (t.requires_) b.push(*t.requires_);
+  b.variables.insert(b.variables.end(), t.variables.begin(), t.variables.end());
+  b.items.push_back({t.index, t.commands.size(), t.creates != nullptr, t.requires_ != nullptr, t.variables.size()});
+  if (b.items.size() < Batch::kTasks) return;
+  {
+    std::lock_guard<std::mutex> l(m_);
+    full_.push_back(std::move(current_));
+  }
+  changed_.notify_all();
+  current_ = take_free();
+}
+
+void ThreadedTaskWriter::write_batches() {
+  std::vector<std::string> commands;
+  std::string creates, requires_;
+  std::vector<std::pair<const std::string*, const Value*>> variables;
+  for (;;) {
+    std::unique_ptr<Batch> b;
+    {
+      std::unique_lock<std::mutex> l(m_);
+      changed_.wait(l, [&] { return !full_.empty() || done_; });
+      if (full_.empty()) return;
+      b = std::move(full_.front());
+      full_.pop_front();
+    }
+    if (!error_) {  // after an error, batches are only handed back
+      try {
+        size_t str = 0, var = 0;
+        auto next = [&](std::string& out) {
+          size_t begin = str ? b->ends[str - 1] : 0;
+          out.assign(b->bytes, begin, b->ends[str++] - begin);
+        };
+        for (const auto& it : b->items) {
+          commands.resize(it.commands);
+          for (auto& c : commands) next(c);
+          if (it.creates) next(creates);
+          if (it.requires_) next(requires_);
+          variables.assign(b->variables.begin() + static_cast<long>(var),
+                           b->variables.begin() + static_cast<long>(var + it.variables));
+          var += it.variables;
+          writer_.add(TaskRef{it.index, commands, it.creates ? &creates : nullptr, it.requires_ ? &requires_ : nullptr,
+                              variables});
+        }
+      } catch (...) {
+        error_ = std::current_exception();
+      }
+    }
+    b->clear();
+    {
+      std::lock_guard<std::mutex> l(m_);
+      free_.push_back(std::move(b));
+    }
+    changed_.notify_all();
+  }
+}
+
+void ThreadedTaskWriter::finish() {
+  if (!thread_.joinable()) return;
+  {
+    std::lock_guard<std::mutex> l(m_);
+    if (!current_->items.empty()) full_.push_back(std::move(current_));
+    done_ = true;
+  }
+  changed_.notify_all();
+  thread_.join();
+  if (error_) std::rethrow_exception(error_);
+  writer_.flush();
+}
+
 }  // namespace xrun::plan

@@ -72,3 +72,28 @@ TEST_CASE("TaskWriter hands its buffer to the stream in blocks", "[plan]") {
   CHECK(written.size() > (size_t{1} << 21));  // more than two blocks
   CHECK(written == reference);
 }
+
+TEST_CASE("ThreadedTaskWriter writes the same bytes as TaskWriter, over many batches", "[plan]") {
+  auto e = expander(
+      "jobs:\n"
+      "  - command:\n"
+      "      cmd: ['run {i} {f:.3f} {s}', 'echo {creates}']\n"
+      "      creates: 'out \"{i}\"'\n"
+      "  - command:\n"
+      "      cmd: 'cat {requires} {s!r}'\n"
+      "      requires: 'in_{i}'\n"
+      "variables:\n  i:\n    arange: 9000\n  f: [0.5, 1.5]\n  s: [\"tab\\t\", plain, plain]\n");
+  for (size_t s = 0; s < e.stage_count(); ++s) {
+    std::ostringstream one, two;
+    plan::TaskWriter w(one, true);
+    REQUIRE(e.for_each_task(s, [&](const plan::TaskRef& t) { w.add(t); }).ok());
+    w.flush();
+    {
+      plan::ThreadedTaskWriter tw(two);
+      REQUIRE(e.for_each_task(s, [&](const plan::TaskRef& t) { tw.add(t); }).ok());
+      tw.finish();
+    }
+    CHECK(one.str().size() > 100000);
+    CHECK(one.str() == two.str());
+  }
+}

@@ -6,9 +6,16 @@
 // output goes to the stream in blocks of about 1 MiB.
 #pragma once
 
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <memory>
+#include <mutex>
 #include <ostream>
 #include <string>
 #include <string_view>
+#include <thread>
+#include <vector>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -42,6 +49,31 @@ class TaskWriter {
   util::PointerMemo values_{12};    // Value* -> its JSON text
   util::PointerMemo keys_{8};       // variable name* -> `"name":`
   std::string index_, commands_, variables_, creates_, requires_;  // `{"index":`, `,"commands":[`, ...
+};
+
+// A TaskWriter on a thread of its own, for tasks whose values keep their addresses
+// (vars::Sweep::stable_values()): add() copies a task's strings into a batch whose buffers are
+// reused, full batches go to the writing thread, so one core expands while the other writes.
+class ThreadedTaskWriter {
+ public:
+  explicit ThreadedTaskWriter(std::ostream& os);
+  ~ThreadedTaskWriter();
+  void add(const TaskRef& task);
+  // Wait until every task is written and flushed; rethrows what the writer threw.
+  void finish();
+
+ private:
+  struct Batch;
+  void write_batches();
+  std::unique_ptr<Batch> take_free();
+  TaskWriter writer_;
+  std::unique_ptr<Batch> current_;
+  std::mutex m_;
+  std::condition_variable changed_;
+  std::deque<std::unique_ptr<Batch>> full_, free_;
+  bool done_ = false;
+  std::exception_ptr error_;
+  std::thread thread_;
 };
 
 }  // namespace xrun::plan
