@@ -3,15 +3,11 @@
 #include "xrun/util/random.hpp"
 
 #include <algorithm>
-#include <condition_variable>
-#include <deque>
-#include <mutex>
-#include <thread>
 #include <set>
-#include <unordered_set>
 
 #include <fmt/format.h>
 
+#include "xrun/plan/task_writer.hpp"
 #include "xrun/util/string_set.hpp"
 #include "xrun/util/text.hpp"
 
@@ -188,6 +184,7 @@ Result<Expander> Expander::create(spec::Spec spec, const vars::Overrides& overri
             }
           }
         } else if (!f.simple() && !f.spec_nested) {
+          if (special) cs.formats_special = true;
           auto r = spec::format_field(f, Value::string("x"));
           if (!r) bound = spec::error_at(spec.path, ct.loc, fmt::format("cannot format {{{}}}: {}", f.name, r.error().what));
         }
@@ -258,48 +255,89 @@ Result<void> Expander::for_each_task(size_t stage, const std::function<void(cons
   });
 }
 
+namespace {
+
+// One combination rendered: its commands, creates/requires, the values it was rendered from and
+// the key it is de-duplicated by (its commands joined by a separator when there are several).
+struct Rendered {
+  std::vector<const Value*> values;  // by slot; the last two are {creates} and {requires}
+  std::vector<std::string> cmds;
+  std::string creates, requires_, joined;
+  Value creates_v = Value::string(""), requires_v = Value::string("");
+  uint64_t hash = 0;
+  Rendered(size_t nslots, size_t ncommands) : values(nslots + 2, nullptr), cmds(ncommands) {}
+  std::string_view key() const { return cmds.size() == 1 ? std::string_view(cmds[0]) : std::string_view(joined); }
+};
+
+// How many rendered tasks wait for their de-duplication while the set's slots for their keys are
+// fetched from memory (a lookup in a table of millions otherwise waits on a cache miss per task).
+constexpr size_t kLookahead = 8;
+
+}  // namespace
+
 Result<void> Expander::walk(size_t stage, const std::function<void(const TaskRef&)>& fn) {
   const CompiledStage& cs = stages_.at(stage);
   const size_t nslots = sweep_.slot_count();
-  std::vector<const Value*> values(nslots + 2, nullptr);
-  std::vector<std::string> cmds(cs.commands.size());
-  std::string creates, requires_, key;
-  Value creates_v = Value::string(""), requires_v = Value::string("");
-  values[nslots] = &creates_v;  // {creates}/{requires} render empty without their keys
-  values[nslots + 1] = &requires_v;
-  std::vector<std::pair<const std::string*, const Value*>> vars;
   util::StringSet seen(static_cast<size_t>(std::min<uint64_t>(sweep_.combinations(), 1u << 24)));
-  size_t index = 0;
-  sweep_.reset();
-  while (sweep_.next()) {
+  // When values keep their addresses, fields with a format spec are formatted once per distinct
+  // value, and tasks may wait in the look-ahead ring (their values outlive the next combination).
+  const bool stable = sweep_.stable_values();
+  util::PointerMemo memo;
+  util::PointerMemo* var_memo = stable ? &memo : nullptr;
+  util::PointerMemo* cmd_memo = cs.formats_special ? nullptr : var_memo;
+  const size_t depth = stable ? kLookahead : 1;
+  std::vector<Rendered> ring(depth, Rendered(nslots, cs.commands.size()));
+  size_t head = 0, pending = 0, index = 0;
+  std::vector<std::pair<const std::string*, const Value*>> vars;
+
+  auto render = [&](Rendered& r) -> Result<void> {
     const auto& cur = sweep_.current();
-    std::copy(cur.begin(), cur.end(), values.begin());
+    std::copy(cur.begin(), cur.end(), r.values.begin());
+    r.values[nslots] = &r.creates_v;  // {creates}/{requires} render empty without their keys
+    r.values[nslots + 1] = &r.requires_v;
     if (cs.creates) {
-      creates.clear();
-      XRUN_TRY(cs.creates->render(values, creates));
-      creates_v = Value::string(creates);
-      values[nslots] = &creates_v;
+      r.creates.clear();
+      XRUN_TRY(cs.creates->render(r.values, r.creates, var_memo));
+      r.creates_v = Value::string(r.creates);
     }
     if (cs.requires_) {
-      requires_.clear();
-      XRUN_TRY(cs.requires_->render(values, requires_));
-      requires_v = Value::string(requires_);
-      values[nslots + 1] = &requires_v;
+      r.requires_.clear();
+      XRUN_TRY(cs.requires_->render(r.values, r.requires_, var_memo));
+      r.requires_v = Value::string(r.requires_);
     }
-    key.clear();
-    for (size_t i = 0; i < cmds.size(); ++i) {
-      cmds[i].clear();
-      XRUN_TRY(cs.commands[i].render(values, cmds[i]));
-      if (i) key += '\x1f';
-      key += cmds[i];
+    for (size_t i = 0; i < r.cmds.size(); ++i) {
+      r.cmds[i].clear();
+      XRUN_TRY(cs.commands[i].render(r.values, r.cmds[i], cmd_memo));
     }
-    if (!seen.insert(key)) continue;
+    if (r.cmds.size() != 1) {
+      r.joined.clear();
+      for (size_t i = 0; i < r.cmds.size(); ++i) {
+        if (i) r.joined += '\x1f';
+        r.joined += r.cmds[i];
+      }
+    }
+    r.hash = util::StringSet::hash(r.key());
+    seen.prefetch(r.hash);
+    return {};
+  };
+  // The oldest pending task: kept (handed to fn) unless its key was seen before.
+  auto settle = [&] {
+    const Rendered& r = ring[head];
+    head = (head + 1) % depth;
+    --pending;
+    if (!seen.insert(r.key(), r.hash)) return;
     vars.clear();
     for (int s : cs.used_slots)
-      vars.emplace_back(&sweep_.variables()[static_cast<size_t>(s)].name, values[static_cast<size_t>(s)]);
-    TaskRef ref{index++, cmds, cs.creates ? &creates : nullptr, cs.requires_ ? &requires_ : nullptr, vars};
-    fn(ref);
+      vars.emplace_back(&sweep_.variables()[static_cast<size_t>(s)].name, r.values[static_cast<size_t>(s)]);
+    fn(TaskRef{index++, r.cmds, cs.creates ? &r.creates : nullptr, cs.requires_ ? &r.requires_ : nullptr, vars});
+  };
+
+  sweep_.reset();
+  while (sweep_.next()) {
+    XRUN_TRY(render(ring[(head + pending) % depth]));
+    if (++pending == depth) settle();
   }
+  while (pending > 0) settle();
   return {};
 }
 
@@ -355,136 +393,22 @@ Result<CheckReport> Expander::check() {
   return rep;
 }
 
-namespace {
-
-// Serialises tasks of one stage: one task object whose keys and shape never change within a
-// stage is updated in place and written by nlohmann's serializer into a buffer that goes to
-// the stream in large blocks. A million tasks cost a million serialisations, not a million
-// JSON trees.
-class TaskWriter {
- public:
-  explicit TaskWriter(std::ostream& os) : os_(os), ser_(nlohmann::detail::output_adapter<char>(buf_), ' ') {
-    buf_.reserve(1 << 20);
-  }
-  void add(size_t index, const std::vector<std::string>& commands, const std::string* creates,
-           const std::string* requires_, const std::vector<std::pair<const std::string*, const Value*>>& vars) {
-    if (first_) {
-      task_ = TaskRef{index, commands, creates, requires_, vars}.to_json();
-      first_ = false;
-    } else {
-      task_["index"] = index;
-      auto& cmds = task_["commands"];
-      for (size_t i = 0; i < commands.size(); ++i) cmds[i].get_ref<std::string&>() = commands[i];
-      auto& vj = task_["variables"];
-      for (const auto& [k, v] : vars) {
-        auto& slot = vj[*k];
-        if (v->kind() == Value::Kind::String && slot.is_string()) slot.get_ref<std::string&>() = v->text();
-        else slot = v->to_json();
-      }
-      if (creates) task_["creates"].get_ref<std::string&>() = *creates;
-      if (requires_) task_["requires"].get_ref<std::string&>() = *requires_;
-      buf_ += ", ";
-    }
-    ser_.dump(task_, false, false, 0);
-    if (buf_.size() > (1 << 20) - 4096) flush();
-  }
-  void flush() {
-    os_.write(buf_.data(), static_cast<std::streamsize>(buf_.size()));
-    buf_.clear();
-  }
-
- private:
-  std::ostream& os_;
-  std::string buf_;
-  nlohmann::detail::serializer<json> ser_;
-  json task_;
-  bool first_ = true;
-};
-
-// A rendered task handed from the expanding thread to the writing thread.
-struct Row {
-  size_t index = 0;
-  std::vector<std::string> commands;
-  std::optional<std::string> creates, requires_;
-  std::vector<std::pair<const std::string*, const Value*>> vars;
-};
-
-// A bounded queue of batches between the two threads.
-class BatchQueue {
- public:
-  void push(std::vector<Row> b) {
-    std::unique_lock<std::mutex> l(m_);
-    not_full_.wait(l, [&] { return q_.size() < kMax; });
-    q_.push_back(std::move(b));
-    not_empty_.notify_one();
-  }
-  void close() {
-    std::lock_guard<std::mutex> l(m_);
-    closed_ = true;
-    not_empty_.notify_one();
-  }
-  // False when closed and drained.
-  bool pop(std::vector<Row>& out) {
-    std::unique_lock<std::mutex> l(m_);
-    not_empty_.wait(l, [&] { return !q_.empty() || closed_; });
-    if (q_.empty()) return false;
-    out = std::move(q_.front());
-    q_.pop_front();
-    not_full_.notify_one();
-    return true;
-  }
-
- private:
-  static constexpr size_t kMax = 8;
-  std::mutex m_;
-  std::condition_variable not_full_, not_empty_;
-  std::deque<std::vector<Row>> q_;
-  bool closed_ = false;
-};
-
-}  // namespace
-
 Result<void> Expander::write_json(std::ostream& os) {
   os << "{\"name\": " << json(spec_.name).dump() << ", \"stages\": [";
   for (size_t s = 0; s < stages_.size(); ++s) {
     if (s) os << ", ";
     os << "{\"name\": " << json(spec_.stages[s].name).dump() << ", \"on_failure\": \""
        << spec::to_string(spec_.stages[s].on_failure) << "\", \"tasks\": [";
-    TaskWriter writer(os);
-    if (!sweep_.stable_values()) {
-      XRUN_TRY(for_each_task(s, [&](const TaskRef& r) { writer.add(r.index, r.commands, r.creates, r.requires_, r.variables); }));
+    if (sweep_.stable_values()) {  // a task's values outlive the next combination: two threads
+      ThreadedTaskWriter writer(os);
+      auto r = for_each_task(s, [&](const TaskRef& t) { writer.add(t); });
+      writer.finish();
+      if (!r) return r;
     } else {
-      // Two cores: this thread expands and de-duplicates, another serialises.
-      BatchQueue queue;
-      std::thread consumer([&] {
-        std::vector<Row> batch;
-        while (queue.pop(batch))
-          for (const auto& r : batch)
-            writer.add(r.index, r.commands, r.creates ? &*r.creates : nullptr, r.requires_ ? &*r.requires_ : nullptr,
-                       r.vars);
-      });
-      std::vector<Row> batch;
-      batch.reserve(2048);
-      auto res = for_each_task(s, [&](const TaskRef& r) {
-        Row row;
-        row.index = r.index;
-        row.commands = r.commands;
-        if (r.creates) row.creates = *r.creates;
-        if (r.requires_) row.requires_ = *r.requires_;
-        row.vars = r.variables;  // stable addresses (checked above)
-        batch.push_back(std::move(row));
-        if (batch.size() == 2048) {
-          queue.push(std::move(batch));
-          batch = {};
-          batch.reserve(2048);
-        }
-      });
-      if (!batch.empty()) queue.push(std::move(batch));
-      queue.close();
-      consumer.join();
-      if (!res) return res;
+      TaskWriter writer(os, false);
+      XRUN_TRY(for_each_task(s, [&](const TaskRef& t) { writer.add(t); }));
+      writer.flush();
     }
-    writer.flush();
     os << "]}";
   }
   os << "]}\n";

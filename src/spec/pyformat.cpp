@@ -491,7 +491,8 @@ void Template::for_each_field(const std::function<void(const Field&)>& fn) const
   }
 }
 
-Result<void> Template::render(const std::vector<const Value*>& values, std::string& out) const {
+Result<void> Template::render(const std::vector<const Value*>& values, std::string& out,
+                              util::PointerMemo* memo) const {
   for (const auto& p : pieces_) {
     if (p.field < 0) {
       out += p.literal;
@@ -509,7 +510,7 @@ Result<void> Template::render(const std::vector<const Value*>& values, std::stri
     if (f.spec_nested) {
       const Template& nested = nested_specs_[static_cast<size_t>(p.field)];
       std::string spec_text;
-      XRUN_TRY(nested.render(values, spec_text));
+      XRUN_TRY(nested.render(values, spec_text, memo));
       auto sp = parse_format_spec(spec_text);
       if (!sp) return sp.error();
       Field g = f;
@@ -520,9 +521,15 @@ Result<void> Template::render(const std::vector<const Value*>& values, std::stri
       out += r.value();
       continue;
     }
+    if (memo) {
+      if (const std::string* hit = memo->find(&f, v)) {
+        out += *hit;
+        continue;
+      }
+    }
     auto r = format_field(f, *v);
     if (!r) return r.error();
-    out += r.value();
+    out += memo ? memo->put(&f, v, std::move(r.value())) : r.value();
   }
   return {};
 }

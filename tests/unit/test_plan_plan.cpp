@@ -2,6 +2,8 @@
 
 #include <sstream>
 
+#include <fmt/format.h>
+
 #include "support/support.hpp"
 #include "xrun/plan/expander.hpp"
 
@@ -188,4 +190,13 @@ TEST_CASE("max_tasks: bad values are located errors", "[plan][caps]") {
     CHECK(sp.error().line == 4);
     CHECK(!sp.error().hint.empty());
   }
+}
+
+TEST_CASE("formatted fields are formatted per task, {creates} and {requires} included", "[plan]") {
+  // Formatted values are remembered by address; {creates} changes in place from task to task.
+  CHECK(tasks("command:\n  cmd: echo {creates:>6} {x:.1f} {x!r}\n  creates: o{x:.2f}\nvariables:\n  x: [0.25, 1.5, 0.25]\n  y: [1, 2]\n") ==
+        VV{{"echo  o0.25 0.2 0.25", "echo  o1.50 1.5 1.5"}});
+  VV expected{{}};
+  for (int i = 0; i < 40; ++i) expected[0].push_back(fmt::format("cat   {:02d}", i));
+  CHECK(tasks("command:\n  cmd: cat {requires:>4}\n  requires: '{i:02d}'\nvariables:\n  i:\n    arange: 40\n") == expected);
 }

@@ -49,4 +49,8 @@ TEST_CASE("StringSet de-duplicates exactly", "[util]") {
   std::string big(3 << 20, 'x');  // larger than an arena chunk
   CHECK(s.insert(big));
   CHECK_FALSE(s.insert(big));
+  // Strings stored after a long one are still found (they start a chunk of their own).
+  for (int i = 0; i < 1000; ++i) REQUIRE(s.insert("after-" + std::to_string(i)));
+  for (int i = 0; i < 1000; ++i) REQUIRE_FALSE(s.insert("after-" + std::to_string(i)));
+  CHECK_FALSE(s.insert("key-5"));
 }

@@ -79,6 +79,9 @@ class Expander {
     std::optional<spec::Template> creates;
     std::optional<spec::Template> requires_;
     std::vector<int> used_slots;  // sorted, real variables only
+    // A command formats {creates} or {requires} with a spec: their values change in place from
+    // task to task, so formatted fields cannot be remembered by address.
+    bool formats_special = false;
   };
   // Every unique task of a stage, before any cap.
   Result<void> walk(size_t stage, const std::function<void(const TaskRef&)>& fn);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "xrun/spec/value.hpp"
+#include "xrun/util/pointer_memo.hpp"
 #include "xrun/util/result.hpp"
 
 namespace xrun::spec {
@@ -64,7 +65,10 @@ class Template {
 
   // Render with values looked up by slot (fields must be bound). Appends to `out`.
   // `values[slot]` may be null: then the error names the missing variable.
-  Result<void> render(const std::vector<const Value*>& values, std::string& out) const;
+  // `memo`: remembers fields with a format spec by (field, value) address, for callers whose
+  // values keep their addresses and contents (vars::Sweep::stable_values()).
+  Result<void> render(const std::vector<const Value*>& values, std::string& out,
+                      util::PointerMemo* memo = nullptr) const;
 
  private:
   std::string text_;

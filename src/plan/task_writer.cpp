@@ -1,0 +1,223 @@
+#include "xrun/plan/task_writer.hpp"
+
+#include <cstdint>
+
+namespace xrun::plan {
+
+namespace {
+
+constexpr size_t kBlock = size_t{1} << 20;
+
+// True when nlohmann's serializer writes `s` as it is between quotes: printable ASCII, no quote
+// and no backslash (anything else goes through the serializer). No early exit, so it vectorises.
+bool plain_ascii(std::string_view s) {
+  uint8_t special = 0;
+  for (unsigned char c : s)
+    special |= static_cast<uint8_t>(static_cast<uint8_t>(c - 0x20) >= 0x5f) | static_cast<uint8_t>(c == '"') |
+               static_cast<uint8_t>(c == '\\');
+  return special == 0;
+}
+
+// nlohmann's serializer writing into the writer's buffer.
+class BufferAdapter : public nlohmann::detail::output_adapter_protocol<char> {
+ public:
+  explicit BufferAdapter(fmt::memory_buffer& b) : b_(b) {}
+  void write_character(char c) override { b_.push_back(c); }
+  void write_characters(const char* s, std::size_t n) override { b_.append(s, s + n); }
+
+ private:
+  fmt::memory_buffer& b_;
+};
+
+}  // namespace
+
+TaskWriter::TaskWriter(std::ostream& os, bool stable_values)
+    : os_(os), stable_(stable_values), ser_(std::make_shared<BufferAdapter>(buf_), ' ') {
+  buf_.reserve(kBlock);
+  auto key = [](const char* k) { return json(k).dump() + ":"; };
+  index_ = "{" + key("index");
+  commands_ = "," + key("commands") + "[";
+  variables_ = "]," + key("variables") + "{";
+  creates_ = "}," + key("creates");
+  requires_ = "," + key("requires");
+}
+
+void TaskWriter::dump(const json& j) { ser_.dump(j, false, false, 0); }
+
+void TaskWriter::append(std::string_view s) { buf_.append(s.data(), s.data() + s.size()); }
+
+void TaskWriter::string(std::string_view s) {
+  if (plain_ascii(s)) {
+    buf_.push_back('"');
+    append(s);
+    buf_.push_back('"');
+    return;
+  }
+  scratch_.get_ref<std::string&>().assign(s);
+  dump(scratch_);
+}
+
+void TaskWriter::value(const Value& v) {
+  if (v.kind() == Value::Kind::String) return string(v.text());
+  if (!stable_) return dump(v.to_json());
+  if (const std::string* hit = values_.find(&v)) return append(*hit);
+  size_t at = buf_.size();
+  dump(v.to_json());
+  values_.put(&v, nullptr, std::string(buf_.data() + at, buf_.size() - at));
+}
+
+void TaskWriter::add(const TaskRef& t) {
+  if (!first_) append(", ");
+  first_ = false;
+  append(index_);
+  fmt::format_int index(t.index);
+  append({index.data(), index.size()});
+  append(commands_);
+  for (size_t i = 0; i < t.commands.size(); ++i) {
+    if (i) buf_.push_back(',');
+    string(t.commands[i]);
+  }
+  append(variables_);
+  bool first_var = true;
+  for (const auto& [name, v] : t.variables) {
+    if (!first_var) buf_.push_back(',');
+    first_var = false;
+    const std::string* key = keys_.find(name);
+    append(key ? *key : keys_.put(name, nullptr, json(*name).dump() + ":"));
+    value(*v);
+  }
+  append(creates_);
+  if (t.creates) string(*t.creates);
+  else append("null");
+  append(requires_);
+  if (t.requires_) string(*t.requires_);
+  else append("null");
+  buf_.push_back('}');
+  if (buf_.size() > kBlock - 4096) flush();
+}
+
+void TaskWriter::flush() {
+  os_.write(buf_.data(), static_cast<std::streamsize>(buf_.size()));
+  buf_.clear();
+}
+
+// Tasks copied flat: their strings back to back, and per task where its pieces are.
+struct ThreadedTaskWriter::Batch {
+  struct Item {
+    size_t index;
+    size_t commands;  // how many strings of `ends` are commands
+    bool creates, requires_;
+    size_t variables;
+  };
+  static constexpr size_t kTasks = 4096;
+  std::vector<Item> items;
+  std::string bytes;
+  std::vector<size_t> ends;  // where each string ends in `bytes`
+  std::vector<std::pair<const std::string*, const Value*>> variables;
+  void clear() {
+    items.clear();
+    bytes.clear();
+    ends.clear();
+    variables.clear();
+  }
+  void push(const std::string& s) {
+    bytes += s;
+    ends.push_back(bytes.size());
+  }
+};
+
+ThreadedTaskWriter::ThreadedTaskWriter(std::ostream& os) : writer_(os, true) {
+  for (int i = 0; i < 4; ++i) free_.push_back(std::make_unique<Batch>());
+  current_ = take_free();
+  thread_ = std::thread([this] { write_batches(); });
+}
+
+ThreadedTaskWriter::~ThreadedTaskWriter() {
+  try {
+    finish();
+  } catch (...) {  // finish() was not called: the caller has left with an error of its own
+  }
+}
+
+std::unique_ptr<ThreadedTaskWriter::Batch> ThreadedTaskWriter::take_free() {
+  std::unique_lock<std::mutex> l(m_);
+  changed_.wait(l, [&] { return !free_.empty(); });
+  auto b = std::move(free_.front());
+  free_.pop_front();
+  return b;
+}
+
+void ThreadedTaskWriter::add(const TaskRef& t) {
+  Batch& b = *current_;
+  for (const auto& c : t.commands) b.push(c);
+  if (t.creates) b.push(*t.creates);
+  if (t.requires_) b.push(*t.requires_);
+  b.variables.insert(b.variables.end(), t.variables.begin(), t.variables.end());
+  b.items.push_back({t.index, t.commands.size(), t.creates != nullptr, t.requires_ != nullptr, t.variables.size()});
+  if (b.items.size() < Batch::kTasks) return;
+  {
+    std::lock_guard<std::mutex> l(m_);
+    full_.push_back(std::move(current_));
+  }
+  changed_.notify_all();
+  current_ = take_free();
+}
+
+void ThreadedTaskWriter::write_batches() {
+  std::vector<std::string> commands;
+  std::string creates, requires_;
+  std::vector<std::pair<const std::string*, const Value*>> variables;
+  for (;;) {
+    std::unique_ptr<Batch> b;
+    {
+      std::unique_lock<std::mutex> l(m_);
+      changed_.wait(l, [&] { return !full_.empty() || done_; });
+      if (full_.empty()) return;
+      b = std::move(full_.front());
+      full_.pop_front();
+    }
+    if (!error_) {  // after an error, batches are only handed back
+      try {
+        size_t str = 0, var = 0;
+        auto next = [&](std::string& out) {
+          size_t begin = str ? b->ends[str - 1] : 0;
+          out.assign(b->bytes, begin, b->ends[str++] - begin);
+        };
+        for (const auto& it : b->items) {
+          commands.resize(it.commands);
+          for (auto& c : commands) next(c);
+          if (it.creates) next(creates);
+          if (it.requires_) next(requires_);
+          variables.assign(b->variables.begin() + static_cast<long>(var),
+                           b->variables.begin() + static_cast<long>(var + it.variables));
+          var += it.variables;
+          writer_.add(TaskRef{it.index, commands, it.creates ? &creates : nullptr, it.requires_ ? &requires_ : nullptr,
+                              variables});
+        }
+      } catch (...) {
+        error_ = std::current_exception();
+      }
+    }
+    b->clear();
+    {
+      std::lock_guard<std::mutex> l(m_);
+      free_.push_back(std::move(b));
+    }
+    changed_.notify_all();
+  }
+}
+
+void ThreadedTaskWriter::finish() {
+  if (!thread_.joinable()) return;
+  {
+    std::lock_guard<std::mutex> l(m_);
+    if (!current_->items.empty()) full_.push_back(std::move(current_));
+    done_ = true;
+  }
+  changed_.notify_all();
+  thread_.join();
+  if (error_) std::rethrow_exception(error_);
+  writer_.flush();
+}
+
+}  // namespace xrun::plan
