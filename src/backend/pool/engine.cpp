@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -1034,6 +1035,11 @@ class Pool {
     json r = exp_.runner().value_or(json::object());
     r["state"] = state;
     r["ended"] = util::now_seconds();
+    // The runner's own CPU time (not its tasks'): what xrun's bookkeeping cost.
+    struct rusage ru {};
+    if (::getrusage(RUSAGE_SELF, &ru) == 0)
+      r["cpu_seconds"] = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
     r["exit_code"] = state == "interrupted" ? 130 : (all_ok ? 0 : 1);
     if (auto w = exp_.write_runner(r); !w) spdlog::warn("{}", w.error().what);
     if (!opts_.quiet) run::print_summary(std::cerr, exp_, plan_, statuses, util::now_seconds() - start_);
