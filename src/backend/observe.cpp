@@ -82,13 +82,13 @@ Observed observe_tasks(Backend& b, const store::Experiment& exp, const plan::Pla
   auto offsets = store::stage_offsets(p);
   std::vector<bool> failed(p.stages.size(), false), skipped(p.stages.size(), false);
   out.tasks.resize(facts.size());
-  auto unsatisfied = [&](size_t id) { return store::is_final(out.tasks[id].state) && !run::satisfied(out.tasks[id]); };
+  auto why_not = [&](size_t id) { return run::parent_unusable(out.tasks[id]); };
   for (size_t s : graph.order()) {
     std::string why = graph.blocked(s, failed, skipped);
     skipped[s] = !why.empty();
     for (size_t id = offsets[s]; id < offsets[s] + p.stages[s].tasks.size() && id < facts.size(); ++id) {
       auto& f = facts[id];
-      f.blocked = why.empty() ? graph.task_blocked(id, unsatisfied) : why;
+      f.blocked = why.empty() ? graph.task_blocked(id, why_not) : why;
       store::TaskStatus t = decide_and_persist(exp, f);
       if (store::is_final(t.state) && !run::satisfied(t)) failed[s] = true;
       out.tasks[id] = std::move(t);

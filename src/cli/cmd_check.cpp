@@ -52,6 +52,11 @@ void set_check_command(CLI::App& app, Context& ctx) {
       }
       auto chosen = ops::choose_backend("", ex->spec());
       const std::string bname = chosen ? chosen.value() : std::string("local");
+      // A demand the file's declared resources cannot meet: `run` refuses it unless
+      // --resources declares them; said here as a warning.
+      if (auto d = ops::validate_demands(ex->spec(), bname, backend::RunOptions{}); !d)
+        std::cerr << fmt::format("{}:{}:{}: warning: {} (`run` refuses it unless --resources declares it)\n", in->file,
+                                 d.error().line, d.error().col, d.error().what);
       auto outline = ops::outline_stages(ex->spec(), bname);
       if (*as_json) {
         auto j = rep->to_json(in->file);

@@ -43,6 +43,11 @@ Result<void> validate_options(const spec::Spec& sp, const std::string& backend) 
     for (const char* section : {"scheduler", backend.c_str()}) {
       if (!sections.contains(section) || !sections[section].is_object()) continue;
       for (const auto& [key, value] : sections[section].items()) {
+        if (!prefix.empty() && key == "resources")
+          return spec::error_at(sp.path, at(prefix + section + "." + key),
+                                "what the machine has ('resources') is declared for the whole file, not for one job",
+                                "move it to the top-level `" + std::string(section) +
+                                    ":` section (or use --resources); a job asks with its own `resources: {gpu: 1}`");
         json one = json::object();
         one[spec::generic_option_name(key)] = value;
         if (auto r = b.value()->check_options(one); !r)
@@ -73,7 +78,7 @@ Result<void> validate_options(const spec::Spec& sp, const std::string& backend) 
 }
 
 json stage_options(const spec::Spec& sp, const spec::StageSpec& st, const std::string& backend) {
-  return spec::merge_options(spec::overlay_sections(sp.sections, st.sections), backend);
+  return spec::stage_options(sp.sections, st.sections, backend);
 }
 
 std::vector<StageOutline> outline_stages(const spec::Spec& sp, const std::string& backend) {

@@ -1,5 +1,7 @@
 #include "xrun/plan/plan.hpp"
 
+#include <functional>
+
 #include "xrun/spec/value.hpp"
 
 #include <fmt/format.h>
@@ -139,6 +141,22 @@ Result<Plan> Plan::from_json(const json& j) {
       }
       p.stages.push_back(std::move(st));
     }
+    // Stages that wait for each other in a circle would never start.
+    std::vector<int> mark(p.stages.size(), 0);
+    std::function<bool(size_t)> cyclic = [&](size_t s) {
+      if (mark[s] == 1) return true;
+      if (mark[s] == 2) return false;
+      mark[s] = 1;
+      for (const auto& a : p.stages[s].after)
+        if (a.stage == s || cyclic(a.stage)) return true;
+      mark[s] = 2;
+      return false;
+    };
+    for (size_t s = 0; s < p.stages.size(); ++s)
+      if (cyclic(s))
+        return make_error(fmt::format("the stored plan's stage '{}' waits for itself through its dependencies",
+                                      p.stages[s].name),
+                          "the run store may have been edited by hand");
     return p;
   } catch (const std::exception& e) {
     return make_error(fmt::format("the stored plan is not valid: {}", e.what()),

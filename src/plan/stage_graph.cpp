@@ -131,14 +131,18 @@ const std::vector<StageGraph::Parents>& StageGraph::parents(size_t task) const {
   return task < parents_.size() ? parents_[task] : none;
 }
 
-std::string StageGraph::task_blocked(size_t task, const std::function<bool(size_t)>& unsatisfied) const {
+std::string StageGraph::task_blocked(size_t task, const std::function<std::string(size_t)>& why_not) const {
   for (const auto& ps : parents(task)) {
     size_t stage = 0;
     while (stage + 1 < offsets_.size() && offsets_[stage + 1] <= task) ++stage;
     const Need& need = needs_[stage][ps.need];
-    if (!need.success) continue;
-    for (size_t pt : ps.tasks)
-      if (unsatisfied(pt)) return fmt::format("task {} of stage '{}' did not succeed", pt, names_[need.stage]);
+    for (size_t pt : ps.tasks) {
+      std::string why = why_not(pt);
+      // A parent that failed stops its children when it had to succeed; one that never ran
+      // (left out by early stopping) stops them always: what they would read does not exist.
+      if (why.empty() || (!need.success && why == "did not succeed")) continue;
+      return fmt::format("task {}/{} {}", names_[need.stage], pt - offsets_[need.stage], why);
+    }
   }
   return "";
 }

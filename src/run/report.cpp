@@ -21,7 +21,9 @@ using store::State;
 using store::TaskStatus;
 
 bool is_satisfied_skip(const std::string& reason) {
-  return util::starts_with(reason, kCreatesExists) || util::starts_with(reason, kEarlyStop);
+  const std::string tail = kParentLeftOut;
+  return util::starts_with(reason, kCreatesExists) || util::starts_with(reason, kEarlyStop) ||
+         (reason.size() >= tail.size() && reason.compare(reason.size() - tail.size(), tail.size(), tail) == 0);
 }
 
 bool satisfied(const TaskStatus& t) {
@@ -50,6 +52,14 @@ json task_metrics(const store::Experiment& exp, size_t task) {
   return last_metrics(dir.valid() ? dir.get() : -1, task);
 }
 
+std::string parent_unusable(const store::TaskStatus& t) {
+  if (!store::is_final(t.state)) return "";
+  if (t.state == State::Skipped && (util::starts_with(t.reason, kEarlyStop) || is_satisfied_skip(t.reason)) &&
+      !util::starts_with(t.reason, kCreatesExists))
+    return kParentLeftOut;
+  return satisfied(t) ? "" : "did not succeed";
+}
+
 std::string early_stop_reason(const store::Experiment& exp, const plan::Stage& stage, const std::vector<size_t>& done) {
   if (stage.early_stopping.empty()) return "";
   for (size_t id : done) {
@@ -65,9 +75,8 @@ json merged_options(const json& meta, const std::string& backend) {
 }
 
 json stage_options(const json& meta, const plan::Plan& p, size_t stage, const std::string& backend) {
-  json top = meta.value("options", json::object());
-  if (stage >= p.stages.size()) return spec::merge_options(top, backend);
-  return spec::merge_options(spec::overlay_sections(top, p.stages[stage].options), backend);
+  return spec::stage_options(meta.value("options", json::object()),
+                             stage < p.stages.size() ? p.stages[stage].options : json::object(), backend);
 }
 
 json counts_json(const std::vector<TaskStatus>& tasks) {

@@ -48,7 +48,8 @@ constexpr const char* kWrapper = R"SH(#!/bin/sh
 # output in TASK_DIR/stdout and TASK_DIR/stderr. Two records are written, each once, into its own
 # room reserved before the task starts, with a single printf ending in `written=1` (readers
 # ignore a record without it; sh cannot rename without running mv):
-#   TASK_DIR/started  state=RUNNING, host, pid (the task's process group), wrapper pid, start, attempt
+#   TASK_DIR/started  state=RUNNING, host, pid (the task's process group), wrapper pid, start, attempt,
+#                     resources (the variables the pool handed the task)
 #   TASK_DIR/status   SUCCEEDED or FAILED, exit code (and signal, for codes above 128), times
 task_shell=@SHELL@
 _now() {
@@ -111,7 +112,7 @@ _start() {
   fi
   _pg=${_child:-$$}
   [ "$_worker" = 1 ] || _pg=$$
-  _put started state=RUNNING "host=$_host" "pid=$_pg" "wrapper=$$" "start=$_begin" "attempt=$_attempt"
+  _put started state=RUNNING "host=$_host" "pid=$_pg" "wrapper=$$" "start=$_begin" "attempt=$_attempt" "resources=$_env"
 }
 # Wait for the task and write its final record: sets _rc.
 _finish() {

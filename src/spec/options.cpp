@@ -40,38 +40,6 @@ std::vector<std::pair<std::string, std::string>> foreign_options_dropped(const n
   return out;
 }
 
-nlohmann::ordered_json overlay_sections(const nlohmann::ordered_json& top, const nlohmann::ordered_json& stage) {
-  if (!stage.is_object() || stage.empty()) return top;
-  auto out = top.is_object() ? top : nlohmann::ordered_json::object();
-  for (auto& [sec, opts] : stage.items()) {
-    if (!out.contains(sec) || !out[sec].is_object()) out[sec] = nlohmann::ordered_json::object();
-    if (!opts.is_object()) continue;
-    auto& into = out[sec];
-    for (auto& [k, v] : opts.items()) {
-      if (k == "setup") {
-        auto lines = nlohmann::ordered_json::array();
-        for (const nlohmann::ordered_json* src : {static_cast<const nlohmann::ordered_json*>(&into), &opts}) {
-          if (!src->contains("setup")) continue;
-          const auto& x = (*src)["setup"];
-          if (x.is_array())
-            for (const auto& line : x) lines.push_back(line);
-          else if (!x.is_null())
-            lines.push_back(x);
-        }
-        into["setup"] = lines;
-        continue;
-      }
-      // The same option under another name (`time` over `walltime`) is replaced, not doubled.
-      for (auto it = into.begin(); it != into.end();) {
-        if (it.key() != k && generic_option_name(it.key()) == generic_option_name(k)) it = into.erase(it);
-        else ++it;
-      }
-      into[k] = v;
-    }
-  }
-  return out;
-}
-
 nlohmann::ordered_json merge_options(const nlohmann::ordered_json& sections, const std::string& backend) {
   auto out = nlohmann::ordered_json::object();
   auto setup = nlohmann::ordered_json::array();
@@ -92,6 +60,21 @@ nlohmann::ordered_json merge_options(const nlohmann::ordered_json& sections, con
     }
   }
   if (!setup.empty()) out["setup"] = setup;
+  return out;
+}
+
+nlohmann::ordered_json stage_options(const nlohmann::ordered_json& top_sections,
+                                     const nlohmann::ordered_json& stage_sections, const std::string& backend) {
+  auto out = merge_options(top_sections, backend);
+  if (!stage_sections.is_object() || stage_sections.empty()) return out;
+  const auto own = merge_options(stage_sections, backend);
+  for (auto& [k, v] : own.items()) {
+    if (k != "setup" || !out.contains("setup")) {
+      out[k] = v;
+      continue;
+    }
+    for (const auto& line : v) out["setup"].push_back(line);
+  }
   return out;
 }
 

@@ -97,6 +97,7 @@ std::optional<WrapperRecord> parse_wrapper_record(const std::string& text) {
   w.pid = parse_long(kv["pid"]).value_or(0);
   w.wrapper = parse_long(kv["wrapper"]).value_or(w.pid);
   w.attempt = static_cast<int>(parse_long(kv["attempt"]).value_or(1));
+  w.resources = kv["resources"];
   return w;
 }
 

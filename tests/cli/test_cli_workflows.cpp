@@ -2,6 +2,8 @@
 // stage dependencies (a DAG), per-task chaining, resource slots (docs/workflows.md).
 #include <catch2/catch.hpp>
 
+#include <signal.h>
+
 #include <map>
 #include <set>
 
@@ -116,7 +118,7 @@ TEST_CASE("workflows: per-task chaining starts a child when its own parent is do
   CHECK(s[4].state == "SUCCEEDED");
   CHECK(s[4].start >= s[1].end);
   CHECK(s[5].state == "SKIPPED");
-  CHECK(s[5].reason == "task 2 of stage 'sim' did not succeed");
+  CHECK(s[5].reason == "task sim/2 did not succeed");
   CHECK(e.x({"logs", id, "analyse/0"}).out == "analyse 1\n");
   // The whole-stage form would have waited for all of sim (and skipped every analyse task).
   auto c = e.x({"check", f});
@@ -351,4 +353,177 @@ TEST_CASE("workflows: every example of docs/workflows.md runs on the local pool"
     }
   }
   CHECK(n == 4);
+}
+
+// ---- faults found by review (each failed before its fix) ----
+
+namespace {
+std::string wait_id(const test::Background& b) {
+  REQUIRE(test::eventually([&] { return !b.out().empty(); }));
+  return first_line(b.out());
+}
+}  // namespace
+
+TEST_CASE("workflows: a per-task child of a stage that never ran is SKIPPED, the run ends", "[cli][workflows]") {
+  Env e;
+  e.opts.timeout = 30;  // (it hung)
+  auto f = e.file("exp.yml",
+                  "variables:\n  x: [1, 2]\n"
+                  "jobs:\n"
+                  "  - name: a\n    command: exit 1\n"
+                  "  - name: b\n    depends_on: [a]\n    command: echo b {x}\n"
+                  "  - name: c\n    depends_on: [{stage: b, per_task: true}]\n    command: echo c {x}\n");
+  auto r = e.x({"run", f});
+  CHECK(r.code == 1);
+  auto s = spans(e, first_line(r.out));
+  REQUIRE(s.size() == 5);
+  CHECK(s[1].state == "SKIPPED");
+  CHECK(s[3].state == "SKIPPED");
+  CHECK(s[4].state == "SKIPPED");
+}
+
+TEST_CASE("workflows: a chain of stages moves on at once, not on the next tick", "[cli][workflows]") {
+  Env e;
+  std::string jobs = "jobs:\n";
+  for (int k = 0; k < 10; ++k) jobs += "  - command: 'true'\n";
+  auto f = e.file("exp.yml", jobs);
+  auto r = e.x({"run", f});
+  REQUIRE(r.code == 0);
+  auto s = spans(e, first_line(r.out));
+  // Each stage waited a full second for the loop's tick before: 10 stages took over 9 s.
+  CHECK(s[9].end - s[0].start < 6.0);
+}
+
+TEST_CASE("workflows: a stage's option wins over every top-level section; setup runs top first",
+          "[cli][workflows]") {
+  Env e;
+  auto f = e.file("exp.yml",
+                  "scheduler:\n  setup: echo top-scheduler\n"
+                  "local:\n  walltime: '0:30'\n  kill_grace: 1\n  setup: echo top-local\n"
+                  "jobs:\n"
+                  "  - name: a\n"
+                  "    scheduler: {walltime: '0:01', setup: echo stage}\n"
+                  "    command: sleep 5\n");
+  auto r = e.x({"run", f});
+  CHECK(r.code == 1);
+  std::string id = first_line(r.out);
+  auto s = spans(e, id);
+  CHECK(s[0].state == "TIMEOUT");
+  CHECK(e.x({"logs", id, "0"}).out == "top-scheduler\ntop-local\nstage\n");
+  auto c = e.x({"check", f});
+  CHECK(c.out.find("walltime=0:01") != std::string::npos);
+}
+
+TEST_CASE("workflows: a stage's jobs caps it even when the top says max_parallel", "[cli][workflows]") {
+  Env e;
+  auto f = e.file("exp.yml",
+                  "variables:\n  i: [1, 2, 3]\n"
+                  "local:\n  max_parallel: 4\n"
+                  "jobs:\n  - name: a\n    local: {jobs: 1}\n    command: 'sleep 0.4 # {i}'\n");
+  auto r = e.x({"run", f});
+  REQUIRE(r.code == 0);
+  auto s = spans(e, first_line(r.out));
+  for (size_t a = 0; a < 3; ++a)
+    for (size_t b = a + 1; b < 3; ++b) CHECK_FALSE(overlap(s[a], s[b]));
+}
+
+TEST_CASE("workflows: Ctrl-C leaves the children waiting for their parents CANCELLED", "[cli][workflows]") {
+  Env e;
+  auto f = e.file("exp.yml",
+                  "variables:\n  x: [1, 3]\n"
+                  "jobs:\n"
+                  "  - name: b\n    command: sleep {x}\n"
+                  "  - name: c\n    depends_on: [{stage: b, per_task: true}]\n    command: echo c {x}\n");
+  auto b = e.bg({"run", f, "-j", "2", "--quiet"});
+  std::string id = wait_id(b);
+  REQUIRE(test::eventually([&] { return e.state(id, 2) == "SUCCEEDED"; }));
+  ::kill(b.pid, SIGINT);
+  CHECK(b.wait() == 130);
+  auto s = spans(e, id);
+  CHECK(s[1].state == "CANCELLED");
+  CHECK(s[3].state == "CANCELLED");
+  CHECK(s[3].reason == "interrupted by SIGINT before it started");
+}
+
+TEST_CASE("workflows: a per-task child of a task left out by early stopping is SKIPPED", "[cli][workflows]") {
+  Env e;
+  auto f = e.file("exp.yml",
+                  "variables:\n  x: [1, 2, 3]\n"
+                  "jobs:\n"
+                  "  - name: train\n"
+                  "    early_stopping: [{metric: acc, value: 0.5, optimization: maximize}]\n"
+                  "    command: 'echo \"{{\\\"acc\\\": 0.9}}\" >> $XRUN_METRICS; echo {x} > out-{x}'\n"
+                  "  - name: eval\n"
+                  "    depends_on: [{stage: train, per_task: true}]\n"
+                  "    command: cat out-{x}\n");
+  auto r = e.x({"run", f, "-j", "1"});
+  INFO(r.err);
+  CHECK(r.code == 0);
+  auto s = spans(e, first_line(r.out));
+  REQUIRE(s.size() == 6);
+  CHECK(s[0].state == "SUCCEEDED");
+  CHECK(s[1].state == "SKIPPED");
+  CHECK(s[3].state == "SUCCEEDED");
+  CHECK(s[4].state == "SKIPPED");
+  CHECK(s[4].reason == "task train/1 was left out by early stopping");
+}
+
+TEST_CASE("workflows: resources are declared for the whole file; check warns of an unmet demand", "[cli][workflows]") {
+  Env e;
+  auto f = e.file("exp.yml", "jobs:\n  - name: a\n    local: {resources: {gpu: 2}}\n    resources: {gpu: 1}\n    command: echo a\n");
+  auto r = e.x({"run", f});
+  CHECK(r.code == 2);
+  CHECK(r.err.find("exp.yml:3:25: error: what the machine has ('resources') is declared for the whole file") !=
+        std::string::npos);
+  CHECK(e.x({"list"}).out.find("exp-") == std::string::npos);  // nothing created
+  auto g = e.file("g.yml", "local:\n  resources: {gpu: 2}\njobs:\n  - name: a\n    resources: {gpu: 3}\n    command: echo a\n");
+  auto c = e.x({"check", g});
+  CHECK(c.code == 0);
+  CHECK(c.err.find("g.yml:5:22: warning: job 'a': the stage asks for 3 'gpu' per task, and only 2 are declared") !=
+        std::string::npos);
+  auto d = e.file("d.yml", "docker:\n  image: busybox\njobs:\n  - name: a\n    resources: {gpu: 1}\n    command: echo a\n");
+  r = e.x({"run", d});
+  CHECK(r.code == 2);
+  CHECK(r.err.find("declare it: `docker: {resources: {gpu: [0, 1]}}`") != std::string::npos);
+}
+
+TEST_CASE("workflows: after kill -9 of the runner, resume keeps the ids its adopted tasks hold", "[cli][workflows]") {
+  Env e;
+  auto f = e.file("exp.yml",
+                  "variables:\n  m: [1, 2, 3, 4, 5, 6]\n"
+                  "local:\n  resources: {gpu: [0, 1]}\n"
+                  "jobs:\n  - name: t\n    resources: {gpu: 1}\n    command: 'echo $CUDA_VISIBLE_DEVICES {m}; sleep 2'\n");
+  auto b = e.bg({"run", f, "-j", "4", "--quiet"});
+  std::string id = wait_id(b);
+  REQUIRE(test::eventually([&] { return e.state(id, 0) == "RUNNING" && e.state(id, 1) == "RUNNING"; }));
+  ::kill(b.pid, SIGKILL);
+  b.wait();
+  auto r = e.x({"resume", id, "-j", "4", "--quiet"});
+  CHECK(r.code == 0);
+  auto s = spans(e, id);
+  std::vector<std::string> gpu;
+  for (size_t t = 0; t < 6; ++t) gpu.push_back(util::trim(e.x({"logs", id, std::to_string(t)}).out).substr(0, 1));
+  for (size_t a = 0; a < 6; ++a)
+    for (size_t b2 = a + 1; b2 < 6; ++b2)
+      if (overlap(s[a], s[b2])) {
+        INFO("tasks " << a << " and " << b2);
+        CHECK(gpu[a] != gpu[b2]);
+      }
+}
+
+TEST_CASE("workflows: a stored plan whose stages wait for each other is refused, not run forever", "[cli][workflows]") {
+  Env e;
+  auto f = e.file("exp.yml", "jobs:\n  - name: a\n    command: exit 1\n  - name: b\n    command: echo b\n");
+  auto r = e.x({"run", f});
+  std::string id = first_line(r.out);
+  std::string plan_path = e.exp_dir(id) + "/plan.json";
+  auto plan = nlohmann::ordered_json::parse(test::read(plan_path));
+  plan["stages"][0]["after"] = nlohmann::ordered_json::array({{{"stage", 1}, {"per_task", false}}});
+  plan["stages"][1]["after"] = nlohmann::ordered_json::array({{{"stage", 0}, {"per_task", false}}});
+  test::write_file(e.exp_dir(id), "plan.json", plan.dump());
+  e.opts.timeout = 30;
+  auto res = e.x({"resume", id});
+  CHECK(res.code != 0);
+  CHECK(res.code != -1);  // (not killed by the timeout)
+  CHECK(res.err.find("waits for itself") != std::string::npos);
 }

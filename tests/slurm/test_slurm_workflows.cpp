@@ -109,7 +109,7 @@ TEST_CASE("workflows on Slurm: per-task chaining with aftercorr, a failed parent
   CHECK(s["tasks"][3]["state"] == "SUCCEEDED");
   CHECK(s["tasks"][3]["start"].get<double>() < s["tasks"][2]["end"].get<double>());  // before the slow parent ended
   CHECK(s["tasks"][4]["state"] == "SKIPPED");
-  CHECK(s["tasks"][4]["reason"] == "task 1 of stage 'sim' did not succeed");
+  CHECK(s["tasks"][4]["reason"] == "task sim/1 did not succeed");
   CHECK(s["tasks"][5]["state"] == "SUCCEEDED");
   CHECK(e.x({"logs", id, "analyse/2"}).out == "analyse 3\n");
 }

@@ -86,10 +86,10 @@ TEST_CASE("the stage graph: per-task needs pair tasks by the variables both stag
   CHECK(g.shared_variables(1, 0) == "seed, lr");
   CHECK(g.shared_variables(2, 0) == "seed");
   // A failed parent blocks only its own children.
-  auto failed = [](size_t id) { return id == 3; };
-  CHECK(g.task_blocked(4, failed) == "task 3 of stage 'sim' did not succeed");
+  auto failed = [](size_t id) { return std::string(id == 3 ? "did not succeed" : ""); };
+  CHECK(g.task_blocked(4, failed) == "task sim/3 did not succeed");
   CHECK(g.task_blocked(5, failed).empty());
-  CHECK(g.task_blocked(9, failed) == "task 3 of stage 'sim' did not succeed");
+  CHECK(g.task_blocked(9, failed) == "task sim/3 did not succeed");
   CHECK(g.task_blocked(8, failed).empty());
   // Per-task needs never block a whole stage.
   CHECK(g.blocked(1, {true, false, false}, {false, false, false}).empty());

@@ -40,9 +40,9 @@ class StageGraph {
     std::vector<size_t> tasks;
   };
   const std::vector<Parents>& parents(size_t task) const;
-  // Why `task` can never start because a task it waits for per task ended without success
-  // (`unsatisfied(id)`), or "".
-  std::string task_blocked(size_t task, const std::function<bool(size_t)>& unsatisfied) const;
+  // Why `task` can never start because a task it waits for per task cannot be used
+  // (`why_not(id)`: "did not succeed", ..., or ""), e.g. "task sim/3 did not succeed"; or "".
+  std::string task_blocked(size_t task, const std::function<std::string(size_t)>& why_not) const;
   // The tasks that wait for `task` through a per-task need.
   const std::vector<size_t>& children(size_t task) const;
   // The variables a per-task need pairs tasks by ("" joined by ", "; empty: none shared).

@@ -20,6 +20,9 @@ using json = nlohmann::ordered_json;
 // an early stop left out (its stage succeeded).
 constexpr const char* kCreatesExists = "output exists:";
 constexpr const char* kEarlyStop = "early stop:";
+// The end of the reason of a per-task child whose parent an early stop left out: SKIPPED, and,
+// like its parent, satisfied (the stage stopped on purpose).
+constexpr const char* kParentLeftOut = "was left out by early stopping";
 // The last complete JSON object line of a task's metrics.jsonl, or null.
 json task_metrics(const store::Experiment& exp, size_t task);
 json last_metrics(int tasks_fd, size_t task);
@@ -28,6 +31,9 @@ json last_metrics(int tasks_fd, size_t task);
 std::string early_stop_reason(const store::Experiment& exp, const plan::Stage& stage, const std::vector<size_t>& done);
 bool is_satisfied_skip(const std::string& reason);
 bool satisfied(const store::TaskStatus& t);
+// Why a task that waits for `t` per task cannot run: "did not succeed", "was left out by early
+// stopping" (it never ran: its output is missing), or "" when it may run (and while `t` is not final).
+std::string parent_unusable(const store::TaskStatus& t);
 
 // `scheduler:` merged with the backend's own section, from meta.json's options.
 json merged_options(const json& meta, const std::string& backend);

@@ -23,10 +23,12 @@ namespace xrun::spec {
 // left out, and foreign_options_dropped() names it for a warning.
 nlohmann::ordered_json merge_options(const nlohmann::ordered_json& sections, const std::string& backend);
 std::string generic_option_name(const std::string& key);
-// A stage's sections: the top-level ones with the stage's own over them, key by key (by general
-// name, so a stage's `time` replaces the top's `walltime`); `setup:` lines of both run, the
-// top-level ones first.
-nlohmann::ordered_json overlay_sections(const nlohmann::ordered_json& top, const nlohmann::ordered_json& stage);
+// A stage's options for `backend`: the file's sections merged (as merge_options), then the
+// stage's own sections merged the same way laid over them option by option (by general name,
+// so a stage's `time` replaces the top's `walltime`, and any of its sections wins over every
+// top-level one); `setup:` lines of both run, the top-level ones first.
+nlohmann::ordered_json stage_options(const nlohmann::ordered_json& top_sections,
+                                     const nlohmann::ordered_json& stage_sections, const std::string& backend);
 // The general vocabulary: keys with one meaning on every backend (after renaming).
 bool is_general_option(const std::string& key);
 // (section, key) of each foreign scheduler option merge_options leaves out for `backend`.

@@ -35,6 +35,9 @@ struct WrapperRecord {
   long pid = 0;      // the task's process group
   long wrapper = 0;  // the wrapper process that will write the final record
   int attempt = 0;
+  // What the pool handed the task ("XRUN_RESOURCE_GPU=0 CUDA_VISIBLE_DEVICES=0 ..."), so that
+  // a runner that adopts it after a crash holds the same ids.
+  std::string resources;
   bool final() const { return state == "SUCCEEDED" || state == "FAILED"; }
 };
 std::optional<WrapperRecord> parse_wrapper_record(const std::string& text);

@@ -149,9 +149,10 @@ Result<std::vector<Settings>> stage_settings(const Dialect& d, const json& meta,
   std::vector<Settings> out;
   for (size_t s = 0; s < p.stages.size(); ++s) {
     json opts = run::stage_options(meta, p, s, d.name());
+    const json own = spec::merge_options(p.stages[s].options, d.name());
     for (const auto& [name, n] : p.stages[s].resources) {
       if (name == "gpu") {
-        if (!opts.contains("gpus")) opts["gpus"] = std::to_string(n);
+        if (!own.contains("gpus")) opts["gpus"] = std::to_string(n);  // over the top-level gpus
       } else if (notes) {
         notes->push_back(fmt::format("stage '{}': resource '{}' is counted by the local pool only; {} does not see it",
                                      p.stages[s].name, name, d.display()));

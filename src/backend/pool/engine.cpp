@@ -72,28 +72,31 @@ Result<Settings> settings(const json& opts, const RunOptions& run_opts) {
   return s;
 }
 
-Result<StageSettings> stage_settings(const json& stage_opts, const json& top_opts) {
+Result<StageSettings> stage_settings(const json& stage_opts, const json& own) {
   StageSettings st;
-  auto top = settings(top_opts, RunOptions{});
-  if (!top) return top.error();
-  auto own = settings(stage_opts, RunOptions{});
-  if (!own) return own.error();
-  st.walltime = own->walltime;
-  st.kill_grace = own->kill_grace;
-  // `jobs`/`max_parallel` given for the stage itself (not inherited from the top) caps it.
-  for (const auto& key : {"jobs", "max_parallel", "concurrency"})
-    if (stage_opts.contains(key) && (!top_opts.contains(key) || top_opts[key] != stage_opts[key])) st.max_parallel = own->jobs;
+  auto merged = settings(stage_opts, RunOptions{});
+  if (!merged) return merged.error();
+  st.walltime = merged->walltime;
+  st.kill_grace = merged->kill_grace;
+  // `jobs`/`max_parallel`/`concurrency` of the stage's own sections cap it (the top-level ones
+  // are the pool's size).
+  if (own.contains("jobs") || own.contains("max_parallel") || own.contains("concurrency")) {
+    auto cap = settings(own, RunOptions{});
+    if (!cap) return cap.error();
+    st.max_parallel = cap->jobs;
+  }
   return st;
 }
 
-Result<void> check_demand(const Settings& s, const std::vector<std::pair<std::string, int64_t>>& demand) {
+Result<void> check_demand(const Settings& s, const std::vector<std::pair<std::string, int64_t>>& demand,
+                          const std::string& section) {
   for (const auto& [name, n] : demand) {
     auto it = s.resources.find(name);
     if (it == s.resources.end())
       return make_error(fmt::format("the stage asks for resource '{}', which this machine does not declare", name),
-                        fmt::format("declare it: `local: {{resources: {{{}: [0, 1]}}}}` (ids) or `{{{}: 2}}` (a count), "
+                        fmt::format("declare it: `{}: {{resources: {{{}: [0, 1]}}}}` (ids) or `{{{}: 2}}` (a count), "
                                     "or --resources {}=0,1",
-                                    name, name, name));
+                                    section, name, name, name));
     if (static_cast<int64_t>(it->second.size()) < n)
       return make_error(fmt::format("the stage asks for {} '{}' per task, and only {} are declared", n, name,
                                     it->second.size()),
@@ -121,7 +124,7 @@ constexpr int kCannotRecord = 75;
 class Resources {
  public:
   explicit Resources(const std::map<std::string, std::vector<std::string>>& declared) {
-    for (const auto& [name, ids] : declared) pools_[name] = {ids, std::vector<bool>(ids.size(), false)};
+    for (const auto& [name, ids] : declared) pools_[name] = Ids{ids, std::vector<bool>(ids.size(), false)};
   }
   bool fits(const std::vector<std::pair<std::string, int64_t>>& demand) const {
     for (const auto& [name, n] : demand) {
@@ -142,6 +145,31 @@ class Resources {
           p.used[i] = true;
           got[name].push_back(i);
         }
+    }
+    return got;
+  }
+  // The ids a task started by an earlier runner holds, from the variables it was handed
+  // ("XRUN_RESOURCE_GPU=0,1 ..."): taken again, so that no other task gets them while it runs.
+  std::map<std::string, std::vector<size_t>> retake(const std::string& handed) {
+    std::map<std::string, std::vector<size_t>> got;
+    for (const auto& word : util::split(handed, ' ')) {
+      const std::string prefix = "XRUN_RESOURCE_";
+      auto eq = word.find('=');
+      if (word.compare(0, prefix.size(), prefix) != 0 || eq == std::string::npos) continue;
+      std::string upper = word.substr(prefix.size(), eq - prefix.size());
+      for (auto& [name, ids] : pools_) {
+        std::string n = name;
+        for (auto& c : n) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        if (n != upper) continue;
+        for (const auto& id : util::split(word.substr(eq + 1), ',')) {
+          auto it = std::find(ids.ids.begin(), ids.ids.end(), id);
+          if (it == ids.ids.end()) continue;
+          size_t i = static_cast<size_t>(it - ids.ids.begin());
+          if (ids.used[i]) continue;
+          ids.used[i] = true;
+          got[name].push_back(i);
+        }
+      }
     }
     return got;
   }
@@ -169,11 +197,11 @@ class Resources {
   }
 
  private:
-  struct Pool {
+  struct Ids {
     std::vector<std::string> ids;
     std::vector<bool> used;
   };
-  std::map<std::string, Pool> pools_;
+  std::map<std::string, Ids> pools_;
 };
 
 class Pool {
@@ -219,7 +247,7 @@ class Pool {
       open_stages();
       apply_early_stops();
       if (!store_error_) dispatch();
-      close_stages();
+      if (close_stages()) continue;  // a stage ended: the ones waiting for it may open now
       if (all_done()) break;
       if (store_error_ && busy() == 0) break;
       prepare_ahead();
@@ -270,6 +298,7 @@ class Pool {
     size_t stage = 0;
     long pgid = 0;
     double start = 0, term_at = 0;
+    std::map<std::string, std::vector<size_t>> held;  // resource ids it still holds
   };
   // A stage as this runner drives it: waiting for the stages it needs, open (its tasks start as
   // they become ready), done.
@@ -311,7 +340,9 @@ class Pool {
   void adopt(const store::TaskStatus& t) {
     spdlog::debug("task {}: adopted (its wrapper from an earlier runner still runs it)", t.id);
     size_t s = stage_of(t.id);
-    adopted_.push_back({t.id, s, t.pid, t.start > 0 ? t.start : util::now_seconds(), 0});
+    auto f = exp_.facts_of(t.id);
+    adopted_.push_back({t.id, s, t.pid, t.start > 0 ? t.start : util::now_seconds(), 0,
+                        resources_.retake(f.record ? f.record->resources : "")});
     adopted_ids_.insert(t.id);
     ++stages_[s].running;
   }
@@ -406,6 +437,7 @@ class Pool {
         st.did_fail = !ids.empty();
         st.phase = st.running == 0 ? StageRun::Phase::Done : StageRun::Phase::Open;
         st.done = ids.size();
+        for (size_t id : ids) release_children(id);  // their per-task children are decided too
         continue;
       }
       spdlog::debug("stage '{}': open ({} task(s))", plan_.stages[s].name, ids.size());
@@ -426,11 +458,9 @@ class Pool {
   void make_ready(size_t id) {
     size_t s = stage_of(id);
     auto& st = stages_[s];
+    if (stopping_) return;  // interrupted: it stays waiting, and is recorded CANCELLED
     st.waiting.erase(id);
-    std::string why = graph_.task_blocked(id, [&](size_t pt) {
-      store::TaskStatus t = state_of(pt);
-      return store::is_final(t.state) && !run::satisfied(t);
-    });
+    std::string why = graph_.task_blocked(id, [&](size_t pt) { return run::parent_unusable(state_of(pt)); });
     if (why.empty()) {
       // (A parent this runner does not run, still unfinished: there is nothing to wait for.)
       st.ready.push_back(id);
@@ -452,6 +482,12 @@ class Pool {
       stages_[s].early_stop = run::early_stop_reason(exp_, stage, {id});
       if (!stages_[s].early_stop.empty()) spdlog::debug("stage '{}': {}", stage.name, stages_[s].early_stop);
     }
+    release_children(id);
+  }
+
+  // `id` has ended (or will never start): the per-task children waiting only for it more are
+  // ready (or skipped).
+  void release_children(size_t id) {
     for (size_t child : graph_.children(id)) {
       auto it = open_parents_.find(child);
       if (it == open_parents_.end()) continue;
@@ -478,11 +514,13 @@ class Pool {
     }
   }
 
-  // Open stages with nothing left to start or watch are done.
-  void close_stages() {
+  // Open stages with nothing left to start or watch are done; true when one was.
+  bool close_stages() {
+    bool closed = false;
     for (size_t s = 0; s < stages_.size(); ++s) {
       auto& st = stages_[s];
       if (st.phase != StageRun::Phase::Open || !st.ready.empty() || !st.waiting.empty() || st.running > 0) continue;
+      closed = true;
       if (store_error_) {  // (nothing more starts; what is left stays PENDING)
         st.phase = StageRun::Phase::Done;
         st.did_fail = true;
@@ -494,6 +532,7 @@ class Pool {
           if (!run::satisfied(state_of(offsets_[s] + i))) st.did_fail = true;
       spdlog::debug("stage '{}': done{}", plan_.stages[s].name, st.did_fail ? " (not all succeeded)" : "");
     }
+    return closed;
   }
 
   // Fill free slots with ready tasks: stages in graph order (earlier stages first), each within
@@ -514,7 +553,7 @@ class Pool {
         }
         if (!pick) return;
         if (start_task(slot, *pick)) break;  // else: decided without a slot; pick another
-        if (store_error_) return;
+        if (store_error_ || busy() >= slots_.size()) return;  // (an adopted task counts)
       }
     }
   }
@@ -926,6 +965,7 @@ class Pool {
       }
       size_t id = it->id;
       --stages_[it->stage].running;
+      resources_.give_back(it->held);
       adopted_ids_.erase(id);
       it = adopted_.erase(it);
       task_settled(id);
@@ -1009,6 +1049,7 @@ class Pool {
         never.insert(never.end(), st.waiting.begin(), st.waiting.end());
       }
     }
+    stopping_ = true;  // a parent that ends during the grace makes no child ready
     for (size_t id : never)
       if (!cancelled_.count(id)) decide(id, {"CANCELLED", why + " before it started"});
     // Grace, then SIGKILL. A second signal cuts the grace short.
@@ -1078,6 +1119,7 @@ class Pool {
   std::set<size_t> cancelled_;
   long long cancel_stamp_ = -1;
   int interrupt_signal_ = 0;
+  bool stopping_ = false;
   size_t timed_ = 0;
   double durations_ = 0;  // summed durations of the tasks this runner saw end
   double start_ = 0;
@@ -1096,7 +1138,7 @@ Result<void> PoolBackend::check_demand(const json& options, const RunOptions& op
                                        const std::vector<std::pair<std::string, int64_t>>& demand) const {
   auto s = settings(options, opts);
   if (!s) return s.error();
-  return pool::check_demand(s.value(), demand);
+  return pool::check_demand(s.value(), demand, name());
 }
 
 Result<void> PoolBackend::check_options(const json& options) const {
@@ -1149,10 +1191,10 @@ Result<int> PoolBackend::launch(const store::Experiment& exp, const plan::Plan& 
   std::vector<std::unique_ptr<Launcher>> launchers;
   for (size_t k = 0; k < p.stages.size(); ++k) {
     json own = run::stage_options(meta, p, k, name());
-    auto st = stage_settings(own, options);
+    auto st = stage_settings(own, spec::merge_options(p.stages[k].options, name()));
     if (!st) return st.error();
     stages.push_back(st.value());
-    XRUN_TRY(pool::check_demand(s.value(), p.stages[k].resources));
+    XRUN_TRY(pool::check_demand(s.value(), p.stages[k].resources, name()));
     if (own == options) {
       launchers.emplace_back();
       continue;
@@ -1214,7 +1256,7 @@ Result<void> PoolBackend::dry_run(std::ostream& os, const std::string& exp_name,
   for (size_t k : graph.order()) {
     const auto& st = p.stages[k];
     json own = run::stage_options(meta, p, k, name());
-    auto ss = stage_settings(own, options);
+    auto ss = stage_settings(own, spec::merge_options(st.options, name()));
     if (!ss) return ss.error();
     std::vector<std::string> parts;
     if (ss->walltime != s->walltime) parts.push_back(fmt::format("walltime {}", util::human_duration(ss->walltime)));

@@ -36,9 +36,12 @@ struct StageSettings {
   double walltime = 0;
   double kill_grace = 5;
 };
-Result<StageSettings> stage_settings(const json& stage_options, const json& top_options);
+// `stage_options`: the stage's merged options; `own`: its own sections alone, merged.
+Result<StageSettings> stage_settings(const json& stage_options, const json& own);
 // Whether the declared resources can ever satisfy a stage's demand; the error names what is missing.
-Result<void> check_demand(const Settings& s, const std::vector<std::pair<std::string, int64_t>>& demand);
+// `section`: where the file declares them (`local`, `docker`), for the hint.
+Result<void> check_demand(const Settings& s, const std::vector<std::pair<std::string, int64_t>>& demand,
+                          const std::string& section);
 
 // Where a pool's tasks run: processes on this host (ProcessLauncher), containers
 // (ContainerLauncher).
