@@ -189,23 +189,31 @@ Result<void> overwrite_in_place(const std::string& path, const std::string& cont
   return {};
 }
 
-Result<void> write_new_file(const std::string& path, const std::string& content) {
-  Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644));
-  if (!fd.valid())
-    return runtime_error(fmt::format("cannot write '{}': {}", path, std::strerror(errno)),
-                         "check that the run store is writable and the disk is not full");
+namespace {
+// Writes all of `content` to `fd` (open at `file`, which is removed on failure); `path` names it.
+Result<void> write_all_or_remove(Fd& fd, const std::string& file, const std::string& path, const std::string& content) {
   for (size_t off = 0; off < content.size();) {
     ssize_t n = ::write(fd.get(), content.data() + off, content.size() - off);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       int err = errno;
       fd.reset();
-      ::unlink(path.c_str());
+      ::unlink(file.c_str());
       return runtime_error(fmt::format("cannot write '{}': {}", path, std::strerror(err)),
                            "check that the run store is writable and the disk is not full");
     }
     off += static_cast<size_t>(n);
   }
+  return {};
+}
+}  // namespace
+
+Result<void> write_new_file(const std::string& path, const std::string& content) {
+  Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644));
+  if (!fd.valid())
+    return runtime_error(fmt::format("cannot write '{}': {}", path, std::strerror(errno)),
+                         "check that the run store is writable and the disk is not full");
+  XRUN_TRY(write_all_or_remove(fd, path, path, content));
   if (::close(fd.release()) != 0) {
     int err = errno;
     ::unlink(path.c_str());
@@ -220,19 +228,7 @@ Result<void> atomic_write(const std::string& path, const std::string& content, b
   if (!fd.valid())
     return runtime_error(fmt::format("cannot write '{}': {}", path, std::strerror(errno)),
                       "check that the run store is writable and the disk is not full");
-  size_t off = 0;
-  while (off < content.size()) {
-    ssize_t n = ::write(fd.get(), content.data() + off, content.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      fd.reset();
-      ::unlink(tmp.c_str());
-      return runtime_error(fmt::format("cannot write '{}': {}", path, std::strerror(err)),
-                        "check that the run store is writable and the disk is not full");
-    }
-    off += static_cast<size_t>(n);
-  }
+  XRUN_TRY(write_all_or_remove(fd, tmp, path, content));
   if (durable && ::fsync(fd.get()) != 0) {
     int err = errno;
     fd.reset();

@@ -94,23 +94,13 @@ TEST_CASE("every yaml block in the docs and README is a valid experiment file", 
   for (const auto& e : fs::recursive_directory_iterator(test::source_dir() + "/docs"))
     if (e.path().extension() == ".md") pages.push_back(e.path().string());
   for (const auto& page : pages) {
-    std::string text = test::read(page), block;
-    bool in = false;
-    for (const auto& line : util::split(text, '\n')) {
-      if (!in && line == "```yaml") {
-        in = true;
-        block.clear();
-      } else if (in && line == "```") {
-        in = false;
-        ++n;
-        auto f = test::write_file(d.path(), "doc" + std::to_string(n) + ".yml", block);
-        INFO(page << ":\n" << block);
-        auto r = test::xrun({"check", f});
-        CHECK(r.code == 0);
-        CHECK(test::xrun({"plan", f, "--json"}).code == 0);
-      } else if (in) {
-        block += line + "\n";
-      }
+    for (const auto& block : test::yaml_blocks(test::read(page))) {
+      ++n;
+      auto f = test::write_file(d.path(), "doc" + std::to_string(n) + ".yml", block);
+      INFO(page << ":\n" << block);
+      auto r = test::xrun({"check", f});
+      CHECK(r.code == 0);
+      CHECK(test::xrun({"plan", f, "--json"}).code == 0);
     }
   }
   CHECK(n >= 10);

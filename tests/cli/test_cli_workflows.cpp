@@ -331,26 +331,16 @@ TEST_CASE("workflows: on schedulers each stage's script has its own options, gpu
 
 TEST_CASE("workflows: every example of docs/workflows.md runs on the local pool", "[cli][workflows][docs]") {
   Env e;
-  std::string text = test::read(test::source_dir() + "/docs/workflows.md"), block;
-  bool in = false;
   size_t n = 0;
-  for (const auto& line : util::split(text, '\n')) {
-    if (!in && line == "```yaml") {
-      in = true;
-      block.clear();
-    } else if (in && line == "```") {
-      in = false;
-      ++n;
-      auto f = e.file("wf" + std::to_string(n) + ".yml", block);
-      INFO(block);
-      auto r = e.x({"run", f, "-j", "3"});
-      INFO(r.err);
-      CHECK(r.code == 0);
-      auto s = e.status(first_line(r.out));
-      CHECK(s["state"] == "succeeded");
-    } else if (in) {
-      block += line + "\n";
-    }
+  for (const auto& block : test::yaml_blocks(test::read(test::source_dir() + "/docs/workflows.md"))) {
+    ++n;
+    auto f = e.file("wf" + std::to_string(n) + ".yml", block);
+    INFO(block);
+    auto r = e.x({"run", f, "-j", "3"});
+    INFO(r.err);
+    CHECK(r.code == 0);
+    auto s = e.status(first_line(r.out));
+    CHECK(s["state"] == "succeeded");
   }
   CHECK(n == 4);
 }

@@ -1,5 +1,7 @@
 #include "support/support.hpp"
 
+#include "xrun/util/text.hpp"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -142,6 +144,24 @@ int peak_concurrency(const std::string& trace) {
     if (c == '-') --cur;
   }
   return peak;
+}
+
+std::vector<std::string> yaml_blocks(const std::string& markdown) {
+  std::vector<std::string> out;
+  std::string block;
+  bool in = false;
+  for (const auto& line : util::split(markdown, '\n')) {
+    if (!in && line == "```yaml") {
+      in = true;
+      block.clear();
+    } else if (in && line == "```") {
+      in = false;
+      out.push_back(block);
+    } else if (in) {
+      block += line + "\n";
+    }
+  }
+  return out;
 }
 
 bool eventually(const std::function<bool()>& pred, double timeout) {

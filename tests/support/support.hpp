@@ -60,6 +60,8 @@ std::string source_dir();
 std::string first_line(const std::string& s);
 // The most '+' lines open at once in a trace of '+' (start) and '-' (end) lines.
 int peak_concurrency(const std::string& trace);
+// The ```yaml blocks of a Markdown page, in order.
+std::vector<std::string> yaml_blocks(const std::string& markdown);
 // Poll `pred` every 50 ms up to `timeout` seconds.
 bool eventually(const std::function<bool()>& pred, double timeout = 20);
 
