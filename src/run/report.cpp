@@ -70,9 +70,10 @@ json stage_options(const json& meta, const plan::Plan& p, size_t stage, const st
   return spec::merge_options(spec::overlay_sections(top, p.stages[stage].options), backend);
 }
 
-json counts_json(const std::vector<TaskStatus>& tasks) {
+json counts_json(const std::vector<TaskStatus>& tasks, std::optional<size_t> stage) {
   std::map<State, size_t> n;
-  for (const auto& t : tasks) ++n[t.state];
+  for (const auto& t : tasks)
+    if (!stage || t.stage == *stage) ++n[t.state];
   json c = json::object();
   for (State s : store::all_states()) c[store::to_string(s)] = n[s];
   return c;
@@ -100,7 +101,7 @@ std::string experiment_state(const std::vector<TaskStatus>& tasks, bool runner_a
 
 void write_summary(const store::Experiment& exp, const plan::Plan& p, const std::vector<TaskStatus>& tasks) {
   json j{{"written", util::now_seconds()}, {"tasks", tasks.size()}, {"counts", counts_json(tasks)},
-         {"state", experiment_state(tasks, false)}};
+         {"state", experiment_state(tasks, false)}, {"plan", exp.plan_stamp()}};
   (void)p;
   (void)util::atomic_write(exp.path("summary.json"), j.dump(2) + "\n");
 }
@@ -208,13 +209,11 @@ void write_status_json(std::ostream& os, const store::Experiment& exp, const jso
   bool alive = exp.runner_alive();
   runner["alive"] = alive;
   json stages = json::array();
-  std::vector<std::vector<TaskStatus>> by_stage(p.stages.size());
-  for (const auto& t : tasks) by_stage[t.stage].push_back(t);
   for (size_t s = 0; s < p.stages.size(); ++s)
     stages.push_back(json{{"name", p.stages[s].name},
                           {"on_failure", spec::to_string(p.stages[s].on_failure)},
                           {"tasks", p.stages[s].tasks.size()},
-                          {"counts", counts_json(by_stage[s])}});
+                          {"counts", counts_json(tasks, s)}});
   json head{{"id", exp.id()},
             {"name", meta.value("name", p.name)},
             {"file", meta.value("file", "")},
@@ -237,6 +236,7 @@ void write_status_json(std::ostream& os, const store::Experiment& exp, const jso
   size_t last_stage = SIZE_MAX;
   const std::string tasks_dir = exp.dir() + "/tasks/";
   util::Fd tasks_fd(::open(tasks_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  const auto index = exp.index();
   auto opt = [](bool has, const auto& v) { return has ? json(v) : json(nullptr); };
   bool first = true;
   for (size_t k = 0; k < tasks.size(); ++k) {
@@ -272,7 +272,8 @@ void write_status_json(std::ostream& os, const store::Experiment& exp, const jso
     t["end"] = opt(st.end > 0, st.end);
     t["duration"] = opt(dur >= 0, dur);
     t["scheduler"] = opt(!st.backend_state.empty(), st.backend_state);
-    t["metrics"] = last_metrics(tasks_fd.get(), st.id);
+    // A folded task without a metrics file is not looked up.
+    t["metrics"] = index->may_have_metrics(st.id) ? last_metrics(tasks_fd.get(), st.id) : json();
     auto& vars = t["variables"];
     for (const auto& [name, v] : task.variables) vars[name] = v.to_json();
     auto& cmds = t["commands"];
