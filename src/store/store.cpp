@@ -158,15 +158,21 @@ Result<void> Experiment::write_control(size_t task, const ControlRecord& c) cons
 }
 
 TaskFacts Experiment::facts_of(size_t task, bool cancelled) const {
+  // The index first (a folded task's facts are there, whatever files a crash left); then the
+  // records, then the index again: a folder removes records only once the index that holds them
+  // is in place, so a task folded meanwhile is found there.
+  auto from_index = [&]() -> std::optional<TaskFacts> {
+    auto e = index()->find(task);
+    if (!e) return std::nullopt;
+    TaskFacts f = facts_of_entry(*e);
+    f.cancel_requested = cancelled;
+    return f;
+  };
+  if (auto f = from_index()) return *f;
   util::Fd dir(::open((dir_ + "/tasks").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   TaskFacts f = facts_at(dir.valid() ? dir.get() : -1, task, cancelled);
-  // The records first, then the index: a folder removes records only once the index that
-  // holds them is in place, so one of the two has them.
   if (!f.record || !f.record->final())
-    if (auto e = index()->find(task)) {
-      f = facts_of_entry(*e);
-      f.cancel_requested = cancelled;
-    }
+    if (auto g = from_index()) return *g;
   return f;
 }
 
@@ -344,16 +350,14 @@ Result<void> Experiment::reopen(const std::vector<size_t>& tasks) const {
   for (size_t id : tasks) {
     auto e = idx.find(id);
     if (!e) continue;
+    // The facts go back to the task's own files, as the wrapper and the runner wrote them: the
+    // attempt is then archived like any other (archive_attempt).
     XRUN_TRY(check_task_dir(id));
     const std::string d = task_dir(id);
-    const int n = std::max(1, e->record.attempt);
-    const std::string a = fmt::format("{}/attempts/{}", d, n);
-    XRUN_TRY(util::make_dirs(a));
-    XRUN_TRY(util::atomic_write(a + "/status", format_wrapper_record(e->record)));
-    if (e->control) XRUN_TRY(util::atomic_write(a + "/control", format_control_record(*e->control)));
-    for (const char* f : {"stdout", "stderr", "metrics.jsonl"})
-      if (util::exists(d + "/" + f)) XRUN_TRY(util::rename_path(d + "/" + f, a + "/" + f));
-    XRUN_TRY(util::atomic_write(d + "/attempt", fmt::format("{}\n", n + 1)));
+    XRUN_TRY(util::make_dirs(d));
+    XRUN_TRY(util::atomic_write(d + "/attempt", fmt::format("{}\n", std::max(1, e->record.attempt))));
+    if (e->control) XRUN_TRY(util::atomic_write(d + "/control", format_control_record(*e->control)));
+    XRUN_TRY(util::atomic_write(d + "/status", format_wrapper_record(e->record)));
     reopened.push_back(id);
   }
   if (reopened.empty()) return {};

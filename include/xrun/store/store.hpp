@@ -86,8 +86,9 @@ class Experiment {
   // Returns how many tasks were folded.
   Result<size_t> fold(const std::vector<size_t>& tasks, bool requeues) const;
   // Before these tasks run again (resume): the folded ones leave the index. Their final facts
-  // go back to files as attempts/<n>/ (with their output) and tasks/<id>/attempt names the next
-  // attempt; then the index is rewritten without them. Waits for index.lock.
+  // go back to their own files (status, control, attempt), then the index is rewritten without
+  // them; archive_attempt() then sets the attempt aside as usual. Waits for index.lock. (A task
+  // folded again in between is reopened again by archive_attempt.)
   Result<void> reopen(const std::vector<size_t>& tasks) const;
   // The same, with the experiment's tasks/ folder already open (bulk reads).
   TaskFacts facts_at(int tasks_fd, size_t task, bool cancelled = false) const;
