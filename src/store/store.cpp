@@ -177,17 +177,20 @@ TaskFacts Experiment::facts_of(size_t task, bool cancelled) const {
 }
 
 TaskFacts Experiment::facts_at(int tasks_fd, size_t task, bool cancelled) const {
-  const std::string d = std::to_string(task);
-  auto read = [&](const char* name) -> std::optional<std::string> {
-    if (tasks_fd < 0) return std::nullopt;
-    return util::try_read_file_beneath(tasks_fd, d + "/" + name);  // no link planted in the store is followed
-  };
   TaskFacts f;
   f.id = task;
   f.cancel_requested = cancelled;
-  if (auto t = read("status")) f.record = parse_wrapper_record(*t);
-  if (!f.record)
-    if (auto t = read("started")) f.record = parse_wrapper_record(*t);
+  if (tasks_fd < 0) return f;
+  const std::string d = std::to_string(task) + "/";
+  // No link planted in the store is followed.
+  auto read = [&](const char* name) { return util::try_read_file_beneath(tasks_fd, d + name); };
+  // `started` first: the wrapper reserves `status` before `started` and writes its final record
+  // after both, so without `started` there is no final record either (and a task queued at a
+  // scheduler costs one lookup less).
+  auto start = read("started");
+  if (start)
+    if (auto t = read("status")) f.record = parse_wrapper_record(*t);
+  if (!f.record && start) f.record = parse_wrapper_record(*start);
   // Decisions matter only for tasks that did not succeed.
   if (!f.record || f.record->state != "SUCCEEDED")
     if (auto t = read("control")) f.control = parse_control_record(*t);
@@ -357,6 +360,8 @@ Result<void> Experiment::reopen(const std::vector<size_t>& tasks) const {
     XRUN_TRY(util::make_dirs(d));
     XRUN_TRY(util::atomic_write(d + "/attempt", fmt::format("{}\n", std::max(1, e->record.attempt))));
     if (e->control) XRUN_TRY(util::atomic_write(d + "/control", format_control_record(*e->control)));
+    // `started` too: readers look for `status` only where `started` exists.
+    XRUN_TRY(util::atomic_write(d + "/started", format_wrapper_record(e->record)));
     XRUN_TRY(util::atomic_write(d + "/status", format_wrapper_record(e->record)));
     reopened.push_back(id);
   }

@@ -116,6 +116,8 @@ TEST_CASE("a reader folds what a dead runner left, and a damaged index is surviv
   // As a runner killed before it folded leaves it: no index, every task's own files.
   ::unlink((dir + "/index").c_str());
   for (int t = 0; t < 3; ++t) {
+    test::write_file(dir + "/tasks/" + std::to_string(t), "started",
+                     "state=RUNNING\nhost=h\npid=1\nwrapper=1\nstart=1\nattempt=1\nwritten=1\n");
     test::write_file(dir + "/tasks/" + std::to_string(t), "status",
                      "state=SUCCEEDED\nexit=0\nsignal=0\nhost=h\npid=1\nwrapper=1\nstart=1\nend=2\nattempt=1\nwritten=1\n");
     test::write_file(dir + "/tasks/" + std::to_string(t), "stderr", "");

@@ -298,6 +298,7 @@ TEST_CASE("resume reopens a folded task: its entry stops counting, its attempt i
   }
   SECTION("a crash after the files were written, before the index was rewritten; then again") {
     test::write_file(x.dir(0), "attempt", "1\n");
+    test::write_file(x.dir(0), "started", final_record("FAILED", 3));
     test::write_file(x.dir(0), "status", final_record("FAILED", 3));
     CHECK(x.states()[0].first == State::Failed);  // both say the same
     REQUIRE(x.exp.reopen({0}).ok());
@@ -319,6 +320,7 @@ TEST_CASE("resume reopens a folded task: its entry stops counting, its attempt i
   REQUIRE(old);
   CHECK(*old->exit_code == 3);
   // The new attempt ends and is folded with its own number.
+  x.put(0, "started", "state=RUNNING\nhost=h1\npid=11\nstart=3\nattempt=2\nwritten=1\n");
   x.put(0, "status", final_record("SUCCEEDED", 0, 0, 2));
   REQUIRE(x.exp.fold(x.all(), false).value() == 1);
   CHECK(x.exp.index()->find(0)->record.attempt == 2);
