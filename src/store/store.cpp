@@ -425,6 +425,8 @@ Result<int> Experiment::begin_attempt(size_t task, bool* fresh) const {
   XRUN_TRY(check_task_dir(task));
   const std::string d = task_dir(task);
   if (fresh) *fresh = false;
+  // A task folded into the index (its folder may be gone) is reopened and archived first.
+  if (index()->contains(task)) return archive_attempt(task);
   if (::mkdir(d.c_str(), 0755) == 0) {
     if (fresh) *fresh = true;
     return 1;

@@ -326,3 +326,18 @@ TEST_CASE("resume reopens a folded task: its entry stops counting, its attempt i
   CHECK(x.exp.index()->find(0)->record.attempt == 2);
   CHECK(x.states()[0].first == State::Succeeded);
 }
+
+TEST_CASE("a folded task whose folder is gone begins its next attempt after the folded one", "[store][index]") {
+  Exp x(1);
+  x.ran(0, "FAILED", 1);
+  REQUIRE(x.exp.fold(x.all(), false).value() == 1);
+  REQUIRE_FALSE(util::exists(x.dir(0)));  // nothing of it was kept
+  bool fresh = true;
+  auto a = x.exp.begin_attempt(0, &fresh);
+  REQUIRE(a.ok());
+  CHECK(a.value() == 2);
+  CHECK_FALSE(fresh);
+  CHECK_FALSE(x.exp.index()->contains(0));
+  CHECK(util::exists(x.dir(0) + "/attempts/1/status"));
+  CHECK(x.states()[0].first == State::Pending);
+}
