@@ -68,11 +68,28 @@ void apply_early_stopping(Backend& b, const store::Experiment& exp, const plan::
     if (auto r = b.cancel(exp, p, meta, stop); !r) spdlog::warn("{}", r.error().what);
 }
 
+// Tasks whose end is recorded are folded into the index of finished tasks, so that the next
+// read costs only what changed (a live runner folds its own tasks: it may still write a decision
+// about a task it has not seen end).
+void fold_finished(Backend& b, const store::Experiment& exp, const std::vector<store::TaskFacts>& facts) {
+  if (exp.runner_alive()) return;
+  const bool requeues = !b.adopts();  // a scheduler may run a killed job's wrapper again
+  std::vector<size_t> ids;
+  for (const auto& f : facts)
+    if (!f.folded && store::foldable(f, requeues)) ids.push_back(f.id);
+  if (ids.empty()) return;
+  if (auto r = exp.fold(ids, requeues); !r) spdlog::debug("the index of finished tasks was not updated: {}", r.error().what);
+}
+
 }  // namespace
 
 Observed observe_tasks(Backend& b, const store::Experiment& exp, const plan::Plan& p, const json& meta) {
   Observed out;
   auto facts = exp.facts(p);
+  if (size_t bad = exp.index()->damaged())
+    spdlog::warn("experiment {}: {} line(s) of its index of finished tasks are damaged; those tasks are read from "
+                 "their own records, or as never started when these are gone (`xrun resume` runs them again)",
+                 exp.id(), bad);
   if (auto r = b.observe(exp, p, meta, facts); !r) out.warning = r.error();
   for (auto& f : facts)
     if (store::needs_reread(f)) reread(exp, f);
@@ -95,6 +112,7 @@ Observed observe_tasks(Backend& b, const store::Experiment& exp, const plan::Pla
     }
   }
   if (!b.adopts()) apply_early_stopping(b, exp, p, meta, out.tasks);
+  fold_finished(b, exp, facts);
   return out;
 }
 

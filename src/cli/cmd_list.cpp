@@ -17,16 +17,21 @@ int do_list(const Context& ctx, bool as_json) {
   auto st = store::Store::open(ctx.store);
   nlohmann::ordered_json out = nlohmann::ordered_json::array();
   for (const auto& id : st.list()) {
-    auto o = open_experiment(ctx, id);
-    if (!o) {  // one damaged experiment never hides the others
+    auto damaged = [&](const Error& err) {  // one damaged experiment never hides the others
       out.push_back({{"id", id}, {"name", ""}, {"backend", ""}, {"created", 0.0}, {"tasks", 0}, {"state", "damaged"},
-                     {"counts", nlohmann::ordered_json::object()}, {"error", o.error().what}});
+                     {"counts", nlohmann::ordered_json::object()}, {"error", err.what}});
+    };
+    store::Experiment exp(id, st.experiments_dir() + "/" + id);
+    auto meta = exp.meta();
+    if (!meta) {
+      damaged(meta.error());
       continue;
     }
-    nlohmann::ordered_json counts, state;
-    bool alive = o->exp.runner_alive();
-    // A finished experiment's counts come from summary.json, unless something changed since.
-    auto summary = util::try_read_file(o->exp.path("summary.json"));
+    nlohmann::ordered_json counts, state, tasks = meta->value("tasks", nlohmann::ordered_json());
+    bool alive = exp.runner_alive();
+    // A finished experiment's counts come from summary.json, unless something changed since
+    // (its plan included: the plan is not read at all then).
+    auto summary = util::try_read_file(exp.path("summary.json"));
     nlohmann::ordered_json sj;
     if (summary) {
       try {
@@ -37,7 +42,8 @@ int do_list(const Context& ctx, bool as_json) {
     }
     bool fresh = sj.is_object() && sj.contains("state") && sj["state"].is_string() && sj.contains("counts") &&
                  sj["counts"].is_object() && !alive && sj["state"] != "running" && sj["state"] != "incomplete" &&
-                 !util::is_dir(o->exp.path("cancel"));
+                 !util::is_dir(exp.path("cancel")) && sj.value("plan", std::string()) == exp.plan_stamp() &&
+                 tasks.is_number_unsigned();
     if (fresh)
       for (auto& [k, v] : sj["counts"].items())
         if (!v.is_number_unsigned()) fresh = false;  // a damaged cache is recomputed
@@ -45,15 +51,21 @@ int do_list(const Context& ctx, bool as_json) {
       counts = sj["counts"];
       state = sj["state"];
     } else {
+      auto o = open_experiment(ctx, id);
+      if (!o) {
+        damaged(o.error());
+        continue;
+      }
       auto s = o->statuses();
       counts = run::counts_json(s);
       state = run::experiment_state(s, alive);
+      tasks = o->plan.task_count();
     }
     out.push_back({{"id", id},
-                   {"name", o->meta.value("name", "")},
-                   {"backend", o->meta.value("backend", "local")},
-                   {"created", o->meta.value("created", 0.0)},
-                   {"tasks", o->plan.task_count()},
+                   {"name", meta->value("name", "")},
+                   {"backend", meta->value("backend", "local")},
+                   {"created", meta->value("created", 0.0)},
+                   {"tasks", tasks},
                    {"state", state},
                    {"counts", counts}});
   }

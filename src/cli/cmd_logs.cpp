@@ -11,6 +11,7 @@
 #include "xrun/run/process.hpp"
 #include "xrun/run/report.hpp"
 #include "xrun/util/fs.hpp"
+#include "xrun/util/text.hpp"
 
 namespace xrun::cli {
 
@@ -79,15 +80,23 @@ int do_logs(const Context& ctx, LogsArgs a) {
   auto id = store::resolve_task_ref(o->plan, a.task);
   if (!id) return report(id.error());
   std::string dir = o->exp.task_dir(id.value());
+  // What the store knows (no scheduler asked): whether this attempt ran, and its number.
+  const store::TaskFacts facts = o->exp.facts_of(id.value());
+  bool ran = facts.record.has_value();
   if (a.attempt > 0) {
     std::string adir = fmt::format("{}/attempts/{}", dir, a.attempt);
-    if (util::is_dir(adir)) dir = adir;
-    else if (util::try_read_file(dir + "/attempt").value_or("") != fmt::format("{}\n", a.attempt))
+    long current = facts.record ? facts.record->attempt
+                                : util::parse_long(util::trim(util::try_read_file(dir + "/attempt").value_or(""))).value_or(0);
+    if (util::is_dir(adir)) {
+      dir = adir;
+      ran = true;  // an earlier attempt is over
+    } else if (current != a.attempt) {
       return report(make_error(fmt::format("task {} has no attempt {}", id.value(), a.attempt),
                                "`xrun status --json` shows each task's attempt number"));
+    }
   }
   std::string path = dir + (a.stderr_ ? "/stderr" : "/stdout");
-  if (!util::exists(path) && a.attempt == 0) {
+  if (!util::exists(path) && a.attempt == 0 && !ran) {
     // A task that left no output (killed for memory, failed to launch): the scheduler's log.
     std::string sched = o->backend->scheduler_log(o->exp, id.value());
     if (!sched.empty() && util::exists(sched)) {
@@ -98,7 +107,10 @@ int do_logs(const Context& ctx, LogsArgs a) {
       return kSuccess;
     }
   }
-  if (!util::exists(path)) {
+  // An output file that stayed empty is not kept once the task is folded into the index: the
+  // task ran, and its output is empty.
+  if (!util::exists(path) && ran && !a.follow) return kSuccess;
+  if (!util::exists(path) && !ran) {
     auto t = o->status_of(id.value());
     if (!a.follow) {
       std::cerr << fmt::format("xrun: task {} has no {} yet ({})", id.value(), a.stderr_ ? "stderr" : "stdout",

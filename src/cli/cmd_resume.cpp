@@ -67,6 +67,9 @@ int do_resume(const Context& ctx, ResumeArgs& a) {
                                file, changed.value(), changed.value() == 1 ? "" : "s", changed.value() == 1 ? "s" : "")
                 << std::endl;
   }
+  // The tasks to run again leave the index of finished tasks at once (their new attempts start
+  // from files, never from a folded entry).
+  if (auto r = o->exp.reopen({a.opts.to_run.begin(), a.opts.to_run.end()}); !r) return report(r.error());
   // Earlier cancel requests applied to earlier attempts: keep them as history.
   if (auto r = ops::archive_cancel_requests(o.value()); !r) return report(r.error());
   a.opts.resume = true;

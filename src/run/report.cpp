@@ -79,9 +79,10 @@ json stage_options(const json& meta, const plan::Plan& p, size_t stage, const st
                              stage < p.stages.size() ? p.stages[stage].options : json::object(), backend);
 }
 
-json counts_json(const std::vector<TaskStatus>& tasks) {
+json counts_json(const std::vector<TaskStatus>& tasks, std::optional<size_t> stage) {
   std::map<State, size_t> n;
-  for (const auto& t : tasks) ++n[t.state];
+  for (const auto& t : tasks)
+    if (!stage || t.stage == *stage) ++n[t.state];
   json c = json::object();
   for (State s : store::all_states()) c[store::to_string(s)] = n[s];
   return c;
@@ -109,7 +110,7 @@ std::string experiment_state(const std::vector<TaskStatus>& tasks, bool runner_a
 
 void write_summary(const store::Experiment& exp, const plan::Plan& p, const std::vector<TaskStatus>& tasks) {
   json j{{"written", util::now_seconds()}, {"tasks", tasks.size()}, {"counts", counts_json(tasks)},
-         {"state", experiment_state(tasks, false)}};
+         {"state", experiment_state(tasks, false)}, {"plan", exp.plan_stamp()}};
   (void)p;
   (void)util::atomic_write(exp.path("summary.json"), j.dump(2) + "\n");
 }
@@ -217,13 +218,11 @@ void write_status_json(std::ostream& os, const store::Experiment& exp, const jso
   bool alive = exp.runner_alive();
   runner["alive"] = alive;
   json stages = json::array();
-  std::vector<std::vector<TaskStatus>> by_stage(p.stages.size());
-  for (const auto& t : tasks) by_stage[t.stage].push_back(t);
   for (size_t s = 0; s < p.stages.size(); ++s)
     stages.push_back(json{{"name", p.stages[s].name},
                           {"on_failure", spec::to_string(p.stages[s].on_failure)},
                           {"tasks", p.stages[s].tasks.size()},
-                          {"counts", counts_json(by_stage[s])}});
+                          {"counts", counts_json(tasks, s)}});
   json head{{"id", exp.id()},
             {"name", meta.value("name", p.name)},
             {"file", meta.value("file", "")},
@@ -246,8 +245,17 @@ void write_status_json(std::ostream& os, const store::Experiment& exp, const jso
   size_t last_stage = SIZE_MAX;
   const std::string tasks_dir = exp.dir() + "/tasks/";
   util::Fd tasks_fd(::open(tasks_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  const auto index = exp.index();
   auto opt = [](bool has, const auto& v) { return has ? json(v) : json(nullptr); };
   bool first = true;
+  // The fields of `t`, looked up once per stage (its keys stay the same within a stage).
+  struct Fields {
+    json *id, *index, *state, *reason, *exit_code, *signal, *attempt, *host, *pid, *start, *end, *duration, *scheduler,
+        *metrics, *variables, *commands, *out, *err;
+  } fl{};
+  std::vector<json*> var_slots;
+  std::vector<const std::string*> var_names;
+  std::string path;
   for (size_t k = 0; k < tasks.size(); ++k) {
     const auto& st = tasks[k];
     if (!only.empty() && !only.count(st.state)) continue;
@@ -263,31 +271,54 @@ void write_status_json(std::ostream& os, const store::Experiment& exp, const jso
                {"start", nullptr},  {"end", nullptr},
                {"duration", nullptr}, {"scheduler", nullptr},
                {"variables", vars}, {"commands", task.commands},
-               {"stdout", ""},      {"stderr", ""}};
+               {"stdout", ""},      {"stderr", ""},
+               {"metrics", nullptr}};
+      fl = {&t["id"],    &t["index"], &t["state"], &t["reason"],    &t["exit_code"], &t["signal"],
+            &t["attempt"], &t["host"], &t["pid"],  &t["start"],     &t["end"],       &t["duration"],
+            &t["scheduler"], &t["metrics"], &t["variables"], &t["commands"], &t["stdout"], &t["stderr"]};
+      var_slots.clear();
+      var_names.clear();
+      for (const auto& [name, v] : task.variables) {
+        var_slots.push_back(&(*fl.variables)[name]);
+        var_names.push_back(&name);
+      }
       last_stage = st.stage;
     }
     double dur = duration(st);
-    std::string d = tasks_dir + std::to_string(st.id);
-    t["id"] = st.id;
-    t["index"] = st.index;
-    t["state"] = store::to_string(st.state);
-    t["reason"] = opt(!st.reason.empty(), st.reason);
-    t["exit_code"] = opt(st.exit_code.has_value(), st.exit_code.value_or(0));
-    t["signal"] = opt(st.signal.has_value(), st.signal.value_or(0));
-    t["attempt"] = st.attempt;
-    t["host"] = opt(!st.host.empty(), st.host);
-    t["pid"] = opt(st.pid > 0, st.pid);
-    t["start"] = opt(st.start > 0, st.start);
-    t["end"] = opt(st.end > 0, st.end);
-    t["duration"] = opt(dur >= 0, dur);
-    t["scheduler"] = opt(!st.backend_state.empty(), st.backend_state);
-    t["metrics"] = last_metrics(tasks_fd.get(), st.id);
-    auto& vars = t["variables"];
-    for (const auto& [name, v] : task.variables) vars[name] = v.to_json();
-    auto& cmds = t["commands"];
-    for (size_t c = 0; c < task.commands.size() && c < cmds.size(); ++c) cmds[c].get_ref<std::string&>() = task.commands[c];
-    t["stdout"].get_ref<std::string&>() = d + "/stdout";
-    t["stderr"].get_ref<std::string&>() = d + "/stderr";
+    *fl.id = st.id;
+    *fl.index = st.index;
+    *fl.state = store::to_string(st.state);
+    *fl.reason = opt(!st.reason.empty(), st.reason);
+    *fl.exit_code = opt(st.exit_code.has_value(), st.exit_code.value_or(0));
+    *fl.signal = opt(st.signal.has_value(), st.signal.value_or(0));
+    *fl.attempt = st.attempt;
+    *fl.host = opt(!st.host.empty(), st.host);
+    *fl.pid = opt(st.pid > 0, st.pid);
+    *fl.start = opt(st.start > 0, st.start);
+    *fl.end = opt(st.end > 0, st.end);
+    *fl.duration = opt(dur >= 0, dur);
+    *fl.scheduler = opt(!st.backend_state.empty(), st.backend_state);
+    // A folded task without a metrics file is not looked up.
+    *fl.metrics = index->may_have_metrics(st.id) ? last_metrics(tasks_fd.get(), st.id) : json();
+    // Tasks of a stage have the same variables (in the same order); one that differs is rebuilt.
+    bool same = task.variables.size() == var_slots.size();
+    for (size_t v = 0; same && v < var_names.size(); ++v) same = task.variables[v].first == *var_names[v];
+    if (same) {
+      size_t v = 0;
+      for (const auto& [name, value] : task.variables) *var_slots[v++] = value.to_json();
+    } else {
+      json vars = json::object();
+      for (const auto& [name, value] : task.variables) vars[name] = value.to_json();
+      *fl.variables = std::move(vars);
+      last_stage = SIZE_MAX;  // the slots are rebuilt for the next task
+    }
+    auto& cmds = *fl.commands;
+    if (cmds.size() != task.commands.size()) cmds = task.commands;
+    else
+      for (size_t c = 0; c < task.commands.size(); ++c) cmds[c].get_ref<std::string&>() = task.commands[c];
+    path.assign(tasks_dir).append(std::to_string(st.id));
+    fl.out->get_ref<std::string&>().assign(path).append("/stdout");
+    fl.err->get_ref<std::string&>().assign(path).append("/stderr");
     if (!first) buf += ", ";
     first = false;
     ser.dump(t, false, false, 0);

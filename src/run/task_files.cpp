@@ -289,9 +289,12 @@ Result<void> write_task_scripts(const store::Experiment& exp, const plan::Plan& 
   const std::string token = util::random_token(16);
   std::string out = fmt::format("#xrun-task-scripts {}\n", token);
   std::map<size_t, std::vector<std::string>> setups;
+  const auto index = exp.index();
   for (size_t id : tasks) {
     int attempt = 1;
-    if (util::is_dir(exp.task_dir(id))) {  // run before: its files become an earlier attempt
+    // Run before: its files (or its entry in the index of finished tasks, whose folder may be
+    // gone) become an earlier attempt.
+    if (index->contains(id) || util::is_dir(exp.task_dir(id))) {
       auto a = exp.archive_attempt(id);
       if (!a) return a.error();
       attempt = a.value();

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -73,13 +74,15 @@ Result<json> Experiment::meta() const {
 Result<plan::Plan> Experiment::load_plan() const {
   auto text = util::try_read_file(path("plan.json"));
   if (!text) return damaged(make_error(fmt::format("experiment '{}' has no plan.json", id_), "the store folder is damaged"));
-  try {
-    auto p = plan::Plan::from_json(json::parse(*text));
-    if (!p) return damaged(make_error(fmt::format("experiment '{}' is damaged: {}", id_, p.error().what), p.error().hint));
-    return p;
-  } catch (const std::exception& e) {
-    return damaged(make_error(fmt::format("experiment '{}': plan.json is not valid JSON: {}", id_, e.what())));
-  }
+  auto p = plan::Plan::parse(*text);
+  if (!p) return damaged(make_error(fmt::format("experiment '{}' is damaged: {}", id_, p.error().what), p.error().hint));
+  return p;
+}
+
+std::string Experiment::plan_stamp() const {
+  struct stat st {};
+  if (::stat(path("plan.json").c_str(), &st) != 0) return "";
+  return fmt::format("{}:{}.{:09}", st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
 }
 
 std::optional<json> Experiment::runner() const {
@@ -120,10 +123,7 @@ Result<void> Experiment::write_runner(const json& j, bool reserve) const {
 
 Result<void> Experiment::write_final_record(size_t task, const WrapperRecord& w) const {
   XRUN_TRY(check_task_dir(task));
-  std::string text = fmt::format("state={}\nexit={}\nsignal={}\nhost={}\npid={}\nwrapper={}\nstart={:.6f}\nend={:.6f}\n"
-                                 "attempt={}\nwritten=1\n",
-                                 w.state, w.exit_code.value_or(-1), w.signal.value_or(0), w.host, w.pid, w.wrapper,
-                                 w.start, w.end, w.attempt);
+  std::string text = format_wrapper_record(w);
   const std::string p = task_dir(task) + "/status";
   auto r = util::atomic_write(p, text);
   if (r) return r;
@@ -158,22 +158,39 @@ Result<void> Experiment::write_control(size_t task, const ControlRecord& c) cons
 }
 
 TaskFacts Experiment::facts_of(size_t task, bool cancelled) const {
+  // The index first (a folded task's facts are there, whatever files a crash left); then the
+  // records, then the index again: a folder removes records only once the index that holds them
+  // is in place, so a task folded meanwhile is found there.
+  auto from_index = [&]() -> std::optional<TaskFacts> {
+    auto e = index()->find(task);
+    if (!e) return std::nullopt;
+    TaskFacts f = facts_of_entry(*e);
+    f.cancel_requested = cancelled;
+    return f;
+  };
+  if (auto f = from_index()) return *f;
   util::Fd dir(::open((dir_ + "/tasks").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  return facts_at(dir.valid() ? dir.get() : -1, task, cancelled);
+  TaskFacts f = facts_at(dir.valid() ? dir.get() : -1, task, cancelled);
+  if (!f.record || !f.record->final())
+    if (auto g = from_index()) return *g;
+  return f;
 }
 
 TaskFacts Experiment::facts_at(int tasks_fd, size_t task, bool cancelled) const {
-  const std::string d = std::to_string(task);
-  auto read = [&](const char* name) -> std::optional<std::string> {
-    if (tasks_fd < 0) return std::nullopt;
-    return util::try_read_file_beneath(tasks_fd, d + "/" + name);  // no link planted in the store is followed
-  };
   TaskFacts f;
   f.id = task;
   f.cancel_requested = cancelled;
-  if (auto t = read("status")) f.record = parse_wrapper_record(*t);
-  if (!f.record)
-    if (auto t = read("started")) f.record = parse_wrapper_record(*t);
+  if (tasks_fd < 0) return f;
+  const std::string d = std::to_string(task) + "/";
+  // No link planted in the store is followed.
+  auto read = [&](const char* name) { return util::try_read_file_beneath(tasks_fd, d + name); };
+  // `started` first: the wrapper reserves `status` before `started` and writes its final record
+  // after both, so without `started` there is no final record either (and a task queued at a
+  // scheduler costs one lookup less).
+  auto start = read("started");
+  if (start)
+    if (auto t = read("status")) f.record = parse_wrapper_record(*t);
+  if (!f.record && start) f.record = parse_wrapper_record(*start);
   // Decisions matter only for tasks that did not succeed.
   if (!f.record || f.record->state != "SUCCEEDED")
     if (auto t = read("control")) f.control = parse_control_record(*t);
@@ -184,17 +201,174 @@ std::vector<TaskFacts> Experiment::facts(const plan::Plan& p) const {
   std::set<size_t> cancelled_ids = cancelled();
   std::vector<TaskFacts> out;
   out.reserve(p.task_count());
+  auto idx = index();
   util::Fd tasks_dir(::open((dir_ + "/tasks").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   size_t id = 0;
   for (size_t s = 0; s < p.stages.size(); ++s) {
     for (size_t i = 0; i < p.stages[s].tasks.size(); ++i, ++id) {
-      TaskFacts f = facts_at(tasks_dir.valid() ? tasks_dir.get() : -1, id, cancelled_ids.count(id) > 0);
+      const bool cancelled = cancelled_ids.count(id) > 0;
+      TaskFacts f;
+      if (auto e = idx->find(id)) f = facts_of_entry(*e);
+      else f = facts_at(tasks_dir.valid() ? tasks_dir.get() : -1, id, cancelled);
+      f.cancel_requested = cancelled;
       f.stage = s;
       f.index = i;
       out.push_back(std::move(f));
     }
   }
+  // A folder that replaced the index while the records were read may have removed some of
+  // them since: the tasks it folded are read from the new index.
+  if (auto now = index(); now != idx)
+    for (auto& f : out)
+      if (auto e = f.folded ? std::nullopt : now->find(f.id)) {
+        TaskFacts g = facts_of_entry(*e);
+        g.cancel_requested = f.cancel_requested;
+        g.stage = f.stage;
+        g.index = f.index;
+        f = std::move(g);
+      }
   return out;
+}
+
+namespace {
+
+struct FileId {
+  ino_t ino = 0;
+  off_t size = -1;
+  long long mtime = 0;
+  bool operator==(const FileId& o) const { return ino == o.ino && size == o.size && mtime == o.mtime; }
+};
+
+FileId file_id(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return {};
+  return {st.st_ino, st.st_size, static_cast<long long>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec};
+}
+
+Result<void> sync_dir(const std::string& dir) {
+  util::Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid() || ::fsync(fd.get()) != 0)
+    return runtime_error(fmt::format("cannot sync the folder '{}': {}", dir, std::strerror(errno)),
+                         "check that the run store is writable");
+  return {};
+}
+
+// index.lock, held (flock) by whoever rewrites the index; released when the fd closes.
+Result<util::Fd> lock_index(const std::string& path, bool wait) {
+  util::Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644));
+  if (!fd.valid())
+    return runtime_error(fmt::format("cannot open '{}': {}", path, std::strerror(errno)),
+                         "check that the run store is writable");
+  while (::flock(fd.get(), LOCK_EX | (wait ? 0 : LOCK_NB)) != 0) {
+    if (errno == EINTR) continue;
+    if (errno == EWOULDBLOCK && !wait) return util::Fd();
+    return runtime_error(fmt::format("cannot lock '{}': {}", path, std::strerror(errno)));
+  }
+  return fd;
+}
+
+// A task's files once its facts are in the index: the records and the script go, and so do
+// empty output files; the folder goes when nothing is left (metrics, earlier attempts, output
+// stay). Nothing is followed through a link.
+void tidy_folded(int tasks_fd, size_t task) {
+  const std::string name = std::to_string(task);
+  util::Fd d(::openat(tasks_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!d.valid()) return;
+  for (const char* f : {"status", "started", "control", "attempt", "cmd.sh"}) ::unlinkat(d.get(), f, 0);
+  for (const char* f : {"stdout", "stderr", "wrapper.log"}) {
+    struct stat st {};
+    if (::fstatat(d.get(), f, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) && st.st_size == 0)
+      ::unlinkat(d.get(), f, 0);
+  }
+  d.reset();
+  ::unlinkat(tasks_fd, name.c_str(), AT_REMOVEDIR);  // only when empty
+}
+
+// Whether a task's file is kept (anything but a missing or empty regular file).
+bool kept(int tasks_fd, size_t task, const char* file) {
+  struct stat st {};
+  if (::fstatat(tasks_fd, fmt::format("{}/{}", task, file).c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return false;
+  return !S_ISREG(st.st_mode) || st.st_size > 0;
+}
+
+}  // namespace
+
+struct Experiment::IndexCache {
+  FileId id;
+  std::shared_ptr<const TaskIndex> index;
+};
+
+std::shared_ptr<const TaskIndex> Experiment::index() const {
+  if (!index_cache_) index_cache_ = std::make_shared<IndexCache>();
+  auto& c = *index_cache_;
+  FileId id = file_id(path("index"));
+  if (c.index && id == c.id) return c.index;
+  std::optional<std::string> text;
+  if (id.size >= 0) {
+    util::Fd dir(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (dir.valid()) text = util::try_read_file_beneath(dir.get(), "index");
+  }
+  c.id = id;
+  c.index = std::make_shared<const TaskIndex>(text ? TaskIndex::parse(*text) : TaskIndex());
+  return c.index;
+}
+
+Result<size_t> Experiment::fold(const std::vector<size_t>& tasks, bool requeues) const {
+  if (tasks.empty() || util::is_symlink(path("tasks"))) return size_t{0};
+  auto lock = lock_index(path("index.lock"), false);
+  if (!lock) return lock.error();
+  if (!lock->valid()) return size_t{0};  // another process folds right now
+  // Under the lock: the index as it is now, and each task's records read again.
+  TaskIndex idx = *index();
+  util::Fd tasks_fd(::open(path("tasks").c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!tasks_fd.valid()) return size_t{0};
+  std::vector<size_t> added;
+  for (size_t id : tasks) {
+    if (idx.contains(id)) continue;
+    TaskFacts f = facts_at(tasks_fd.get(), id);
+    if (!foldable(f, requeues)) continue;
+    IndexEntry e;
+    e.id = id;
+    e.record = *f.record;
+    e.control = f.control;
+    e.has_stdout = kept(tasks_fd.get(), id, "stdout");
+    e.has_stderr = kept(tasks_fd.get(), id, "stderr");
+    e.has_metrics = kept(tasks_fd.get(), id, "metrics.jsonl");
+    idx.put(e);
+    added.push_back(id);
+  }
+  if (added.empty()) return size_t{0};
+  // Durable before any record goes: a crash leaves either the records or the index holding them.
+  XRUN_TRY(util::atomic_write(path("index"), idx.format(), true));
+  XRUN_TRY(sync_dir(dir_));
+  for (size_t id : added) tidy_folded(tasks_fd.get(), id);
+  return added.size();
+}
+
+Result<void> Experiment::reopen(const std::vector<size_t>& tasks) const {
+  auto lock = lock_index(path("index.lock"), true);
+  if (!lock) return lock.error();
+  TaskIndex idx = *index();
+  std::vector<size_t> reopened;
+  for (size_t id : tasks) {
+    auto e = idx.find(id);
+    if (!e) continue;
+    // The facts go back to the task's own files, as the wrapper and the runner wrote them: the
+    // attempt is then archived like any other (archive_attempt).
+    XRUN_TRY(check_task_dir(id));
+    const std::string d = task_dir(id);
+    XRUN_TRY(util::make_dirs(d));
+    XRUN_TRY(util::atomic_write(d + "/attempt", fmt::format("{}\n", std::max(1, e->record.attempt))));
+    if (e->control) XRUN_TRY(util::atomic_write(d + "/control", format_control_record(*e->control)));
+    // `started` too: readers look for `status` only where `started` exists.
+    XRUN_TRY(util::atomic_write(d + "/started", format_wrapper_record(e->record)));
+    XRUN_TRY(util::atomic_write(d + "/status", format_wrapper_record(e->record)));
+    reopened.push_back(id);
+  }
+  if (reopened.empty()) return {};
+  for (size_t id : reopened) idx.erase(id);
+  XRUN_TRY(util::atomic_write(path("index"), idx.format(), true));
+  return sync_dir(dir_);
 }
 
 Result<void> Experiment::check_task_dir(size_t task) const {
@@ -225,6 +399,8 @@ Result<bool> Experiment::record_verdict(size_t task, const ControlRecord& c) con
 
 Result<int> Experiment::archive_attempt(size_t task) const {
   XRUN_TRY(check_task_dir(task));
+  // A folded task leaves the index first (`xrun resume` does this for all its tasks at once).
+  if (index()->contains(task)) XRUN_TRY(reopen({task}));
   std::string d = task_dir(task);
   XRUN_TRY(util::make_dirs(d));
   int prev = 0;
@@ -249,6 +425,8 @@ Result<int> Experiment::begin_attempt(size_t task, bool* fresh) const {
   XRUN_TRY(check_task_dir(task));
   const std::string d = task_dir(task);
   if (fresh) *fresh = false;
+  // A task folded into the index (its folder may be gone) is reopened and archived first.
+  if (index()->contains(task)) return archive_attempt(task);
   if (::mkdir(d.c_str(), 0755) == 0) {
     if (fresh) *fresh = true;
     return 1;

@@ -41,7 +41,7 @@ double to_double(const std::string& s) {
 
 using Phase = SchedulerView::Phase;
 
-bool active(const std::optional<SchedulerView>& v) {
+bool active(const Boxed<SchedulerView>& v) {
   return v && (v->phase == Phase::Queued || v->phase == Phase::Running);
 }
 

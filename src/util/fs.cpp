@@ -1,6 +1,7 @@
 #include "xrun/util/fs.hpp"
 #include "xrun/util/text.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/syscall.h>
@@ -126,6 +127,26 @@ std::optional<std::string> read_all(Fd fd) {
 }
 
 }  // namespace
+
+Fd open_file_beneath(int dirfd, const std::string& rel) { return Fd(open_beneath(dirfd, rel)); }
+
+std::vector<std::string> list_dir_fd(int dirfd) {
+  std::vector<std::string> names;
+  int fd = ::fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) return names;
+  DIR* d = ::fdopendir(fd);
+  if (!d) {
+    ::close(fd);
+    return names;
+  }
+  ::rewinddir(d);
+  while (struct dirent* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") names.push_back(std::move(n));
+  }
+  ::closedir(d);
+  return names;
+}
 
 std::optional<std::string> try_read_file_beneath(int dirfd, const std::string& rel) {
   return read_all(Fd(open_beneath(dirfd, rel)));

@@ -384,7 +384,7 @@ TEST_CASE("workflows: a chain of stages moves on at once, not on the next tick",
   CHECK(s[9].end - s[0].start < 6.0);
 }
 
-TEST_CASE("workflows: a stage's option wins over every top-level section; setup runs top first",
+TEST_CASE("workflows: a stage's option wins over every top-level section, setup runs top first",
           "[cli][workflows]") {
   Env e;
   auto f = e.file("exp.yml",
@@ -458,12 +458,12 @@ TEST_CASE("workflows: a per-task child of a task left out by early stopping is S
   CHECK(s[4].reason == "task train/1 was left out by early stopping");
 }
 
-TEST_CASE("workflows: resources are declared for the whole file; check warns of an unmet demand", "[cli][workflows]") {
+TEST_CASE("workflows: resources are declared for the whole file, check warns of an unmet demand", "[cli][workflows]") {
   Env e;
   auto f = e.file("exp.yml", "jobs:\n  - name: a\n    local: {resources: {gpu: 2}}\n    resources: {gpu: 1}\n    command: echo a\n");
   auto r = e.x({"run", f});
   CHECK(r.code == 2);
-  CHECK(r.err.find("exp.yml:3:25: error: what the machine has ('resources') is declared for the whole file") !=
+  CHECK(r.err.find("exp.yml:3:24: error: what the machine has ('resources') is declared for the whole file") !=
         std::string::npos);
   CHECK(e.x({"list"}).out.find("exp-") == std::string::npos);  // nothing created
   auto g = e.file("g.yml", "local:\n  resources: {gpu: 2}\njobs:\n  - name: a\n    resources: {gpu: 3}\n    command: echo a\n");

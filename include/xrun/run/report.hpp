@@ -2,6 +2,7 @@
 // and summary.json (a cache of counts for `xrun list`).
 #pragma once
 
+#include <optional>
 #include <ostream>
 #include <set>
 #include <string>
@@ -40,7 +41,8 @@ json merged_options(const json& meta, const std::string& backend);
 // The options of one stage: the file's sections with the stage's own over them, merged for `backend`.
 json stage_options(const json& meta, const plan::Plan& p, size_t stage, const std::string& backend);
 
-json counts_json(const std::vector<store::TaskStatus>& tasks);
+// Counts per state, of every task or of one stage's.
+json counts_json(const std::vector<store::TaskStatus>& tasks, std::optional<size_t> stage = std::nullopt);
 // running | succeeded | failed | cancelled | incomplete
 std::string experiment_state(const std::vector<store::TaskStatus>& tasks, bool runner_alive);
 

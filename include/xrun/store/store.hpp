@@ -12,12 +12,15 @@
 //   backend/             backend-specific records (e.g. Slurm job ids)
 //   tasks/<id>/          cmd.sh, attempt, control (runner); started, status (wrapper);
 //                        stdout, stderr; attempts/<n>/ (earlier attempts)
+//   index, index.lock    the finished tasks' final records, folded out of tasks/<id>/
+//                        (store/index.hpp); rewritten whole by whoever holds index.lock
 // Every file has exactly one writer. Files xrun writes are atomic (temp + rename); the sh
 // wrapper writes each of its two records once, ending with `written=1`, and readers ignore
 // a record without it.
 #pragma once
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -26,6 +29,7 @@
 #include <nlohmann/json.hpp>
 
 #include "xrun/plan/plan.hpp"
+#include "xrun/store/index.hpp"
 #include "xrun/store/task_state.hpp"
 #include "xrun/util/result.hpp"
 
@@ -44,6 +48,9 @@ class Experiment {
 
   Result<json> meta() const;
   Result<plan::Plan> load_plan() const;
+  // plan.json's size and modification time: a cache of anything derived from the plan
+  // (summary.json) is stale when it differs.
+  std::string plan_stamp() const;
   std::optional<json> runner() const;                 // runner.json, if any
   // runner.json (the runner only). With `reserve`, the file is padded so that a later update
   // fits in place: when the disk is full, an update that cannot be written atomically is
@@ -63,10 +70,26 @@ class Experiment {
   Result<bool> record_verdict(size_t task, const ControlRecord& c) const;
 
   // The facts the store holds about every task: its records, its control record, whether a
-  // cancel request names it (O(tasks): one small file each). store::decide() turns them into
-  // states, after the backend added its view (backend/observe.hpp).
+  // cancel request names it: from the index for the tasks folded into it, else from the task's
+  // own files (one small file each). store::decide() turns them into states, after the backend
+  // added its view (backend/observe.hpp).
   std::vector<TaskFacts> facts(const plan::Plan& p) const;
   TaskFacts facts_of(size_t task, bool cancelled = false) const;
+
+  // The index of finished tasks as it is now (read again only when the file changed; a damaged
+  // line is skipped and counted). Never null.
+  std::shared_ptr<const TaskIndex> index() const;
+  // Fold these tasks' final facts into the index (those that are foldable(), see index.hpp),
+  // then remove their record files, their script and empty output files (and their folder when
+  // nothing is left). Takes index.lock without waiting: when another process folds, returns 0
+  // and leaves the tasks as they are. Crash-safe: the index is durable before any file goes.
+  // Returns how many tasks were folded.
+  Result<size_t> fold(const std::vector<size_t>& tasks, bool requeues) const;
+  // Before these tasks run again (resume): the folded ones leave the index. Their final facts
+  // go back to their own files (status, control, attempt), then the index is rewritten without
+  // them; archive_attempt() then sets the attempt aside as usual. Waits for index.lock. (A task
+  // folded again in between is reopened again by archive_attempt.)
+  Result<void> reopen(const std::vector<size_t>& tasks) const;
   // The same, with the experiment's tasks/ folder already open (bulk reads).
   TaskFacts facts_at(int tasks_fd, size_t task, bool cancelled = false) const;
 
@@ -86,6 +109,8 @@ class Experiment {
 
  private:
   std::string id_, dir_;
+  struct IndexCache;
+  mutable std::shared_ptr<IndexCache> index_cache_;  // shared by copies of this experiment
 };
 
 // Held by the one live runner of an experiment; released on destruction.

@@ -13,6 +13,7 @@
 //   blocked    the stage graph's answer: the task can never start (an earlier stage failed)
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -72,14 +73,44 @@ struct SchedulerView {
   std::string name;     // the scheduler's name, for messages ("Slurm", "PBS")
 };
 
+// An optional value held on the heap: facts of 100,000 tasks stay small where most have none.
+template <typename T>
+class Boxed {
+ public:
+  Boxed() = default;
+  Boxed(const T& v) : p_(std::make_unique<T>(v)) {}  // NOLINT: as std::optional
+  Boxed(const Boxed& o) : p_(o.p_ ? std::make_unique<T>(*o.p_) : nullptr) {}
+  Boxed(Boxed&&) noexcept = default;
+  Boxed& operator=(const Boxed& o) {
+    p_ = o.p_ ? std::make_unique<T>(*o.p_) : nullptr;
+    return *this;
+  }
+  Boxed& operator=(Boxed&&) noexcept = default;
+  Boxed& operator=(T v) {
+    p_ = std::make_unique<T>(std::move(v));
+    return *this;
+  }
+  explicit operator bool() const { return p_ != nullptr; }
+  bool has_value() const { return p_ != nullptr; }
+  const T& operator*() const { return *p_; }
+  T& operator*() { return *p_; }
+  const T* operator->() const { return p_.get(); }
+  T* operator->() { return p_.get(); }
+  void reset() { p_.reset(); }
+
+ private:
+  std::unique_ptr<T> p_;
+};
+
 struct TaskFacts {
   size_t id = 0, stage = 0, index = 0;
   std::optional<WrapperRecord> record;  // the final record when complete, else the start record
   std::optional<ControlRecord> control;
   bool cancel_requested = false;
   Liveness liveness = Liveness::Unknown;
-  std::optional<SchedulerView> scheduler;
+  Boxed<SchedulerView> scheduler;
   std::string blocked;  // why the task can never start, or ""
+  bool folded = false;  // where the facts were read: the index of finished tasks (store/index.hpp)
 };
 
 // The decided view of one task.

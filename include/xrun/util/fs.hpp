@@ -51,6 +51,10 @@ std::optional<std::string> try_read_file_at(int dirfd, const std::string& rel);
 // The same, following no symbolic link and never leaving `dirfd` (openat2 RESOLVE_BENEATH |
 // RESOLVE_NO_SYMLINKS; where the kernel lacks openat2, O_NOFOLLOW on every component).
 std::optional<std::string> try_read_file_beneath(int dirfd, const std::string& rel);
+// The file or folder itself, opened read-only the same way (invalid when it cannot be).
+Fd open_file_beneath(int dirfd, const std::string& rel);
+// Names in an open folder (no "." and "..").
+std::vector<std::string> list_dir_fd(int dirfd);
 // The last `max_bytes` of such a file (all of it when smaller).
 std::optional<std::string> try_read_tail_beneath(int dirfd, const std::string& rel, size_t max_bytes);
 // True when `path` itself is a symbolic link.

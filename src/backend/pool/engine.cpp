@@ -471,9 +471,21 @@ class Pool {
   }
 
   // A task of this run has ended (or will never start): its children may become ready.
+  // Fold the tasks this runner saw end into the index of finished tasks, in batches that grow
+  // with the index (each fold rewrites it), and all of them at the end (`all`).
+  void fold_ended(bool all) {
+    if (ended_.empty() || (!all && ended_.size() < std::max<size_t>(1000, folded_ / 4))) return;
+    auto r = exp_.fold(ended_, false);
+    if (!r) spdlog::debug("the index of finished tasks was not updated: {}", r.error().what);
+    else folded_ += r.value();
+    ended_.clear();
+  }
+
   void task_settled(size_t id) {
     size_t s = stage_of(id);
     ++stages_[s].done;
+    ended_.push_back(id);
+    fold_ended(false);
     store::TaskStatus t = state_of(id);
     if (!run::satisfied(t)) ++stages_[s].failed;
     // early_stopping: a finished task whose metrics meet a condition stops the stage.
@@ -727,6 +739,8 @@ class Pool {
     if (rc && *rc == 0 && slot.term_at == 0 && plan_.stages[slot.stage].early_stopping.empty() &&
         graph_.children(id).empty()) {
       ++stages_[slot.stage].done;  // succeeded, and nothing waits for it: nothing to read back
+      ended_.push_back(id);
+      fold_ended(false);
       return;
     }
     if (rc && *rc == kCannotRecord) {
@@ -1070,6 +1084,7 @@ class Pool {
 
   int finish(const std::string& state) {
     progress_.clear();
+    fold_ended(true);
     auto statuses = observe_tasks(backend_, exp_, plan_, meta_).tasks;
     bool all_ok = std::all_of(statuses.begin(), statuses.end(), [](const store::TaskStatus& t) { return run::satisfied(t); });
     run::write_summary(exp_, plan_, statuses);
@@ -1115,6 +1130,8 @@ class Pool {
   };
   std::vector<Doomed> doomed_;
   std::set<size_t> prepared_;
+  std::vector<size_t> ended_;  // ended, not folded yet
+  size_t folded_ = 0;
   std::optional<Error> store_error_;
   std::set<size_t> cancelled_;
   long long cancel_stamp_ = -1;
