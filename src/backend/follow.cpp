@@ -4,6 +4,7 @@
 #include <map>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "xrun/backend/observe.hpp"
 #include "xrun/run/process.hpp"
@@ -35,8 +36,16 @@ int follow(Backend& b, const store::Experiment& exp, const plan::Plan& p, const 
     }
     if (progress.due()) {
       size_t done = st.size() - n[State::Pending] - n[State::Running];
-      progress.show(fmt::format("[{}] {}/{} done, {} running, {} pending, {} failed, elapsed {}", b.name(), done,
-                                st.size(), n[State::Running], n[State::Pending],
+      // The stages running side by side, each with its running tasks.
+      std::vector<size_t> running(p.stages.size(), 0);
+      for (const auto& t : st)
+        if (t.state == State::Running && t.stage < running.size()) ++running[t.stage];
+      std::vector<std::string> stages;
+      for (size_t s = 0; s < running.size(); ++s)
+        if (running[s] > 0) stages.push_back(fmt::format("{} {}", p.stages[s].name, running[s]));
+      progress.show(fmt::format("[{}] {}/{} done, {} running{}, {} pending, {} failed, elapsed {}", b.name(), done,
+                                st.size(), n[State::Running],
+                                stages.empty() ? "" : fmt::format(" ({})", fmt::join(stages, ", ")), n[State::Pending],
                                 n[State::Failed] + n[State::Timeout] + n[State::Lost],
                                 util::human_duration(util::now_seconds() - start)));
     }

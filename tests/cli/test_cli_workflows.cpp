@@ -517,3 +517,20 @@ TEST_CASE("workflows: a stored plan whose stages wait for each other is refused,
   CHECK(res.code != -1);  // (not killed by the timeout)
   CHECK(res.err.find("waits for itself") != std::string::npos);
 }
+
+TEST_CASE("workflows: a job's own docker image is its stage's", "[cli][workflows]") {
+  Env e;
+  auto f = e.file("exp.yml",
+                  "docker:\n  image: busybox:latest\n"
+                  "jobs:\n"
+                  "  - name: a\n    command: echo a\n"
+                  "  - name: b\n    docker: {image: 'alpine:3.19'}\n    command: echo b\n");
+  auto r = e.x({"run", "--dry-run", f});
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  CHECK(r.out.find("of busybox:latest") != std::string::npos);
+  CHECK(r.out.find("  stage 'b': each task in a docker container of alpine:3.19") != std::string::npos);
+  CHECK(r.out.find("stage 'a':") == std::string::npos);
+  auto c = e.x({"check", f});
+  CHECK(c.out.find("image=alpine:3.19") != std::string::npos);
+}
