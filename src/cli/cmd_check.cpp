@@ -64,7 +64,14 @@ void set_check_command(CLI::App& app, Context& ctx) {
         for (const auto& o : outline) {
           nlohmann::ordered_json res = nlohmann::ordered_json::object();
           for (const auto& [k, n] : o.resources) res[k] = n;
-          graph.push_back({{"stage", o.name}, {"after", o.after}, {"options", o.options}, {"resources", res}});
+          nlohmann::ordered_json needs = nlohmann::ordered_json::array();
+          for (const auto& n : o.needs)
+            needs.push_back({{"stage", n.stage}, {"must", n.success ? "succeed" : "end"}, {"per_task", n.per_task}});
+          graph.push_back({{"stage", o.name},
+                           {"after", o.after},
+                           {"depends_on", needs},
+                           {"options", o.options},
+                           {"resources", res}});
         }
         j["backend"] = bname;
         j["graph"] = graph;

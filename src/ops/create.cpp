@@ -92,14 +92,12 @@ std::vector<StageOutline> outline_stages(const spec::Spec& sp, const std::string
     skeleton.stages.push_back(std::move(s));
   }
   auto g = plan::StageGraph::of(skeleton, false);
-  auto lines = g.describe();
   std::vector<StageOutline> out;
-  for (size_t k = 0; k < g.order().size(); ++k) {
-    const auto& st = sp.stages[g.order()[k]];
-    std::string line = lines[k];
-    auto colon = line.find(": ");
-    out.push_back({st.name, colon == std::string::npos ? line : line.substr(colon + 2), stage_options(sp, st, backend),
-                   st.resources});
+  for (size_t s : g.order()) {
+    const auto& st = sp.stages[s];
+    std::vector<StageOutline::Need> needs;
+    for (const auto& n : g.needs(s)) needs.push_back({sp.stages[n.stage].name, n.success, n.per_task});
+    out.push_back({st.name, g.describe_needs(s), needs, stage_options(sp, st, backend), st.resources});
   }
   return out;
 }

@@ -158,24 +158,25 @@ std::string StageGraph::shared_variables(size_t stage, size_t need) const {
 
 bool StageGraph::one_to_one(size_t stage, size_t need) const { return one_to_one_.at(stage).at(need); }
 
+std::string StageGraph::describe_needs(size_t s) const {
+  std::vector<std::string> parts;
+  for (size_t k = 0; k < needs_[s].size(); ++k) {
+    const auto& n = needs_[s][k];
+    std::string how = n.success ? "must succeed" : "must end";
+    if (n.per_task) {
+      std::string vars = shared_variables(s, k);
+      bool has_tasks = s + 1 < offsets_.size() ? offsets_[s + 1] > offsets_[s] : parents_.size() > offsets_[s];
+      if (!has_tasks) how += ", per task";
+      else how += vars.empty() ? ", per task: no shared variables, so every task" : ", per task by " + vars;
+    }
+    parts.push_back(fmt::format("{} ({})", names_[n.stage], how));
+  }
+  return parts.empty() ? "starts at once" : fmt::format("after {}", fmt::join(parts, ", "));
+}
+
 std::vector<std::string> StageGraph::describe() const {
   std::vector<std::string> out;
-  for (size_t s : order_) {
-    std::vector<std::string> parts;
-    for (size_t k = 0; k < needs_[s].size(); ++k) {
-      const auto& n = needs_[s][k];
-      std::string how = n.success ? "must succeed" : "must end";
-      if (n.per_task) {
-        std::string vars = shared_variables(s, k);
-        bool has_tasks = s + 1 < offsets_.size() ? offsets_[s + 1] > offsets_[s] : parents_.size() > offsets_[s];
-        if (!has_tasks) how += ", per task";
-        else how += vars.empty() ? ", per task: no shared variables, so every task" : ", per task by " + vars;
-      }
-      parts.push_back(fmt::format("{} ({})", names_[n.stage], how));
-    }
-    out.push_back(parts.empty() ? fmt::format("{}: starts at once", names_[s])
-                                : fmt::format("{}: after {}", names_[s], fmt::join(parts, ", ")));
-  }
+  for (size_t s : order_) out.push_back(fmt::format("{}: {}", names_[s], describe_needs(s)));
   return out;
 }
 

@@ -534,3 +534,27 @@ TEST_CASE("workflows: a job's own docker image is its stage's", "[cli][workflows
   auto c = e.x({"check", f});
   CHECK(c.out.find("image=alpine:3.19") != std::string::npos);
 }
+
+TEST_CASE("workflows: check --json gives the graph as data, whatever the jobs are named", "[cli][workflows]") {
+  Env e;
+  auto f = e.file("exp.yml",
+                  "variables:\n  x: [1, 2]\n"
+                  "jobs:\n"
+                  "  - name: 'prep: x'\n    command: echo {x}\n"
+                  "  - name: post\n    depends_on: [{stage: 'prep: x', per_task: true}]\n    on_failure: continue\n"
+                  "    command: echo post {x}\n"
+                  "  - name: report\n    depends_on: [post]\n    command: echo report\n");
+  auto c = e.x({"check", f});
+  REQUIRE(c.code == 0);
+  CHECK(c.out.find("  prep: x: starts at once\n") != std::string::npos);
+  auto j = e.x({"check", f, "--json"});
+  REQUIRE(j.code == 0);
+  auto doc = nlohmann::json::parse(j.out);
+  REQUIRE(doc["graph"].size() == 3);
+  CHECK(doc["graph"][0]["stage"] == "prep: x");
+  CHECK(doc["graph"][0]["after"] == "starts at once");
+  CHECK(doc["graph"][1]["depends_on"][0]["stage"] == "prep: x");
+  CHECK(doc["graph"][1]["depends_on"][0]["per_task"] == true);
+  CHECK(doc["graph"][1]["depends_on"][0]["must"] == "succeed");
+  CHECK(doc["graph"][2]["depends_on"][0]["must"] == "end");  // post says on_failure: continue
+}

@@ -26,6 +26,12 @@ Result<void> validate_demands(const spec::Spec& sp, const std::string& backend, 
 struct StageOutline {
   std::string name;
   std::string after;  // "starts at once", "after prep (must succeed)", ...
+  struct Need {
+    std::string stage;
+    bool success = true;  // must succeed (else: end)
+    bool per_task = false;
+  };
+  std::vector<Need> needs;
   nlohmann::ordered_json options;  // merged for the backend
   std::vector<std::pair<std::string, int64_t>> resources;
 };

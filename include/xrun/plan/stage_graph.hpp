@@ -52,7 +52,9 @@ class StageGraph {
   bool one_to_one(size_t stage, size_t need) const;
 
   const std::string& name(size_t stage) const { return names_.at(stage); }
-  // The graph in words, one line per stage ("sim <- prepare (ok)"), for `xrun check`.
+  // What a stage waits for, in words: "starts at once", "after prep (must succeed)", ...
+  std::string describe_needs(size_t stage) const;
+  // The graph in words, one line per stage in order ("sim: after prep (must succeed)").
   std::vector<std::string> describe() const;
 
  private:
