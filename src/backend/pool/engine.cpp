@@ -229,8 +229,8 @@ class Pool {
     stages_.resize(p.stages.size());
     for (size_t s = 0; s < p.stages.size(); ++s) {
       stages_[s].set = s < stage_settings.size() ? stage_settings[s] : StageSettings{};
-      stages_[s].total = p.stages[s].tasks.size();
     }
+    for (size_t id : opts.to_run) ++stages_[store::locate(p, id).first].total;
   }
 
   // Runs the whole experiment; returns the exit code.
@@ -308,7 +308,7 @@ class Pool {
     std::deque<size_t> ready;  // may start now
     std::set<size_t> waiting;  // wait for their own tasks of another stage (per_task)
     size_t running = 0;        // in slots or adopted
-    size_t total = 0, done = 0, failed = 0;
+    size_t total = 0, done = 0, failed = 0;  // total: the stage's tasks this runner runs or watches
     bool did_fail = false;     // some task did not succeed (for its dependents)
     bool skipped = false;      // never ran: a stage it needs did not succeed
     std::string early_stop;    // once met
@@ -997,8 +997,7 @@ class Pool {
     for (size_t s : graph_.order()) {
       const auto& st = stages_[s];
       if (st.phase != StageRun::Phase::Open || (st.running == 0 && st.ready.empty() && st.waiting.empty())) continue;
-      size_t n = stage_ids(s).size();
-      for (const auto& a : adopted_) n += a.stage == s;
+      const size_t n = st.total;  // (counted once: the tasks this runner runs or watches)
       total += n;
       done += std::min(st.done, n);
       failed += st.failed;
