@@ -58,6 +58,7 @@ int run_cli(int argc, char** argv) {
   set_rm_command(app, ctx);
   set_gc_command(app, ctx);
   set_help_command(app, ctx);
+  set_worker_command(app, ctx);
 
   // An unknown first word gets a suggestion rather than CLI11's generic message.
   if (argc > 1 && argv[1][0] != '-') {

@@ -72,11 +72,12 @@ Result<Child> Child::spawn(const Spawn& s) {
   posix_spawnattr_setsigmask(&attr, s.child_mask ? s.child_mask : &empty);
   if (s.stdin_fd >= 0) posix_spawn_file_actions_adddup2(&fa, s.stdin_fd, 0);
   else posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  const int mode = O_WRONLY | O_CREAT | (s.truncate ? O_TRUNC : O_APPEND);
   if (s.stdout_fd >= 0) posix_spawn_file_actions_adddup2(&fa, s.stdout_fd, 1);
   else if (s.stdout_path.empty()) posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  else posix_spawn_file_actions_addopen(&fa, 1, s.stdout_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  else posix_spawn_file_actions_addopen(&fa, 1, s.stdout_path.c_str(), mode, 0644);
   if (s.stderr_path.empty()) posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  else posix_spawn_file_actions_addopen(&fa, 2, s.stderr_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  else posix_spawn_file_actions_addopen(&fa, 2, s.stderr_path.c_str(), mode, 0644);
 
   std::vector<char*> argv;
   for (const auto& a : s.argv) argv.push_back(const_cast<char*>(a.c_str()));

@@ -1,5 +1,6 @@
 #include "xrun/run/task_files.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -36,20 +37,16 @@ constexpr size_t kMaxExportedValue = 64 * 1024;
 
 constexpr const char* kWrapper = R"SH(#!/bin/sh
 # xrun task wrapper (generated). The same for every backend; needs only a POSIX sh.
-#   sh wrapper.sh TASK_DIR      run one task (Slurm, PBS, Docker, and the local pool without bash)
+#   sh wrapper.sh TASK_DIR      run one task (Slurm, PBS, Docker)
 #   sh wrapper.sh TASK_DIR FILE the same, its folder made and its script cut out of FILE (a batch
 #                               array's scripts, see write_task_scripts)
-#   bash wrapper.sh --worker TASKS_DIR
-#                               run tasks whose ids arrive on stdin (each line "ID", or
-#                               "ID<tab>NAME=value ..." for variables of that task), one at a time, each in
-#                               its own process group (job control); print "S <pgid> <id>" when one
-#                               starts and "E <exit> <id>" when it has ended (the local pool)
+# (The local pool runs its tasks through `xrun _worker`, which writes the same records.)
 # Each task runs TASK_DIR/cmd.sh with the task shell (bash unless the file says `shell:`), its
 # output in TASK_DIR/stdout and TASK_DIR/stderr. Two records are written, each once, into its own
 # room reserved before the task starts, with a single printf ending in `written=1` (readers
 # ignore a record without it; sh cannot rename without running mv):
 #   TASK_DIR/started  state=RUNNING, host, pid (the task's process group), wrapper pid, start, attempt,
-#                     resources (the variables the pool handed the task)
+#                     resources
 #   TASK_DIR/status   SUCCEEDED or FAILED, exit code (and signal, for codes above 128), times
 task_shell=@SHELL@
 _now() {
@@ -98,9 +95,7 @@ _start() {
           *) [ -n "${BASH_VERSION:-}" ] && eval "exec $_fd>&-" 2>/dev/null ;;
         esac
       done
-      # What the pool hands this task (resource ids: CUDA_VISIBLE_DEVICES=1 ...; plain words).
-      [ -n "$_env" ] && export $_env
-      # Without job control (sh wrapper.sh), dash and busybox start background jobs with INT
+      # Without job control, dash and busybox start background jobs with INT
       # and QUIT ignored, for good: coreutils' env gives them back their default.
       [ -n "$_envdef" ] && exec env --default-signal=INT,QUIT "$_sh_path" "$_d/cmd.sh"
       exec "$_sh_path" "$_d/cmd.sh" ) </dev/null >"$_d/stdout" 2>"$_d/stderr" &
@@ -110,9 +105,9 @@ _start() {
     : >"$_d/stdout"
     _rc=127
   fi
-  _pg=${_child:-$$}
-  [ "$_worker" = 1 ] || _pg=$$
-  _put started state=RUNNING "host=$_host" "pid=$_pg" "wrapper=$$" "start=$_begin" "attempt=$_attempt" "resources=$_env"
+  # The task runs in the wrapper's own process group (no job control).
+  _pg=$$
+  _put started state=RUNNING "host=$_host" "pid=$_pg" "wrapper=$$" "start=$_begin" "attempt=$_attempt" "resources="
 }
 # Wait for the task and write its final record: sets _rc.
 _finish() {
@@ -145,7 +140,6 @@ _finish() {
 }
 _child=
 _envdef=
-_env=
 _given_attempt=
 # The task shell, found once (bash unless the file says `shell:`; sh where bash is missing).
 _sh=$task_shell
@@ -153,29 +147,6 @@ if [ -z "$_sh" ]; then
   if command -v bash >/dev/null 2>&1; then _sh=bash; else _sh=sh; fi
 fi
 _sh_path=$(command -v "$_sh" 2>/dev/null) || _sh_path=  # a path, or a name (busybox applets)
-if [ "${1:-}" = --worker ]; then
-  _worker=1
-  set -m  # each task in its own process group (bash runs background jobs that way)
-  trap '' PIPE  # a vanished runner must not stop us from recording the task we run
-  trap '[ -n "$_child" ] && kill -TERM -"$_child" 2>/dev/null' TERM
-  trap '[ -n "$_child" ] && kill -INT -"$_child" 2>/dev/null' INT
-  trap '[ -n "$_child" ] && kill -HUP -"$_child" 2>/dev/null' HUP
-  _tasks=${2:?usage: bash wrapper.sh --worker TASKS_DIR}
-  # One line per task: "ID" or "ID<tab>NAME=value NAME=value" (variables for this task only).
-  # Short lines: bash reads a pipe one byte at a time.
-  while IFS= read -r _line; do
-    _env=
-    case $_line in *"	"*) _env=${_line#*	}; _line=${_line%%	*} ;; esac
-    [ -d "$_tasks/$_line" ] || { echo "E 2 $_line"; continue; }
-    _start "$_tasks/$_line"
-    if [ -n "$_norun" ]; then echo "E $_rc $_line"; continue; fi
-    echo "S ${_child:-0} $_line"
-    _finish
-    echo "E $_rc $_line"
-  done 2>/dev/null
-  exit 0
-fi
-_worker=0
 _dir=${1:?usage: sh wrapper.sh TASK_DIR [SCRIPTS]}
 _given_attempt=
 if [ -n "${2:-}" ]; then
@@ -270,14 +241,15 @@ std::vector<std::string> setup_lines(const json& meta, const plan::Plan& p, size
 
 }  // namespace
 
-Result<int> prepare_task(const store::Experiment& exp, const plan::Plan& p, const json& meta, size_t task) {
+Result<int> prepare_task(const store::Experiment& exp, const plan::Plan& p, const json& meta, size_t task,
+                         std::vector<std::string>* spares) {
   bool fresh = false;
-  auto attempt = exp.begin_attempt(task, &fresh);
+  auto attempt = exp.begin_attempt(task, &fresh, spares);
   if (!attempt) return attempt.error();
   std::string workdir = meta.value("workdir", std::string("."));
   auto setup = setup_lines(meta, p, store::locate(p, task).first);
   std::string script = task_script(exp, p, task, workdir, attempt.value(), setup);
-  // In a folder just made, nobody reads cmd.sh before the wrapper is handed the task.
+  // In a folder just made (or reused), nobody reads cmd.sh before the worker is handed the task.
   if (fresh) XRUN_TRY(util::write_new_file(exp.task_dir(task) + "/cmd.sh", script));
   else XRUN_TRY(util::atomic_write(exp.task_dir(task) + "/cmd.sh", script));
   return attempt.value();
@@ -313,10 +285,23 @@ std::vector<std::string> wrapper_argv(const store::Experiment& exp, size_t task)
   return {sh.empty() ? "sh" : sh, exp.path("wrapper.sh"), exp.task_dir(task)};
 }
 
-std::vector<std::string> worker_argv(const store::Experiment& exp) {
-  static const std::string bash = run::find_on_path("bash");
-  if (bash.empty()) return {};
-  return {bash, exp.path("wrapper.sh"), "--worker", exp.dir() + "/tasks"};
+std::vector<std::string> worker_argv(const store::Experiment& exp, const std::string& shell) {
+  // The binary's own path (so that `ps` names it); /proc/self/exe, this very binary, when the
+  // file was removed or replaced since it started.
+  std::string self = "/proc/self/exe";
+  char buf[4096];
+  ssize_t n = ::readlink(self.c_str(), buf, sizeof buf - 1);
+  const std::string_view deleted = " (deleted)";
+  if (n > 0) {
+    std::string path(buf, static_cast<size_t>(n));
+    if (path.size() <= deleted.size() || path.compare(path.size() - deleted.size(), deleted.size(), deleted) != 0) {
+      struct stat mine {}, there {};
+      if (::stat(self.c_str(), &mine) == 0 && ::stat(path.c_str(), &there) == 0 && mine.st_ino == there.st_ino &&
+          mine.st_dev == there.st_dev)
+        self = path;
+    }
+  }
+  return {self, "_worker", exp.dir() + "/tasks", shell};
 }
 
 }  // namespace xrun::run

@@ -132,6 +132,11 @@ std::string format_wrapper_record(const WrapperRecord& w) {
                      w.attempt);
 }
 
+std::string format_started_record(const WrapperRecord& w) {
+  return fmt::format("state={}\nhost={}\npid={}\nwrapper={}\nstart={:.6f}\nattempt={}\nresources={}\nwritten=1\n", w.state,
+                     w.host, w.pid, w.wrapper, w.start, w.attempt, w.resources);
+}
+
 std::string TaskIndex::format_entry(const IndexEntry& e) {
   const WrapperRecord& w = e.record;
   std::string files;
@@ -148,6 +153,12 @@ std::string TaskIndex::format_entry(const IndexEntry& e) {
 
 TaskIndex TaskIndex::parse(std::string_view text) {
   TaskIndex idx;
+  idx.add_text(text);
+  return idx;
+}
+
+void TaskIndex::add_text(std::string_view text) {
+  TaskIndex& idx = *this;
   size_t pos = 0;
   while (pos < text.size()) {
     size_t nl = text.find('\n', pos);
@@ -162,7 +173,6 @@ TaskIndex TaskIndex::parse(std::string_view text) {
     }
     idx.put(*e);
   }
-  return idx;
 }
 
 std::string TaskIndex::format() const {

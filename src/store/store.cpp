@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <random>
@@ -284,6 +285,43 @@ void tidy_folded(int tasks_fd, size_t task) {
   ::unlinkat(tasks_fd, name.c_str(), AT_REMOVEDIR);  // only when empty
 }
 
+// Set a folded task's folder aside whole, as spare/<task>, when it holds nothing but its records,
+// its script and empty output files (a task that wrote nothing): its records and script are
+// truncated first (the index holds its facts already), so that the folder, renamed into place for
+// a new task, holds only empty files. Returns false (nothing moved) otherwise.
+bool spare_folded(int exp_fd, int tasks_fd, size_t task) {
+  const std::string name = std::to_string(task);
+  util::Fd d(::openat(tasks_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!d.valid()) return false;
+  for (const char* f : {"control", "attempt"}) ::unlinkat(d.get(), f, 0);
+  static const std::set<std::string> kFiles = {"started", "status", "cmd.sh", "stdout", "stderr"};
+  for (const auto& f : util::list_dir_fd(d.get())) {
+    struct stat st {};
+    if (!kFiles.count(f) || ::fstatat(d.get(), f.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+      return false;
+    if ((f == "stdout" || f == "stderr") && st.st_size != 0) return false;
+  }
+  // Blanked rather than truncated: their blocks are written over again by the next task, not
+  // freed and allocated (and discarded) each time. Readers ignore a record of blanks.
+  for (const char* f : {"started", "status", "cmd.sh"}) {
+    util::Fd t(::openat(d.get(), f, O_WRONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!t.valid()) {
+      if (errno == ENOENT) continue;
+      return false;
+    }
+    struct stat st {};
+    if (::fstat(t.get(), &st) != 0) return false;
+    if (st.st_size > 65536) {
+      if (::ftruncate(t.get(), 0) != 0) return false;
+      continue;
+    }
+    std::string blanks(static_cast<size_t>(st.st_size), ' ');
+    if (!blanks.empty()) blanks.back() = '\n';
+    if (::pwrite(t.get(), blanks.data(), blanks.size(), 0) != static_cast<ssize_t>(blanks.size())) return false;
+  }
+  return ::renameat2(tasks_fd, name.c_str(), exp_fd, ("spare/" + name).c_str(), RENAME_NOREPLACE) == 0;
+}
+
 // Whether a task's file is kept (anything but a missing or empty regular file).
 bool kept(int tasks_fd, size_t task, const char* file) {
   struct stat st {};
@@ -294,37 +332,123 @@ bool kept(int tasks_fd, size_t task, const char* file) {
 }  // namespace
 
 struct Experiment::IndexCache {
-  FileId id;
-  std::shared_ptr<const TaskIndex> index;
+  FileId id;              // the file as last looked at
+  off_t consumed = 0;     // bytes parsed: whole lines
+  std::string last;       // the last bytes parsed: still there when the file only grew since
+  bool cut = false;       // the text after `consumed` (no newline yet) was counted as damaged
+  std::shared_ptr<TaskIndex> index;
 };
+
+namespace {
+constexpr size_t kLastBytes = 64;
+}
 
 std::shared_ptr<const TaskIndex> Experiment::index() const {
   if (!index_cache_) index_cache_ = std::make_shared<IndexCache>();
   auto& c = *index_cache_;
   FileId id = file_id(path("index"));
   if (c.index && id == c.id) return c.index;
-  std::optional<std::string> text;
-  if (id.size >= 0) {
-    util::Fd dir(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (dir.valid()) text = util::try_read_file_beneath(dir.get(), "index");
+  util::Fd dir(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  util::Fd file = id.size >= 0 && dir.valid() ? util::open_file_beneath(dir.get(), "index") : util::Fd();
+  struct stat st {};
+  if (!file.valid() || ::fstat(file.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    c = IndexCache{};
+    c.id = id;
+    c.index = std::make_shared<TaskIndex>();
+    return c.index;
   }
-  c.id = id;
-  c.index = std::make_shared<const TaskIndex>(text ? TaskIndex::parse(*text) : TaskIndex());
+  auto read_from = [&](off_t from) {
+    std::string text(static_cast<size_t>(std::max<off_t>(0, st.st_size - from)), '\0');
+    size_t got = 0;
+    while (got < text.size()) {
+      ssize_t n = ::pread(file.get(), text.data() + got, text.size() - got, from + static_cast<off_t>(got));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      got += static_cast<size_t>(n);
+    }
+    text.resize(got);
+    return text;
+  };
+  // Appended to since (the same file, its parsed part unchanged): only the new lines are read.
+  off_t from = 0;
+  std::string text;
+  if (c.index && st.st_ino == c.id.ino && st.st_size >= c.consumed && c.consumed > 0 &&
+      c.consumed >= static_cast<off_t>(c.last.size())) {
+    from = c.consumed - static_cast<off_t>(c.last.size());
+    text = read_from(from);
+    if (std::string_view(text).substr(0, c.last.size()) != c.last) from = 0;  // another file
+  }
+  std::string_view fresh;
+  if (from > 0) {
+    fresh = std::string_view(text).substr(c.last.size());
+    if (c.index.use_count() > 1) c.index = std::make_shared<TaskIndex>(*c.index);  // readers keep theirs
+  } else {
+    text = read_from(0);
+    fresh = text;
+    c.index = std::make_shared<TaskIndex>();
+    c.consumed = 0;
+  }
+  // A last line without its newline (cut short by a crash, or being appended right now) counts
+  // as damaged, and is read again next time.
+  if (from > 0 && c.cut) c.index->forget_damaged(1);
+  size_t whole = fresh.rfind('\n');
+  whole = whole == std::string_view::npos ? 0 : whole + 1;
+  c.index->add_text(fresh);
+  c.cut = whole < fresh.size();
+  c.consumed += static_cast<off_t>(whole);
+  std::string_view parsed(text.data(), static_cast<size_t>(c.consumed - from));
+  c.last = std::string(parsed.substr(parsed.size() - std::min(parsed.size(), kLastBytes)));
+  c.id = {st.st_ino, st.st_size, static_cast<long long>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec};
+  if (static_cast<off_t>(c.consumed) != st.st_size) c.id.size = -2;  // a part not parsed yet: look again next time
   return c.index;
 }
 
-Result<size_t> Experiment::fold(const std::vector<size_t>& tasks, bool requeues) const {
+namespace {
+
+// Append index lines to the file the cache has parsed in full (one write, then fdatasync);
+// false when it cannot be (missing, replaced meanwhile, a last line cut short): the caller
+// writes the index whole.
+Result<bool> append_index(const std::string& dir, ino_t ino, off_t parsed, const std::string& lines) {
+  util::Fd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!d.valid() || parsed <= 0) return false;
+  util::Fd fd(::openat(d.get(), "index", O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC));
+  struct stat st {};
+  if (!fd.valid() || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_ino != ino || st.st_size != parsed)
+    return false;
+  for (size_t off = 0; off < lines.size();) {
+    ssize_t n = ::write(fd.get(), lines.data() + off, lines.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int err = n < 0 ? errno : ENOSPC;
+      // Nothing half-written stays: the lines go again with the next fold.
+      if (::ftruncate(fd.get(), parsed) != 0) {}
+      return runtime_error(fmt::format("cannot append to '{}/index': {}", dir, std::strerror(err)),
+                           "check that the run store is writable and the disk is not full");
+    }
+    off += static_cast<size_t>(n);
+  }
+  if (::fdatasync(fd.get()) != 0)
+    return runtime_error(fmt::format("cannot sync '{}/index': {}", dir, std::strerror(errno)),
+                         "check that the run store is writable");
+  return true;
+}
+
+}  // namespace
+
+Result<size_t> Experiment::fold(const std::vector<size_t>& tasks, bool requeues, const std::set<size_t>* recycle,
+                                std::vector<std::string>* spared) const {
   if (tasks.empty() || util::is_symlink(path("tasks"))) return size_t{0};
   auto lock = lock_index(path("index.lock"), false);
   if (!lock) return lock.error();
   if (!lock->valid()) return size_t{0};  // another process folds right now
   // Under the lock: the index as it is now, and each task's records read again.
-  TaskIndex idx = *index();
+  auto idx = index();
   util::Fd tasks_fd(::open(path("tasks").c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!tasks_fd.valid()) return size_t{0};
   std::vector<size_t> added;
+  std::vector<IndexEntry> entries;
   for (size_t id : tasks) {
-    if (idx.contains(id)) continue;
+    if (idx->contains(id)) continue;
     TaskFacts f = facts_at(tasks_fd.get(), id);
     if (!foldable(f, requeues)) continue;
     IndexEntry e;
@@ -334,14 +458,33 @@ Result<size_t> Experiment::fold(const std::vector<size_t>& tasks, bool requeues)
     e.has_stdout = kept(tasks_fd.get(), id, "stdout");
     e.has_stderr = kept(tasks_fd.get(), id, "stderr");
     e.has_metrics = kept(tasks_fd.get(), id, "metrics.jsonl");
-    idx.put(e);
+    entries.push_back(std::move(e));
     added.push_back(id);
   }
   if (added.empty()) return size_t{0};
   // Durable before any record goes: a crash leaves either the records or the index holding them.
-  XRUN_TRY(util::atomic_write(path("index"), idx.format(), true));
-  XRUN_TRY(sync_dir(dir_));
-  for (size_t id : added) tidy_folded(tasks_fd.get(), id);
+  std::string lines;
+  for (const auto& e : entries) lines += TaskIndex::format_entry(e);
+  const auto& c = *index_cache_;
+  auto appended = c.id.size >= 0 ? append_index(dir_, c.id.ino, c.consumed, lines) : Result<bool>(false);
+  if (!appended) return appended.error();
+  if (!appended.value()) {
+    TaskIndex whole = *idx;
+    for (const auto& e : entries) whole.put(e);
+    XRUN_TRY(util::atomic_write(path("index"), whole.format(), true));
+    XRUN_TRY(sync_dir(dir_));
+  }
+  util::Fd exp_fd;
+  if (recycle && spared && !recycle->empty()) {
+    if (::mkdir(path("spare").c_str(), 0755) == 0 || errno == EEXIST)
+      exp_fd.reset(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  }
+  for (size_t id : added) {
+    if (exp_fd.valid() && recycle->count(id) && spare_folded(exp_fd.get(), tasks_fd.get(), id))
+      spared->push_back(std::to_string(id));
+    else
+      tidy_folded(tasks_fd.get(), id);
+  }
   return added.size();
 }
 
@@ -405,8 +548,12 @@ Result<int> Experiment::archive_attempt(size_t task) const {
   XRUN_TRY(util::make_dirs(d));
   int prev = 0;
   if (auto t = util::try_read_file(d + "/attempt")) prev = static_cast<int>(parse_long(util::trim(*t)).value_or(0));
-  bool has_files = util::exists(d + "/started") || util::exists(d + "/status") || util::exists(d + "/control") ||
-                   util::exists(d + "/stdout");
+  // (Empty files are no attempt's: a reused folder holds them before its task starts.)
+  auto has = [&](const char* f) {
+    struct stat st {};
+    return ::lstat((d + "/" + f).c_str(), &st) == 0 && (!S_ISREG(st.st_mode) || st.st_size > 0);
+  };
+  bool has_files = has("started") || has("status") || has("control") || has("stdout");
   // A batch task's first attempt leaves no `attempt` file (its number is in its records).
   if (prev == 0 && has_files) prev = 1;
   if (prev > 0 && has_files) {
@@ -421,12 +568,23 @@ Result<int> Experiment::archive_attempt(size_t task) const {
   return next;
 }
 
-Result<int> Experiment::begin_attempt(size_t task, bool* fresh) const {
+Result<int> Experiment::begin_attempt(size_t task, bool* fresh, std::vector<std::string>* spares) const {
   XRUN_TRY(check_task_dir(task));
   const std::string d = task_dir(task);
   if (fresh) *fresh = false;
   // A task folded into the index (its folder may be gone) is reopened and archived first.
   if (index()->contains(task)) return archive_attempt(task);
+  while (spares && !spares->empty()) {
+    std::string from = path("spare/" + spares->back());
+    if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, d.c_str(), RENAME_NOREPLACE) == 0) {
+      spares->pop_back();
+      if (fresh) *fresh = true;
+      return 1;
+    }
+    if (errno == EEXIST) break;  // the task has a folder: archived below
+    spares->pop_back();
+    util::remove_all(from);
+  }
   if (::mkdir(d.c_str(), 0755) == 0) {
     if (fresh) *fresh = true;
     return 1;
@@ -436,6 +594,8 @@ Result<int> Experiment::begin_attempt(size_t task, bool* fresh) const {
                          "check that the run store is writable and the disk is not full");
   return archive_attempt(task);
 }
+
+void Experiment::remove_spares() const { util::remove_all(path("spare")); }
 
 bool Experiment::runner_alive() const {
   util::Fd fd(::open(path("lock").c_str(), O_RDONLY | O_CLOEXEC));

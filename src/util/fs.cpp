@@ -230,11 +230,21 @@ Result<void> write_all_or_remove(Fd& fd, const std::string& file, const std::str
 }  // namespace
 
 Result<void> write_new_file(const std::string& path, const std::string& content) {
-  Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644));
+  // Written over from the start, then cut to its length: a reused file's blocks are rewritten
+  // rather than freed and allocated again.
+  Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644));
   if (!fd.valid())
     return runtime_error(fmt::format("cannot write '{}': {}", path, std::strerror(errno)),
                          "check that the run store is writable and the disk is not full");
   XRUN_TRY(write_all_or_remove(fd, path, path, content));
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0 || (st.st_size > static_cast<off_t>(content.size()) &&
+                                      ::ftruncate(fd.get(), static_cast<off_t>(content.size())) != 0)) {
+    int err = errno;
+    fd.reset();
+    ::unlink(path.c_str());
+    return runtime_error(fmt::format("cannot write '{}': {}", path, std::strerror(err)), "check that the disk is not full");
+  }
   if (::close(fd.release()) != 0) {
     int err = errno;
     ::unlink(path.c_str());

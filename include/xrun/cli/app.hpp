@@ -36,6 +36,7 @@ void set_list_command(CLI::App& app, Context& ctx);
 void set_resume_command(CLI::App& app, Context& ctx);
 void set_rm_command(CLI::App& app, Context& ctx);
 void set_gc_command(CLI::App& app, Context& ctx);
+void set_worker_command(CLI::App& app, Context& ctx);
 
 int run_cli(int argc, char** argv);
 

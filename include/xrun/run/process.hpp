@@ -40,6 +40,7 @@ class Child {
     int stdout_fd = -1;       // becomes fd 1; -1 = stdout_path
     std::string stdout_path;  // appended to; empty = /dev/null
     std::string stderr_path;  // appended to; empty = same as stdout
+    bool truncate = false;    // the paths are truncated and written from the start instead (`>`)
     const sigset_t* child_mask = nullptr;
     bool new_session = false;  // setsid instead of setpgid (detached runners)
     std::vector<std::string> env;  // "NAME=value" set for the child over this process's environment

@@ -25,8 +25,9 @@ std::string task_script(const store::Experiment& exp, const plan::Plan& p, size_
                         int attempt, const std::vector<std::string>& setup = {});
 
 // Before a task (re)runs: archive the previous attempt, write `attempt` and `cmd.sh`.
-// Returns the attempt number.
-Result<int> prepare_task(const store::Experiment& exp, const plan::Plan& p, const json& meta, size_t task);
+// Returns the attempt number. `spares`: as for Experiment::begin_attempt.
+Result<int> prepare_task(const store::Experiment& exp, const plan::Plan& p, const json& meta, size_t task,
+                         std::vector<std::string>* spares = nullptr);
 // The scripts of many tasks in one file (a batch array's), for `sh wrapper.sh TASK_DIR FILE`: the
 // wrapper creates the task's folder and cuts its script out when the task starts, so that
 // submitting N tasks writes one file, not N folders. A task that already has a folder (a
@@ -40,9 +41,9 @@ Result<void> write_task_scripts(const store::Experiment& exp, const plan::Plan& 
 
 // argv that runs the wrapper for one task: `sh wrapper.sh TASK_DIR`.
 std::vector<std::string> wrapper_argv(const store::Experiment& exp, size_t task);
-// argv of a long-lived local worker (`bash wrapper.sh --worker`); empty when bash is missing
-// (job control, which gives each task its own process group, needs bash).
-std::vector<std::string> worker_argv(const store::Experiment& exp);
+// argv of a long-lived local worker (`xrun _worker TASKS_DIR SHELL`, run/worker.hpp): this very
+// binary (/proc/self/exe, whatever happens to the file meanwhile). `shell`: the file's `shell:`.
+std::vector<std::string> worker_argv(const store::Experiment& exp, const std::string& shell);
 
 
 }  // namespace xrun::run

@@ -8,8 +8,10 @@
 //
 // One line per task, tab-separated, each ending in a checksum of the line, so that damage (a
 // truncated or edited file) loses only the damaged lines: their tasks are read from their
-// records when these still exist. The file is written whole, atomically (temp, fsync, rename,
-// fsync of the folder), by whoever folds, under an flock taken on `index.lock`.
+// records when these still exist. Whoever folds holds an flock on `index.lock` and appends the
+// new lines to the file (then fdatasync), or, when the file is missing or its last line was cut
+// short (a crash while appending), writes it whole, atomically (temp, fsync, rename, fsync of
+// the folder). Readers parse only what was appended since they last looked.
 #pragma once
 
 #include <cstddef>
@@ -35,6 +37,10 @@ class TaskIndex {
  public:
   // Tolerant: a line that is malformed or fails its checksum is counted in damaged() and skipped.
   static TaskIndex parse(std::string_view text);
+  // The same for more lines (appended to the file since): their entries are added.
+  void add_text(std::string_view text);
+  // A damaged line counted earlier is read again (a last line that was being appended).
+  void forget_damaged(size_t n) { damaged_ -= std::min(n, damaged_); }
   std::string format() const;
   static std::string format_entry(const IndexEntry& e);
 
@@ -77,5 +83,7 @@ TaskFacts facts_of_entry(const IndexEntry& e);
 
 // The text of a wrapper's final record, as the wrapper writes it.
 std::string format_wrapper_record(const WrapperRecord& w);
+// A task's `started` record (state RUNNING: no exit, signal or end), as the sh wrapper writes it.
+std::string format_started_record(const WrapperRecord& w);
 
 }  // namespace xrun::store

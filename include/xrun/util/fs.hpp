@@ -65,8 +65,8 @@ Result<void> atomic_write(const std::string& path, const std::string& content, b
 // room (for a record whose room was reserved earlier, when the disk is full). Fails when the
 // file is missing or smaller than `content`.
 Result<void> overwrite_in_place(const std::string& path, const std::string& content);
-// A file that must not exist yet, written directly (for a file in a folder just made, that no
-// reader looks at before its writer says so).
+// A file written directly, created or written over and cut to its length (for a file in a folder
+// just made or reused, that no reader looks at before its writer says so).
 Result<void> write_new_file(const std::string& path, const std::string& content);
 // mkdir -p
 Result<void> make_dirs(const std::string& path);

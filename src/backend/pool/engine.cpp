@@ -223,7 +223,7 @@ class Pool {
         stage_launchers_(std::move(stage_launchers)),
         progress_(opts.quiet) {
     workdir_ = meta.value("workdir", std::string("."));
-    worker_argv_ = launcher_.worker_argv(exp_);
+    worker_argv_ = launcher_.worker_argv(exp_, meta.value("shell", std::string()));
     slots_.resize(static_cast<size_t>(std::max(1, set_.jobs)));
     sigfd_.reset(::signalfd(-1, &sigs_.blocked(), SFD_CLOEXEC | SFD_NONBLOCK));
     stages_.resize(p.stages.size());
@@ -236,6 +236,7 @@ class Pool {
   // Runs the whole experiment; returns the exit code.
   int run() {
     start_ = util::now_seconds();
+    exp_.remove_spares();  // an earlier runner's, if it was killed
     // A resume first takes over the tasks that a wrapper from an earlier runner still runs,
     // before anything is dispatched: they are watched (and stopped by signals and walltime),
     // never started a second time.
@@ -473,12 +474,23 @@ class Pool {
   // A task of this run has ended (or will never start): its children may become ready.
   // Fold the tasks this runner saw end into the index of finished tasks, in batches that grow
   // with the index (each fold rewrites it), and all of them at the end (`all`).
+  // In small batches (a fold appends to the index): the folders of folded tasks that wrote
+  // nothing become the spare folders of the next ones.
   void fold_ended(bool all) {
-    if (ended_.empty() || (!all && ended_.size() < std::max<size_t>(1000, folded_ / 4))) return;
-    auto r = exp_.fold(ended_, false);
+    if (ended_.empty() || (!all && ended_.size() < kFoldBatch)) return;
+    auto r = exp_.fold(ended_, false, all ? nullptr : &recycle_, &spares_);
     if (!r) spdlog::debug("the index of finished tasks was not updated: {}", r.error().what);
     else folded_ += r.value();
     ended_.clear();
+    recycle_.clear();
+  }
+
+  // A task that succeeded, wrote nothing and left no process behind in its group (none can still
+  // write to its files): its folder may be reused once folded (fold_ended).
+  void may_recycle(size_t id, long group) {
+    if (group <= 0 || ::kill(static_cast<pid_t>(-group), 0) == 0 || errno != ESRCH) return;
+    if (spares_.size() + recycle_.size() >= kMaxSpares) return;
+    recycle_.insert(id);
   }
 
   void task_settled(size_t id) {
@@ -581,7 +593,7 @@ class Pool {
         if (prepared_.count(id) || cancelled_.count(id)) continue;
         const auto& task = plan_.stages[s].tasks[id - offsets_[s]];
         if (opts_.skip_existing && (task.creates || task.requires_)) return;  // decided at start time
-        auto r = run::prepare_task(exp_, plan_, meta_, id);
+        auto r = run::prepare_task(exp_, plan_, meta_, id, &spares_);
         if (!r) {
           store_failed(r.error());
           return;
@@ -660,7 +672,7 @@ class Pool {
       return false;
     }
     if (!prepared_.erase(id)) {
-      auto attempt = run::prepare_task(exp_, plan_, meta_, id);
+      auto attempt = run::prepare_task(exp_, plan_, meta_, id, &spares_);
       if (!attempt) {
         store_failed(attempt.error());
         return false;  // not started: it stays PENDING for `xrun resume`
@@ -727,6 +739,8 @@ class Pool {
   void task_ended(Slot& slot, std::optional<int> rc = std::nullopt) {
     if (!slot.task) return;
     size_t id = *slot.task;
+    const long group = slot.pgid;
+    const bool orphaned = slot.orphan != 0;
     slot.task.reset();
     slot.pgid = 0;
     slot.orphan = 0;
@@ -739,6 +753,7 @@ class Pool {
     if (rc && *rc == 0 && slot.term_at == 0 && plan_.stages[slot.stage].early_stopping.empty() &&
         graph_.children(id).empty()) {
       ++stages_[slot.stage].done;  // succeeded, and nothing waits for it: nothing to read back
+      if (!orphaned) may_recycle(id, group);
       ended_.push_back(id);
       fold_ended(false);
       return;
@@ -1084,6 +1099,8 @@ class Pool {
   int finish(const std::string& state) {
     progress_.clear();
     fold_ended(true);
+    spares_.clear();
+    exp_.remove_spares();
     auto statuses = observe_tasks(backend_, exp_, plan_, meta_).tasks;
     bool all_ok = std::all_of(statuses.begin(), statuses.end(), [](const store::TaskStatus& t) { return run::satisfied(t); });
     run::write_summary(exp_, plan_, statuses);
@@ -1130,6 +1147,10 @@ class Pool {
   std::vector<Doomed> doomed_;
   std::set<size_t> prepared_;
   std::vector<size_t> ended_;  // ended, not folded yet
+  std::set<size_t> recycle_;   // of those, the ones whose folder may become a spare one
+  std::vector<std::string> spares_;  // spare folders (spare/<name>) for new tasks
+  static constexpr size_t kFoldBatch = 64;
+  static constexpr size_t kMaxSpares = 4096;
   size_t folded_ = 0;
   std::optional<Error> store_error_;
   std::set<size_t> cancelled_;

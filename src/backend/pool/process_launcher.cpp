@@ -8,8 +8,8 @@
 
 namespace xrun::backend::pool {
 
-std::vector<std::string> ProcessLauncher::worker_argv(const store::Experiment& exp) const {
-  return run::worker_argv(exp);
+std::vector<std::string> ProcessLauncher::worker_argv(const store::Experiment& exp, const std::string& shell) const {
+  return run::worker_argv(exp, shell);
 }
 
 std::vector<std::string> ProcessLauncher::task_argv(const store::Experiment& exp, size_t task,

@@ -60,7 +60,8 @@ class Launcher {
   // One line for `run --dry-run`, or "".
   virtual std::string describe() const { return ""; }
   // argv of a slot's long-lived worker; empty when there is none (one process per task).
-  virtual std::vector<std::string> worker_argv(const store::Experiment& exp) const = 0;
+  // `shell`: the file's `shell:`.
+  virtual std::vector<std::string> worker_argv(const store::Experiment& exp, const std::string& shell) const = 0;
   // argv that runs one task's wrapper when there is no worker. `env` ("NAME=value": XRUN_SLOT,
   // CUDA_VISIBLE_DEVICES, ...) is also set in the environment of the process started with it;
   // a launcher whose tasks do not inherit that environment (a container) passes it on itself.

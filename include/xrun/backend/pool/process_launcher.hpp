@@ -10,7 +10,7 @@ class ProcessLauncher : public Launcher {
   std::string name() const override { return "local"; }
   Result<void> check(const json&) const override { return {}; }
   Result<void> configure(const json&) override { return {}; }
-  std::vector<std::string> worker_argv(const store::Experiment& exp) const override;
+  std::vector<std::string> worker_argv(const store::Experiment& exp, const std::string& shell) const override;
   std::vector<std::string> task_argv(const store::Experiment& exp, size_t task,
                                      const std::vector<std::string>& env) const override;
   std::unique_ptr<Launcher> clone() const override { return std::make_unique<ProcessLauncher>(*this); }

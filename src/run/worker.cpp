@@ -1,0 +1,216 @@
+#include "xrun/run/worker.hpp"
+
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "xrun/run/process.hpp"
+#include "xrun/store/index.hpp"
+#include "xrun/util/fs.hpp"
+#include "xrun/util/text.hpp"
+
+namespace xrun::run {
+
+namespace {
+
+// The running task's process group, for the signal handlers (0: none).
+volatile sig_atomic_t g_group = 0;
+
+extern "C" void forward_signal(int sig) {
+  pid_t group = g_group;
+  if (group > 0) ::kill(-group, sig);
+}
+
+// The room a record is written over: a line of blanks, which readers ignore (as the sh wrapper's
+// `printf '%511s\n'`).
+constexpr size_t kRoom = 512;
+
+// Open a record file and reserve its room, blank (this also clears an earlier record); invalid
+// when it cannot be. A reused file is written over, not truncated: its block is kept.
+util::Fd reserve(const std::string& path) {
+  util::Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644));
+  if (!fd.valid()) return fd;
+  std::string blanks(kRoom - 1, ' ');
+  blanks += '\n';
+  if (::pwrite(fd.get(), blanks.data(), blanks.size(), 0) != static_cast<ssize_t>(blanks.size())) return util::Fd();
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0 || (st.st_size > static_cast<off_t>(kRoom) && ::ftruncate(fd.get(), kRoom) != 0))
+    return util::Fd();
+  return fd;
+}
+
+// Write a record over its reserved room, in one write.
+void put(const util::Fd& fd, const std::string& text) {
+  if (fd.valid()) (void)!::pwrite(fd.get(), text.data(), text.size(), 0);
+}
+
+// One line to the runner; a runner that is gone is no reason to stop recording tasks.
+void say(const std::string& line) {
+  size_t off = 0;
+  while (off < line.size()) {
+    ssize_t n = ::write(1, line.data() + off, line.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    off += static_cast<size_t>(n);
+  }
+}
+
+void append_to(const std::string& path, const std::string& text) {
+  util::Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+  if (fd.valid()) (void)!::write(fd.get(), text.data(), text.size());
+}
+
+class Worker {
+ public:
+  Worker(std::string tasks, const std::string& shell) : tasks_(std::move(tasks)) {
+    const char* h = std::getenv("XRUN_HOST");
+    host_ = h && *h ? h : util::hostname();
+    shell_name_ = shell.empty() ? "bash" : shell;
+    shell_path_ = shell_name_.find('/') != std::string::npos ? shell_name_ : find_on_path(shell_name_);
+    if (shell.empty() && shell_path_.empty()) {
+      shell_name_ = "sh";
+      shell_path_ = find_on_path("sh");
+    }
+    if (!shell_path_.empty() && ::access(shell_path_.c_str(), X_OK) != 0) shell_path_.clear();
+  }
+
+  // One task: returns the line for the runner.
+  void run(std::string_view line) {
+    std::string env_words;
+    if (auto tab = line.find('\t'); tab != std::string_view::npos) {
+      env_words = std::string(line.substr(tab + 1));
+      line = line.substr(0, tab);
+    }
+    std::string id(line);
+    const std::string dir = tasks_ + "/" + id;
+    struct stat st {};
+    if (id.empty() || id.find('/') != std::string::npos || ::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      say(fmt::format("E 2 {}\n", id));
+      return;
+    }
+    // Both records' room is reserved before the task starts (this also clears an earlier final
+    // record): a store that fills up while the task runs cannot lose its end. Without room the
+    // task is not started and stays PENDING.
+    util::Fd status = reserve(dir + "/status");
+    util::Fd started = status.valid() ? reserve(dir + "/started") : util::Fd();
+    if (!started.valid()) {
+      say(fmt::format("E 75 {}\n", id));
+      return;
+    }
+    store::WrapperRecord w;
+    w.attempt = 1;
+    if (auto a = util::try_read_file(dir + "/attempt"))
+      if (auto v = util::parse_long(util::trim(*a)); v && *v > 0) w.attempt = static_cast<int>(*v);
+    w.host = host_;
+    w.wrapper = ::getpid();
+    w.resources = env_words;
+    w.start = util::now_seconds();
+
+    std::optional<Child> child;
+    if (shell_path_.empty()) {
+      append_to(dir + "/stderr", fmt::format("xrun: task shell '{}' not found on {}\n", shell_name_, host_));
+      append_to(dir + "/stdout", "");
+      w.exit_code = 127;
+    } else {
+      Child::Spawn sp;
+      sp.argv = {shell_path_, dir + "/cmd.sh"};
+      sp.stdout_path = dir + "/stdout";
+      sp.stderr_path = dir + "/stderr";
+      sp.truncate = true;
+      sp.child_mask = &empty_mask_;
+      for (auto& word : util::split(env_words, ' '))
+        if (word.find('=') != std::string::npos) sp.env.push_back(std::move(word));
+      auto c = Child::spawn(sp);
+      if (c) {
+        child = std::move(c.value());
+      } else {
+        append_to(dir + "/stderr", fmt::format("xrun: {}\n", c.error().what));
+        w.exit_code = 126;
+      }
+    }
+    w.pid = child ? child->pid() : ::getpid();
+    w.state = "RUNNING";
+    put(started, store::format_started_record(w));
+    started.reset();
+    if (child) {
+      g_group = child->pid();
+      say(fmt::format("S {} {}\n", child->pid(), id));
+      int status_code = 0;
+      while (::waitpid(child->pid(), &status_code, 0) < 0 && errno == EINTR) {
+      }
+      child->mark_reaped(status_code);
+      g_group = 0;
+      w.exit_code = WIFEXITED(status_code) ? WEXITSTATUS(status_code) : 128 + WTERMSIG(status_code);
+    }
+    int rc = *w.exit_code;
+    w.end = util::now_seconds();
+    // As the sh wrapper: a code above 128 is a signal's.
+    if (rc > 128 && rc < 193) w.signal = rc - 128;
+    w.state = rc == 0 ? "SUCCEEDED" : "FAILED";
+    put(status, store::format_wrapper_record(w));
+    say(fmt::format("E {} {}\n", rc, id));
+  }
+
+ private:
+  std::string tasks_, host_, shell_name_, shell_path_;
+  sigset_t empty_mask_ = [] {
+    sigset_t s;
+    sigemptyset(&s);
+    return s;
+  }();
+};
+
+}  // namespace
+
+int run_worker(const std::string& tasks_dir, const std::string& shell) {
+  if (tasks_dir.empty()) return 2;
+  // A vanished runner is an error code on write, not our death: the task we run is recorded.
+  ::signal(SIGPIPE, SIG_IGN);
+  struct sigaction sa {};
+  sa.sa_handler = forward_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) ::sigaction(sig, &sa, nullptr);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+
+  // Nothing the runner was given reaches a task: descriptors inherited from whoever started it
+  // (a shell leaks some) close when a task's shell starts.
+  if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+    for (const auto& name : util::list_dir("/proc/self/fd")) {
+      int fd = std::atoi(name.c_str());
+      if (fd > 2) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
+  }
+  Worker worker(tasks_dir, shell);
+  std::string buf;
+  char chunk[4096];
+  for (;;) {
+    ssize_t n = ::read(0, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    buf.append(chunk, static_cast<size_t>(n));
+    size_t pos = 0, nl;
+    while ((nl = buf.find('\n', pos)) != std::string::npos) {
+      worker.run(std::string_view(buf).substr(pos, nl - pos));
+      pos = nl + 1;
+    }
+    buf.erase(0, pos);
+  }
+  return 0;
+}
+
+}  // namespace xrun::run
