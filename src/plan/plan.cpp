@@ -197,19 +197,22 @@ class PlanReader final : public nlohmann::json_sax<json> {
   Plan plan;
   std::string error;
 
-  bool null() override { return scalar([](Dom& d) { return d.null(); }); }
-  bool boolean(bool v) override { return scalar([v](Dom& d) { return d.boolean(v); }); }
-  bool number_integer(number_integer_t v) override { return scalar([v](Dom& d) { return d.number_integer(v); }); }
-  bool number_unsigned(number_unsigned_t v) override { return scalar([v](Dom& d) { return d.number_unsigned(v); }); }
+  bool null() override { return scalar([](Dom& d) { return d.null(); }, nullptr); }
+  bool boolean(bool v) override { return scalar([v](Dom& d) { return d.boolean(v); }, v); }
+  bool number_integer(number_integer_t v) override { return scalar([v](Dom& d) { return d.number_integer(v); }, v); }
+  bool number_unsigned(number_unsigned_t v) override {
+    return scalar([v](Dom& d) { return d.number_unsigned(v); }, v);
+  }
   bool number_float(number_float_t v, const string_t& s) override {
-    return scalar([v, &s](Dom& d) { return d.number_float(v, s); });
+    return scalar([v, &s](Dom& d) { return d.number_float(v, s); }, v);
   }
   bool string(string_t& v) override {
     if (!dom_ && !frames_.empty() && frames_.back() == F::Commands) {
       task_.commands.push_back(std::move(v));
       return true;
     }
-    return scalar([&v](Dom& d) { return d.string(v); });
+    if (!dom_) return scalar([](Dom&) { return true; }, std::move(v));
+    return scalar([&v](Dom& d) { return d.string(v); }, nullptr);
   }
   bool binary(binary_t&) override { throw std::runtime_error("unexpected binary value"); }
   bool key(string_t& k) override {
@@ -303,9 +306,16 @@ class PlanReader final : public nlohmann::json_sax<json> {
     value_ = json();
     dom_ = std::make_unique<Dom>(value_, true);
   }
+  // A scalar inside a value being built goes to its DOM parser; one on its own (a task's id, a
+  // variable's value: most of a plan) is delivered as it is, without a DOM parser.
   template <typename Fn>
-  bool scalar(Fn fwd) {
-    if (!dom_) begin();
+  bool scalar(Fn fwd, json&& alone) {
+    if (!dom_) {
+      if (frames_.empty()) throw std::runtime_error("it is not a JSON object");
+      value_ = std::move(alone);
+      deliver();
+      return true;
+    }
     bool ok = fwd(*dom_);
     if (depth_ == 0) deliver();
     return ok;

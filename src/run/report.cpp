@@ -11,8 +11,10 @@
 #include <fmt/format.h>
 #include <fmt/ostream.h>
 
+#include "xrun/plan/task_writer.hpp"
 #include "xrun/spec/options.hpp"
 #include "xrun/util/fs.hpp"
+#include "xrun/util/json_writer.hpp"
 #include "xrun/util/text.hpp"
 
 namespace xrun::run {
@@ -237,97 +239,108 @@ void write_status_json(std::ostream& os, const store::Experiment& exp, const jso
   std::string text = head.dump();
   text.pop_back();  // the closing brace: the task list is streamed after it
   os << text << ", \"tasks\": [";
-  // One task object per stage updated in place (same keys within a stage), serialised by
-  // nlohmann into a buffer written in blocks: O(tasks) with small constants.
-  std::string buf;
-  nlohmann::detail::serializer<json> ser(nlohmann::detail::output_adapter<char>(buf), ' ');
-  json t;
-  size_t last_stage = SIZE_MAX;
+  // Each task object written directly, its keys as fixed text and each value by util::JsonWriter
+  // (nlohmann's serializer for what needs escaping and for reals): the same bytes as nlohmann's
+  // compact dump of the object, O(tasks) with small constants.
+  util::JsonWriter w(os);
   const std::string tasks_dir = exp.dir() + "/tasks/";
+  // The folder's part of every log path, escaped once (when it is valid UTF-8 on its own, its
+  // escaping is the start of every path's; else each path is escaped whole, as nlohmann would).
+  std::optional<std::string> dir_text;
+  if (util::JsonWriter::plain(tasks_dir)) dir_text = tasks_dir;
+  else
+    try {
+      std::string q = json(tasks_dir).dump();
+      dir_text = q.substr(1, q.size() - 2);
+    } catch (const json::exception&) {
+    }
   util::Fd tasks_fd(::open(tasks_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   const auto index = exp.index();
-  auto opt = [](bool has, const auto& v) { return has ? json(v) : json(nullptr); };
+  std::vector<std::string> stage_text(p.stages.size());  // `,"stage":"name","index":`
+  for (size_t s = 0; s < p.stages.size(); ++s) stage_text[s] = ",\"stage\":" + json(p.stages[s].name).dump() + ",\"index\":";
+  // `"name":` of each variable, as the last task had them (tasks of a stage share them).
+  std::vector<std::pair<const std::string*, std::string>> var_keys;
+  auto opt_string = [&](const char* key, const std::string& v) {
+    w.raw(key);
+    if (v.empty()) w.raw("null");
+    else w.string(v);
+  };
+  auto opt_int = [&](const char* key, bool has, int64_t v) {
+    w.raw(key);
+    if (has) w.integer(v);
+    else w.raw("null");
+  };
+  auto opt_real = [&](const char* key, bool has, double v) {
+    w.raw(key);
+    if (has) w.value(json(v));
+    else w.raw("null");
+  };
+  auto log_path = [&](size_t id, const char* name) {
+    if (dir_text) {
+      w.raw('"');
+      w.raw(*dir_text);
+      w.unsigned_integer(id);
+      w.raw(name);
+      w.raw('"');
+    } else {
+      w.string(tasks_dir + std::to_string(id) + name);
+    }
+  };
   bool first = true;
-  // The fields of `t`, looked up once per stage (its keys stay the same within a stage).
-  struct Fields {
-    json *id, *index, *state, *reason, *exit_code, *signal, *attempt, *host, *pid, *start, *end, *duration, *scheduler,
-        *metrics, *variables, *commands, *out, *err;
-  } fl{};
-  std::vector<json*> var_slots;
-  std::vector<const std::string*> var_names;
-  std::string path;
-  for (size_t k = 0; k < tasks.size(); ++k) {
-    const auto& st = tasks[k];
+  for (const auto& st : tasks) {
     if (!only.empty() && !only.count(st.state)) continue;
     const auto& task = p.stages[st.stage].tasks[st.index];
-    if (st.stage != last_stage) {
-      json vars = json::object();
-      for (const auto& [name, v] : task.variables) vars[name] = nullptr;
-      t = json{{"id", 0},       {"stage", p.stages[st.stage].name},
-               {"index", 0},    {"state", ""},
-               {"reason", nullptr}, {"exit_code", nullptr},
-               {"signal", nullptr}, {"attempt", 0},
-               {"host", nullptr},   {"pid", nullptr},
-               {"start", nullptr},  {"end", nullptr},
-               {"duration", nullptr}, {"scheduler", nullptr},
-               {"variables", vars}, {"commands", task.commands},
-               {"stdout", ""},      {"stderr", ""},
-               {"metrics", nullptr}};
-      fl = {&t["id"],    &t["index"], &t["state"], &t["reason"],    &t["exit_code"], &t["signal"],
-            &t["attempt"], &t["host"], &t["pid"],  &t["start"],     &t["end"],       &t["duration"],
-            &t["scheduler"], &t["metrics"], &t["variables"], &t["commands"], &t["stdout"], &t["stderr"]};
-      var_slots.clear();
-      var_names.clear();
-      for (const auto& [name, v] : task.variables) {
-        var_slots.push_back(&(*fl.variables)[name]);
-        var_names.push_back(&name);
-      }
-      last_stage = st.stage;
-    }
-    double dur = duration(st);
-    *fl.id = st.id;
-    *fl.index = st.index;
-    *fl.state = store::to_string(st.state);
-    *fl.reason = opt(!st.reason.empty(), st.reason);
-    *fl.exit_code = opt(st.exit_code.has_value(), st.exit_code.value_or(0));
-    *fl.signal = opt(st.signal.has_value(), st.signal.value_or(0));
-    *fl.attempt = st.attempt;
-    *fl.host = opt(!st.host.empty(), st.host);
-    *fl.pid = opt(st.pid > 0, st.pid);
-    *fl.start = opt(st.start > 0, st.start);
-    *fl.end = opt(st.end > 0, st.end);
-    *fl.duration = opt(dur >= 0, dur);
-    *fl.scheduler = opt(!st.backend_state.empty(), st.backend_state);
-    // A folded task without a metrics file is not looked up.
-    *fl.metrics = index->may_have_metrics(st.id) ? last_metrics(tasks_fd.get(), st.id) : json();
-    // Tasks of a stage have the same variables (in the same order); one that differs is rebuilt.
-    bool same = task.variables.size() == var_slots.size();
-    for (size_t v = 0; same && v < var_names.size(); ++v) same = task.variables[v].first == *var_names[v];
-    if (same) {
-      size_t v = 0;
-      for (const auto& [name, value] : task.variables) *var_slots[v++] = value.to_json();
-    } else {
-      json vars = json::object();
-      for (const auto& [name, value] : task.variables) vars[name] = value.to_json();
-      *fl.variables = std::move(vars);
-      last_stage = SIZE_MAX;  // the slots are rebuilt for the next task
-    }
-    auto& cmds = *fl.commands;
-    if (cmds.size() != task.commands.size()) cmds = task.commands;
-    else
-      for (size_t c = 0; c < task.commands.size(); ++c) cmds[c].get_ref<std::string&>() = task.commands[c];
-    path.assign(tasks_dir).append(std::to_string(st.id));
-    fl.out->get_ref<std::string&>().assign(path).append("/stdout");
-    fl.err->get_ref<std::string&>().assign(path).append("/stderr");
-    if (!first) buf += ", ";
+    w.raw(first ? "{\"id\":" : ", {\"id\":");
     first = false;
-    ser.dump(t, false, false, 0);
-    if (buf.size() > (1 << 20)) {
-      os.write(buf.data(), static_cast<std::streamsize>(buf.size()));
-      buf.clear();
+    w.unsigned_integer(st.id);
+    w.raw(stage_text[st.stage]);
+    w.unsigned_integer(st.index);
+    w.raw(",\"state\":\"");
+    w.raw(store::to_string(st.state));
+    w.raw('"');
+    opt_string(",\"reason\":", st.reason);
+    opt_int(",\"exit_code\":", st.exit_code.has_value(), st.exit_code.value_or(0));
+    opt_int(",\"signal\":", st.signal.has_value(), st.signal.value_or(0));
+    w.raw(",\"attempt\":");
+    w.integer(st.attempt);
+    opt_string(",\"host\":", st.host);
+    opt_int(",\"pid\":", st.pid > 0, st.pid);
+    opt_real(",\"start\":", st.start > 0, st.start);
+    opt_real(",\"end\":", st.end > 0, st.end);
+    double dur = duration(st);
+    opt_real(",\"duration\":", dur >= 0, dur);
+    opt_string(",\"scheduler\":", st.backend_state);
+    w.raw(",\"variables\":{");
+    size_t v = 0;
+    for (const auto& [name, value] : task.variables) {
+      if (v) w.raw(',');
+      if (v == var_keys.size()) var_keys.emplace_back();
+      auto& [known, key] = var_keys[v++];
+      if (!known || *known != name) {
+        key = json(name).dump() + ":";
+        known = &name;
+      }
+      w.raw(key);
+      plan::write_value(w, value);
     }
+    w.raw("},\"commands\":[");
+    for (size_t c = 0; c < task.commands.size(); ++c) {
+      if (c) w.raw(',');
+      w.string(task.commands[c]);
+    }
+    w.raw("],\"stdout\":");
+    log_path(st.id, "/stdout");
+    w.raw(",\"stderr\":");
+    log_path(st.id, "/stderr");
+    w.raw(",\"metrics\":");
+    // A folded task without a metrics file is not looked up.
+    json m = index->may_have_metrics(st.id) ? last_metrics(tasks_fd.get(), st.id) : json();
+    if (m.is_null()) w.raw("null");
+    else w.value(m);
+    w.raw('}');
+    w.maybe_flush();
   }
-  os.write(buf.data(), static_cast<std::streamsize>(buf.size()));
+  w.flush();
   os << "]}\n";
 }
 

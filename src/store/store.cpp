@@ -198,18 +198,40 @@ TaskFacts Experiment::facts_at(int tasks_fd, size_t task, bool cancelled) const 
   return f;
 }
 
+std::optional<std::vector<bool>> task_entries(int tasks_fd, size_t count) {
+  std::vector<bool> seen(count, false);
+  bool ok = util::for_each_name(tasks_fd, [&](std::string_view n) {
+    if (n.empty() || n.size() > 19 || (n[0] == '0' && n.size() > 1)) return;
+    size_t id = 0;
+    for (char c : n) {
+      if (c < '0' || c > '9') return;
+      id = id * 10 + static_cast<size_t>(c - '0');
+    }
+    if (id < count) seen[id] = true;
+  });
+  if (!ok) return std::nullopt;
+  return seen;
+}
+
 std::vector<TaskFacts> Experiment::facts(const plan::Plan& p) const {
   std::set<size_t> cancelled_ids = cancelled();
   std::vector<TaskFacts> out;
   out.reserve(p.task_count());
   auto idx = index();
   util::Fd tasks_dir(::open((dir_ + "/tasks").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  // Listed after the index was read: a task folded since is found in the index read again
+  // below; one reopened since was in the index read here; a folder made after the listing is
+  // that of a task that starts now (read as it was a moment before). When the folder cannot be
+  // listed, every task's records are looked up.
+  std::optional<std::vector<bool>> entries;
+  if (tasks_dir.valid()) entries = task_entries(tasks_dir.get(), p.task_count());
   size_t id = 0;
   for (size_t s = 0; s < p.stages.size(); ++s) {
     for (size_t i = 0; i < p.stages[s].tasks.size(); ++i, ++id) {
       const bool cancelled = cancelled_ids.count(id) > 0;
       TaskFacts f;
       if (auto e = idx->find(id)) f = facts_of_entry(*e);
+      else if (entries && !(*entries)[id]) f.id = id;  // no folder: no record
       else f = facts_at(tasks_dir.valid() ? tasks_dir.get() : -1, id, cancelled);
       f.cancel_requested = cancelled;
       f.stage = s;

@@ -130,21 +130,30 @@ std::optional<std::string> read_all(Fd fd) {
 
 Fd open_file_beneath(int dirfd, const std::string& rel) { return Fd(open_beneath(dirfd, rel)); }
 
-std::vector<std::string> list_dir_fd(int dirfd) {
-  std::vector<std::string> names;
+bool for_each_name(int dirfd, const std::function<void(std::string_view)>& f) {
   int fd = ::fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
-  if (fd < 0) return names;
+  if (fd < 0) return false;
   DIR* d = ::fdopendir(fd);
   if (!d) {
     ::close(fd);
-    return names;
+    return false;
   }
   ::rewinddir(d);
-  while (struct dirent* e = ::readdir(d)) {
-    std::string n = e->d_name;
-    if (n != "." && n != "..") names.push_back(std::move(n));
+  for (;;) {
+    errno = 0;
+    struct dirent* e = ::readdir(d);
+    if (!e) break;
+    std::string_view n = e->d_name;
+    if (n != "." && n != "..") f(n);
   }
+  bool ok = errno == 0;
   ::closedir(d);
+  return ok;
+}
+
+std::vector<std::string> list_dir_fd(int dirfd) {
+  std::vector<std::string> names;
+  for_each_name(dirfd, [&](std::string_view n) { names.emplace_back(n); });
   return names;
 }
 

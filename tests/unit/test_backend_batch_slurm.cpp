@@ -121,3 +121,19 @@ TEST_CASE("scheduler: and slurm: merge by meaning: one --time, the backend's sec
   CHECK(times == 1);
   CHECK(std::find(s->directives.begin(), s->directives.end(), "--time=2:00:00") != s->directives.end());
 }
+
+TEST_CASE("squeue lines read in place: blanks, extra fields, odd element ids", "[backend][slurm]") {
+  auto recs = parse_squeue(
+      "  7_3|PENDING|Priority  \r\n\n|PENDING|x\n8_12|RUNNING|None|extra\n9_1234567890|PENDING|Priority\n"
+      "10_|PENDING|Priority\n11_4%2|PENDING|Priority\n12|PENDING\n");
+  REQUIRE(recs.size() == 5);  // the line without a job id and the one with two fields are skipped
+  CHECK(recs[0].job == "7");
+  CHECK(recs[0].indices == std::vector<size_t>{3});
+  CHECK(recs[0].reason == "Priority");
+  CHECK(recs[1].indices == std::vector<size_t>{12});
+  CHECK(recs[1].reason == "None");
+  CHECK(recs[2].job == "9");
+  CHECK(recs[2].indices.empty());  // more digits than an array index has: unreadable, the whole job
+  CHECK(recs[3].indices.empty());
+  CHECK(recs[4].indices == std::vector<size_t>{4});  // `%` limit dropped, as parse_array_spec does
+}

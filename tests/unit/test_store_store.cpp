@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -156,4 +157,40 @@ TEST_CASE("the runner's record reserves room for its last update", "[store]") {
   // Written in place over the reserved room (as when the disk is full), still valid JSON.
   REQUIRE(util::overwrite_in_place(e->path("runner.json"), std::string("{\"state\": \"finished\"}") + std::string(4072, ' ') + "\n").ok());
   CHECK(e->runner()->value("state", "") == "finished");
+}
+
+TEST_CASE("the tasks folder is listed once: task folders by id, odd entries ignored", "[store]") {
+  util::TempDir tmp;
+  const std::string d = tmp.path() + "/tasks";
+  for (const char* sub : {"0", "1", "007", "-1", "abc", "12x", "99999999999999999999999", "100", ".hidden", "3 "})
+    REQUIRE(util::make_dirs(d + "/" + sub).ok());
+  REQUIRE(util::atomic_write(d + "/5", "a file where a folder should be").ok());
+  REQUIRE(::symlink("/nonexistent", (d + "/6").c_str()) == 0);
+  REQUIRE(util::atomic_write(d + "/.tmp.7", "x").ok());
+  util::Fd fd(::open(d.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  REQUIRE(fd.valid());
+  auto seen = store::task_entries(fd.get(), 10);
+  REQUIRE(seen);
+  std::vector<size_t> ids;
+  for (size_t i = 0; i < seen->size(); ++i)
+    if ((*seen)[i]) ids.push_back(i);
+  // Entries of any type count (their reader judges them); "007", "3 ", ids past the plan do not.
+  CHECK(ids == std::vector<size_t>{0, 1, 5, 6});
+  CHECK_FALSE(store::task_entries(-1, 10));  // a folder that cannot be read: every task is looked up
+  // An experiment's facts: a task with a folder is read from it, one without has no record,
+  // and entries that are not task folders change nothing.
+  store::Experiment exp("e", tmp.path());
+  plan::Plan p = two_stage_plan();
+  REQUIRE(util::atomic_write(d + "/1/started", "state=RUNNING\nhost=h\npid=1\nstart=1\nattempt=1\nwritten=1\n").ok());
+  REQUIRE(util::atomic_write(d + "/1/status", "state=SUCCEEDED\nexit=0\nhost=h\npid=1\nstart=1\nend=2\nattempt=1\nwritten=1\n").ok());
+  REQUIRE(util::atomic_write(d + "/0/control", "state=SKIPPED\nreason=r\n").ok());
+  auto facts = exp.facts(p);
+  REQUIRE(facts.size() == 4);
+  CHECK(facts[0].control->state == "SKIPPED");
+  CHECK(facts[1].record->state == "SUCCEEDED");
+  CHECK(facts[1].stage == 1);
+  CHECK_FALSE(facts[2].record);
+  CHECK_FALSE(facts[3].control);
+  CHECK(facts[3].id == 3);
+  CHECK(facts[3].index == 2);
 }

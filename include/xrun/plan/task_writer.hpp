@@ -1,9 +1,8 @@
 // `xrun plan --json`'s task objects, streamed: byte for byte what nlohmann's compact dump of
 // TaskRef::to_json() gives ({"index":0,"commands":[...],"variables":{...},"creates":null,
 // "requires":null}), without a JSON tree per task. The fixed keys are dumped once; each value is
-// dumped on its own by nlohmann's serializer, or taken from a memo by address when the sweep's
-// values keep their addresses; strings with nothing to escape are copied as they are. The
-// output goes to the stream in blocks of about 1 MiB.
+// written by util::JsonWriter, or taken from a memo by address when the sweep's values keep
+// their addresses.
 #pragma once
 
 #include <condition_variable>
@@ -17,13 +16,16 @@
 #include <thread>
 #include <vector>
 
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "xrun/plan/expander.hpp"
+#include "xrun/util/json_writer.hpp"
 #include "xrun/util/pointer_memo.hpp"
 
 namespace xrun::plan {
+
+// A variable's value as nlohmann's compact dump of Value::to_json() writes it.
+void write_value(util::JsonWriter& w, const Value& v);
 
 class TaskWriter {
  public:
@@ -36,16 +38,10 @@ class TaskWriter {
   void flush();
 
  private:
-  void append(std::string_view s);
-  void string(std::string_view s);
   void value(const Value& v);
-  void dump(const json& j);
-  std::ostream& os_;
+  util::JsonWriter w_;
   bool stable_;
   bool first_ = true;
-  fmt::memory_buffer buf_;
-  nlohmann::detail::serializer<json> ser_;  // writes into buf_
-  json scratch_ = "";               // a string value reused for escaping
   util::PointerMemo values_{12};    // Value* -> its JSON text
   util::PointerMemo keys_{8};       // variable name* -> `"name":`
   std::string index_, commands_, variables_, creates_, requires_;  // `{"index":`, `,"commands":[`, ...

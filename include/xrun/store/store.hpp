@@ -73,8 +73,9 @@ class Experiment {
 
   // The facts the store holds about every task: its records, its control record, whether a
   // cancel request names it: from the index for the tasks folded into it, else from the task's
-  // own files (one small file each). store::decide() turns them into states, after the backend
-  // added its view (backend/observe.hpp).
+  // own files (one small file each; the tasks/ folder is listed once, and a task without a
+  // folder there has no record to read). store::decide() turns them into states, after the
+  // backend added its view (backend/observe.hpp).
   std::vector<TaskFacts> facts(const plan::Plan& p) const;
   TaskFacts facts_of(size_t task, bool cancelled = false) const;
 
@@ -169,5 +170,10 @@ Result<size_t> resolve_task_ref(const plan::Plan& p, const std::string& ref);
 std::pair<size_t, size_t> locate(const plan::Plan& p, size_t task);
 // Global id of the first task of each stage.
 std::vector<size_t> stage_offsets(const plan::Plan& p);
+// Which of the tasks 0..count-1 have an entry in an experiment's open tasks/ folder (one
+// readdir, instead of a failed lookup per task that never started): an entry named by the
+// task's id written in decimal (no sign, no leading zero), of any type (what it is, is for the
+// record reader to judge). Other names are ignored. Nullopt when the folder cannot be read.
+std::optional<std::vector<bool>> task_entries(int tasks_fd, size_t count);
 
 }  // namespace xrun::store

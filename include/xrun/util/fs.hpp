@@ -2,8 +2,10 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "xrun/util/result.hpp"
@@ -55,6 +57,9 @@ std::optional<std::string> try_read_file_beneath(int dirfd, const std::string& r
 Fd open_file_beneath(int dirfd, const std::string& rel);
 // Names in an open folder (no "." and "..").
 std::vector<std::string> list_dir_fd(int dirfd);
+// Each name in an open folder (no "." and "..") handed to `f`; false when the folder could not
+// be read to its end (some names may have been handed already).
+bool for_each_name(int dirfd, const std::function<void(std::string_view)>& f);
 // The last `max_bytes` of such a file (all of it when smaller).
 std::optional<std::string> try_read_tail_beneath(int dirfd, const std::string& rel, size_t max_bytes);
 // True when `path` itself is a symbolic link.

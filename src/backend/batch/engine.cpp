@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <map>
+#include <unordered_map>
 #include <set>
 
 #include <fmt/format.h>
@@ -501,12 +502,21 @@ Result<void> BatchBackend::observe(const store::Experiment& exp, const plan::Pla
   spdlog::debug("one queue query for {} job(s) of {}", jobs.size(), exp.id());
   auto entries = d_->query(jobs);
   if (!entries) return entries.error();
-  std::map<std::pair<std::string, size_t>, const QueueEntry*> by_element;
+  // Entries by (job, array index): jobs numbered in a small map, elements in a hash map keyed
+  // by number and index (one lookup per task, no string compared per element).
+  std::map<std::string, uint64_t> job_no;
+  std::unordered_map<uint64_t, const QueueEntry*> by_element;
+  by_element.reserve(entries.value().size());
   std::map<std::string, const QueueEntry*> whole;
+  auto element_key = [](uint64_t job, size_t index) { return job << 32 | (index & 0xffffffffu); };
   for (const auto& q : entries.value()) {
     if (q.indices.empty()) whole[q.job] = &q;
-    for (size_t i : q.indices) by_element[{q.job, i}] = &q;
+    if (q.indices.empty()) continue;
+    uint64_t no = job_no.emplace(q.job, job_no.size()).first->second;
+    for (size_t i : q.indices) by_element[element_key(no, i)] = &q;  // array indices are < 2^32
   }
+  const std::string* last_job = nullptr;
+  const uint64_t* last_no = nullptr;
   // Queue entries whose dependency can never be met: cancelled, the entry only (an element
   // chained element for element can be the only one of its array that never runs).
   std::set<std::string> never;
@@ -514,7 +524,13 @@ Result<void> BatchBackend::observe(const store::Experiment& exp, const plan::Pla
     if (!wanted(f)) continue;
     const auto& [job, index] = task_jobs[f.id];
     const QueueEntry* q = nullptr;
-    if (auto it = by_element.find({job, index}); it != by_element.end()) q = it->second;
+    if (!last_job || *last_job != job) {
+      auto it = job_no.find(job);
+      last_job = &job;
+      last_no = it == job_no.end() ? nullptr : &it->second;
+    }
+    if (auto it = last_no && index <= 0xffffffffu ? by_element.find(element_key(*last_no, index)) : by_element.end(); it != by_element.end())
+      q = it->second;
     else if (auto w = whole.find(job); w != whole.end()) q = w->second;
     store::SchedulerView v;
     if (q) {

@@ -1,6 +1,7 @@
 #include "xrun/backend/batch/slurm.hpp"
 
 #include <algorithm>
+#include <string_view>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -178,27 +179,51 @@ bool SlurmDialect::cancel_error_is_benign(const std::string& err) const {
 std::string SlurmDialect::element(const std::string& job, size_t index) const { return fmt::format("{}_{}", job, index); }
 
 std::vector<QueueEntry> parse_squeue(const std::string& out) {
+  // Read in place (one line per array element with -r: 100,000 lines for a large sweep); only
+  // the entries themselves are made.
   std::vector<QueueEntry> recs;
-  for (const auto& line : util::split(out, '\n')) {
-    auto f = util::split(util::trim(line), '|');
-    if (f.size() < 3 || f[0].empty()) continue;
+  std::string_view rest = out;
+  auto trim = [](std::string_view v) {  // as util::trim
+    size_t b = v.find_first_not_of(" \t\r\n");
+    if (b == std::string_view::npos) return std::string_view();
+    return v.substr(b, v.find_last_not_of(" \t\r\n") - b + 1);
+  };
+  while (!rest.empty()) {
+    size_t nl = rest.find('\n');
+    std::string_view line = trim(rest.substr(0, nl));
+    rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
+    size_t bar1 = line.find('|');
+    if (bar1 == std::string_view::npos || bar1 == 0) continue;
+    size_t bar2 = line.find('|', bar1 + 1);
+    if (bar2 == std::string_view::npos) continue;
+    size_t bar3 = line.find('|', bar2 + 1);
+    std::string_view id = line.substr(0, bar1);
     QueueEntry r;
-    r.state = f[1];
-    r.reason = f[2];
-    const std::string& id = f[0];
+    r.state = line.substr(bar1 + 1, bar2 - bar1 - 1);
+    r.reason = line.substr(bar2 + 1, bar3 == std::string_view::npos ? std::string_view::npos : bar3 - bar2 - 1);
     auto us = id.find('_');
-    if (us == std::string::npos) {
+    if (us == std::string_view::npos) {
       r.job = id;
     } else {
       r.job = id.substr(0, us);
-      std::string rest = id.substr(us + 1);
-      if (!rest.empty() && rest.front() == '[') {
-        auto close = rest.find(']');
-        rest = rest.substr(1, close == std::string::npos ? std::string::npos : close - 1);
+      std::string_view idx = id.substr(us + 1);
+      size_t n = 0;
+      bool digits = !idx.empty() && idx.size() <= 9;
+      for (char c : idx) {
+        digits = digits && c >= '0' && c <= '9';
+        n = n * 10 + static_cast<size_t>(c - '0');
       }
-      // An index list squeue abbreviated (`123_[2,9,22,...]`) or that cannot be read: the job
-      // is still there, so the record stands for every element not listed on its own line.
-      if (auto idx = parse_array_spec(rest)) r.indices = *idx;
+      if (digits) {
+        r.indices.push_back(n);  // one element (the common case)
+      } else {
+        if (!idx.empty() && idx.front() == '[') {
+          auto close = idx.find(']');
+          idx = idx.substr(1, close == std::string_view::npos ? std::string_view::npos : close - 1);
+        }
+        // An index list squeue abbreviated (`123_[2,9,22,...]`) or that cannot be read: the job
+        // is still there, so the record stands for every element not listed on its own line.
+        if (auto parsed = parse_array_spec(std::string(idx))) r.indices = *parsed;
+      }
     }
     recs.push_back(std::move(r));
   }
