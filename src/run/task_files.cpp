@@ -221,8 +221,6 @@ std::string task_script(const store::Experiment& exp, const plan::Plan& p, size_
   return out;
 }
 
-namespace {
-
 // The stage's `setup:` lines (the file's, then the stage's own).
 std::vector<std::string> setup_lines(const json& meta, const plan::Plan& p, size_t stage) {
   std::vector<std::string> setup;
@@ -239,16 +237,14 @@ std::vector<std::string> setup_lines(const json& meta, const plan::Plan& p, size
   return setup;
 }
 
-}  // namespace
-
 Result<int> prepare_task(const store::Experiment& exp, const plan::Plan& p, const json& meta, size_t task,
-                         std::vector<std::string>* spares) {
+                         std::vector<std::string>* spares, const std::vector<std::string>* setup) {
   bool fresh = false;
   auto attempt = exp.begin_attempt(task, &fresh, spares);
   if (!attempt) return attempt.error();
   std::string workdir = meta.value("workdir", std::string("."));
-  auto setup = setup_lines(meta, p, store::locate(p, task).first);
-  std::string script = task_script(exp, p, task, workdir, attempt.value(), setup);
+  std::string script = task_script(exp, p, task, workdir, attempt.value(),
+                                   setup ? *setup : setup_lines(meta, p, store::locate(p, task).first));
   // In a folder just made (or reused), nobody reads cmd.sh before the worker is handed the task.
   if (fresh) XRUN_TRY(util::write_new_file(exp.task_dir(task) + "/cmd.sh", script));
   else XRUN_TRY(util::atomic_write(exp.task_dir(task) + "/cmd.sh", script));

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/close_range.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -56,15 +57,20 @@ void put(const util::Fd& fd, const std::string& text) {
   if (fd.valid()) (void)!::pwrite(fd.get(), text.data(), text.size(), 0);
 }
 
-// One line to the runner; a runner that is gone is no reason to stop recording tasks.
-void say(const std::string& line) {
+// Lines for the runner, sent before the worker waits for anything (so that a task's end and the
+// next one's start reach the runner together); a runner that is gone is no reason to stop
+// recording tasks.
+std::string g_said;
+void say(const std::string& line) { g_said += line; }
+void flush() {
   size_t off = 0;
-  while (off < line.size()) {
-    ssize_t n = ::write(1, line.data() + off, line.size() - off);
+  while (off < g_said.size()) {
+    ssize_t n = ::write(1, g_said.data() + off, g_said.size() - off);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
+    if (n <= 0) break;
     off += static_cast<size_t>(n);
   }
+  g_said.clear();
 }
 
 void append_to(const std::string& path, const std::string& text) {
@@ -147,6 +153,7 @@ class Worker {
     if (child) {
       g_group = child->pid();
       say(fmt::format("S {} {}\n", child->pid(), id));
+      flush();
       int status_code = 0;
       while (::waitpid(child->pid(), &status_code, 0) < 0 && errno == EINTR) {
       }
@@ -197,19 +204,40 @@ int run_worker(const std::string& tasks_dir, const std::string& shell) {
   }
   Worker worker(tasks_dir, shell);
   std::string buf;
+  bool ended = false;
   char chunk[4096];
-  for (;;) {
-    ssize_t n = ::read(0, chunk, sizeof chunk);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    buf.append(chunk, static_cast<size_t>(n));
-    size_t pos = 0, nl;
-    while ((nl = buf.find('\n', pos)) != std::string::npos) {
-      worker.run(std::string_view(buf).substr(pos, nl - pos));
-      pos = nl + 1;
+  // Read what is there; with `wait`, block until something is. Sets `ended` at the end of input.
+  auto fill = [&](bool wait) {
+    if (wait) flush();
+    for (;;) {
+      if (!wait) {
+        pollfd p{0, POLLIN, 0};
+        if (::poll(&p, 1, 0) <= 0) return;
+      }
+      ssize_t n = ::read(0, chunk, sizeof chunk);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        ended = true;
+        return;
+      }
+      buf.append(chunk, static_cast<size_t>(n));
+      if (wait) return;
     }
-    buf.erase(0, pos);
+  };
+  while (!ended) {
+    fill(true);
+    size_t nl;
+    while ((nl = buf.find('\n')) != std::string::npos) {
+      // A task the runner queued is not started once the runner has closed our input (it is
+      // being interrupted): the end of input that follows it says so.
+      fill(false);
+      if (ended) break;
+      std::string line = buf.substr(0, nl);
+      buf.erase(0, nl + 1);
+      worker.run(line);
+    }
   }
+  flush();
   return 0;
 }
 

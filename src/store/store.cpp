@@ -1,5 +1,6 @@
 #include "xrun/store/store.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
@@ -308,40 +309,55 @@ void tidy_folded(int tasks_fd, size_t task) {
 }
 
 // Set a folded task's folder aside whole, as spare/<task>, when it holds nothing but its records,
-// its script and empty output files (a task that wrote nothing): its records and script are
-// truncated first (the index holds its facts already), so that the folder, renamed into place for
-// a new task, holds only empty files. Returns false (nothing moved) otherwise.
-bool spare_folded(int exp_fd, int tasks_fd, size_t task) {
-  const std::string name = std::to_string(task);
-  util::Fd d(::openat(tasks_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (!d.valid()) return false;
-  for (const char* f : {"control", "attempt"}) ::unlinkat(d.get(), f, 0);
-  static const std::set<std::string> kFiles = {"started", "status", "cmd.sh", "stdout", "stderr"};
-  for (const auto& f : util::list_dir_fd(d.get())) {
-    struct stat st {};
-    if (!kFiles.count(f) || ::fstatat(d.get(), f.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
-      return false;
-    if ((f == "stdout" || f == "stderr") && st.st_size != 0) return false;
+// its script and empty output files (`e`: what the fold found kept). Its records are blanked
+// first (the index holds its facts already; a record's first line, its state, is in its first
+// 512 bytes), so that the folder, renamed into place for a new task, holds no record; its script
+// is written anew before that task starts. Returns false (nothing moved) otherwise.
+bool spare_folded(int exp_fd, int tasks_fd, const IndexEntry& e) {
+  if (e.has_stdout || e.has_stderr || e.has_metrics) return false;
+  const std::string name = std::to_string(e.id);
+  int fd = ::openat(tasks_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return false;
+  DIR* dir = ::fdopendir(fd);
+  if (!dir) {
+    ::close(fd);
+    return false;
   }
-  // Blanked rather than truncated: their blocks are written over again by the next task, not
-  // freed and allocated (and discarded) each time. Readers ignore a record of blanks.
-  for (const char* f : {"started", "status", "cmd.sh"}) {
-    util::Fd t(::openat(d.get(), f, O_WRONLY | O_NOFOLLOW | O_CLOEXEC));
-    if (!t.valid()) {
-      if (errno == ENOENT) continue;
-      return false;
-    }
+  static const std::set<std::string_view> kFiles = {"started", "status", "cmd.sh", "stdout", "stderr", "control", "attempt"};
+  bool plain = true;
+  std::vector<const char*> drop;
+  while (dirent* de = ::readdir(dir)) {
+    std::string_view n = de->d_name;
+    if (n == "." || n == "..") continue;
+    auto it = kFiles.find(n);
     struct stat st {};
-    if (::fstat(t.get(), &st) != 0) return false;
-    if (st.st_size > 65536) {
-      if (::ftruncate(t.get(), 0) != 0) return false;
+    bool regular = de->d_type == DT_REG ||
+                   (de->d_type == DT_UNKNOWN && ::fstatat(::dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                    S_ISREG(st.st_mode));
+    if (it == kFiles.end() || !regular) {
+      plain = false;
+      break;
+    }
+    if (n == "control" || n == "attempt") drop.push_back(it->data());
+  }
+  const int d = ::dirfd(dir);
+  bool ok = plain;
+  for (const char* f : drop) ok = ok && ::unlinkat(d, f, 0) == 0;
+  static const std::string kBlank = [] {
+    std::string b(511, ' ');
+    return b + '\n';
+  }();
+  for (const char* f : {"started", "status"}) {
+    if (!ok) break;
+    util::Fd t(::openat(d, f, O_WRONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!t.valid()) {
+      ok = errno == ENOENT;
       continue;
     }
-    std::string blanks(static_cast<size_t>(st.st_size), ' ');
-    if (!blanks.empty()) blanks.back() = '\n';
-    if (::pwrite(t.get(), blanks.data(), blanks.size(), 0) != static_cast<ssize_t>(blanks.size())) return false;
+    ok = ::pwrite(t.get(), kBlank.data(), kBlank.size(), 0) == static_cast<ssize_t>(kBlank.size());
   }
-  return ::renameat2(tasks_fd, name.c_str(), exp_fd, ("spare/" + name).c_str(), RENAME_NOREPLACE) == 0;
+  ::closedir(dir);
+  return ok && ::renameat2(tasks_fd, name.c_str(), exp_fd, ("spare/" + name).c_str(), RENAME_NOREPLACE) == 0;
 }
 
 // Whether a task's file is kept (anything but a missing or empty regular file).
@@ -501,11 +517,11 @@ Result<size_t> Experiment::fold(const std::vector<size_t>& tasks, bool requeues,
     if (::mkdir(path("spare").c_str(), 0755) == 0 || errno == EEXIST)
       exp_fd.reset(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   }
-  for (size_t id : added) {
-    if (exp_fd.valid() && recycle->count(id) && spare_folded(exp_fd.get(), tasks_fd.get(), id))
-      spared->push_back(std::to_string(id));
+  for (const auto& e : entries) {
+    if (exp_fd.valid() && recycle->count(e.id) && spare_folded(exp_fd.get(), tasks_fd.get(), e))
+      spared->push_back(std::to_string(e.id));
     else
-      tidy_folded(tasks_fd.get(), id);
+      tidy_folded(tasks_fd.get(), e.id);
   }
   return added.size();
 }

@@ -25,9 +25,12 @@ std::string task_script(const store::Experiment& exp, const plan::Plan& p, size_
                         int attempt, const std::vector<std::string>& setup = {});
 
 // Before a task (re)runs: archive the previous attempt, write `attempt` and `cmd.sh`.
-// Returns the attempt number. `spares`: as for Experiment::begin_attempt.
+// Returns the attempt number. `spares`: as for Experiment::begin_attempt; `setup`: the task's
+// stage's setup_lines(), when the caller has them.
 Result<int> prepare_task(const store::Experiment& exp, const plan::Plan& p, const json& meta, size_t task,
-                         std::vector<std::string>* spares = nullptr);
+                         std::vector<std::string>* spares = nullptr, const std::vector<std::string>* setup = nullptr);
+// A stage's `setup:` lines (the file's, then the stage's own).
+std::vector<std::string> setup_lines(const json& meta, const plan::Plan& p, size_t stage);
 // The scripts of many tasks in one file (a batch array's), for `sh wrapper.sh TASK_DIR FILE`: the
 // wrapper creates the task's folder and cuts its script out when the task starts, so that
 // submitting N tasks writes one file, not N folders. A task that already has a folder (a

@@ -229,6 +229,7 @@ class Pool {
     stages_.resize(p.stages.size());
     for (size_t s = 0; s < p.stages.size(); ++s) {
       stages_[s].set = s < stage_settings.size() ? stage_settings[s] : StageSettings{};
+      setups_.push_back(run::setup_lines(meta, p, s));
     }
     for (size_t id : opts.to_run) ++stages_[store::locate(p, id).first].total;
   }
@@ -252,6 +253,7 @@ class Pool {
       if (all_done()) break;
       if (store_error_ && busy() == 0) break;
       prepare_ahead();
+      fold_ended(false);  // once the free slots have their next tasks
       int sig = wait_events(next_wakeup());
       if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) {
         interrupt_signal_ = sig;
@@ -286,6 +288,9 @@ class Pool {
     run::Child oneshot;
     std::optional<size_t> task;
     size_t stage = 0;
+    // The task the worker starts as soon as `task` ends (queue_task), counted as running.
+    std::optional<size_t> next;
+    size_t next_stage = 0;
     std::map<std::string, std::vector<size_t>> held;  // resource ids the task holds
     long pgid = 0;
     long orphan = 0;  // the worker died while this group's leader ran: the runner reaps it
@@ -497,7 +502,6 @@ class Pool {
     size_t s = stage_of(id);
     ++stages_[s].done;
     ended_.push_back(id);
-    fold_ended(false);
     store::TaskStatus t = state_of(id);
     if (!run::satisfied(t)) ++stages_[s].failed;
     // early_stopping: a finished task whose metrics meet a condition stops the stage.
@@ -580,6 +584,87 @@ class Pool {
         if (store_error_ || busy() >= slots_.size()) return;  // (an adopted task counts)
       }
     }
+    queue_next();
+  }
+
+  // Each worker that runs a task is handed its next one, which it starts as soon as the current
+  // one ends, without a round trip through the runner (what xargs does): only tasks that need
+  // nothing decided at their start (no resources, no max_parallel, no early_stopping, no
+  // --skip-existing test; not a resume).
+  void queue_next() {
+    if (worker_argv_.empty() || opts_.resume || stopping_ || store_error_) return;
+    for (auto& slot : slots_) {
+      while (slot.busy() && !slot.next && !slot.orphan && slot.worker.running() && slot.to.valid()) {
+        std::optional<size_t> pick;
+        for (size_t s : graph_.order()) {
+          auto& st = stages_[s];
+          const auto& stage = plan_.stages[s];
+          if (st.phase != StageRun::Phase::Open || st.ready.empty() || st.set.max_parallel > 0 ||
+              !stage.resources.empty() || !stage.early_stopping.empty() || !st.early_stop.empty())
+            continue;
+          const auto& task = stage.tasks[st.ready.front() - offsets_[s]];
+          if (opts_.skip_existing && (task.creates || task.requires_)) continue;
+          pick = st.ready.front();
+          st.ready.pop_front();
+          break;
+        }
+        if (!pick) return;
+        queue_task(slot, *pick);
+      }
+    }
+  }
+
+  void queue_task(Slot& slot, size_t id) {
+    size_t s = stage_of(id);
+    if (cancelled_.count(id)) {
+      task_settled(id);
+      return;
+    }
+    if (!prepared_.erase(id)) {
+      if (auto attempt = run::prepare_task(exp_, plan_, meta_, id, &spares_, &setups_[stage_of(id)]); !attempt) {
+        store_failed(attempt.error());
+        return;  // not started: it stays PENDING for `xrun resume`
+      }
+    }
+    std::string line = std::to_string(id) + "\n";
+    if (::write(slot.to.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+      stages_[s].ready.push_front(id);  // the worker is gone (its end is read next)
+      slot.to.reset();
+      return;
+    }
+    spdlog::debug("task {}: queued ({}/{}) in slot {}", id, plan_.stages[s].name, id - offsets_[s],
+                  &slot - slots_.data() + 1);
+    slot.next = id;
+    slot.next_stage = s;
+    ++stages_[s].running;
+  }
+
+  // The current task ended: the queued one is the slot's task now (its worker starts it now).
+  void promote(Slot& slot) {
+    if (slot.task || !slot.next) return;
+    slot.task = slot.next;
+    slot.stage = slot.next_stage;
+    slot.next.reset();
+    slot.start = util::now_seconds();
+    slot.term_at = 0;
+    slot.pgid = 0;
+    slot.orphan = 0;
+    slot.cancel_sent = false;
+    slot.held.clear();
+    if (stopping_) {
+      // Started while the runner was being interrupted (its worker had read it already).
+      write_control(*slot.task, {"CANCELLED", interrupted_why_});
+      signal_task(slot, SIGTERM);
+      slot.cancel_sent = true;
+    }
+  }
+
+  // A worker that is gone never starts its queued task: it is ready again.
+  void unqueue(Slot& slot) {
+    if (!slot.next) return;
+    --stages_[slot.next_stage].running;
+    stages_[slot.next_stage].ready.push_front(*slot.next);
+    slot.next.reset();
   }
 
   // Write the scripts of the next ready tasks while the workers are busy, so that handing a
@@ -593,7 +678,7 @@ class Pool {
         if (prepared_.count(id) || cancelled_.count(id)) continue;
         const auto& task = plan_.stages[s].tasks[id - offsets_[s]];
         if (opts_.skip_existing && (task.creates || task.requires_)) return;  // decided at start time
-        auto r = run::prepare_task(exp_, plan_, meta_, id, &spares_);
+        auto r = run::prepare_task(exp_, plan_, meta_, id, &spares_, &setups_[stage_of(id)]);
         if (!r) {
           store_failed(r.error());
           return;
@@ -672,7 +757,7 @@ class Pool {
       return false;
     }
     if (!prepared_.erase(id)) {
-      auto attempt = run::prepare_task(exp_, plan_, meta_, id, &spares_);
+      auto attempt = run::prepare_task(exp_, plan_, meta_, id, &spares_, &setups_[stage_of(id)]);
       if (!attempt) {
         store_failed(attempt.error());
         return false;  // not started: it stays PENDING for `xrun resume`
@@ -755,7 +840,6 @@ class Pool {
       ++stages_[slot.stage].done;  // succeeded, and nothing waits for it: nothing to read back
       if (!orphaned) may_recycle(id, group);
       ended_.push_back(id);
-      fold_ended(false);
       return;
     }
     if (rc && *rc == kCannotRecord) {
@@ -834,7 +918,10 @@ class Pool {
         // A cancel sent before the task had a group reached only the worker: send it again.
         if (blind && slot.cancel_sent && slot.busy()) signal_task(slot, SIGTERM);
       }
-      else if (line.size() > 2 && line[0] == 'E') task_ended(slot, std::atoi(line.c_str() + 2));
+      else if (line.size() > 2 && line[0] == 'E') {
+        task_ended(slot, std::atoi(line.c_str() + 2));
+        promote(slot);
+      }
     }
   }
 
@@ -842,6 +929,7 @@ class Pool {
   // a child of this runner (a subreaper). The slot stays busy with it until the runner reaps
   // its leader and records its real end; walltime, cancel and signals still reach it.
   void worker_gone(Slot& slot) {
+    unqueue(slot);
     if (!slot.task) return;
     long pg = slot.pgid;
     if (pg <= 0) {
@@ -1054,6 +1142,16 @@ class Pool {
   int interrupted() {
     int sig = interrupt_signal_;
     std::string why = fmt::format("interrupted by {}", signal_name(sig));
+    interrupted_why_ = why;
+    // The workers' input is closed first: a worker that reads a queued task together with the
+    // end of its input does not start it (and one that started it already is stopped when it
+    // says so, see promote()).
+    for (auto& s : slots_) s.to.reset();
+    // (A queued task stays its slot's: when its worker ends the current one, the slot waits for
+    // the worker to say it started it, or for the worker to exit.)
+    std::vector<size_t> queued;
+    for (auto& s : slots_)
+      if (s.next) queued.push_back(*s.next);
     progress_.note(fmt::format("xrun: {}: stopping {} running task(s)", why, busy()));
     for (auto& s : slots_) {
       if (!s.busy()) continue;
@@ -1078,6 +1176,7 @@ class Pool {
       }
     }
     stopping_ = true;  // a parent that ends during the grace makes no child ready
+    never.insert(never.end(), queued.begin(), queued.end());
     for (size_t id : never)
       if (!cancelled_.count(id)) decide(id, {"CANCELLED", why + " before it started"});
     // Grace, then SIGKILL. A second signal cuts the grace short.
@@ -1149,6 +1248,7 @@ class Pool {
   std::vector<size_t> ended_;  // ended, not folded yet
   std::set<size_t> recycle_;   // of those, the ones whose folder may become a spare one
   std::vector<std::string> spares_;  // spare folders (spare/<name>) for new tasks
+  std::vector<std::vector<std::string>> setups_;  // each stage's setup lines
   static constexpr size_t kFoldBatch = 64;
   static constexpr size_t kMaxSpares = 4096;
   size_t folded_ = 0;
@@ -1157,6 +1257,7 @@ class Pool {
   long long cancel_stamp_ = -1;
   int interrupt_signal_ = 0;
   bool stopping_ = false;
+  std::string interrupted_why_;
   size_t timed_ = 0;
   double durations_ = 0;  // summed durations of the tasks this runner saw end
   double start_ = 0;
