@@ -1,0 +1,111 @@
+// The local pool's worker (`xrun _worker`, run/worker.hpp) and the runner handing each worker its
+// next task ahead of time.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+
+#include <set>
+
+#include "support/env.hpp"
+#include "xrun/util/fs.hpp"
+#include "xrun/util/text.hpp"
+
+using namespace xrun;
+using test::Env;
+
+namespace {
+// A tasks folder with task 0, whose script leaves a mark.
+std::string one_task(const Env& e) {
+  REQUIRE(util::make_dirs(e.path("tasks/0")).ok());
+  e.file("tasks/0/cmd.sh", "echo ran > " + e.path("mark") + "\necho out\n");
+  return e.path("tasks");
+}
+std::vector<std::string> lines(const std::string& text) {
+  std::vector<std::string> out;
+  for (auto& l : util::split(text, '\n'))
+    if (!l.empty()) out.push_back(l);
+  return out;
+}
+}  // namespace
+
+TEST_CASE("the worker runs a task handed to it and records it as the wrapper does", "[cli][worker]") {
+  Env e;
+  std::string tasks = one_task(e);
+  // Its input stays open while it runs the task (as the runner keeps it open).
+  auto r = test::run_program({"sh", "-c", "(printf '0\\n'; sleep 1) | \"$0\" _worker \"$1\" ''", XRUN_BIN, tasks},
+                             e.opts);
+  REQUIRE(r.code == 0);
+  auto said = lines(r.out);
+  REQUIRE(said.size() == 2);
+  CHECK(util::starts_with(said[0], "S "));
+  CHECK(said[1] == "E 0 0");
+  CHECK(util::exists(e.path("mark")));
+  CHECK(test::read(tasks + "/0/stdout") == "out\n");
+  auto started = test::read(tasks + "/0/started");
+  CHECK(started.find("state=RUNNING") != std::string::npos);
+  CHECK(started.find("written=1") != std::string::npos);
+  auto status = test::read(tasks + "/0/status");
+  CHECK(status.find("state=SUCCEEDED") != std::string::npos);
+  CHECK(status.find("exit=0") != std::string::npos);
+}
+
+TEST_CASE("the worker does not start a task whose line ends its input (the runner is being interrupted)",
+          "[cli][worker]") {
+  Env e;
+  std::string tasks = one_task(e);
+  auto r = test::run_program({"sh", "-c", "printf '0\\n' | \"$0\" _worker \"$1\" ''", XRUN_BIN, tasks}, e.opts);
+  REQUIRE(r.code == 0);
+  CHECK(r.out.empty());
+  CHECK_FALSE(util::exists(e.path("mark")));
+  CHECK_FALSE(util::exists(tasks + "/0/started"));
+}
+
+TEST_CASE("the worker: a missing task shell, a task killed by a signal, an unknown task", "[cli][worker]") {
+  Env e;
+  std::string tasks = one_task(e);
+  REQUIRE(util::make_dirs(tasks + "/1").ok());
+  e.file("tasks/1/cmd.sh", "kill -TERM $$\n");
+  auto r = test::run_program(
+      {"sh", "-c", "(printf '0\\n1\\n7\\n'; sleep 1) | \"$0\" _worker \"$1\" \"$2\"", XRUN_BIN, tasks, "nosuchshell"},
+      e.opts);
+  REQUIRE(r.code == 0);
+  CHECK(lines(r.out) == std::vector<std::string>{"E 127 0", "E 127 1", "E 2 7"});
+  CHECK(test::read(tasks + "/0/stderr").find("task shell 'nosuchshell' not found") != std::string::npos);
+  CHECK(test::read(tasks + "/0/status").find("exit=127") != std::string::npos);
+  auto s = test::run_program({"sh", "-c", "(printf '1\\n'; sleep 1) | \"$0\" _worker \"$1\" ''", XRUN_BIN, tasks},
+                             e.opts);
+  auto said = lines(s.out);
+  REQUIRE(said.size() == 2);
+  CHECK(said[1] == "E 143 1");
+  auto status = test::read(tasks + "/1/status");
+  CHECK(status.find("state=FAILED") != std::string::npos);
+  CHECK(status.find("signal=15") != std::string::npos);
+}
+
+TEST_CASE("Ctrl-C while each worker holds its next task: no task starts after it, none runs twice",
+          "[cli][worker][signals]") {
+  Env e;
+  auto f = e.file("exp.yml",
+                  "command: 'echo {i} >> started.txt; sleep 0.4'\nvariables:\n  i:\n    arange: 40\n");
+  auto b = e.bg({"run", f, "-j", "2", "--quiet"});
+  REQUIRE(test::eventually([&] { return !b.out().empty(); }));
+  std::string id = test::first_line(b.out());
+  REQUIRE(test::eventually([&] { return lines(test::read(e.path("started.txt"))).size() >= 4; }));
+  ::kill(b.pid, SIGINT);
+  size_t at_signal = lines(test::read(e.path("started.txt"))).size();
+  CHECK(b.wait(20) == 130);
+  ::usleep(600 * 1000);
+  auto ran = lines(test::read(e.path("started.txt")));
+  // (One more at most: a task that ended just as the signal came may have let its worker start
+  // the next one before the runner closed its input; it is stopped and CANCELLED.)
+  CHECK(ran.size() <= at_signal + 1);
+  CHECK(std::set<std::string>(ran.begin(), ran.end()).size() == ran.size());
+  auto s = e.status(id);
+  size_t started = 0;
+  for (const auto& t : s["tasks"]) {
+    std::string state = t["state"];
+    CHECK((state == "SUCCEEDED" || state == "CANCELLED"));
+    if (state == "SUCCEEDED" || t["duration"].is_number()) ++started;  // (a start recorded)
+  }
+  CHECK(started == ran.size());
+}
