@@ -15,13 +15,10 @@
 using namespace xrun;
 using test::Env;
 using test::first_line;
+using test::wait_for_id;
 
 namespace {
 
-std::string wait_for_id(const test::Background& b) {
-  REQUIRE(test::eventually([&] { return !b.out().empty(); }));
-  return first_line(b.out());
-}
 
 // How many lines of `file` say each word.
 std::map<std::string, int> tally(const std::string& file) {
@@ -37,6 +34,14 @@ std::map<std::string, int> index_lines(const std::string& dir) {
   for (const auto& l : util::split(test::read(dir + "/index"), '\n'))
     if (!l.empty() && l[0] != '#') ++n[l.substr(0, l.find('\t'))];
   return n;
+}
+
+// Runs a file that succeeds; returns the experiment's id and folder.
+std::pair<std::string, std::string> run_ok(const Env& e, const std::string& file) {
+  auto r = e.x({"run", file, "-j", "2", "-q"});
+  REQUIRE(r.code == 0);
+  std::string id = first_line(r.out);
+  return {id, e.exp_dir(id)};
 }
 
 }  // namespace
@@ -150,10 +155,7 @@ TEST_CASE("a background job that outlives its task: its folder is not reused, it
   auto f = e.file("exp.yml",
                   "command: 'if [ {i} = 0 ]; then (sleep 3; echo late {i}; echo late err >&2) & fi; true'\n"
                   "variables:\n  i:\n    arange: 150\n");
-  auto r = e.x({"run", f, "-j", "2", "-q"});
-  REQUIRE(r.code == 0);
-  std::string id = first_line(r.out);
-  const std::string dir = e.exp_dir(id);
+  const auto [id, dir] = run_ok(e, f);
   CHECK(test::eventually([&] { return e.x({"logs", id, "0"}).out == "late 0\n"; }, 20));
   CHECK(e.x({"logs", id, "0", "--stderr"}).out == "late err\n");
   // Nowhere else.
@@ -166,7 +168,7 @@ TEST_CASE("a background job that outlives its task: its folder is not reused, it
   CHECK(e.x({"logs", id, "0"}).out == "late 0\n");
 }
 
-TEST_CASE("tasks that wrote output, metrics or files into their folder keep them; logs of every task unchanged",
+TEST_CASE("tasks that wrote output, metrics or files into their folder keep them - logs of every task unchanged",
           "[cli][spare]") {
   Env e;
   auto f = e.file("exp.yml",
@@ -178,10 +180,7 @@ TEST_CASE("tasks that wrote output, metrics or files into their folder keep them
                   "    4) echo file {i} > \"$XRUN_TASK_DIR/made\" ;;\n"
                   "  esac\n"
                   "variables:\n  i:\n    arange: 200\n");
-  auto r = e.x({"run", f, "-j", "2", "-q"});
-  REQUIRE(r.code == 0);
-  std::string id = first_line(r.out);
-  const std::string dir = e.exp_dir(id);
+  const auto [id, dir] = run_ok(e, f);
   auto s = e.status(id);
   for (int i = 0; i < 200; ++i) {
     INFO("task " << i);

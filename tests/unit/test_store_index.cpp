@@ -423,7 +423,7 @@ TEST_CASE("a crash mid-append (a last line cut short): the next fold rewrites th
   CHECK(test::read(x.dir(2) + "/stdout") == "out\n");
 }
 
-TEST_CASE("an index replaced while a reader has it cached is parsed whole; an index edited in place is too",
+TEST_CASE("an index replaced while a reader has it cached is parsed whole, and so is an index edited in place",
           "[store][index]") {
   Exp x(8);
   for (size_t t = 0; t < 8; ++t) x.ran(t, t == 0 ? "FAILED" : "SUCCEEDED", t == 0 ? 1 : 0);
