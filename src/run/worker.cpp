@@ -4,6 +4,7 @@
 #include <linux/close_range.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -28,10 +29,17 @@ namespace {
 
 // The running task's process group, for the signal handlers (0: none).
 volatile sig_atomic_t g_group = 0;
+// A signal that came while no task ran but its id was already waiting on stdin (the runner
+// handed it a task, then stopped it before it knew its group): passed on once the task starts.
+volatile sig_atomic_t g_pending = 0;
 
 extern "C" void forward_signal(int sig) {
+  const int saved = errno;
   pid_t group = g_group;
+  int queued = 0;
   if (group > 0) ::kill(-group, sig);
+  else if (::ioctl(0, FIONREAD, &queued) == 0 && queued > 0) g_pending = sig;
+  errno = saved;
 }
 
 // The room a record is written over: a line of blanks, which readers ignore (as the sh wrapper's
@@ -55,6 +63,25 @@ util::Fd reserve(const std::string& path) {
 // Write a record over its reserved room, in one write.
 void put(const util::Fd& fd, const std::string& text) {
   if (fd.valid()) (void)!::pwrite(fd.get(), text.data(), text.size(), 0);
+}
+
+// TERM, INT and HUP, forwarded to the running task.
+sigset_t forwarded_signals() {
+  sigset_t s;
+  sigemptyset(&s);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&s, sig);
+  return s;
+}
+
+// Before a task's end is said: the signals are blocked again, and those that came for this task
+// after it ended (or for one that never started) are dropped, not kept for the next task.
+void settle_signals() {
+  const sigset_t set = forwarded_signals();
+  ::sigprocmask(SIG_BLOCK, &set, nullptr);
+  const timespec none{0, 0};
+  while (::sigtimedwait(&set, nullptr, &none) > 0) {
+  }
+  g_pending = 0;
 }
 
 // Lines for the runner, sent before the worker waits for anything (so that a task's end and the
@@ -92,7 +119,9 @@ class Worker {
     if (!shell_path_.empty() && ::access(shell_path_.c_str(), X_OK) != 0) shell_path_.clear();
   }
 
-  // One task: returns the line for the runner.
+  // One task: says its start and its end to the runner. Called with TERM, INT and HUP blocked:
+  // one sent (by the runner) while the task is being started is passed on once it has a group;
+  // they are unblocked while it runs, and blocked again before its end is said.
   void run(std::string_view line) {
     std::string env_words;
     if (auto tab = line.find('\t'); tab != std::string_view::npos) {
@@ -102,7 +131,10 @@ class Worker {
     std::string id(line);
     const std::string dir = tasks_ + "/" + id;
     struct stat st {};
-    if (id.empty() || id.find('/') != std::string::npos || ::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    // A task id is a number: never `..` or `.` (the experiment's or the tasks folder itself).
+    if (id.empty() || id.find_first_not_of("0123456789") != std::string::npos || ::lstat(dir.c_str(), &st) != 0 ||
+        !S_ISDIR(st.st_mode)) {
+      settle_signals();
       say(fmt::format("E 2 {}\n", id));
       return;
     }
@@ -112,6 +144,7 @@ class Worker {
     util::Fd status = reserve(dir + "/status");
     util::Fd started = status.valid() ? reserve(dir + "/started") : util::Fd();
     if (!started.valid()) {
+      settle_signals();
       say(fmt::format("E 75 {}\n", id));
       return;
     }
@@ -150,13 +183,18 @@ class Worker {
     w.state = "RUNNING";
     put(started, store::format_started_record(w));
     started.reset();
+    if (child) g_group = child->pid();
+    // A signal that came while the task was being started reaches its group now.
+    ::sigprocmask(SIG_SETMASK, &empty_mask_, nullptr);
+    if (child && g_pending) ::kill(-child->pid(), g_pending);
+    g_pending = 0;
     if (child) {
-      g_group = child->pid();
       say(fmt::format("S {} {}\n", child->pid(), id));
       flush();
       int status_code = 0;
       while (::waitpid(child->pid(), &status_code, 0) < 0 && errno == EINTR) {
       }
+      settle_signals();  // (none goes to a group that has ended)
       child->mark_reaped(status_code);
       g_group = 0;
       w.exit_code = WIFEXITED(status_code) ? WEXITSTATUS(status_code) : 128 + WTERMSIG(status_code);
@@ -166,6 +204,7 @@ class Worker {
     // As the sh wrapper: a code above 128 is a signal's.
     if (rc > 128 && rc < 193) w.signal = rc - 128;
     w.state = rc == 0 ? "SUCCEEDED" : "FAILED";
+    settle_signals();
     put(status, store::format_wrapper_record(w));
     say(fmt::format("E {} {}\n", rc, id));
   }
@@ -190,9 +229,12 @@ int run_worker(const std::string& tasks_dir, const std::string& shell) {
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART;
   for (int sig : {SIGTERM, SIGINT, SIGHUP}) ::sigaction(sig, &sa, nullptr);
+  // TERM, INT and HUP are blocked but while the worker waits for its next task (ppoll) or for
+  // its task to end: none is lost in between, nor taken for the next task.
   sigset_t none;
   sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  const sigset_t forwarded = forwarded_signals();
+  ::sigprocmask(SIG_SETMASK, &forwarded, nullptr);
 
   // Nothing the runner was given reaches a task: descriptors inherited from whoever started it
   // (a shell leaks some) close when a task's shell starts.
@@ -206,15 +248,16 @@ int run_worker(const std::string& tasks_dir, const std::string& shell) {
   std::string buf;
   bool ended = false;
   char chunk[4096];
-  // Read what is there; with `wait`, block until something is. Sets `ended` at the end of input.
+  // Read what is there; with `wait`, block until something is (signals are let in only then).
+  // Sets `ended` at the end of input.
   auto fill = [&](bool wait) {
     if (wait) flush();
     for (;;) {
-      if (!wait) {
-        pollfd p{0, POLLIN, 0};
-        if (::poll(&p, 1, 0) <= 0) return;
-      }
-      ssize_t n = ::read(0, chunk, sizeof chunk);
+      pollfd in{0, POLLIN, 0};
+      int ready = wait ? ::ppoll(&in, 1, nullptr, &none) : ::poll(&in, 1, 0);
+      if (ready < 0 && errno == EINTR) continue;
+      if (ready == 0) return;
+      ssize_t n = ready < 0 ? -1 : ::read(0, chunk, sizeof chunk);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
         ended = true;

@@ -360,6 +360,17 @@ bool spare_folded(int exp_fd, int tasks_fd, const IndexEntry& e) {
   return ok && ::renameat2(tasks_fd, name.c_str(), exp_fd, ("spare/" + name).c_str(), RENAME_NOREPLACE) == 0;
 }
 
+// Whether some process of the task's group still runs here (a background job that outlived the
+// task's shell): it may still write the task's output, so the task is not folded yet (its empty
+// output files would go, and what it writes later with them). A group on another host, or
+// none recorded (the wrapper's own: a task that never started, or one run by the sh wrapper),
+// does not hold a fold back.
+bool group_lives(const WrapperRecord& w) {
+  static const std::string here = util::hostname();
+  if (w.pid <= 0 || w.pid == w.wrapper || w.host != here) return false;
+  return ::kill(static_cast<pid_t>(-w.pid), 0) == 0 || errno == EPERM;
+}
+
 // Whether a task's file is kept (anything but a missing or empty regular file).
 bool kept(int tasks_fd, size_t task, const char* file) {
   struct stat st {};
@@ -488,7 +499,7 @@ Result<size_t> Experiment::fold(const std::vector<size_t>& tasks, bool requeues,
   for (size_t id : tasks) {
     if (idx->contains(id)) continue;
     TaskFacts f = facts_at(tasks_fd.get(), id);
-    if (!foldable(f, requeues)) continue;
+    if (!foldable(f, requeues) || group_lives(*f.record)) continue;
     IndexEntry e;
     e.id = id;
     e.record = *f.record;
@@ -504,7 +515,9 @@ Result<size_t> Experiment::fold(const std::vector<size_t>& tasks, bool requeues,
   std::string lines;
   for (const auto& e : entries) lines += TaskIndex::format_entry(e);
   const auto& c = *index_cache_;
-  auto appended = c.id.size >= 0 ? append_index(dir_, c.id.ino, c.consumed, lines) : Result<bool>(false);
+  // (Written whole, too, when some of its lines are damaged: they go.)
+  auto appended = c.id.size >= 0 && idx->damaged() == 0 ? append_index(dir_, c.id.ino, c.consumed, lines)
+                                                         : Result<bool>(false);
   if (!appended) return appended.error();
   if (!appended.value()) {
     TaskIndex whole = *idx;
@@ -586,12 +599,18 @@ Result<int> Experiment::archive_attempt(size_t task) const {
   XRUN_TRY(util::make_dirs(d));
   int prev = 0;
   if (auto t = util::try_read_file(d + "/attempt")) prev = static_cast<int>(parse_long(util::trim(*t)).value_or(0));
-  // (Empty files are no attempt's: a reused folder holds them before its task starts.)
+  // (Empty files are no attempt's, nor are records of blanks: a reused folder holds them before
+  // its task starts, and so does a folder whose worker reserved the records' room and died.)
   auto has = [&](const char* f) {
     struct stat st {};
     return ::lstat((d + "/" + f).c_str(), &st) == 0 && (!S_ISREG(st.st_mode) || st.st_size > 0);
   };
-  bool has_files = has("started") || has("status") || has("control") || has("stdout");
+  auto has_record = [&](const char* f) {
+    if (!has(f)) return false;
+    auto text = util::try_read_file(d + "/" + f);
+    return !text || text->find_first_not_of(" \n") != std::string::npos;
+  };
+  bool has_files = has_record("started") || has_record("status") || has("control") || has("stdout");
   // A batch task's first attempt leaves no `attempt` file (its number is in its records).
   if (prev == 0 && has_files) prev = 1;
   if (prev > 0 && has_files) {

@@ -12,17 +12,7 @@
 using namespace xrun;
 using test::Env;
 using test::first_line;
-
-namespace {
-std::string wait_for_id(const test::Background& b) {
-  std::string id;
-  test::eventually([&] {
-    id = first_line(b.out());
-    return !id.empty();
-  });
-  return id;
-}
-}  // namespace
+using test::wait_for_id;
 
 TEST_CASE("status --state filters tasks (table and JSON), --exit-code tells the result, TRY shows attempts",
           "[cli][status]") {

@@ -14,12 +14,9 @@
 using namespace xrun;
 using test::Env;
 using test::first_line;
+using test::wait_for_id;
 
 namespace {
-std::string wait_for_id(const test::Background& b) {
-  REQUIRE(test::eventually([&] { return !b.out().empty(); }));
-  return first_line(b.out());
-}
 bool pid_gone(const std::string& pidfile) {
   auto t = test::read(pidfile);
   if (t.empty()) return false;

@@ -17,6 +17,7 @@
 using namespace xrun;
 using test::Env;
 using test::first_line;
+using test::wait_for_id;
 
 namespace {
 
@@ -51,10 +52,6 @@ std::string containers_of(const std::string& id, const std::string& cli = "docke
   return r ? util::trim(r->out) : "?";
 }
 
-std::string wait_for_id(const test::Background& b) {
-  REQUIRE(test::eventually([&] { return !b.out().empty(); }));
-  return first_line(b.out());
-}
 
 }  // namespace
 

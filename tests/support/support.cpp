@@ -1,5 +1,7 @@
 #include "support/support.hpp"
 
+#include <catch2/catch.hpp>
+
 #include "xrun/util/text.hpp"
 
 #include <fcntl.h>
@@ -136,6 +138,11 @@ std::string write_file(const std::string& dir, const std::string& name, const st
 std::string source_dir() { return XRUN_SOURCE_DIR; }
 
 std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+
+std::string wait_for_id(const Background& b) {
+  REQUIRE(eventually([&] { return !b.out().empty(); }));
+  return first_line(b.out());
+}
 
 int peak_concurrency(const std::string& trace) {
   int cur = 0, peak = 0;

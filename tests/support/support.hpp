@@ -53,6 +53,8 @@ struct Background {
   std::string err() const;
 };
 Background xrun_background(const std::vector<std::string>& args, const RunOpts& o, const std::string& dir);
+// The experiment id a background `xrun run` prints first (the test fails when none comes).
+std::string wait_for_id(const Background& b);
 
 std::string write_file(const std::string& dir, const std::string& name, const std::string& content);
 std::string read(const std::string& path);

@@ -4,10 +4,13 @@
 
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <fcntl.h>
+
+#include <set>
 
 #include <fmt/format.h>
 
@@ -15,6 +18,7 @@
 #include "xrun/store/index.hpp"
 #include "xrun/store/store.hpp"
 #include "xrun/util/fs.hpp"
+#include "xrun/util/text.hpp"
 
 using namespace xrun;
 using store::State;
@@ -340,4 +344,189 @@ TEST_CASE("a folded task whose folder is gone begins its next attempt after the 
   CHECK_FALSE(x.exp.index()->contains(0));
   CHECK(util::exists(x.dir(0) + "/attempts/1/status"));
   CHECK(x.states()[0].first == State::Pending);
+}
+
+namespace {
+size_t lines_of(const std::string& text, size_t id) {
+  size_t n = 0;
+  for (const auto& l : util::split(text, '\n'))
+    if (util::starts_with(l, std::to_string(id) + "\t")) ++n;
+  return n;
+}
+ino_t inode_of(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
+}
+}  // namespace
+
+TEST_CASE("two folders in turn append to the index, and a reader parses only what was added", "[store][index]") {
+  Exp x(30);
+  for (size_t t = 0; t < 30; ++t) x.ran(t, "SUCCEEDED", 0);
+  auto before = x.states();
+  store::Experiment a("e", x.tmp.path()), b("e", x.tmp.path()), reader("e", x.tmp.path());
+  REQUIRE(a.fold({0, 1, 2}, false).value() == 3);  // no index yet: written whole
+  const ino_t ino = inode_of(x.exp.path("index"));
+  CHECK(reader.index()->size() == 3);
+  REQUIRE(b.fold({3, 4}, false).value() == 2);  // b parsed the file whole: appends
+  REQUIRE(a.fold({5, 6, 7}, false).value() == 3);  // a reads b's lines, then appends
+  REQUIRE(b.fold({8, 0, 3}, false).value() == 1);  // folded ones are not folded twice
+  CHECK(inode_of(x.exp.path("index")) == ino);   // the same file, only appended to
+  auto idx = reader.index();
+  CHECK(idx->size() == 9);
+  CHECK(idx->damaged() == 0);
+  auto text = test::read(x.exp.path("index"));
+  for (size_t t = 0; t < 9; ++t) CHECK(lines_of(text, t) == 1);
+  CHECK(x.states() == before);
+  // A reader holding an older index keeps it whole.
+  REQUIRE(a.fold({9}, false).value() == 1);
+  CHECK(idx->size() == 9);
+  CHECK(reader.index()->size() == 10);
+}
+
+TEST_CASE("a crash mid-append (a last line cut short): the next fold rewrites the index whole, no task lost or doubled",
+          "[store][index]") {
+  Exp x(6);
+  for (size_t t = 0; t < 6; ++t) x.ran(t, "SUCCEEDED", 0, 0, t == 2 ? "out\n" : "");
+  auto before = x.states();
+  REQUIRE(x.exp.fold({0, 1}, false).value() == 2);
+  // The append of tasks 2 and 3 cut short: 2's line whole, 3's cut; their records are still
+  // there (they go only once the index holding them is durable).
+  std::string lines;
+  for (size_t t : {2, 3}) {
+    store::IndexEntry e;
+    e.id = t;
+    e.record = *x.exp.facts_of(t).record;
+    e.has_stdout = t == 2;
+    lines += store::TaskIndex::format_entry(e);
+  }
+  {
+    util::Fd fd(::open(x.exp.path("index").c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
+    REQUIRE(fd.valid());
+    std::string cut = lines.substr(0, lines.size() - 10);
+    REQUIRE(::write(fd.get(), cut.data(), cut.size()) == static_cast<ssize_t>(cut.size()));
+  }
+  store::Experiment reader("e", x.tmp.path());
+  CHECK(reader.index()->size() == 3);
+  CHECK(reader.index()->damaged() == 1);
+  CHECK(x.states() == before);  // task 3 from its records
+  const ino_t ino = inode_of(x.exp.path("index"));
+  store::Experiment next("e", x.tmp.path());
+  REQUIRE(next.fold({4}, false).value() == 1);
+  CHECK(inode_of(x.exp.path("index")) != ino);  // written whole, atomically
+  CHECK(reader.index()->damaged() == 0);        // the reader parses the new file whole
+  CHECK(reader.index()->size() == 4);
+  REQUIRE(next.fold(x.all(), false).value() == 2);  // 3 and 5; not 2 again
+  auto text = test::read(x.exp.path("index"));
+  for (size_t t = 0; t < 6; ++t) CHECK(lines_of(text, t) == 1);
+  CHECK(x.states() == before);
+  CHECK(x.exp.index()->find(2)->has_stdout);
+  CHECK(test::read(x.dir(2) + "/stdout") == "out\n");
+}
+
+TEST_CASE("an index replaced while a reader has it cached is parsed whole, and so is an index edited in place",
+          "[store][index]") {
+  Exp x(8);
+  for (size_t t = 0; t < 8; ++t) x.ran(t, t == 0 ? "FAILED" : "SUCCEEDED", t == 0 ? 1 : 0);
+  store::Experiment reader("e", x.tmp.path());
+  REQUIRE(x.exp.fold({0, 1, 2, 3}, false).value() == 4);
+  REQUIRE(reader.index()->contains(0));
+  SECTION("replaced: resume reopens a task (rewrite), then folds grow the new file") {
+    REQUIRE(x.exp.reopen({0}).ok());
+    REQUIRE(x.exp.fold({4, 5, 6, 7}, false).value() == 4);
+    auto idx = reader.index();
+    CHECK_FALSE(idx->contains(0));
+    CHECK(idx->size() == 7);
+    CHECK(idx->damaged() == 0);
+  }
+  SECTION("edited in place: a line removed, the file shorter") {
+    auto text = test::read(x.exp.path("index"));
+    auto first = text.find("\n0\t");
+    REQUIRE(first != std::string::npos);
+    auto end = text.find('\n', first + 1);
+    std::string edited = text.substr(0, first + 1) + text.substr(end + 1);
+    util::Fd fd(::open(x.exp.path("index").c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
+    REQUIRE(::write(fd.get(), edited.data(), edited.size()) == static_cast<ssize_t>(edited.size()));
+    CHECK_FALSE(reader.index()->contains(0));
+    CHECK(reader.index()->size() == 3);
+  }
+  SECTION("edited in place: a line damaged, then folds: the damaged line goes with the next fold") {
+    auto text = test::read(x.exp.path("index"));
+    auto at = text.find("\n1\t");
+    REQUIRE(at != std::string::npos);
+    text[at + 3] = 'X';  // same size, a field changed: fails its checksum
+    util::Fd fd(::open(x.exp.path("index").c_str(), O_WRONLY | O_CLOEXEC));
+    REQUIRE(::pwrite(fd.get(), text.data(), text.size(), 0) == static_cast<ssize_t>(text.size()));
+    store::Experiment folder("e", x.tmp.path());
+    CHECK(folder.index()->damaged() == 1);
+    REQUIRE(folder.fold({4, 5}, false).value() == 2);
+    store::Experiment fresh("e", x.tmp.path());
+    CHECK(fresh.index()->damaged() == 0);  // not warned about on every read from now on
+    CHECK(fresh.index()->size() == 5);     // task 1 is lost with its line (its records were gone)
+    CHECK_FALSE(fresh.index()->contains(1));
+  }
+}
+
+TEST_CASE("a task whose process group still runs here is folded only once the group is gone", "[store][index]") {
+  Exp x(2);
+  // A background job of the task that outlived its shell: its own group, as the worker starts it.
+  pid_t kid = ::fork();
+  REQUIRE(kid >= 0);
+  if (kid == 0) {
+    ::setpgid(0, 0);
+    ::execlp("sleep", "sleep", "30", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::setpgid(kid, kid);
+  for (size_t t = 0; t < 2; ++t) x.ran(t, "SUCCEEDED", 0);
+  // Task 0 ran here in group `kid`; task 1 on another host under the same number.
+  x.put(0, "status",
+        fmt::format("state=SUCCEEDED\nexit=0\nsignal=0\nhost={}\npid={}\nwrapper=1\nstart=1.5\nend=2.5\nattempt=1\nwritten=1\n",
+                    util::hostname(), kid));
+  x.put(1, "status",
+        fmt::format("state=SUCCEEDED\nexit=0\nsignal=0\nhost=elsewhere\npid={}\nwrapper=1\nstart=1.5\nend=2.5\nattempt=1\nwritten=1\n",
+                    kid));
+  CHECK(x.exp.fold(x.all(), false).value() == 1);
+  CHECK_FALSE(x.exp.index()->contains(0));
+  CHECK(util::exists(x.dir(0) + "/stdout"));  // still open for the group's output
+  ::kill(-kid, SIGKILL);
+  int status = 0;
+  REQUIRE(::waitpid(kid, &status, 0) == kid);
+  CHECK(x.exp.fold(x.all(), false).value() == 1);
+  CHECK(x.exp.index()->contains(0));
+}
+
+TEST_CASE("a spare folder renamed into place is its task's first attempt, also after a crash before the task started",
+          "[store][index]") {
+  Exp x(3);
+  x.ran(0, "SUCCEEDED", 0);
+  std::set<size_t> recycle{0};
+  std::vector<std::string> spares;
+  REQUIRE(x.exp.fold({0}, false, &recycle, &spares).value() == 1);
+  REQUIRE(spares == std::vector<std::string>{"0"});
+  CHECK_FALSE(util::exists(x.dir(0)));
+  CHECK(x.states()[0].first == State::Succeeded);  // from the index
+  bool fresh = false;
+  auto a = x.exp.begin_attempt(1, &fresh, &spares);
+  REQUIRE(a.ok());
+  CHECK(a.value() == 1);
+  CHECK(fresh);
+  CHECK(spares.empty());
+  // Task 0's records are in it, blanked: task 1 reads as not started.
+  CHECK(util::exists(x.dir(1) + "/started"));
+  CHECK(x.states()[1].first == State::Pending);
+  CHECK(x.exp.facts_of(1).record == std::nullopt);
+  // The runner is killed before task 1 starts; a resume begins it again: the same attempt, no
+  // attempt of blanks archived.
+  x.put(1, "cmd.sh", "true\n");
+  auto again = x.exp.begin_attempt(1, &fresh);
+  REQUIRE(again.ok());
+  CHECK(again.value() == 1);
+  CHECK_FALSE(util::exists(x.dir(1) + "/attempts"));
+  // A record that was written is an attempt's, as before.
+  x.put(1, "started", "state=RUNNING\nhost=h1\npid=10\nwrapper=9\nstart=1.5\nattempt=1\nwritten=1\n");
+  auto third = x.exp.begin_attempt(1, &fresh);
+  REQUIRE(third.ok());
+  CHECK(third.value() == 2);
+  CHECK(util::exists(x.dir(1) + "/attempts/1/started"));
+  CHECK(x.states()[0].first == State::Succeeded);
 }

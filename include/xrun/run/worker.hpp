@@ -5,7 +5,8 @@
 // Protocol (the runner writes stdin, reads stdout):
 //   in:  "ID" or "ID<TAB>NAME=value NAME=value ..." (variables for that task only: resource ids)
 //   out: "S <pgid> <ID>" once the task runs (its start recorded), "E <exit> <ID>" once it ended
-//        (its end recorded); "E 2 <ID>" for an id without a folder, "E 75 <ID>" when its
+//        (its end recorded); "E 2 <ID>" for an id that is not a number naming a folder of
+//        TASKS_DIR, "E 75 <ID>" when its
 //        records' room could not be reserved (the task did not run).
 // Each task runs `SHELL TASK_DIR/cmd.sh`, started with posix_spawn in its own process group, with
 // default signal dispositions, an empty signal mask, stdin /dev/null, stdout and stderr in
@@ -16,7 +17,8 @@
 //
 // The worker outlives its runner: after a `kill -9` of the runner it still waits for its task
 // and records its end, then reads EOF and exits. TERM, INT and HUP sent to the worker are passed
-// on to the running task's process group.
+// on to the running task's process group (one that comes while the task is being started, once it
+// has its group); one that comes while no task runs is dropped.
 #pragma once
 
 #include <string>

@@ -86,7 +86,8 @@ class Experiment {
   // then remove their record files, their script and empty output files (and their folder when
   // nothing is left). Takes index.lock without waiting: when another process folds, returns 0
   // and leaves the tasks as they are. Crash-safe: the index is durable before any file goes.
-  // Returns how many tasks were folded.
+  // A task whose recorded process group still lives on this host (a background job that may
+  // still write its output) is left for a later fold. Returns how many tasks were folded.
   // `recycle` (the runner only, while it runs): of these tasks, a folder holding nothing but its
   // records, its script and empty output files is not emptied and removed but set aside whole
   // as a spare folder (spare/<id>, its records and script truncated) and its name appended to
