@@ -61,14 +61,11 @@ bool number(std::string_view s, T& out) {
   return r.ec == std::errc() && r.ptr == s.data() + s.size();
 }
 
+// (from_chars: exact, and whatever the locale.)
 bool real(std::string_view s, double& out) {
   if (s.empty() || s.size() > 40) return false;
-  char buf[48];
-  s.copy(buf, s.size());
-  buf[s.size()] = '\0';
-  char* end = nullptr;
-  out = std::strtod(buf, &end);
-  return end == buf + s.size();
+  auto r = std::from_chars(s.data(), s.data() + s.size(), out);
+  return r.ec == std::errc() && r.ptr == s.data() + s.size();
 }
 
 std::optional<IndexEntry> parse_line(std::string_view line) {
