@@ -342,6 +342,20 @@ bool spare_folded(int exp_fd, int tasks_fd, const IndexEntry& e) {
   }
   const int d = ::dirfd(dir);
   bool ok = plain;
+  // Nobody may still have its output open: a process that left the task's process group
+  // (setsid) holding the task's stdout would write into the next task's log. A write lease is
+  // granted only when no one else has the file open (where leases are not supported, the folder
+  // is not reused).
+  for (const char* f : {"stdout", "stderr"}) {
+    if (!ok) break;
+    util::Fd o(::openat(d, f, O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!o.valid()) {
+      ok = errno == ENOENT;
+      continue;
+    }
+    ok = ::fcntl(o.get(), F_SETLEASE, F_WRLCK) == 0;
+    if (ok) ::fcntl(o.get(), F_SETLEASE, F_UNLCK);
+  }
   for (const char* f : drop) ok = ok && ::unlinkat(d, f, 0) == 0;
   static const std::string kBlank = [] {
     std::string b(511, ' ');

@@ -85,12 +85,16 @@ TEST_CASE("the worker: a missing task shell, a task killed by a signal, an unkno
 TEST_CASE("Ctrl-C while each worker holds its next task: no task starts after it, none runs twice",
           "[cli][worker][signals]") {
   Env e;
+  // Short tasks first (the runner queues a next task in each worker only while tasks are short),
+  // then long ones: when the signal comes, each worker runs a long task and holds a queued one.
   auto f = e.file("exp.yml",
-                  "command: 'echo {i} >> started.txt; sleep 0.4'\nvariables:\n  i:\n    arange: 40\n");
+                  "command: 'echo {i} >> started.txt; if [ {i} -ge 60 ]; then sleep 0.5; fi'\n"
+                  "variables:\n  i:\n    arange: 100\n");
   auto b = e.bg({"run", f, "-j", "2", "--quiet"});
   REQUIRE(test::eventually([&] { return !b.out().empty(); }));
   std::string id = test::first_line(b.out());
-  REQUIRE(test::eventually([&] { return lines(test::read(e.path("started.txt"))).size() >= 4; }));
+  REQUIRE(test::eventually([&] { return lines(test::read(e.path("started.txt"))).size() >= 62; }));
+  ::usleep(100 * 1000);
   ::kill(b.pid, SIGINT);
   size_t at_signal = lines(test::read(e.path("started.txt"))).size();
   CHECK(b.wait(20) == 130);
@@ -108,4 +112,33 @@ TEST_CASE("Ctrl-C while each worker holds its next task: no task starts after it
     if (state == "SUCCEEDED" || t["duration"].is_number()) ++started;  // (a start recorded)
   }
   CHECK(started == ran.size());
+}
+
+TEST_CASE("a task is never held back behind a long one while a slot is idle", "[cli][worker]") {
+  Env e;
+  auto f = e.file("exp.yml", "command: 'sleep {t}'\nvariables:\n  t: [2, 0.2, 1]\n");
+  auto r = e.x({"run", f, "-j", "2", "--quiet"});
+  REQUIRE(r.code == 0);
+  auto s = e.status(test::first_line(r.out));
+  // The third task starts when the short one ends, not after the long one.
+  CHECK(s["tasks"][2]["start"].get<double>() < s["tasks"][0]["end"].get<double>());
+}
+
+TEST_CASE("a process that leaves its task's group with its output open never writes into another task's log",
+          "[cli][worker]") {
+  Env e;
+  // Short tasks (their folders are reused); the first three leave a process in a session of its
+  // own that writes to the task's stdout once later tasks run.
+  auto f = e.file("exp.yml",
+                  "command: \"if [ {i} -lt 3 ]; then setsid sh -c 'sleep 2; echo LEAK-from-{i}' & fi; sleep 0.02\"\n"
+                  "variables:\n  i:\n    arange: 400\n");
+  auto r = e.x({"run", f, "-j", "2", "--quiet"});
+  REQUIRE(r.code == 0);
+  std::string id = test::first_line(r.out);
+  ::usleep(2500 * 1000);
+  for (size_t t = 3; t < 400; ++t) {
+    auto out = e.x({"logs", id, std::to_string(t)});
+    INFO("task " << t);
+    CHECK(out.out.find("LEAK") == std::string::npos);
+  }
 }

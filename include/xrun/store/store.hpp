@@ -90,8 +90,8 @@ class Experiment {
   // still write its output) is left for a later fold. Returns how many tasks were folded.
   // `recycle` (the runner only, while it runs): of these tasks, a folder holding nothing but its
   // records, its script and empty output files is not emptied and removed but set aside whole
-  // as a spare folder (spare/<id>, its records and script truncated) and its name appended to
-  // `spared`; begin_attempt() renames it into place for a new task. A finished task's folder is
+  // as a spare folder (spare/<id>: its records blanked, its output open nowhere else) and its
+  // name appended to `spared`; begin_attempt() renames it into place for a new task. A finished task's folder is
   // thus reused instead of a folder and five files being created and removed per task (which is
   // what inode-creating file systems, and metadata servers, are slowest at).
   Result<size_t> fold(const std::vector<size_t>& tasks, bool requeues, const std::set<size_t>* recycle = nullptr,

@@ -590,25 +590,37 @@ class Pool {
   // Each worker that runs a task is handed its next one, which it starts as soon as the current
   // one ends, without a round trip through the runner (what xargs does): only tasks that need
   // nothing decided at their start (no resources, no max_parallel, no early_stopping, no
-  // --skip-existing test; not a resume).
+  // --skip-existing test; not a resume). Only while tasks are short (the round trip matters next
+  // to them; a task queued behind a long one waits for it, and a cancelled one starts before it is
+  // stopped) and while more tasks are ready than there are slots (the last ones go to whichever
+  // slot frees first).
+  bool queueable(size_t s) const {
+    const auto& st = stages_[s];
+    const auto& stage = plan_.stages[s];
+    return st.phase == StageRun::Phase::Open && st.set.max_parallel == 0 && stage.resources.empty() &&
+           stage.early_stopping.empty() && st.early_stop.empty();
+  }
   void queue_next() {
     if (worker_argv_.empty() || opts_.resume || stopping_ || store_error_) return;
+    if (timed_ < slots_.size() || recent_ > kQueueBelow) return;
+    size_t ready = 0;
+    for (size_t s = 0; s < stages_.size(); ++s)
+      if (queueable(s)) ready += stages_[s].ready.size();
     for (auto& slot : slots_) {
-      while (slot.busy() && !slot.next && !slot.orphan && slot.worker.running() && slot.to.valid()) {
+      while (ready > slots_.size() && slot.busy() && !slot.next && !slot.orphan && slot.worker.running() &&
+             slot.to.valid()) {
         std::optional<size_t> pick;
         for (size_t s : graph_.order()) {
           auto& st = stages_[s];
-          const auto& stage = plan_.stages[s];
-          if (st.phase != StageRun::Phase::Open || st.ready.empty() || st.set.max_parallel > 0 ||
-              !stage.resources.empty() || !stage.early_stopping.empty() || !st.early_stop.empty())
-            continue;
-          const auto& task = stage.tasks[st.ready.front() - offsets_[s]];
+          if (!queueable(s) || st.ready.empty()) continue;
+          const auto& task = plan_.stages[s].tasks[st.ready.front() - offsets_[s]];
           if (opts_.skip_existing && (task.creates || task.requires_)) continue;
           pick = st.ready.front();
           st.ready.pop_front();
           break;
         }
         if (!pick) return;
+        --ready;
         queue_task(slot, *pick);
       }
     }
@@ -833,8 +845,10 @@ class Pool {
     slot.held.clear();
     --stages_[slot.stage].running;
     spdlog::trace("task {}: ended{}", id, rc ? fmt::format(" with exit code {}", *rc) : std::string(" (worker gone)"));
-    durations_ += util::now_seconds() - slot.start;
+    const double took = util::now_seconds() - slot.start;
+    durations_ += took;
     ++timed_;
+    recent_ = timed_ == 1 ? took : 0.8 * recent_ + 0.2 * took;
     if (rc && *rc == 0 && slot.term_at == 0 && plan_.stages[slot.stage].early_stopping.empty() &&
         graph_.children(id).empty()) {
       ++stages_[slot.stage].done;  // succeeded, and nothing waits for it: nothing to read back
@@ -896,6 +910,7 @@ class Pool {
 
   void read_worker(Slot& slot) {
     char buf[4096];
+    bool gone = false;
     for (;;) {
       ssize_t n = ::read(slot.from.get(), buf, sizeof buf);
       if (n > 0) {
@@ -905,7 +920,7 @@ class Pool {
       if (n < 0 && (errno == EAGAIN || errno == EINTR)) break;
       slot.from.reset();
       slot.to.reset();
-      worker_gone(slot);
+      gone = true;  // (what it said before it went is heard first)
       break;
     }
     size_t nl;
@@ -923,13 +938,24 @@ class Pool {
         promote(slot);
       }
     }
+    if (gone) worker_gone(slot);
   }
 
   // The worker is gone (killed): the task it ran may still run in its own process group, now
   // a child of this runner (a subreaper). The slot stays busy with it until the runner reaps
   // its leader and records its real end; walltime, cancel and signals still reach it.
   void worker_gone(Slot& slot) {
-    unqueue(slot);
+    // A queued task the worker had started before it went (its start recorded by that worker,
+    // not said): its current task had ended; the queued one is the slot's now, never queued again.
+    if (slot.next) {
+      auto f = exp_.facts_of(*slot.next);
+      if (f.record && f.record->wrapper == slot.worker.pid()) {
+        if (slot.task) task_ended(slot);
+        promote(slot);
+      } else {
+        unqueue(slot);
+      }
+    }
     if (!slot.task) return;
     long pg = slot.pgid;
     if (pg <= 0) {
@@ -1250,6 +1276,7 @@ class Pool {
   std::vector<std::string> spares_;  // spare folders (spare/<name>) for new tasks
   std::vector<std::vector<std::string>> setups_;  // each stage's setup lines
   static constexpr size_t kFoldBatch = 64;
+  static constexpr double kQueueBelow = 0.05;  // seconds: the mean task duration under which tasks are queued
   static constexpr size_t kMaxSpares = 4096;
   size_t folded_ = 0;
   std::optional<Error> store_error_;
@@ -1260,6 +1287,7 @@ class Pool {
   std::string interrupted_why_;
   size_t timed_ = 0;
   double durations_ = 0;  // summed durations of the tasks this runner saw end
+  double recent_ = 0;     // their recent mean (exponentially weighted)
   double start_ = 0;
 };
 
