@@ -170,6 +170,15 @@ Error invalid(const std::exception& e) {
 
 }  // namespace
 
+Result<void> Plan::check_stages() const {
+  try {
+    check_after(*this);
+    return {};
+  } catch (const std::exception& e) {
+    return invalid(e);
+  }
+}
+
 Result<Plan> Plan::from_json(const json& j) {
   try {
     Plan p;

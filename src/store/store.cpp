@@ -16,6 +16,7 @@
 
 #include <fmt/format.h>
 
+#include "xrun/store/plan_cache.hpp"
 #include "xrun/util/fs.hpp"
 #include "xrun/util/random.hpp"
 #include "xrun/util/text.hpp"
@@ -74,11 +75,11 @@ Result<json> Experiment::meta() const {
 }
 
 Result<plan::Plan> Experiment::load_plan() const {
-  auto text = util::try_read_file(path("plan.json"));
-  if (!text) return damaged(make_error(fmt::format("experiment '{}' has no plan.json", id_), "the store folder is damaged"));
-  auto p = plan::Plan::parse(*text);
+  auto read = read_plan(dir_);  // through its cache, plan.bin, when that is valid
+  if (!read) return damaged(make_error(fmt::format("experiment '{}' has no plan.json", id_), "the store folder is damaged"));
+  auto& p = *read;
   if (!p) return damaged(make_error(fmt::format("experiment '{}' is damaged: {}", id_, p.error().what), p.error().hint));
-  return p;
+  return std::move(p);
 }
 
 std::string Experiment::plan_stamp() const {

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -112,21 +113,28 @@ int open_beneath(int dirfd, const std::string& rel) {
 
 std::optional<std::string> read_all(Fd fd) {
   if (!fd.valid()) return std::nullopt;
+  return read_open_file(fd.get());
+}
+
+}  // namespace
+
+std::optional<std::string> read_open_file(int fd, size_t size_hint) {
   std::string out;
-  char buf[8192];
+  out.resize(std::max<size_t>(size_hint + 1, 8192));  // one allocation when the hint is right
+  size_t len = 0;
   for (;;) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (len == out.size()) out.resize(out.size() * 2);
+    ssize_t n = ::read(fd, out.data() + len, out.size() - len);
     if (n < 0) {
       if (errno == EINTR) continue;
       return std::nullopt;
     }
     if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
+    len += static_cast<size_t>(n);
   }
+  out.resize(len);
   return out;
 }
-
-}  // namespace
 
 Fd open_file_beneath(int dirfd, const std::string& rel) { return Fd(open_beneath(dirfd, rel)); }
 

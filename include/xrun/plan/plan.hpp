@@ -72,6 +72,8 @@ struct Plan {
   size_t task_count() const;
   json to_json() const;
   static Result<Plan> from_json(const json& j);
+  // Every `after` names a stage and no stage waits for itself through its dependencies.
+  Result<void> check_stages() const;
   // plan.json's text, streamed (no whole document in memory).
   static Result<Plan> parse(const std::string& text);
 };

@@ -55,6 +55,9 @@ std::optional<std::string> try_read_file_at(int dirfd, const std::string& rel);
 std::optional<std::string> try_read_file_beneath(int dirfd, const std::string& rel);
 // The file or folder itself, opened read-only the same way (invalid when it cannot be).
 Fd open_file_beneath(int dirfd, const std::string& rel);
+// The rest of an open file, read to its end (`size_hint`: its expected size, so that it is read
+// into one buffer); nullopt on a read error.
+std::optional<std::string> read_open_file(int fd, size_t size_hint = 0);
 // Names in an open folder (no "." and "..").
 std::vector<std::string> list_dir_fd(int dirfd);
 // Each name in an open folder (no "." and "..") handed to `f`; false when the folder could not
