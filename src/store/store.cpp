@@ -347,30 +347,24 @@ bool spare_folded(int exp_fd, int tasks_fd, const IndexEntry& e) {
   // (setsid) holding the task's stdout would write into the next task's log. A write lease is
   // granted only when no one else has the file open (where leases are not supported, the folder
   // is not reused).
-  for (const char* f : {"stdout", "stderr"}) {
-    if (!ok) break;
-    util::Fd o(::openat(d, f, O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-    if (!o.valid()) {
-      ok = errno == ENOENT;
-      continue;
+  // `op` on each of these files that exists (opened with `flags`), while all goes well.
+  auto each = [&](std::initializer_list<const char*> files, int flags, auto op) {
+    for (const char* f : files) {
+      if (!ok) return;
+      util::Fd file(::openat(d, f, flags | O_NOFOLLOW | O_CLOEXEC));
+      ok = file.valid() ? op(file.get()) : errno == ENOENT;
     }
-    ok = ::fcntl(o.get(), F_SETLEASE, F_WRLCK) == 0;
-    if (ok) ::fcntl(o.get(), F_SETLEASE, F_UNLCK);
-  }
+  };
+  each({"stdout", "stderr"}, O_RDONLY, [](int out) {
+    if (::fcntl(out, F_SETLEASE, F_WRLCK) != 0) return false;
+    ::fcntl(out, F_SETLEASE, F_UNLCK);
+    return true;
+  });
   for (const char* f : drop) ok = ok && ::unlinkat(d, f, 0) == 0;
-  static const std::string kBlank = [] {
-    std::string b(511, ' ');
-    return b + '\n';
-  }();
-  for (const char* f : {"started", "status"}) {
-    if (!ok) break;
-    util::Fd t(::openat(d, f, O_WRONLY | O_NOFOLLOW | O_CLOEXEC));
-    if (!t.valid()) {
-      ok = errno == ENOENT;
-      continue;
-    }
-    ok = ::pwrite(t.get(), kBlank.data(), kBlank.size(), 0) == static_cast<ssize_t>(kBlank.size());
-  }
+  static const std::string kBlank = std::string(511, ' ') + '\n';
+  each({"started", "status"}, O_WRONLY, [](int record) {
+    return ::pwrite(record, kBlank.data(), kBlank.size(), 0) == static_cast<ssize_t>(kBlank.size());
+  });
   ::closedir(dir);
   return ok && ::renameat2(tasks_fd, name.c_str(), exp_fd, ("spare/" + name).c_str(), RENAME_NOREPLACE) == 0;
 }

@@ -20,6 +20,10 @@ std::string one_task(const Env& e) {
   e.file("tasks/0/cmd.sh", "echo ran > " + e.path("mark") + "\necho out\n");
   return e.path("tasks");
 }
+// `xrun _worker TASKS ''` fed by `feed`, a shell command writing its input.
+test::RunResult worker(const Env& e, const std::string& tasks, const std::string& feed) {
+  return test::run_program({"sh", "-c", feed + " | \"$0\" _worker \"$1\" ''", XRUN_BIN, tasks}, e.opts);
+}
 std::vector<std::string> lines(const std::string& text) {
   std::vector<std::string> out;
   for (auto& l : util::split(text, '\n'))
@@ -32,8 +36,7 @@ TEST_CASE("the worker runs a task handed to it and records it as the wrapper doe
   Env e;
   std::string tasks = one_task(e);
   // Its input stays open while it runs the task (as the runner keeps it open).
-  auto r = test::run_program({"sh", "-c", "(printf '0\\n'; sleep 1) | \"$0\" _worker \"$1\" ''", XRUN_BIN, tasks},
-                             e.opts);
+  auto r = worker(e, tasks, "(printf '0\\n'; sleep 1)");
   REQUIRE(r.code == 0);
   auto said = lines(r.out);
   REQUIRE(said.size() == 2);
@@ -53,34 +56,14 @@ TEST_CASE("the worker does not start a task whose line ends its input (the runne
           "[cli][worker]") {
   Env e;
   std::string tasks = one_task(e);
-  auto r = test::run_program({"sh", "-c", "printf '0\\n' | \"$0\" _worker \"$1\" ''", XRUN_BIN, tasks}, e.opts);
+  auto r = worker(e, tasks, "printf '0\\n'");
   REQUIRE(r.code == 0);
   CHECK(r.out.empty());
   CHECK_FALSE(util::exists(e.path("mark")));
   CHECK_FALSE(util::exists(tasks + "/0/started"));
 }
 
-TEST_CASE("the worker: a missing task shell, a task killed by a signal, an unknown task", "[cli][worker]") {
-  Env e;
-  std::string tasks = one_task(e);
-  REQUIRE(util::make_dirs(tasks + "/1").ok());
-  e.file("tasks/1/cmd.sh", "kill -TERM $$\n");
-  auto r = test::run_program(
-      {"sh", "-c", "(printf '0\\n1\\n7\\n'; sleep 1) | \"$0\" _worker \"$1\" \"$2\"", XRUN_BIN, tasks, "nosuchshell"},
-      e.opts);
-  REQUIRE(r.code == 0);
-  CHECK(lines(r.out) == std::vector<std::string>{"E 127 0", "E 127 1", "E 2 7"});
-  CHECK(test::read(tasks + "/0/stderr").find("task shell 'nosuchshell' not found") != std::string::npos);
-  CHECK(test::read(tasks + "/0/status").find("exit=127") != std::string::npos);
-  auto s = test::run_program({"sh", "-c", "(printf '1\\n'; sleep 1) | \"$0\" _worker \"$1\" ''", XRUN_BIN, tasks},
-                             e.opts);
-  auto said = lines(s.out);
-  REQUIRE(said.size() == 2);
-  CHECK(said[1] == "E 143 1");
-  auto status = test::read(tasks + "/1/status");
-  CHECK(status.find("state=FAILED") != std::string::npos);
-  CHECK(status.find("signal=15") != std::string::npos);
-}
+// (A missing shell, a shell killed by a signal and odd ids: test_cli_worker_faults.cpp.)
 
 TEST_CASE("Ctrl-C while each worker holds its next task: no task starts after it, none runs twice",
           "[cli][worker][signals]") {
