@@ -4,6 +4,7 @@
 #include <memory>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "xrun/cli/common.hpp"
 #include "xrun/run/report.hpp"
@@ -11,6 +12,8 @@
 namespace xrun::cli {
 
 namespace {
+
+constexpr double kRunnerGrace = 30;
 
 struct RmArgs {
   std::vector<std::string> refs;
@@ -45,6 +48,10 @@ int do_rm(const Context& ctx, const RmArgs& a) {
         code = kFailure;
         continue;
       }
+      // Its runner records the cancelled tasks and ends; the folder goes once it has.
+      if (!wait_runner_gone(o.exp, kRunnerGrace))
+        spdlog::warn("the runner of experiment {} is still alive after {:.0f} s; removing its folder anyway",
+                     o.exp.id(), kRunnerGrace);
     }
     if (auto r = o.store.remove(o.exp); !r) {
       report(r.error());

@@ -1,5 +1,7 @@
 #include "xrun/ops/experiment.hpp"
 
+#include <unistd.h>
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -71,6 +73,15 @@ Result<void> cancel_tasks(const Opened& o, const std::vector<store::TaskStatus>&
   for (const auto& t : targets) ids.push_back(t.id);
   XRUN_TRY(o.exp.add_cancel_request(ids));
   return o.backend->cancel(o.exp, o.plan, o.meta, targets);
+}
+
+bool wait_runner_gone(const store::Experiment& exp, double seconds) {
+  const double until = util::now_seconds() + seconds;
+  while (exp.runner_alive()) {
+    if (util::now_seconds() >= until) return false;
+    ::usleep(20000);
+  }
+  return true;
 }
 
 std::vector<store::TaskStatus> cancel_targets(const std::vector<store::TaskStatus>& statuses,

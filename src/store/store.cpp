@@ -147,7 +147,7 @@ std::set<size_t> Experiment::cancelled() const {
 }
 
 Result<void> Experiment::add_cancel_request(const std::vector<size_t>& ids) const {
-  XRUN_TRY(util::make_dirs(path("cancel")));
+  XRUN_TRY(util::make_dirs_under(dir_, "cancel"));
   std::string body;
   for (size_t id : ids) body += fmt::format("{}\n", id);
   auto name = fmt::format("cancel/{:.6f}-{}-{}", util::now_seconds(), ::getpid(), random_tag());
@@ -156,7 +156,7 @@ Result<void> Experiment::add_cancel_request(const std::vector<size_t>& ids) cons
 
 Result<void> Experiment::write_control(size_t task, const ControlRecord& c) const {
   XRUN_TRY(check_task_dir(task));
-  XRUN_TRY(util::make_dirs(task_dir(task)));
+  XRUN_TRY(util::make_dirs_under(dir_, fmt::format("tasks/{}", task)));
   return util::atomic_write(task_dir(task) + "/control", format_control_record(c));
 }
 
@@ -560,7 +560,7 @@ Result<void> Experiment::reopen(const std::vector<size_t>& tasks) const {
     // attempt is then archived like any other (archive_attempt).
     XRUN_TRY(check_task_dir(id));
     const std::string d = task_dir(id);
-    XRUN_TRY(util::make_dirs(d));
+    XRUN_TRY(util::make_dirs_under(dir_, fmt::format("tasks/{}", id)));
     XRUN_TRY(util::atomic_write(d + "/attempt", fmt::format("{}\n", std::max(1, e->record.attempt))));
     if (e->control) XRUN_TRY(util::atomic_write(d + "/control", format_control_record(*e->control)));
     // `started` too: readers look for `status` only where `started` exists.
@@ -605,7 +605,7 @@ Result<int> Experiment::archive_attempt(size_t task) const {
   // A folded task leaves the index first (`xrun resume` does this for all its tasks at once).
   if (index()->contains(task)) XRUN_TRY(reopen({task}));
   std::string d = task_dir(task);
-  XRUN_TRY(util::make_dirs(d));
+  XRUN_TRY(util::make_dirs_under(dir_, fmt::format("tasks/{}", task)));
   int prev = 0;
   if (auto t = util::try_read_file(d + "/attempt")) prev = static_cast<int>(parse_long(util::trim(*t)).value_or(0));
   // (Empty files are no attempt's, nor are records of blanks: a reused folder holds them before
@@ -624,7 +624,7 @@ Result<int> Experiment::archive_attempt(size_t task) const {
   if (prev == 0 && has_files) prev = 1;
   if (prev > 0 && has_files) {
     std::string a = fmt::format("{}/attempts/{}", d, prev);
-    XRUN_TRY(util::make_dirs(a));
+    XRUN_TRY(util::make_dirs_under(d, fmt::format("attempts/{}", prev)));
     for (const char* f : {"started", "status", "control", "stdout", "stderr", "cmd.sh", "metrics.jsonl"})
       if (util::exists(d + "/" + f)) XRUN_TRY(util::rename_path(d + "/" + f, a + "/" + f));
   }

@@ -306,6 +306,23 @@ Result<void> make_dirs(const std::string& path) {
   return {};
 }
 
+Result<void> make_dirs_under(const std::string& base, const std::string& rel) {
+  auto fail = [&](const std::string& where) -> Result<void> {
+    return runtime_error(fmt::format("cannot create directory '{}/{}': {}: {}", base, rel, where, std::strerror(errno)),
+                         "check that the run store is writable and was not removed meanwhile");
+  };
+  Fd dir(::open(base.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir.valid()) return fail(base);
+  for (const auto& part : split(rel, '/')) {
+    if (part.empty() || part == ".") continue;
+    if (::mkdirat(dir.get(), part.c_str(), 0755) != 0 && errno != EEXIST) return fail(part);
+    Fd next(::openat(dir.get(), part.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!next.valid()) return fail(part);
+    dir = std::move(next);
+  }
+  return {};
+}
+
 bool exists(const std::string& path) {
   struct stat st {};
   return ::stat(path.c_str(), &st) == 0;

@@ -115,6 +115,7 @@ TEST_CASE("rm removes experiments and says so, a running one only with --force, 
   auto forced = e.x({"rm", "--force", id});
   CHECK(forced.code == 0);
   CHECK(forced.out == "removed " + id + "\n");
+  CHECK_FALSE(util::exists(e.exp_dir(id)));  // removed once its runner had ended
   CHECK(bg.wait(30) == 1);  // the runner ends (its task was cancelled), though its folder is gone
   CHECK_FALSE(util::exists(e.exp_dir(id)));
 }

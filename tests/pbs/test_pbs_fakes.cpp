@@ -31,7 +31,7 @@ test::pbs::Site fake_site(const test::Env& scratch, const std::string& flavour) 
 
 void stop_fake(const test::pbs::Site& s) {
   // End whatever a failed check left running: the fake's elements are in their own sessions.
-  run::capture({"sh", "-c", "pkill -f '" + s.env.at("XRUN_FAKE_PBS_HOME") + "' || true"}, 10);
+  (void)run::capture({"sh", "-c", "pkill -f '" + s.env.at("XRUN_FAKE_PBS_HOME") + "' || true"}, 10);
 }
 
 }  // namespace

@@ -194,3 +194,26 @@ TEST_CASE("the tasks folder is listed once: task folders by id, odd entries igno
   CHECK(facts[3].id == 3);
   CHECK(facts[3].index == 2);
 }
+
+TEST_CASE("writers never bring back an experiment folder that was removed", "[store]") {
+  // (`xrun rm --force` while the runner is still recording the tasks it cancelled: each of the
+  // runner's writes fails instead of making a stray copy of the folder.)
+  util::TempDir tmp;
+  auto st = store::Store::open(tmp.path());
+  auto e = st.create("x");
+  REQUIRE(e.ok());
+  REQUIRE(util::make_dirs(e->path("tasks")).ok());
+  REQUIRE(e->write_control(0, {"SKIPPED", "kept"}).ok());
+  CHECK(util::exists(e->task_dir(0) + "/control"));
+  util::remove_all(e->dir());
+  CHECK_FALSE(e->write_control(1, {"CANCELLED", "late"}).ok());
+  CHECK_FALSE(e->add_cancel_request({1}).ok());
+  CHECK_FALSE(e->archive_attempt(2).ok());
+  CHECK_FALSE(util::exists(e->dir()));
+  // Inside a folder that exists, the missing levels are made.
+  REQUIRE(util::make_dirs(tmp.path() + "/base").ok());
+  REQUIRE(util::make_dirs_under(tmp.path() + "/base", "a/b/c").ok());
+  CHECK(util::is_dir(tmp.path() + "/base/a/b/c"));
+  CHECK_FALSE(util::make_dirs_under(tmp.path() + "/gone", "a").ok());
+  CHECK_FALSE(util::exists(tmp.path() + "/gone"));
+}

@@ -17,6 +17,7 @@ using ops::Opened;
 using ops::SpecInputs;
 using ops::load_expander;
 using ops::cancel_tasks;
+using ops::wait_runner_gone;
 
 void add_spec_options(CLI::App* sub, SpecInputs& in, bool with_set);
 // The options `run` and `resume` share: -j, --detach, --keep-going, --skip-existing, --quiet, --wait.

@@ -43,6 +43,9 @@ Result<Opened> open_experiment(const std::string& store_root, const std::string&
 // Cancel these unfinished tasks: the request is recorded first (so no runner starts them),
 // then the backend stops what runs. Returns the backend's error, if any.
 Result<void> cancel_tasks(const Opened& o, const std::vector<store::TaskStatus>& targets);
+// Waits up to `seconds` for the experiment's runner (if any) to end; true when none is alive.
+// (`xrun rm --force` removes a cancelled experiment only once its runner has finished writing.)
+bool wait_runner_gone(const store::Experiment& exp, double seconds);
 // The tasks `xrun cancel` acts on: the given ones that are unfinished (every unfinished one
 // when none is given).
 std::vector<store::TaskStatus> cancel_targets(const std::vector<store::TaskStatus>& statuses,

@@ -78,6 +78,10 @@ Result<void> overwrite_in_place(const std::string& path, const std::string& cont
 Result<void> write_new_file(const std::string& path, const std::string& content);
 // mkdir -p
 Result<void> make_dirs(const std::string& path);
+// mkdir -p of `rel` inside `base`, which must already exist: `base` itself and its parents are
+// never made (a writer whose folder was removed, e.g. a runner of an experiment `xrun rm` took
+// away, fails instead of bringing a stray copy of it back).
+Result<void> make_dirs_under(const std::string& base, const std::string& rel);
 bool exists(const std::string& path);
 bool is_dir(const std::string& path);
 // Names in a directory (no "." and ".."); empty when it does not exist.

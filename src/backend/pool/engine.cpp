@@ -227,9 +227,9 @@ class Pool {
     slots_.resize(static_cast<size_t>(std::max(1, set_.jobs)));
     sigfd_.reset(::signalfd(-1, &sigs_.blocked(), SFD_CLOEXEC | SFD_NONBLOCK));
     stages_.resize(p.stages.size());
-    for (size_t s = 0; s < p.stages.size(); ++s) {
-      stages_[s].set = s < stage_settings.size() ? stage_settings[s] : StageSettings{};
-      setups_.push_back(run::setup_lines(meta, p, s));
+    for (size_t i = 0; i < p.stages.size(); ++i) {
+      stages_[i].set = i < stage_settings.size() ? stage_settings[i] : StageSettings{};
+      setups_.push_back(run::setup_lines(meta, p, i));
     }
     for (size_t id : opts.to_run) ++stages_[store::locate(p, id).first].total;
   }
