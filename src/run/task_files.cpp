@@ -237,18 +237,27 @@ std::vector<std::string> setup_lines(const json& meta, const plan::Plan& p, size
   return setup;
 }
 
-Result<int> prepare_task(const store::Experiment& exp, const plan::Plan& p, const json& meta, size_t task,
-                         std::vector<std::string>* spares, const std::vector<std::string>* setup) {
+Result<PreparedTask> prepare_task(const store::Experiment& exp, const plan::Plan& p, const json& meta, size_t task,
+                                  std::vector<std::string>* spares, const std::vector<std::string>* setup,
+                                  bool inline_script) {
   bool fresh = false;
   auto attempt = exp.begin_attempt(task, &fresh, spares);
   if (!attempt) return attempt.error();
+  PreparedTask out;
+  out.attempt = attempt.value();
   std::string workdir = meta.value("workdir", std::string("."));
-  std::string script = task_script(exp, p, task, workdir, attempt.value(),
+  std::string script = task_script(exp, p, task, workdir, out.attempt,
                                    setup ? *setup : setup_lines(meta, p, store::locate(p, task).first));
+  if (inline_script && script.size() <= kMaxInlineScript && script.find('\0') == std::string::npos) {
+    // (A reused folder may hold an earlier task's script: it goes, so that no stale one is seen.)
+    if (!fresh) ::unlink((exp.task_dir(task) + "/cmd.sh").c_str());
+    out.script = std::move(script);
+    return out;
+  }
   // In a folder just made (or reused), nobody reads cmd.sh before the worker is handed the task.
   if (fresh) XRUN_TRY(util::write_new_file(exp.task_dir(task) + "/cmd.sh", script));
   else XRUN_TRY(util::atomic_write(exp.task_dir(task) + "/cmd.sh", script));
-  return attempt.value();
+  return out;
 }
 
 Result<void> write_task_scripts(const store::Experiment& exp, const plan::Plan& p, const json& meta,

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -45,6 +46,8 @@ extern "C" void forward_signal(int sig) {
 // The room a record is written over: a line of blanks, which readers ignore (as the sh wrapper's
 // `printf '%511s\n'`).
 constexpr size_t kRoom = 512;
+// A script length above this is not one (the runner hands over at most kMaxInlineScript).
+constexpr long kMaxScript = 1 << 20;
 
 // Open a record file and reserve its room, blank (this also clears an earlier record); invalid
 // when it cannot be. A reused file is written over, not truncated: its block is kept.
@@ -122,13 +125,16 @@ class Worker {
   // One task: says its start and its end to the runner. Called with TERM, INT and HUP blocked:
   // one sent (by the runner) while the task is being started is passed on once it has a group;
   // they are unblocked while it runs, and blocked again before its end is said.
-  void run(std::string_view line) {
+  // `header`: "ID ATTEMPT LENGTH[<TAB>NAME=value ...]"; `script`: the task's script (empty:
+  // TASK_DIR/cmd.sh).
+  void run(std::string_view header, const std::string& script) {
     std::string env_words;
-    if (auto tab = line.find('\t'); tab != std::string_view::npos) {
-      env_words = std::string(line.substr(tab + 1));
-      line = line.substr(0, tab);
+    if (auto tab = header.find('\t'); tab != std::string_view::npos) {
+      env_words = std::string(header.substr(tab + 1));
+      header = header.substr(0, tab);
     }
-    std::string id(line);
+    auto words = util::split(header, ' ');
+    std::string id = words.empty() ? std::string() : words[0];
     const std::string dir = tasks_ + "/" + id;
     struct stat st {};
     // A task id is a number: never `..` or `.` (the experiment's or the tasks folder itself).
@@ -150,8 +156,8 @@ class Worker {
     }
     store::WrapperRecord w;
     w.attempt = 1;
-    if (auto a = util::try_read_file(dir + "/attempt"))
-      if (auto v = util::parse_long(util::trim(*a)); v && *v > 0) w.attempt = static_cast<int>(*v);
+    if (auto v = words.size() > 1 ? util::parse_long(words[1]) : std::nullopt; v && *v > 0 && *v < INT_MAX)
+      w.attempt = static_cast<int>(*v);
     w.host = host_;
     w.wrapper = ::getpid();
     w.resources = env_words;
@@ -164,7 +170,11 @@ class Worker {
       w.exit_code = 127;
     } else {
       Child::Spawn sp;
-      sp.argv = {shell_path_, dir + "/cmd.sh"};
+      // The script as the shell's -c argument, $0 the path of the file it stands for (as when
+      // the file is run): no file written, none read.
+      const std::string file = dir + "/cmd.sh";
+      sp.argv = script.empty() ? std::vector<std::string>{shell_path_, file}
+                               : std::vector<std::string>{shell_path_, "-c", script, file};
       sp.stdout_path = dir + "/stdout";
       sp.stderr_path = dir + "/stderr";
       sp.truncate = true;
@@ -172,6 +182,11 @@ class Worker {
       for (auto& word : util::split(env_words, ' '))
         if (word.find('=') != std::string::npos) sp.env.push_back(std::move(word));
       auto c = Child::spawn(sp);
+      if (!c && !script.empty() && util::write_new_file(file, script)) {
+        // Too long an argument list with this environment (E2BIG): the file, then.
+        sp.argv = {shell_path_, file};
+        c = Child::spawn(sp);
+      }
       if (c) {
         child = std::move(c.value());
       } else {
@@ -267,17 +282,30 @@ int run_worker(const std::string& tasks_dir, const std::string& shell) {
       if (wait) return;
     }
   };
+  // A message: its header line, then its script's LENGTH bytes (the header's third word).
+  auto complete = [&](size_t* header_end, size_t* total) {
+    size_t nl = buf.find('\n');
+    if (nl == std::string::npos) return false;
+    auto words = util::split(std::string_view(buf).substr(0, std::min(nl, buf.find('\t'))), ' ');
+    auto len = words.size() > 2 ? util::parse_long(words[2]) : std::optional<long>(0);
+    size_t n = len && *len > 0 && *len <= kMaxScript ? static_cast<size_t>(*len) : 0;
+    if (buf.size() < nl + 1 + n) return false;
+    *header_end = nl;
+    *total = nl + 1 + n;
+    return true;
+  };
   while (!ended) {
     fill(true);
-    size_t nl;
-    while ((nl = buf.find('\n')) != std::string::npos) {
+    size_t header_end = 0, total = 0;
+    while (complete(&header_end, &total)) {
       // A task the runner queued is not started once the runner has closed our input (it is
       // being interrupted): the end of input that follows it says so.
       fill(false);
       if (ended) break;
-      std::string line = buf.substr(0, nl);
-      buf.erase(0, nl + 1);
-      worker.run(line);
+      std::string header = buf.substr(0, header_end);
+      std::string script = buf.substr(header_end + 1, total - header_end - 1);
+      buf.erase(0, total);
+      worker.run(header, script);
     }
   }
   flush();

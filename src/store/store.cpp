@@ -186,7 +186,7 @@ TaskFacts Experiment::facts_at(int tasks_fd, size_t task, bool cancelled) const 
   if (tasks_fd < 0) return f;
   const std::string d = std::to_string(task) + "/";
   // No link planted in the store is followed.
-  auto read = [&](const char* name) { return util::try_read_file_beneath(tasks_fd, d + name); };
+  auto read = [&](const char* name) { return util::try_read_record_beneath(tasks_fd, d + name); };
   // `started` first: the wrapper reserves `status` before `started` and writes its final record
   // after both, so without `started` there is no final record either (and a task queued at a
   // scheduler costs one lookup less).
@@ -312,8 +312,8 @@ void tidy_folded(int tasks_fd, size_t task) {
 // Set a folded task's folder aside whole, as spare/<task>, when it holds nothing but its records,
 // its script and empty output files (`e`: what the fold found kept). Its records are blanked
 // first (the index holds its facts already; a record's first line, its state, is in its first
-// 512 bytes), so that the folder, renamed into place for a new task, holds no record; its script
-// is written anew before that task starts. Returns false (nothing moved) otherwise.
+// 512 bytes), so that the folder, renamed into place for a new task, holds no record; its script,
+// control and attempt go. Returns false (nothing moved) otherwise.
 bool spare_folded(int exp_fd, int tasks_fd, const IndexEntry& e) {
   if (e.has_stdout || e.has_stderr || e.has_metrics) return false;
   const std::string name = std::to_string(e.id);
@@ -339,7 +339,7 @@ bool spare_folded(int exp_fd, int tasks_fd, const IndexEntry& e) {
       plain = false;
       break;
     }
-    if (n == "control" || n == "attempt") drop.push_back(it->data());
+    if (n == "control" || n == "attempt" || n == "cmd.sh") drop.push_back(it->data());
   }
   const int d = ::dirfd(dir);
   bool ok = plain;
@@ -508,7 +508,8 @@ Result<size_t> Experiment::fold(const std::vector<size_t>& tasks, bool requeues,
   for (size_t id : tasks) {
     if (idx->contains(id)) continue;
     TaskFacts f = facts_at(tasks_fd.get(), id);
-    if (!foldable(f, requeues) || group_lives(*f.record)) continue;
+    // (A task the runner saw end with its whole group gone, `recycle`, needs no second look.)
+    if (!foldable(f, requeues) || (!(recycle && recycle->count(id)) && group_lives(*f.record))) continue;
     IndexEntry e;
     e.id = id;
     e.record = *f.record;
@@ -634,15 +635,33 @@ Result<int> Experiment::archive_attempt(size_t task) const {
   return next;
 }
 
+Result<int> Experiment::tasks_fd() const {
+  if (!tasks_fd_) {
+    util::Fd fd(::open(path("tasks").c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd.valid() && (errno == ELOOP || errno == ENOTDIR))
+      return damaged(make_error(fmt::format("experiment '{}': {} is not a folder (a symbolic link?); xrun writes nothing "
+                                            "through it", id_, path("tasks")),
+                                "the tasks folder must be a plain folder inside the run store; remove what is there"));
+    if (!fd.valid())
+      return runtime_error(fmt::format("cannot open {}: {}", path("tasks"), std::strerror(errno)),
+                           "check that the run store is writable and was not removed meanwhile");
+    tasks_fd_ = std::make_shared<util::Fd>(std::move(fd));
+  }
+  return tasks_fd_->get();
+}
+
 Result<int> Experiment::begin_attempt(size_t task, bool* fresh, std::vector<std::string>* spares) const {
-  XRUN_TRY(check_task_dir(task));
-  const std::string d = task_dir(task);
   if (fresh) *fresh = false;
   // A task folded into the index (its folder may be gone) is reopened and archived first.
   if (index()->contains(task)) return archive_attempt(task);
+  // A new folder is made (or a spare one renamed) inside tasks/ as opened once, never through a
+  // link; one that exists already (whatever it is) is left to archive_attempt, which checks it.
+  auto tasks = tasks_fd();
+  if (!tasks) return tasks.error();
+  const std::string name = std::to_string(task);
   while (spares && !spares->empty()) {
     std::string from = path("spare/" + spares->back());
-    if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, d.c_str(), RENAME_NOREPLACE) == 0) {
+    if (::renameat2(AT_FDCWD, from.c_str(), tasks.value(), name.c_str(), RENAME_NOREPLACE) == 0) {
       spares->pop_back();
       if (fresh) *fresh = true;
       return 1;
@@ -651,12 +670,12 @@ Result<int> Experiment::begin_attempt(size_t task, bool* fresh, std::vector<std:
     spares->pop_back();
     util::remove_all(from);
   }
-  if (::mkdir(d.c_str(), 0755) == 0) {
+  if (::mkdirat(tasks.value(), name.c_str(), 0755) == 0) {
     if (fresh) *fresh = true;
     return 1;
   }
   if (errno != EEXIST)
-    return runtime_error(fmt::format("cannot make task {}'s folder {}: {}", task, d, std::strerror(errno)),
+    return runtime_error(fmt::format("cannot make task {}'s folder {}: {}", task, task_dir(task), std::strerror(errno)),
                          "check that the run store is writable and the disk is not full");
   return archive_attempt(task);
 }

@@ -169,6 +169,23 @@ std::optional<std::string> try_read_file_beneath(int dirfd, const std::string& r
   return read_all(Fd(open_beneath(dirfd, rel)));
 }
 
+std::optional<std::string> try_read_record_beneath(int dirfd, const std::string& rel) {
+  Fd fd(open_beneath(dirfd, rel));
+  if (!fd.valid()) return std::nullopt;
+  std::string out(4096, '\0');
+  ssize_t n;
+  while ((n = ::read(fd.get(), out.data(), out.size())) < 0 && errno == EINTR) {
+  }
+  if (n < 0) return std::nullopt;
+  if (static_cast<size_t>(n) < out.size()) {
+    out.resize(static_cast<size_t>(n));
+    return out;
+  }
+  auto rest = read_open_file(fd.get());  // a larger one: read on to its end
+  if (!rest) return std::nullopt;
+  return out + *rest;
+}
+
 std::optional<std::string> try_read_tail_beneath(int dirfd, const std::string& rel, size_t max_bytes) {
   Fd fd(open_beneath(dirfd, rel));
   struct stat st {};

@@ -117,9 +117,9 @@ TEST_CASE("a reused folder shows nothing of its earlier task: PENDING with empty
   auto b = e.bg({"run", f, "-j", "1", "--quiet"});
   std::string id = wait_for_id(b);
   const std::string dir = e.exp_dir(id);
-  REQUIRE(test::eventually([&] { return e.state(id, 100) == "RUNNING" && util::exists(dir + "/tasks/101/cmd.sh"); }, 60));
-  // A reused folder: its files were there before its script.
-  CHECK(util::exists(dir + "/tasks/101/started"));
+  // (Task 101 is prepared ahead: a reused folder, renamed into place with its blanked records.)
+  REQUIRE(test::eventually([&] { return e.state(id, 100) == "RUNNING" && util::exists(dir + "/tasks/101/started"); }, 60));
+  CHECK_FALSE(util::exists(dir + "/tasks/101/cmd.sh"));  // no earlier task's script
   auto s = e.status(id);
   CHECK(s["tasks"][101]["state"] == "PENDING");
   CHECK(s["tasks"][101]["exit_code"].is_null());

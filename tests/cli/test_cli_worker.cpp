@@ -3,8 +3,13 @@
 #include <catch2/catch.hpp>
 
 #include <signal.h>
+#include <unistd.h>
+
+#include <cstring>
 
 #include <set>
+
+#include <fmt/format.h>
 
 #include "support/env.hpp"
 #include "xrun/util/fs.hpp"
@@ -61,6 +66,65 @@ TEST_CASE("the worker does not start a task whose line ends its input (the runne
   CHECK(r.out.empty());
   CHECK_FALSE(util::exists(e.path("mark")));
   CHECK_FALSE(util::exists(tasks + "/0/started"));
+}
+
+TEST_CASE("the worker runs a script handed with the task: $0 names cmd.sh, no file is written, the attempt is recorded",
+          "[cli][worker]") {
+  Env e;
+  REQUIRE(util::make_dirs(e.path("tasks/3")).ok());
+  // Two lines, a quote and a tab inside: the script arrives byte for byte.
+  const std::string script = "echo \"$0\"\nprintf 'a\\tb %s\\n' \"it's\"\n";
+  e.file("script", script);
+  auto r = worker(e, e.path("tasks"), fmt::format("(printf '3 4 {}\\n'; cat script; sleep 1)", script.size()));
+  REQUIRE(r.code == 0);
+  CHECK(lines(r.out).back() == "E 0 3");
+  CHECK(test::read(e.path("tasks/3/stdout")) == e.path("tasks/3/cmd.sh") + "\na\tb it's\n");
+  CHECK_FALSE(util::exists(e.path("tasks/3/cmd.sh")));
+  CHECK(test::read(e.path("tasks/3/status")).find("attempt=4") != std::string::npos);
+}
+
+TEST_CASE("a script too long for an argument next to the worker's environment runs from cmd.sh",
+          "[cli][worker]") {
+  Env e;
+  REQUIRE(util::make_dirs(e.path("tasks/0")).ok());
+  // The environment fills all but ~40 KiB of what exec takes (argv and environment together):
+  // a 60 KiB script cannot be an argument, the worker writes it to cmd.sh and runs that.
+  const long arg_max = ::sysconf(_SC_ARG_MAX);
+  REQUIRE(arg_max > 200 * 1024);
+  size_t used = 0;
+  for (char** v = environ; *v; ++v) used += std::strlen(*v) + 1 + sizeof(char*);
+  for (const auto& kv : e.opts.env) used += kv.first.size() + kv.second.size() + 2 + sizeof(char*);
+  REQUIRE(used + 100 * 1024 < static_cast<size_t>(arg_max));
+  size_t room = static_cast<size_t>(arg_max) - 40 * 1024 - used;
+  for (int k = 0; room > 1024; ++k) {
+    size_t n = std::min<size_t>(room - 512, 100 * 1024);
+    e.opts.env[fmt::format("XRUN_TEST_FILL{}", k)] = std::string(n, 'x');
+    room -= n + 32;
+  }
+  const std::string script = ": " + std::string(60 * 1024, 'y') + "\necho long\n";
+  e.file("script", script);
+  auto r = worker(e, e.path("tasks"), fmt::format("(printf '0 1 {}\\n'; cat script; sleep 1)", script.size()));
+  REQUIRE(r.code == 0);
+  CHECK(lines(r.out).back() == "E 0 0");
+  CHECK(test::read(e.path("tasks/0/stdout")) == "long\n");
+  CHECK(test::read(e.path("tasks/0/cmd.sh")) == script);
+}
+
+TEST_CASE("long scripts: over a pipe's atomic write they are handed when a slot is free, over 64 KiB they run from cmd.sh",
+          "[cli][worker]") {
+  Env e;
+  for (size_t pad : {size_t{5000}, size_t{70 * 1024}}) {
+    INFO(pad);
+    ::unlink(e.path("ran.txt").c_str());
+    auto f = e.file("exp.yml", "command: 'echo {i} >> ran.txt # " + std::string(pad, 'x') +
+                                   "'\nvariables:\n  i:\n    arange: 60\n");
+    auto r = e.x({"run", f, "-j", "2", "-q"});
+    REQUIRE(r.code == 0);
+    auto ran = lines(test::read(e.path("ran.txt")));
+    CHECK(ran.size() == 60);
+    CHECK(std::set<std::string>(ran.begin(), ran.end()).size() == 60);
+    CHECK(e.status(test::first_line(r.out))["counts"]["SUCCEEDED"] == 60);
+  }
 }
 
 // (A missing shell, a shell killed by a signal and odd ids: test_cli_worker_faults.cpp.)

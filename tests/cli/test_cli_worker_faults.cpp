@@ -104,7 +104,7 @@ TEST_CASE("worker: an id that is not a task folder's is refused, and nothing is 
   for (const std::string id : {"..", ".", "", "5/..", "5/.", "99", "abc", "-1", " 5"}) {
     INFO("id '" << id << "'");
     w.send(id);
-    CHECK(w.next() == "E 2 " + id);
+    CHECK(w.next() == "E 2 " + id.substr(0, id.find(' ')));  // (the header's first word)
   }
   // A good id still runs after them.
   w.send("5");
@@ -239,6 +239,6 @@ TEST_CASE("tasks get no descriptor that the caller of xrun leaked, nor the worke
   REQUIRE(r.code == 0);
   for (const char* n : {"fds-0", "fds-1", "fds-2"}) {
     auto fds = util::split(util::trim(test::read(e.path(n))), '\n');
-    CHECK(fds == std::vector<std::string>{"0", "1", "2", "255"});  // 255: bash's own script fd
+    CHECK(fds == std::vector<std::string>{"0", "1", "2"});  // (the script is bash's -c argument: no fd 255)
   }
 }

@@ -217,3 +217,26 @@ TEST_CASE("writers never bring back an experiment folder that was removed", "[st
   CHECK_FALSE(util::make_dirs_under(tmp.path() + "/gone", "a").ok());
   CHECK_FALSE(util::exists(tmp.path() + "/gone"));
 }
+
+TEST_CASE("a new attempt's folder is never made through a tasks folder that is a link", "[store]") {
+  util::TempDir tmp;
+  auto st = store::Store::open(tmp.path());
+  auto e = st.create("x");
+  REQUIRE(e.ok());
+  REQUIRE(util::make_dirs(tmp.path() + "/outside").ok());
+  REQUIRE(::symlink((tmp.path() + "/outside").c_str(), e->path("tasks").c_str()) == 0);
+  bool fresh = true;
+  auto a = e->begin_attempt(0, &fresh);
+  CHECK_FALSE(a.ok());
+  CHECK_FALSE(fresh);
+  CHECK(util::list_dir(tmp.path() + "/outside").empty());
+  // A plain tasks folder: a new folder, attempt 1; the next call archives (the folder exists).
+  util::remove_all(e->path("tasks"));
+  auto f = std::make_optional<store::Experiment>(e->id(), e->dir());  // (a new handle: tasks/ opened anew)
+  REQUIRE(util::make_dirs(f->path("tasks")).ok());
+  CHECK(f->begin_attempt(0, &fresh).value() == 1);
+  CHECK(fresh);
+  CHECK(util::is_dir(f->task_dir(0)));
+  CHECK(f->begin_attempt(0, &fresh).value() == 1);  // (nothing ran: the same attempt)
+  CHECK_FALSE(fresh);
+}

@@ -24,11 +24,23 @@ std::string wrapper_script(const std::string& shell);
 std::string task_script(const store::Experiment& exp, const plan::Plan& p, size_t task, const std::string& workdir,
                         int attempt, const std::vector<std::string>& setup = {});
 
-// Before a task (re)runs: archive the previous attempt, write `attempt` and `cmd.sh`.
-// Returns the attempt number. `spares`: as for Experiment::begin_attempt; `setup`: the task's
-// stage's setup_lines(), when the caller has them.
-Result<int> prepare_task(const store::Experiment& exp, const plan::Plan& p, const json& meta, size_t task,
-                         std::vector<std::string>* spares = nullptr, const std::vector<std::string>* setup = nullptr);
+// A task made ready to start: its attempt number and, when it is handed to a local worker with
+// the task (not written to `cmd.sh`), its script.
+struct PreparedTask {
+  int attempt = 1;
+  std::string script;  // empty: the script is the task folder's `cmd.sh`
+};
+// The largest script given to a local worker inline (`SHELL -c SCRIPT`); a larger one, or one
+// holding a NUL byte, is written to `cmd.sh` (one argument may hold at most 128 KiB).
+constexpr size_t kMaxInlineScript = 64 * 1024;
+
+// Before a task (re)runs: archive the previous attempt, write `attempt` and `cmd.sh` (with
+// `inline_script`, the script is returned instead when it fits an argument: kMaxInlineScript).
+// `spares`: as for Experiment::begin_attempt; `setup`: the task's stage's setup_lines(), when
+// the caller has them.
+Result<PreparedTask> prepare_task(const store::Experiment& exp, const plan::Plan& p, const json& meta, size_t task,
+                                  std::vector<std::string>* spares = nullptr,
+                                  const std::vector<std::string>* setup = nullptr, bool inline_script = false);
 // A stage's `setup:` lines (the file's, then the stage's own).
 std::vector<std::string> setup_lines(const json& meta, const plan::Plan& p, size_t stage);
 // The scripts of many tasks in one file (a batch array's), for `sh wrapper.sh TASK_DIR FILE`: the

@@ -33,6 +33,7 @@
 #include "xrun/plan/plan.hpp"
 #include "xrun/store/index.hpp"
 #include "xrun/store/task_state.hpp"
+#include "xrun/util/fs.hpp"
 #include "xrun/util/result.hpp"
 
 namespace xrun::store {
@@ -125,6 +126,9 @@ class Experiment {
   std::string id_, dir_;
   struct IndexCache;
   mutable std::shared_ptr<IndexCache> index_cache_;  // shared by copies of this experiment
+  // tasks/, opened once (never through a link) for the runner's new folders; shared by copies.
+  mutable std::shared_ptr<util::Fd> tasks_fd_;
+  Result<int> tasks_fd() const;
 };
 
 // Held by the one live runner of an experiment; released on destruction.

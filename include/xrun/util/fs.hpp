@@ -53,6 +53,9 @@ std::optional<std::string> try_read_file_at(int dirfd, const std::string& rel);
 // The same, following no symbolic link and never leaving `dirfd` (openat2 RESOLVE_BENEATH |
 // RESOLVE_NO_SYMLINKS; where the kernel lacks openat2, O_NOFOLLOW on every component).
 std::optional<std::string> try_read_file_beneath(int dirfd, const std::string& rel);
+// The same for a small file the store's own writers write whole (a record): a read that returns
+// less than was asked is its end (true of regular files), so a small one costs a single read.
+std::optional<std::string> try_read_record_beneath(int dirfd, const std::string& rel);
 // The file or folder itself, opened read-only the same way (invalid when it cannot be).
 Fd open_file_beneath(int dirfd, const std::string& rel);
 // The rest of an open file, read to its end (`size_hint`: its expected size, so that it is read

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <climits>
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
@@ -621,34 +622,39 @@ class Pool {
         }
         if (!pick) return;
         --ready;
-        queue_task(slot, *pick);
+        if (!queue_task(slot, *pick)) return;
       }
     }
   }
 
-  void queue_task(Slot& slot, size_t id) {
+  // False when nothing more is to be queued now.
+  bool queue_task(Slot& slot, size_t id) {
     size_t s = stage_of(id);
     if (cancelled_.count(id)) {
       task_settled(id);
-      return;
+      return true;
     }
-    if (!prepared_.erase(id)) {
-      if (auto attempt = run::prepare_task(exp_, plan_, meta_, id, &spares_, &setups_[stage_of(id)]); !attempt) {
-        store_failed(attempt.error());
-        return;  // not started: it stays PENDING for `xrun resume`
-      }
+    auto ready = take_prepared(id);
+    if (!ready) return false;  // not started: it stays PENDING for `xrun resume`
+    std::string line = worker_message(id, *ready, {});
+    if (line.size() > PIPE_BUF) {
+      // The worker reads it only once its current task ends: a write that could not complete
+      // at once would hold the runner up (a long script is handed over when a slot is free).
+      prepared_.emplace(id, std::move(*ready));
+      stages_[s].ready.push_front(id);
+      return false;
     }
-    std::string line = std::to_string(id) + "\n";
-    if (::write(slot.to.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+    if (!write_all(slot.to.get(), line)) {
       stages_[s].ready.push_front(id);  // the worker is gone (its end is read next)
       slot.to.reset();
-      return;
+      return false;
     }
     spdlog::debug("task {}: queued ({}/{}) in slot {}", id, plan_.stages[s].name, id - offsets_[s],
                   &slot - slots_.data() + 1);
     slot.next = id;
     slot.next_stage = s;
     ++stages_[s].running;
+    return true;
   }
 
   // The current task ended: the queued one is the slot's task now (its worker starts it now).
@@ -690,14 +696,50 @@ class Pool {
         if (prepared_.count(id) || cancelled_.count(id)) continue;
         const auto& task = plan_.stages[s].tasks[id - offsets_[s]];
         if (opts_.skip_existing && (task.creates || task.requires_)) return;  // decided at start time
-        auto r = run::prepare_task(exp_, plan_, meta_, id, &spares_, &setups_[stage_of(id)]);
+        auto r = run::prepare_task(exp_, plan_, meta_, id, &spares_, &setups_[stage_of(id)], !worker_argv_.empty());
         if (!r) {
           store_failed(r.error());
           return;
         }
-        prepared_.insert(id);
+        prepared_.emplace(id, std::move(r.value()));
       }
     }
+  }
+
+  // The task made ready earlier (prepare_ahead), else now; nothing when the store failed.
+  std::optional<run::PreparedTask> take_prepared(size_t id) {
+    if (auto it = prepared_.find(id); it != prepared_.end()) {
+      run::PreparedTask t = std::move(it->second);
+      prepared_.erase(it);
+      return t;
+    }
+    auto r = run::prepare_task(exp_, plan_, meta_, id, &spares_, &setups_[stage_of(id)], !worker_argv_.empty());
+    if (!r) {
+      store_failed(r.error());
+      return std::nullopt;
+    }
+    return std::move(r.value());
+  }
+
+  // What a worker is handed for a task (run/worker.hpp): "ID ATTEMPT LENGTH[<TAB>env]\n" and the
+  // script's LENGTH bytes (none: the task folder's cmd.sh).
+  static std::string worker_message(size_t id, const run::PreparedTask& t, const std::vector<std::string>& env) {
+    std::string m = fmt::format("{} {} {}", id, t.attempt, t.script.size());
+    if (!env.empty()) m += fmt::format("\t{}", fmt::join(env, " "));
+    m += '\n';
+    m += t.script;
+    return m;
+  }
+
+  static bool write_all(int fd, const std::string& data) {
+    size_t off = 0;
+    while (off < data.size()) {
+      ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return false;
+      off += static_cast<size_t>(n);
+    }
+    return true;
   }
 
   bool spawn_worker(Slot& slot) {
@@ -768,13 +810,8 @@ class Pool {
       task_settled(id);
       return false;
     }
-    if (!prepared_.erase(id)) {
-      auto attempt = run::prepare_task(exp_, plan_, meta_, id, &spares_, &setups_[stage_of(id)]);
-      if (!attempt) {
-        store_failed(attempt.error());
-        return false;  // not started: it stays PENDING for `xrun resume`
-      }
-    }
+    auto ready = take_prepared(id);
+    if (!ready) return false;  // not started: it stays PENDING for `xrun resume`
     slot.start = util::now_seconds();
     slot.term_at = 0;
     slot.pgid = 0;
@@ -786,12 +823,10 @@ class Pool {
     spdlog::debug("task {}: start ({}/{}) in slot {}", id, plan_.stages[s].name, id - offsets_[s],
                   &slot - slots_.data() + 1);
     if (!worker_argv_.empty()) {
-      std::string line = std::to_string(id);
-      if (!env.empty()) line += fmt::format("\t{}", fmt::join(env, " "));
-      line += "\n";
+      const std::string line = worker_message(id, *ready, env);
       for (int tries = 0; tries < 2; ++tries) {
         if (!slot.worker.running() && !spawn_worker(slot)) break;
-        if (::write(slot.to.get(), line.data(), line.size()) == static_cast<ssize_t>(line.size())) {
+        if (write_all(slot.to.get(), line)) {
           occupy(slot, id);
           return true;
         }
@@ -1270,7 +1305,7 @@ class Pool {
     double deadline = 0;    // when it gets SIGKILL
   };
   std::vector<Doomed> doomed_;
-  std::set<size_t> prepared_;
+  std::map<size_t, run::PreparedTask> prepared_;
   std::vector<size_t> ended_;  // ended, not folded yet
   std::set<size_t> recycle_;   // of those, the ones whose folder may become a spare one
   std::vector<std::string> spares_;  // spare folders (spare/<name>) for new tasks
