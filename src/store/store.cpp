@@ -191,9 +191,12 @@ TaskFacts Experiment::facts_at(int tasks_fd, size_t task, bool cancelled) const 
   // after both, so without `started` there is no final record either (and a task queued at a
   // scheduler costs one lookup less).
   auto start = read("started");
-  if (start)
+  // A blank `started` (room reserved, or a reused folder's) means not started: whatever `status`
+  // holds then is no record of this task (the wrappers blank `status` before they write `started`).
+  const bool begun = start && start->find_first_not_of(" \n") != std::string::npos;
+  if (begun)
     if (auto t = read("status")) f.record = parse_wrapper_record(*t);
-  if (!f.record && start) f.record = parse_wrapper_record(*start);
+  if (!f.record && begun) f.record = parse_wrapper_record(*start);
   // Decisions matter only for tasks that did not succeed.
   if (!f.record || f.record->state != "SUCCEEDED")
     if (auto t = read("control")) f.control = parse_control_record(*t);
@@ -317,32 +320,23 @@ void tidy_folded(int tasks_fd, size_t task) {
 bool spare_folded(int exp_fd, int tasks_fd, const IndexEntry& e) {
   if (e.has_stdout || e.has_stderr || e.has_metrics) return false;
   const std::string name = std::to_string(e.id);
-  int fd = ::openat(tasks_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return false;
-  DIR* dir = ::fdopendir(fd);
-  if (!dir) {
-    ::close(fd);
-    return false;
-  }
+  util::Fd dir(::openat(tasks_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!dir.valid()) return false;
   static const std::set<std::string_view> kFiles = {"started", "status", "cmd.sh", "stdout", "stderr", "control", "attempt"};
   bool plain = true;
   std::vector<const char*> drop;
-  while (dirent* de = ::readdir(dir)) {
-    std::string_view n = de->d_name;
-    if (n == "." || n == "..") continue;
+  bool listed = util::for_each_entry(dir.get(), [&](std::string_view n, unsigned char type) {
     auto it = kFiles.find(n);
     struct stat st {};
-    bool regular = de->d_type == DT_REG ||
-                   (de->d_type == DT_UNKNOWN && ::fstatat(::dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-                    S_ISREG(st.st_mode));
-    if (it == kFiles.end() || !regular) {
-      plain = false;
-      break;
-    }
+    bool regular = type == DT_REG || (type == DT_UNKNOWN &&
+                                      ::fstatat(dir.get(), std::string(n).c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                                      S_ISREG(st.st_mode));
+    if (it == kFiles.end() || !regular) return plain = false;
     if (n == "control" || n == "attempt" || n == "cmd.sh") drop.push_back(it->data());
-  }
-  const int d = ::dirfd(dir);
-  bool ok = plain;
+    return true;
+  });
+  const int d = dir.get();
+  bool ok = listed && plain;
   // Nobody may still have its output open: a process that left the task's process group
   // (setsid) holding the task's stdout would write into the next task's log. A write lease is
   // granted only when no one else has the file open (where leases are not supported, the folder
@@ -355,17 +349,19 @@ bool spare_folded(int exp_fd, int tasks_fd, const IndexEntry& e) {
       ok = file.valid() ? op(file.get()) : errno == ENOENT;
     }
   };
-  each({"stdout", "stderr"}, O_RDONLY, [](int out) {
-    if (::fcntl(out, F_SETLEASE, F_WRLCK) != 0) return false;
-    ::fcntl(out, F_SETLEASE, F_UNLCK);
-    return true;
-  });
+  // (The lease goes with the descriptor.)
+  each({"stdout", "stderr"}, O_RDONLY, [](int out) { return ::fcntl(out, F_SETLEASE, F_WRLCK) == 0; });
   for (const char* f : drop) ok = ok && ::unlinkat(d, f, 0) == 0;
+  // `started` only: a final record counts only next to a `started` that is not blank (the
+  // wrappers reserve `status` before `started` and write `started` first), so the old `status`
+  // is nothing until the new task's worker has blanked it, which it does before its `started`.
   static const std::string kBlank = std::string(511, ' ') + '\n';
-  each({"started", "status"}, O_WRONLY, [](int record) {
-    return ::pwrite(record, kBlank.data(), kBlank.size(), 0) == static_cast<ssize_t>(kBlank.size());
-  });
-  ::closedir(dir);
+  if (ok) {
+    util::Fd started(::openat(d, "started", O_WRONLY | O_NOFOLLOW | O_CLOEXEC));
+    ok = started.valid() &&
+         ::pwrite(started.get(), kBlank.data(), kBlank.size(), 0) == static_cast<ssize_t>(kBlank.size());
+  }
+  dir.reset();
   return ok && ::renameat2(tasks_fd, name.c_str(), exp_fd, ("spare/" + name).c_str(), RENAME_NOREPLACE) == 0;
 }
 
@@ -620,7 +616,9 @@ Result<int> Experiment::archive_attempt(size_t task) const {
     auto text = util::try_read_file(d + "/" + f);
     return !text || text->find_first_not_of(" \n") != std::string::npos;
   };
-  bool has_files = has_record("started") || has_record("status") || has("control") || has("stdout");
+  // (`status` is no record next to a blank `started`: see facts_at.)
+  const bool blank_start = has("started") && !has_record("started");
+  bool has_files = has_record("started") || (!blank_start && has_record("status")) || has("control") || has("stdout");
   // A batch task's first attempt leaves no `attempt` file (its number is in its records).
   if (prev == 0 && has_files) prev = 1;
   if (prev > 0 && has_files) {

@@ -169,6 +169,29 @@ std::optional<std::string> try_read_file_beneath(int dirfd, const std::string& r
   return read_all(Fd(open_beneath(dirfd, rel)));
 }
 
+bool for_each_entry(int fd, const std::function<bool(std::string_view name, unsigned char type)>& f) {
+  alignas(8) char buf[8192];
+  for (;;) {
+    long n = ::syscall(SYS_getdents64, fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return false;
+    if (n == 0) return true;
+    for (long off = 0; off < n;) {
+      struct Entry {
+        uint64_t ino;
+        int64_t off;
+        unsigned short reclen;
+        unsigned char type;
+        char name[1];
+      };
+      const auto* e = reinterpret_cast<const Entry*>(buf + off);
+      std::string_view name(e->name);
+      if (name != "." && name != ".." && !f(name, e->type)) return true;
+      off += e->reclen;
+    }
+  }
+}
+
 std::optional<std::string> try_read_record_beneath(int dirfd, const std::string& rel) {
   Fd fd(open_beneath(dirfd, rel));
   if (!fd.valid()) return std::nullopt;

@@ -240,3 +240,26 @@ TEST_CASE("a new attempt's folder is never made through a tasks folder that is a
   CHECK(f->begin_attempt(0, &fresh).value() == 1);  // (nothing ran: the same attempt)
   CHECK_FALSE(fresh);
 }
+
+TEST_CASE("a status next to a blank started is no record (a reused folder before its task starts)", "[store]") {
+  util::TempDir tmp;
+  auto st = store::Store::open(tmp.path());
+  auto e = st.create("x");
+  REQUIRE(e.ok());
+  const std::string d = e->task_dir(0);
+  REQUIRE(util::make_dirs(d).ok());
+  const std::string blank = std::string(511, ' ') + "\n";
+  test::write_file(d, "started", blank);
+  test::write_file(d, "status", "state=SUCCEEDED\nexit=0\nsignal=0\nstart=1\nend=2\nhost=h\npid=7\nwrapper=6\nattempt=3\nwritten=1\n");
+  auto f = e->facts_of(0);
+  CHECK_FALSE(f.record);
+  CHECK(store::decide(f).status.state == State::Pending);
+  bool fresh = true;
+  CHECK(e->begin_attempt(0, &fresh).value() == 1);  // no attempt to archive
+  CHECK_FALSE(util::exists(d + "/attempts"));
+  // Once `started` holds a record, `status` is read.
+  test::write_file(d, "started", "state=RUNNING\nhost=h\npid=7\nwrapper=6\nstart=1\nattempt=3\nwritten=1\n");
+  auto g = e->facts_of(0);
+  REQUIRE(g.record);
+  CHECK(g.record->state == "SUCCEEDED");
+}

@@ -66,6 +66,10 @@ std::vector<std::string> list_dir_fd(int dirfd);
 // Each name in an open folder (no "." and "..") handed to `f`; false when the folder could not
 // be read to its end (some names may have been handed already).
 bool for_each_name(int dirfd, const std::function<void(std::string_view)>& f);
+// The entries of a directory freshly opened as `fd` (read from its start with getdents64, no
+// DIR stream: no stat, no fcntl), with their d_type (DT_UNKNOWN where the file system does not
+// say); `f` returns false to stop. False when the directory cannot be read.
+bool for_each_entry(int fd, const std::function<bool(std::string_view name, unsigned char type)>& f);
 // The last `max_bytes` of such a file (all of it when smaller).
 std::optional<std::string> try_read_tail_beneath(int dirfd, const std::string& rel, size_t max_bytes);
 // True when `path` itself is a symbolic link.
