@@ -312,12 +312,12 @@ void tidy_folded(int tasks_fd, size_t task) {
   ::unlinkat(tasks_fd, name.c_str(), AT_REMOVEDIR);  // only when empty
 }
 
-// Set a folded task's folder aside whole, as spare/<task>, when it holds nothing but its records,
-// its script and empty output files (`e`: what the fold found kept). Its records are blanked
-// first (the index holds its facts already; a record's first line, its state, is in its first
-// 512 bytes), so that the folder, renamed into place for a new task, holds no record; its script,
-// control and attempt go. Returns false (nothing moved) otherwise.
-bool spare_folded(int exp_fd, int tasks_fd, const IndexEntry& e) {
+// Keep a folded task's folder whole, where it is, as a spare one for a new task, when it holds
+// nothing but its records, its script and empty output files (`e`: what the fold found kept).
+// Its `started` is blanked (the index holds its facts already, and readers look there first; a
+// record's first line, its state, is in its first 512 bytes), so that the folder, renamed to a
+// new task's id, holds no record; its script, control and attempt go. Returns false otherwise.
+bool spare_folded(int tasks_fd, const IndexEntry& e) {
   if (e.has_stdout || e.has_stderr || e.has_metrics) return false;
   const std::string name = std::to_string(e.id);
   util::Fd dir(::openat(tasks_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
@@ -361,8 +361,7 @@ bool spare_folded(int exp_fd, int tasks_fd, const IndexEntry& e) {
     ok = started.valid() &&
          ::pwrite(started.get(), kBlank.data(), kBlank.size(), 0) == static_cast<ssize_t>(kBlank.size());
   }
-  dir.reset();
-  return ok && ::renameat2(tasks_fd, name.c_str(), exp_fd, ("spare/" + name).c_str(), RENAME_NOREPLACE) == 0;
+  return ok;
 }
 
 // Whether some process of the task's group still runs here (a background job that outlived the
@@ -531,13 +530,19 @@ Result<size_t> Experiment::fold(const std::vector<size_t>& tasks, bool requeues,
     XRUN_TRY(util::atomic_write(path("index"), whole.format(), true));
     XRUN_TRY(sync_dir(dir_));
   }
-  util::Fd exp_fd;
+  // The spare candidates are listed (in `spares`, for the next runner to tidy, should this one be
+  // killed while it holds them) before any is kept: a folder listed and tidied anyway costs nothing.
+  bool may_spare = false;
   if (recycle && spared && !recycle->empty()) {
-    if (::mkdir(path("spare").c_str(), 0755) == 0 || errno == EEXIST)
-      exp_fd.reset(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    std::string names;
+    for (const auto& e : entries)
+      if (recycle->count(e.id)) names += fmt::format("{}\n", e.id);
+    util::Fd list(::open(path("spares").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0644));
+    may_spare = !names.empty() && list.valid() &&
+                ::write(list.get(), names.data(), names.size()) == static_cast<ssize_t>(names.size());
   }
   for (const auto& e : entries) {
-    if (exp_fd.valid() && recycle->count(e.id) && spare_folded(exp_fd.get(), tasks_fd.get(), e))
+    if (may_spare && recycle->count(e.id) && spare_folded(tasks_fd.get(), e))
       spared->push_back(std::to_string(e.id));
     else
       tidy_folded(tasks_fd.get(), e.id);
@@ -658,15 +663,14 @@ Result<int> Experiment::begin_attempt(size_t task, bool* fresh, std::vector<std:
   if (!tasks) return tasks.error();
   const std::string name = std::to_string(task);
   while (spares && !spares->empty()) {
-    std::string from = path("spare/" + spares->back());
-    if (::renameat2(AT_FDCWD, from.c_str(), tasks.value(), name.c_str(), RENAME_NOREPLACE) == 0) {
+    // (One rename inside tasks/: a spare folder is a folded task's, kept where it was.)
+    if (::renameat2(tasks.value(), spares->back().c_str(), tasks.value(), name.c_str(), RENAME_NOREPLACE) == 0) {
       spares->pop_back();
       if (fresh) *fresh = true;
       return 1;
     }
     if (errno == EEXIST) break;  // the task has a folder: archived below
-    spares->pop_back();
-    util::remove_all(from);
+    spares->pop_back();          // (gone: tidied at the runner's end)
   }
   if (::mkdirat(tasks.value(), name.c_str(), 0755) == 0) {
     if (fresh) *fresh = true;
@@ -678,7 +682,23 @@ Result<int> Experiment::begin_attempt(size_t task, bool* fresh, std::vector<std:
   return archive_attempt(task);
 }
 
-void Experiment::remove_spares() const { util::remove_all(path("spare")); }
+void Experiment::remove_spares(const std::vector<std::string>& spares) const {
+  util::Fd tasks(::open(path("tasks").c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  // Only folded tasks' folders are tidied (never one a task runs in now).
+  auto idx = index();
+  auto tidy = [&](std::string_view name) {
+    auto id = parse_long(std::string(name));
+    if (tasks.valid() && id && *id >= 0 && std::to_string(*id) == name && idx->contains(static_cast<size_t>(*id)))
+      tidy_folded(tasks.get(), static_cast<size_t>(*id));
+  };
+  for (const auto& n : spares) tidy(n);
+  // Those an earlier runner listed (it was killed while it held them), then the list.
+  if (auto listed = util::try_read_file(path("spares")))
+    for (const auto& n : util::split(*listed, '\n'))
+      if (!n.empty()) tidy(n);
+  ::unlink(path("spares").c_str());
+  util::remove_all(path("spare"));  // (where earlier versions kept them)
+}
 
 bool Experiment::runner_alive() const {
   util::Fd fd(::open(path("lock").c_str(), O_RDONLY | O_CLOEXEC));

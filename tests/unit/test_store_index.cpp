@@ -10,6 +10,7 @@
 
 #include <fcntl.h>
 
+#include <fstream>
 #include <set>
 
 #include <fmt/format.h>
@@ -503,14 +504,17 @@ TEST_CASE("a spare folder renamed into place is its task's first attempt, also a
   std::vector<std::string> spares;
   REQUIRE(x.exp.fold({0}, false, &recycle, &spares).value() == 1);
   REQUIRE(spares == std::vector<std::string>{"0"});
-  CHECK_FALSE(util::exists(x.dir(0)));
-  CHECK(x.states()[0].first == State::Succeeded);  // from the index
+  // Kept in place, listed for the next runner, its `started` blank; read from the index.
+  CHECK(util::exists(x.dir(0) + "/started"));
+  CHECK(test::read(x.exp.path("spares")) == "0\n");
+  CHECK(x.states()[0].first == State::Succeeded);
   bool fresh = false;
   auto a = x.exp.begin_attempt(1, &fresh, &spares);
   REQUIRE(a.ok());
   CHECK(a.value() == 1);
   CHECK(fresh);
   CHECK(spares.empty());
+  CHECK_FALSE(util::exists(x.dir(0)));  // renamed to task 1's
   // Task 0's records are in it, blanked: task 1 reads as not started.
   CHECK(util::exists(x.dir(1) + "/started"));
   CHECK(x.states()[1].first == State::Pending);
@@ -529,4 +533,28 @@ TEST_CASE("a spare folder renamed into place is its task's first attempt, also a
   CHECK(third.value() == 2);
   CHECK(util::exists(x.dir(1) + "/attempts/1/started"));
   CHECK(x.states()[0].first == State::Succeeded);
+}
+
+TEST_CASE("spare folders left by a killed runner are tidied by the next one: only folded tasks' folders",
+          "[store][index]") {
+  Exp x(4);
+  x.ran(0, "SUCCEEDED", 0);
+  x.ran(1, "SUCCEEDED", 0);
+  std::set<size_t> recycle{0, 1};
+  std::vector<std::string> spares;
+  REQUIRE(x.exp.fold({0, 1}, false, &recycle, &spares).value() == 2);
+  REQUIRE(spares.size() == 2);
+  // The runner dies; its list also names task 2, which runs now (not folded): left alone.
+  x.put(2, "started", "state=RUNNING\nhost=h1\npid=10\nwrapper=9\nstart=1.5\nattempt=1\nwritten=1\n");
+  {
+    std::ofstream list(x.exp.path("spares"), std::ios::app);
+    list << "2\n../x\n";
+  }
+  x.exp.remove_spares();
+  CHECK_FALSE(util::exists(x.dir(0)));
+  CHECK_FALSE(util::exists(x.dir(1)));
+  CHECK(util::exists(x.dir(2) + "/started"));
+  CHECK_FALSE(util::exists(x.exp.path("spares")));
+  CHECK(x.states()[0].first == State::Succeeded);
+  CHECK(x.states()[2].first == State::Running);
 }

@@ -14,8 +14,8 @@
 //                        stdout, stderr; attempts/<n>/ (earlier attempts)
 //   index, index.lock    the finished tasks' final records, folded out of tasks/<id>/
 //                        (store/index.hpp); rewritten whole by whoever holds index.lock
-//   spare/<id>/          folded tasks' folders the live local runner reuses for new tasks (see
-//                        fold()); nobody reads them; removed when the runner ends
+//   spares               ids of folded tasks whose folders the live local runner keeps to reuse
+//                        for new tasks (see fold()); tidied and removed when a runner ends or starts
 // Every file has exactly one writer. Files xrun writes are atomic (temp + rename); the sh
 // wrapper writes each of its two records once, ending with `written=1`, and readers ignore
 // a record without it.
@@ -90,9 +90,10 @@ class Experiment {
   // A task whose recorded process group still lives on this host (a background job that may
   // still write its output) is left for a later fold. Returns how many tasks were folded.
   // `recycle` (the runner only, while it runs): of these tasks, a folder holding nothing but its
-  // records, its script and empty output files is not emptied and removed but set aside whole
-  // as a spare folder (spare/<id>: its records blanked, its output open nowhere else) and its
-  // name appended to `spared`; begin_attempt() renames it into place for a new task. A finished task's folder is
+  // records, its script and empty output files is not emptied and removed but kept whole in
+  // place as a spare folder (its `started` blanked, its output open nowhere else, its name listed
+  // in `spares`) and its name appended to `spared`; begin_attempt() renames it to a new task's id
+  // (one rename inside tasks/). A finished task's folder is
   // thus reused instead of a folder and five files being created and removed per task (which is
   // what inode-creating file systems, and metadata servers, are slowest at).
   Result<size_t> fold(const std::vector<size_t>& tasks, bool requeues, const std::set<size_t>* recycle = nullptr,
@@ -116,8 +117,10 @@ class Experiment {
   // whether the folder is new (nothing in it but empty files, nobody else writing it). With
   // `spares` (names fold() set aside), a new folder is a spare one renamed into place.
   Result<int> begin_attempt(size_t task, bool* fresh = nullptr, std::vector<std::string>* spares = nullptr) const;
-  // Remove the spare folders (the runner, when it ends or starts).
-  void remove_spares() const;
+  // Tidy the spare folders left (as a fold tidies a folded task's folder): `spares` (the
+  // runner's own, when it ends) and those listed in `spares` by a runner that was killed; only
+  // folders of tasks in the index. The runner calls it when it ends and when it starts.
+  void remove_spares(const std::vector<std::string>& spares = {}) const;
 
   // Liveness of the runner: true when some process holds the experiment's lock.
   bool runner_alive() const;

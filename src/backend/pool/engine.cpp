@@ -1259,8 +1259,8 @@ class Pool {
   int finish(const std::string& state) {
     progress_.clear();
     fold_ended(true);
+    exp_.remove_spares(spares_);
     spares_.clear();
-    exp_.remove_spares();
     auto statuses = observe_tasks(backend_, exp_, plan_, meta_).tasks;
     bool all_ok = std::all_of(statuses.begin(), statuses.end(), [](const store::TaskStatus& t) { return run::satisfied(t); });
     run::write_summary(exp_, plan_, statuses);
@@ -1308,7 +1308,7 @@ class Pool {
   std::map<size_t, run::PreparedTask> prepared_;
   std::vector<size_t> ended_;  // ended, not folded yet
   std::set<size_t> recycle_;   // of those, the ones whose folder may become a spare one
-  std::vector<std::string> spares_;  // spare folders (spare/<name>) for new tasks
+  std::vector<std::string> spares_;  // spare folders (folded tasks kept in tasks/) for new tasks
   std::vector<std::vector<std::string>> setups_;  // each stage's setup lines
   static constexpr size_t kFoldBatch = 64;
   static constexpr double kQueueBelow = 0.05;  // seconds: the mean task duration under which tasks are queued
