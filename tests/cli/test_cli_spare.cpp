@@ -113,7 +113,7 @@ TEST_CASE("a reused folder shows nothing of its earlier task: PENDING with empty
   // Tasks 0-99 end at once (their folders are folded and set aside); task 100 waits for `go`
   // while task 101 is prepared in a reused folder.
   auto f = e.file("exp.yml",
-                  "command: 'if [ {i} = 100 ]; then while [ ! -e go ]; do sleep 0.05; done; fi; echo {i} >> ran.txt'\n"
+                  "command: 'if [ {i} = 100 ]; then for k in $(seq 600); do [ -e go ] && break; sleep 0.05; done; fi; echo {i} >> ran.txt'\n"
                   "variables:\n  i:\n    arange: 103\n");
   auto b = e.bg({"run", f, "-j", "1", "--quiet"});
   std::string id = wait_for_id(b);
