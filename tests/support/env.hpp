@@ -15,6 +15,11 @@ struct Env {
     opts.env["XRUN_HOME"] = dir.path() + "/store";
     opts.timeout = 120;
   }
+  // What a test left running in its folder (a check that failed before the task it waits on
+  // was released) is killed with it, never left looping.
+  ~Env() { kill_processes_in(dir.path()); }
+  Env(const Env&) = delete;
+  Env& operator=(const Env&) = delete;
   std::string path(const std::string& rel) const { return dir.path() + "/" + rel; }
   std::string file(const std::string& name, const std::string& text) const { return write_file(dir.path(), name, text); }
   RunResult x(const std::vector<std::string>& args) const { return xrun(args, opts); }

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <thread>
 
@@ -178,6 +179,25 @@ bool eventually(const std::function<bool()>& pred, double timeout) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return pred();
+}
+
+void kill_processes_in(const std::string& dir) {
+  if (dir.empty()) return;
+  auto inside = [&](const std::string& p) { return p == dir || p.compare(0, dir.size() + 1, dir + "/") == 0; };
+  for (const auto& name : util::list_dir("/proc")) {
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    pid_t pid = static_cast<pid_t>(std::stol(name));
+    if (pid == ::getpid()) continue;
+    char cwd[4096];
+    ssize_t n = ::readlink(("/proc/" + name + "/cwd").c_str(), cwd, sizeof cwd - 1);
+    bool ours = n > 0 && inside(std::string(cwd, static_cast<size_t>(n)));
+    if (!ours) {
+      std::ifstream f("/proc/" + name + "/cmdline");
+      std::string cmd((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+      ours = cmd.find(dir + "/") != std::string::npos;
+    }
+    if (ours) ::kill(pid, SIGKILL);
+  }
 }
 
 }  // namespace xrun::test

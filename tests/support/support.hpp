@@ -64,6 +64,8 @@ std::string first_line(const std::string& s);
 int peak_concurrency(const std::string& trace);
 // The ```yaml blocks of a Markdown page, in order.
 std::vector<std::string> yaml_blocks(const std::string& markdown);
+// SIGKILL every process of ours whose working directory or command line is inside `dir`.
+void kill_processes_in(const std::string& dir);
 // Poll `pred` every 50 ms up to `timeout` seconds.
 bool eventually(const std::function<bool()>& pred, double timeout = 20);
 
