@@ -626,6 +626,11 @@ Result<int> Experiment::archive_attempt(size_t task) const {
     XRUN_TRY(util::make_dirs_under(d, fmt::format("attempts/{}", prev)));
     for (const char* f : {"started", "status", "control", "stdout", "stderr", "cmd.sh", "metrics.jsonl"})
       if (util::exists(d + "/" + f)) XRUN_TRY(util::rename_path(d + "/" + f, a + "/" + f));
+    // A `status` next to a blank `started` is an earlier task's (a reused folder's): archived,
+    // it would read as this attempt's end (this attempt never started). It goes.
+    if (blank_start && ::unlink((a + "/status").c_str()) != 0 && errno != ENOENT)
+      return runtime_error(fmt::format("cannot remove {}/status: {}", a, std::strerror(errno)),
+                           "check that the run store is writable");
   }
   // An attempt that never started (no files) keeps its number.
   int next = (prev > 0 && !has_files) ? prev : prev + 1;
