@@ -631,6 +631,14 @@ Result<int> Experiment::archive_attempt(size_t task) const {
     XRUN_TRY(util::make_dirs_under(d, fmt::format("attempts/{}", prev)));
     for (const char* f : {"started", "status", "control", "stdout", "stderr", "cmd.sh", "metrics.jsonl"})
       if (util::exists(d + "/" + f)) XRUN_TRY(util::rename_path(d + "/" + f, a + "/" + f));
+    // A `status` next to a blank `started` is an earlier task's (a reused folder's): archived,
+    // it would read as this attempt's end (this attempt never started). It goes (`started` is
+    // looked at again where it now is: a worker still starting the task writes through it).
+    auto started = blank_start ? util::try_read_file(a + "/started") : std::nullopt;
+    if (started && started->find_first_not_of(" \n") == std::string::npos &&
+        ::unlink((a + "/status").c_str()) != 0 && errno != ENOENT)
+      return runtime_error(fmt::format("cannot remove {}/status: {}", a, std::strerror(errno)),
+                           "check that the run store is writable");
   }
   // An attempt that never started (no files) keeps its number.
   int next = (prev > 0 && !has_files) ? prev : prev + 1;

@@ -161,6 +161,44 @@ TEST_CASE("Ctrl-C while each worker holds its next task: no task starts after it
   CHECK(started == ran.size());
 }
 
+TEST_CASE("Ctrl-C just as a worker starts its queued task: the task keeps its own records (not CANCELLED, not run again)",
+          "[cli][worker][signals]") {
+  // A worker that read its next task together with its current one starts it as soon as the
+  // current one ends, and says both at once. A Ctrl-C in between found the task still queued,
+  // and recording it "CANCELLED before it started" archived the records its worker had written:
+  // a task that ran showed CANCELLED and `resume` ran it again. The moment is a matter of chance:
+  // tasks that ignore SIGTERM and end at once, interrupted at several points (each runs out of
+  // tasks long before its end).
+  Env e;
+  auto f = e.file("exp.yml",
+                  "command: \"trap '' TERM; echo {i} >> done.txt\"\n"
+                  "variables:\n  i:\n    arange: 3000\n");
+  for (int round = 0; round < 8; ++round) {
+    INFO("round " << round);
+    ::unlink(e.path("done.txt").c_str());
+    auto b = e.bg({"run", f, "-j", "4", "--quiet"});
+    REQUIRE(test::eventually([&] { return lines(test::read(e.path("done.txt"))).size() >= 50u * (round + 1); }));
+    ::kill(b.pid, SIGINT);
+    CHECK(b.wait(30) == 130);
+    std::string id = test::first_line(b.out());
+    auto ran = lines(test::read(e.path("done.txt")));
+    std::set<std::string> done(ran.begin(), ran.end());
+    CHECK(done.size() == ran.size());
+    auto s = e.status(id);
+    size_t succeeded = 0;
+    for (const auto& t : s["tasks"]) {
+      std::string n = std::to_string(t["id"].get<long>());
+      INFO("task " << n << " " << t.dump());
+      if (done.count(n)) {
+        CHECK(t["state"] == "SUCCEEDED");
+        CHECK(t["attempt"] == 1);
+      }
+      if (t["state"] == "SUCCEEDED") ++succeeded;
+    }
+    CHECK(succeeded == done.size());
+  }
+}
+
 TEST_CASE("a task is never held back behind a long one while a slot is idle", "[cli][worker]") {
   Env e;
   auto f = e.file("exp.yml", "command: 'sleep {t}'\nvariables:\n  t: [2, 0.2, 1]\n");

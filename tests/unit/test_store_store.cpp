@@ -263,3 +263,28 @@ TEST_CASE("a status next to a blank started is no record (a reused folder before
   REQUIRE(g.record);
   CHECK(g.record->state == "SUCCEEDED");
 }
+
+TEST_CASE("an attempt that never started is archived without the earlier task's status a reused folder holds",
+          "[store]") {
+  // A spare folder renamed into place for a task holds a blank `started` next to the `status` of
+  // the task it was set aside from; the task is cancelled before it starts (Ctrl-C, `xrun
+  // cancel`), then resumed: its attempt 1 is archived, and must not carry that other task's
+  // SUCCEEDED record as its own.
+  util::TempDir tmp;
+  auto st = store::Store::open(tmp.path());
+  auto e = st.create("x");
+  REQUIRE(e.ok());
+  const std::string d = e->task_dir(0);
+  REQUIRE(util::make_dirs(d).ok());
+  test::write_file(d, "started", std::string(511, ' ') + "\n");
+  test::write_file(d, "status", "state=SUCCEEDED\nexit=0\nsignal=0\nstart=1\nend=2\nhost=h\npid=7\nwrapper=6\nattempt=1\nwritten=1\n");
+  test::write_file(d, "stdout", "");
+  test::write_file(d, "stderr", "");
+  REQUIRE(e->write_control(0, {"CANCELLED", "interrupted by SIGINT before it started"}).ok());
+  REQUIRE(util::atomic_write(d + "/attempt", "1\n").ok());
+  CHECK(e->archive_attempt(0).value() == 2);
+  CHECK(test::read(d + "/attempts/1/control").find("CANCELLED") != std::string::npos);
+  auto archived = util::try_read_file(d + "/attempts/1/status");
+  CHECK((!archived || archived->find("SUCCEEDED") == std::string::npos));
+  CHECK_FALSE(util::exists(d + "/status"));
+}

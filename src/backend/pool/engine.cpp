@@ -1237,7 +1237,6 @@ class Pool {
       }
     }
     stopping_ = true;  // a parent that ends during the grace makes no child ready
-    never.insert(never.end(), queued.begin(), queued.end());
     for (size_t id : never)
       if (!cancelled_.count(id)) decide(id, {"CANCELLED", why + " before it started"});
     // Grace, then SIGKILL. A second signal cuts the grace short.
@@ -1252,6 +1251,11 @@ class Pool {
       if (s.busy()) signal_task(s, SIGKILL);
     kill_doomed(true);
     stop_workers(2.0);
+    // A queued task is decided only once its worker is gone: the worker may have started it
+    // before its input closed (its end and that start reach the runner together), and such a
+    // task has records of its own, which deciding it earlier would have archived as an attempt.
+    for (size_t id : queued)
+      if (!cancelled_.count(id) && !exp_.facts_of(id).record) decide(id, {"CANCELLED", why + " before it started"});
     finish("interrupted");
     return 130;
   }
