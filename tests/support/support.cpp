@@ -14,7 +14,6 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
-#include <iterator>
 #include <sstream>
 #include <thread>
 
@@ -181,7 +180,7 @@ bool eventually(const std::function<bool()>& pred, double timeout) {
   return pred();
 }
 
-void kill_processes_in(const std::string& dir) {
+void kill_processes_in(const std::string& dir) noexcept {
   if (dir.empty()) return;
   auto inside = [&](const std::string& p) { return p == dir || p.compare(0, dir.size() + 1, dir + "/") == 0; };
   for (const auto& name : util::list_dir("/proc")) {
@@ -192,9 +191,9 @@ void kill_processes_in(const std::string& dir) {
     ssize_t n = ::readlink(("/proc/" + name + "/cwd").c_str(), cwd, sizeof cwd - 1);
     bool ours = n > 0 && inside(std::string(cwd, static_cast<size_t>(n)));
     if (!ours) {
-      std::ifstream f("/proc/" + name + "/cmdline");
-      std::string cmd((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-      ours = cmd.find(dir + "/") != std::string::npos;
+      // (Read with read(2): a process that ends meanwhile is an error code, not an exception.)
+      auto cmd = util::try_read_file("/proc/" + name + "/cmdline");
+      ours = cmd && cmd->find(dir + "/") != std::string::npos;
     }
     if (ours) ::kill(pid, SIGKILL);
   }

@@ -65,7 +65,7 @@ int peak_concurrency(const std::string& trace);
 // The ```yaml blocks of a Markdown page, in order.
 std::vector<std::string> yaml_blocks(const std::string& markdown);
 // SIGKILL every process of ours whose working directory or command line is inside `dir`.
-void kill_processes_in(const std::string& dir);
+void kill_processes_in(const std::string& dir) noexcept;
 // Poll `pred` every 50 ms up to `timeout` seconds.
 bool eventually(const std::function<bool()>& pred, double timeout = 20);
 
