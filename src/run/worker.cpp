@@ -93,13 +93,7 @@ void settle_signals() {
 std::string g_said;
 void say(const std::string& line) { g_said += line; }
 void flush() {
-  size_t off = 0;
-  while (off < g_said.size()) {
-    ssize_t n = ::write(1, g_said.data() + off, g_said.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    off += static_cast<size_t>(n);
-  }
+  (void)util::write_fully(1, g_said);
   g_said.clear();
 }
 

@@ -468,17 +468,11 @@ Result<bool> append_index(const std::string& dir, ino_t ino, off_t parsed, const
   struct stat st {};
   if (!fd.valid() || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_ino != ino || st.st_size != parsed)
     return false;
-  for (size_t off = 0; off < lines.size();) {
-    ssize_t n = ::write(fd.get(), lines.data() + off, lines.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      int err = n < 0 ? errno : ENOSPC;
-      // Nothing half-written stays: the lines go again with the next fold.
-      if (::ftruncate(fd.get(), parsed) != 0) {}
-      return runtime_error(fmt::format("cannot append to '{}/index': {}", dir, std::strerror(err)),
-                           "check that the run store is writable and the disk is not full");
-    }
-    off += static_cast<size_t>(n);
+  if (int err = util::write_fully(fd.get(), lines)) {
+    // Nothing half-written stays: the lines go again with the next fold.
+    if (::ftruncate(fd.get(), parsed) != 0) {}
+    return runtime_error(fmt::format("cannot append to '{}/index': {}", dir, std::strerror(err)),
+                         "check that the run store is writable and the disk is not full");
   }
   if (::fdatasync(fd.get()) != 0)
     return runtime_error(fmt::format("cannot sync '{}/index': {}", dir, std::strerror(errno)),

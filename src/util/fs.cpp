@@ -267,20 +267,24 @@ Result<void> overwrite_in_place(const std::string& path, const std::string& cont
   return {};
 }
 
+int write_fully(int fd, std::string_view data) {
+  for (size_t off = 0; off < data.size();) {
+    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return n < 0 ? errno : ENOSPC;
+    off += static_cast<size_t>(n);
+  }
+  return 0;
+}
+
 namespace {
 // Writes all of `content` to `fd` (open at `file`, which is removed on failure); `path` names it.
 Result<void> write_all_or_remove(Fd& fd, const std::string& file, const std::string& path, const std::string& content) {
-  for (size_t off = 0; off < content.size();) {
-    ssize_t n = ::write(fd.get(), content.data() + off, content.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      fd.reset();
-      ::unlink(file.c_str());
-      return runtime_error(fmt::format("cannot write '{}': {}", path, std::strerror(err)),
-                           "check that the run store is writable and the disk is not full");
-    }
-    off += static_cast<size_t>(n);
+  if (int err = write_fully(fd.get(), content)) {
+    fd.reset();
+    ::unlink(file.c_str());
+    return runtime_error(fmt::format("cannot write '{}': {}", path, std::strerror(err)),
+                         "check that the run store is writable and the disk is not full");
   }
   return {};
 }

@@ -241,25 +241,33 @@ TEST_CASE("a new attempt's folder is never made through a tasks folder that is a
   CHECK_FALSE(fresh);
 }
 
-TEST_CASE("a status next to a blank started is no record (a reused folder before its task starts)", "[store]") {
-  util::TempDir tmp;
-  auto st = store::Store::open(tmp.path());
-  auto e = st.create("x");
+namespace {
+// An experiment whose task 0 has a reused folder: a blank `started` next to the `status` of the
+// task the folder was kept from.
+store::Experiment reused_folder(const util::TempDir& tmp) {
+  auto e = store::Store::open(tmp.path()).create("x");
   REQUIRE(e.ok());
   const std::string d = e->task_dir(0);
   REQUIRE(util::make_dirs(d).ok());
-  const std::string blank = std::string(511, ' ') + "\n";
-  test::write_file(d, "started", blank);
-  test::write_file(d, "status", "state=SUCCEEDED\nexit=0\nsignal=0\nstart=1\nend=2\nhost=h\npid=7\nwrapper=6\nattempt=3\nwritten=1\n");
-  auto f = e->facts_of(0);
+  test::write_file(d, "started", std::string(511, ' ') + "\n");
+  test::write_file(d, "status", "state=SUCCEEDED\nexit=0\nsignal=0\nstart=1\nend=2\nhost=h\npid=7\nwrapper=6\nattempt=1\nwritten=1\n");
+  return e.value();
+}
+}  // namespace
+
+TEST_CASE("a status next to a blank started is no record (a reused folder before its task starts)", "[store]") {
+  util::TempDir tmp;
+  auto e = reused_folder(tmp);
+  const std::string d = e.task_dir(0);
+  auto f = e.facts_of(0);
   CHECK_FALSE(f.record);
   CHECK(store::decide(f).status.state == State::Pending);
   bool fresh = true;
-  CHECK(e->begin_attempt(0, &fresh).value() == 1);  // no attempt to archive
+  CHECK(e.begin_attempt(0, &fresh).value() == 1);  // no attempt to archive
   CHECK_FALSE(util::exists(d + "/attempts"));
   // Once `started` holds a record, `status` is read.
   test::write_file(d, "started", "state=RUNNING\nhost=h\npid=7\nwrapper=6\nstart=1\nattempt=3\nwritten=1\n");
-  auto g = e->facts_of(0);
+  auto g = e.facts_of(0);
   REQUIRE(g.record);
   CHECK(g.record->state == "SUCCEEDED");
 }
@@ -271,18 +279,13 @@ TEST_CASE("an attempt that never started is archived without the earlier task's 
   // cancel`), then resumed: its attempt 1 is archived, and must not carry that other task's
   // SUCCEEDED record as its own.
   util::TempDir tmp;
-  auto st = store::Store::open(tmp.path());
-  auto e = st.create("x");
-  REQUIRE(e.ok());
-  const std::string d = e->task_dir(0);
-  REQUIRE(util::make_dirs(d).ok());
-  test::write_file(d, "started", std::string(511, ' ') + "\n");
-  test::write_file(d, "status", "state=SUCCEEDED\nexit=0\nsignal=0\nstart=1\nend=2\nhost=h\npid=7\nwrapper=6\nattempt=1\nwritten=1\n");
+  auto e = reused_folder(tmp);
+  const std::string d = e.task_dir(0);
   test::write_file(d, "stdout", "");
   test::write_file(d, "stderr", "");
-  REQUIRE(e->write_control(0, {"CANCELLED", "interrupted by SIGINT before it started"}).ok());
+  REQUIRE(e.write_control(0, {"CANCELLED", "interrupted by SIGINT before it started"}).ok());
   REQUIRE(util::atomic_write(d + "/attempt", "1\n").ok());
-  CHECK(e->archive_attempt(0).value() == 2);
+  CHECK(e.archive_attempt(0).value() == 2);
   CHECK(test::read(d + "/attempts/1/control").find("CANCELLED") != std::string::npos);
   auto archived = util::try_read_file(d + "/attempts/1/status");
   CHECK((!archived || archived->find("SUCCEEDED") == std::string::npos));

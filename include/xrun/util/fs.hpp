@@ -83,6 +83,9 @@ Result<void> overwrite_in_place(const std::string& path, const std::string& cont
 // A file written directly, created or written over and cut to its length (for a file in a folder
 // just made or reused, that no reader looks at before its writer says so).
 Result<void> write_new_file(const std::string& path, const std::string& content);
+// Writes all of `data` to `fd` (again after a short write or EINTR); 0, else the errno of the
+// write that failed (ENOSPC for one that wrote nothing).
+int write_fully(int fd, std::string_view data);
 // mkdir -p
 Result<void> make_dirs(const std::string& path);
 // mkdir -p of `rel` inside `base`, which must already exist: `base` itself and its parents are

@@ -644,7 +644,7 @@ class Pool {
       stages_[s].ready.push_front(id);
       return false;
     }
-    if (!write_all(slot.to.get(), line)) {
+    if (util::write_fully(slot.to.get(), line) != 0) {
       stages_[s].ready.push_front(id);  // the worker is gone (its end is read next)
       slot.to.reset();
       return false;
@@ -731,17 +731,6 @@ class Pool {
     return m;
   }
 
-  static bool write_all(int fd, const std::string& data) {
-    size_t off = 0;
-    while (off < data.size()) {
-      ssize_t n = ::write(fd, data.data() + off, data.size() - off);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return false;
-      off += static_cast<size_t>(n);
-    }
-    return true;
-  }
-
   bool spawn_worker(Slot& slot) {
     int in[2], out[2];
     if (::pipe2(in, O_CLOEXEC) != 0) return false;
@@ -826,7 +815,7 @@ class Pool {
       const std::string line = worker_message(id, *ready, env);
       for (int tries = 0; tries < 2; ++tries) {
         if (!slot.worker.running() && !spawn_worker(slot)) break;
-        if (write_all(slot.to.get(), line)) {
+        if (util::write_fully(slot.to.get(), line) == 0) {
           occupy(slot, id);
           return true;
         }
