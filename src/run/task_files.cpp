@@ -187,13 +187,41 @@ std::string wrapper_script(const std::string& shell) {
   return s;
 }
 
+bool env_shell(const std::string& shell) {
+  const std::string base = shell.substr(shell.rfind('/') + 1);
+  return shell.empty() || base == "bash" || base == "sh" || base == "dash";
+}
+
+bool env_passable(const std::string& name, const std::string& value) {
+  if (value.find('\0') != std::string::npos || !util::is_identifier(name)) return false;
+  if (util::starts_with(name, "XRUN_")) return true;
+  return name != "auto_resume" && name != "histchars" &&
+         std::any_of(name.begin(), name.end(), [](char c) { return c >= 'a' && c <= 'z'; });
+}
+
+std::string export_line(const std::string& name, const std::string& value) {
+  return fmt::format("export {}={}\n", name, util::shell_quote(value));
+}
+
+std::string with_exports(const std::string& script, const std::vector<std::string>& env) {
+  std::string exports;
+  for (const auto& e : env)
+    if (auto eq = e.find('='); eq != std::string::npos) exports += export_line(e.substr(0, eq), e.substr(eq + 1));
+  const size_t nl = script.find('\n');
+  const size_t at = util::starts_with(script, "# xrun task ") && nl != std::string::npos ? nl + 1 : 0;
+  return script.substr(0, at) + exports + script.substr(at);
+}
+
 std::string task_script(const store::Experiment& exp, const plan::Plan& p, size_t task, const std::string& workdir,
-                        int attempt, const std::vector<std::string>& setup) {
+                        int attempt, const std::vector<std::string>& setup, std::vector<std::string>* env) {
   auto [s, i] = store::locate(p, task);
   const auto& st = p.stages.at(s);
   const auto& t = st.tasks.at(i);
   std::string out = fmt::format("# xrun task {}: stage '{}', index {}, attempt {}\n", task, st.name, i, attempt);
-  auto exp_line = [&](const std::string& k, const std::string& v) { out += fmt::format("export {}={}\n", k, util::shell_quote(v)); };
+  auto exp_line = [&](const std::string& k, const std::string& v) {
+    if (env && env_passable(k, v)) env->push_back(k + "=" + v);
+    else out += export_line(k, v);
+  };
   exp_line("XRUN_EXPERIMENT_ID", exp.id());
   exp_line("XRUN_TASK_ID", std::to_string(task));
   exp_line("XRUN_STAGE", st.name);
@@ -246,14 +274,24 @@ Result<PreparedTask> prepare_task(const store::Experiment& exp, const plan::Plan
   PreparedTask out;
   out.attempt = attempt.value();
   std::string workdir = meta.value("workdir", std::string("."));
-  std::string script = task_script(exp, p, task, workdir, out.attempt,
-                                   setup ? *setup : setup_lines(meta, p, store::locate(p, task).first));
-  if (inline_script && script.size() <= kMaxInlineScript && script.find('\0') == std::string::npos) {
-    // (A reused folder may hold an earlier task's script: it goes, so that no stale one is seen.)
-    if (!fresh) ::unlink((exp.task_dir(task) + "/cmd.sh").c_str());
-    out.script = std::move(script);
-    return out;
+  const std::vector<std::string> no_setup;
+  const std::vector<std::string> own_setup = setup ? no_setup : setup_lines(meta, p, store::locate(p, task).first);
+  const auto& lines = setup ? *setup : own_setup;
+  if (inline_script) {
+    std::vector<std::string> env;
+    const bool plain = env_shell(meta.value("shell", std::string()));
+    std::string script = task_script(exp, p, task, workdir, out.attempt, lines, plain ? &env : nullptr);
+    size_t size = script.size();
+    for (const auto& e : env) size += e.size() + 1;
+    if (size <= kMaxInlineScript && script.find('\0') == std::string::npos) {
+      // (A reused folder may hold an earlier task's script: it goes, so that no stale one is seen.)
+      if (!fresh) ::unlink((exp.task_dir(task) + "/cmd.sh").c_str());
+      out.script = std::move(script);
+      out.env = std::move(env);
+      return out;
+    }
   }
+  std::string script = task_script(exp, p, task, workdir, out.attempt, lines);
   // In a folder just made (or reused), nobody reads cmd.sh before the worker is handed the task.
   if (fresh) XRUN_TRY(util::write_new_file(exp.task_dir(task) + "/cmd.sh", script));
   else XRUN_TRY(util::atomic_write(exp.task_dir(task) + "/cmd.sh", script));

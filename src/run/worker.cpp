@@ -20,6 +20,7 @@
 #include <fmt/format.h>
 
 #include "xrun/run/process.hpp"
+#include "xrun/run/task_files.hpp"
 #include "xrun/store/index.hpp"
 #include "xrun/util/fs.hpp"
 #include "xrun/util/text.hpp"
@@ -119,9 +120,9 @@ class Worker {
   // One task: says its start and its end to the runner. Called with TERM, INT and HUP blocked:
   // one sent (by the runner) while the task is being started is passed on once it has a group;
   // they are unblocked while it runs, and blocked again before its end is said.
-  // `header`: "ID ATTEMPT LENGTH[<TAB>NAME=value ...]"; `script`: the task's script (empty:
-  // TASK_DIR/cmd.sh).
-  void run(std::string_view header, const std::string& script) {
+  // `header`: "ID ATTEMPT LENGTH ENVLENGTH[<TAB>NAME=value ...]"; `script`: the task's script
+  // (empty: TASK_DIR/cmd.sh); `vars`: its variables, each NAME=value ending in a NUL byte.
+  void run(std::string_view header, const std::string& script, std::string_view vars) {
     std::string env_words;
     if (auto tab = header.find('\t'); tab != std::string_view::npos) {
       env_words = std::string(header.substr(tab + 1));
@@ -175,10 +176,17 @@ class Worker {
       sp.child_mask = &empty_mask_;
       for (auto& word : util::split(env_words, ' '))
         if (word.find('=') != std::string::npos) sp.env.push_back(std::move(word));
+      const size_t own = sp.env.size();
+      std::vector<std::string> task_vars;
+      for (auto& v : util::split(vars, '\0'))
+        if (v.find('=') != std::string::npos) task_vars.push_back(std::move(v));
+      sp.env.insert(sp.env.end(), task_vars.begin(), task_vars.end());
       auto c = Child::spawn(sp);
-      if (!c && !script.empty() && util::write_new_file(file, script)) {
-        // Too long an argument list with this environment (E2BIG): the file, then.
+      if (!c && !script.empty() && util::write_new_file(file, with_exports(script, task_vars))) {
+        // Too long an argument list with this environment (E2BIG): the file, then, which exports
+        // the task's variables itself.
         sp.argv = {shell_path_, file};
+        sp.env.resize(own);
         c = Child::spawn(sp);
       }
       if (c) {
@@ -276,30 +284,36 @@ int run_worker(const std::string& tasks_dir, const std::string& shell) {
       if (wait) return;
     }
   };
-  // A message: its header line, then its script's LENGTH bytes (the header's third word).
-  auto complete = [&](size_t* header_end, size_t* total) {
+  // A message: its header line, then its script's LENGTH bytes and its variables' ENVLENGTH bytes
+  // (the header's third and fourth words).
+  auto complete = [&](size_t* header_end, size_t* script_end, size_t* total) {
     size_t nl = buf.find('\n');
     if (nl == std::string::npos) return false;
     auto words = util::split(std::string_view(buf).substr(0, std::min(nl, buf.find('\t'))), ' ');
-    auto len = words.size() > 2 ? util::parse_long(words[2]) : std::optional<long>(0);
-    size_t n = len && *len > 0 && *len <= kMaxScript ? static_cast<size_t>(*len) : 0;
-    if (buf.size() < nl + 1 + n) return false;
+    auto length = [&](size_t k) {
+      auto len = words.size() > k ? util::parse_long(words[k]) : std::optional<long>(0);
+      return len && *len > 0 && *len <= kMaxScript ? static_cast<size_t>(*len) : size_t{0};
+    };
+    const size_t n = length(2), v = length(3);
+    if (buf.size() < nl + 1 + n + v) return false;
     *header_end = nl;
-    *total = nl + 1 + n;
+    *script_end = nl + 1 + n;
+    *total = nl + 1 + n + v;
     return true;
   };
   while (!ended) {
     fill(true);
-    size_t header_end = 0, total = 0;
-    while (complete(&header_end, &total)) {
+    size_t header_end = 0, script_end = 0, total = 0;
+    while (complete(&header_end, &script_end, &total)) {
       // A task the runner queued is not started once the runner has closed our input (it is
       // being interrupted): the end of input that follows it says so.
       fill(false);
       if (ended) break;
       std::string header = buf.substr(0, header_end);
-      std::string script = buf.substr(header_end + 1, total - header_end - 1);
+      std::string script = buf.substr(header_end + 1, script_end - header_end - 1);
+      std::string vars = buf.substr(script_end, total - script_end);
       buf.erase(0, total);
-      worker.run(header, script);
+      worker.run(header, script, vars);
     }
   }
   flush();

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "support/env.hpp"
+#include "xrun/run/task_files.hpp"
 #include "xrun/util/fs.hpp"
 #include "xrun/util/text.hpp"
 
@@ -83,6 +84,26 @@ TEST_CASE("the worker runs a script handed with the task: $0 names cmd.sh, no fi
   CHECK(test::read(e.path("tasks/3/status")).find("attempt=4") != std::string::npos);
 }
 
+TEST_CASE("the variables handed with a task reach its shell's environment byte for byte, not its record",
+          "[cli][worker]") {
+  Env e;
+  REQUIRE(util::make_dirs(e.path("tasks/2")).ok());
+  const std::string script = "printf '%s|%s|%s' \"$lr\" \"$name\" \"$XRUN_TASK_ID\"\n";
+  std::string vars;
+  for (const char* v : {"lr=0.5", "name=a b'c\nd\te", "XRUN_TASK_ID=2"}) (vars += v) += '\0';
+  e.file("script", script);
+  e.file("vars", vars);
+  auto r = worker(e, e.path("tasks"),
+                  fmt::format("(printf '2 1 {} {}\\tGPU=1\\n'; cat script vars; sleep 1)", script.size(), vars.size()));
+  REQUIRE(r.code == 0);
+  CHECK(lines(r.out).back() == "E 0 2");
+  CHECK(test::read(e.path("tasks/2/stdout")) == "0.5|a b'c\nd\te|2");
+  // The started record keeps the resource words only.
+  auto started = test::read(e.path("tasks/2/started"));
+  CHECK(started.find("GPU=1") != std::string::npos);
+  CHECK(started.find("lr=") == std::string::npos);
+}
+
 TEST_CASE("a script too long for an argument next to the worker's environment runs from cmd.sh",
           "[cli][worker]") {
   Env e;
@@ -101,13 +122,18 @@ TEST_CASE("a script too long for an argument next to the worker's environment ru
     e.opts.env[fmt::format("XRUN_TEST_FILL{}", k)] = std::string(n, 'x');
     room -= n + 32;
   }
-  const std::string script = ": " + std::string(60 * 1024, 'y') + "\necho long\n";
+  const std::string script = "# xrun task 0: stage 'main', index 0, attempt 1\n: " + std::string(60 * 1024, 'y') +
+                             "\necho long \"$lr\"\n";
   e.file("script", script);
-  auto r = worker(e, e.path("tasks"), fmt::format("(printf '0 1 {}\\n'; cat script; sleep 1)", script.size()));
+  // Its variables, too, are exported by the file the worker writes.
+  const std::string vars = std::string("lr=it's") + '\0';
+  e.file("vars", vars);
+  auto r = worker(e, e.path("tasks"),
+                  fmt::format("(printf '0 1 {} {}\\n'; cat script vars; sleep 1)", script.size(), vars.size()));
   REQUIRE(r.code == 0);
   CHECK(lines(r.out).back() == "E 0 0");
-  CHECK(test::read(e.path("tasks/0/stdout")) == "long\n");
-  CHECK(test::read(e.path("tasks/0/cmd.sh")) == script);
+  CHECK(test::read(e.path("tasks/0/stdout")) == "long it's\n");
+  CHECK(test::read(e.path("tasks/0/cmd.sh")) == run::with_exports(script, {"lr=it's"}));
 }
 
 TEST_CASE("long scripts: over a pipe's atomic write they are handed when a slot is free, over 64 KiB they run from cmd.sh",

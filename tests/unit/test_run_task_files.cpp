@@ -5,8 +5,11 @@
 #include "xrun/run/process.hpp"
 #include "xrun/ops/create.hpp"
 #include "xrun/run/task_files.hpp"
+#include "xrun/util/text.hpp"
 
 #include <unistd.h>
+
+#include <algorithm>
 
 using namespace xrun;
 
@@ -67,6 +70,58 @@ TEST_CASE("tasks see XRUN_* and their variables, in the working directory", "[ru
   Fixture f("command: 'echo $XRUN_TASK_ID $XRUN_STAGE $XRUN_TASK_INDEX $lr $PWD; test -d \"$XRUN_TASK_DIR\" # {lr} {PATH}'\nvariables:\n  lr: [0.5]\n  PATH: [x]\n");
   CHECK(f.run_task(0) == 0);
   CHECK(test::read(f.exp.task_dir(0) + "/stdout") == "0 main 0 0.5 " + f.tmp.path() + "\n");
+}
+
+TEST_CASE("variables reach a local worker's shell through its environment only where that means the same", "[run]") {
+  // The rule: xrun's own, and names with a lowercase letter (no shell or C library special
+  // variable has one, but bash's two interactive ones); never a value holding a NUL.
+  CHECK(run::env_passable("XRUN_TASK_ID", "3"));
+  CHECK(run::env_passable("lr", "0.5"));
+  CHECK(run::env_passable("Model_Name", "a b'c\nd"));
+  CHECK_FALSE(run::env_passable("SEED", "1"));  // could be one the shell or libc reads at its start
+  CHECK_FALSE(run::env_passable("LD_BIND_NOW", "1"));
+  CHECK_FALSE(run::env_passable("auto_resume", "1"));
+  CHECK_FALSE(run::env_passable("histchars", "!^"));
+  CHECK_FALSE(run::env_passable("lr", std::string("a\0b", 3)));
+  CHECK_FALSE(run::env_passable("not-a-name", "1"));
+  CHECK(run::env_shell(""));
+  CHECK(run::env_shell("/bin/bash"));
+  CHECK(run::env_shell("sh"));
+  CHECK(run::env_shell("dash"));
+  CHECK_FALSE(run::env_shell("zsh"));  // (its lowercase specials: path, cdpath, ...)
+  CHECK_FALSE(run::env_shell("/usr/bin/ksh"));
+
+  Fixture f("command: 'echo {lr} {SEED}'\nvariables:\n  lr: [\"0.5 it's\"]\n  SEED: [7]\n");
+  std::vector<std::string> env;
+  const std::string lean = run::task_script(f.exp, f.p, 0, ".", 1, {}, &env);
+  const std::string whole = run::task_script(f.exp, f.p, 0, ".", 1);
+  CHECK(lean.find("export lr=") == std::string::npos);
+  CHECK(lean.find("export XRUN_TASK_ID=") == std::string::npos);
+  CHECK(lean.find("export SEED='7'\n") != std::string::npos);  // stays the script's own
+  CHECK(std::find(env.begin(), env.end(), "lr=0.5 it's") != env.end());
+  CHECK(std::find(env.begin(), env.end(), "XRUN_TASK_ID=0") != env.end());
+  CHECK(std::find(env.begin(), env.end(), "XRUN_TASK_DIR=" + f.exp.task_dir(0)) != env.end());
+  // Exported by the script again (when the environment cannot carry them), the same lines.
+  const std::string again = run::with_exports(lean, env);
+  for (const auto& e : env) {
+    auto eq = e.find('=');
+    CHECK(again.find(run::export_line(e.substr(0, eq), e.substr(eq + 1))) != std::string::npos);
+    CHECK(whole.find(run::export_line(e.substr(0, eq), e.substr(eq + 1))) != std::string::npos);
+  }
+  CHECK(util::starts_with(again, "# xrun task 0:"));
+  CHECK(again.size() == whole.size());
+
+  // prepare_task hands a worker the lean script with the variables; for another shell, or to a
+  // caller that runs cmd.sh, the whole script.
+  auto inl = run::prepare_task(f.exp, f.p, f.meta, 0, nullptr, nullptr, true);
+  REQUIRE(inl.ok());
+  CHECK(inl->script.find("export lr=") == std::string::npos);
+  CHECK(inl->env.size() == env.size());
+  Fixture z("shell: zsh\ncommand: 'echo {lr}'\nvariables:\n  lr: [1]\n");
+  auto zi = run::prepare_task(z.exp, z.p, z.meta, 0, nullptr, nullptr, true);
+  REQUIRE(zi.ok());
+  CHECK(zi->env.empty());
+  CHECK(zi->script.find("export lr='1'\n") != std::string::npos);
 }
 
 TEST_CASE("a task shell from the file is used - a missing one fails the task clearly", "[run]") {

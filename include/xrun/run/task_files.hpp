@@ -21,17 +21,37 @@ std::string wrapper_script(const std::string& shell);
 
 // The task's own script: XRUN_* and variables exported, cd to the working directory, the
 // `setup:` lines, then the commands in order, stopping at the first failure.
+// With `env`, the variables that mean nothing to a shell or to the C library at a process's start
+// (env_passable) are not exported by the script but put in `env` (NAME=value), for a caller that
+// starts the shell with them in its environment (the local worker: a shell reads its environment
+// at once, an `export` line costs it more): the same variables reach the same commands.
 std::string task_script(const store::Experiment& exp, const plan::Plan& p, size_t task, const std::string& workdir,
-                        int attempt, const std::vector<std::string>& setup = {});
+                        int attempt, const std::vector<std::string>& setup = {},
+                        std::vector<std::string>* env = nullptr);
+// True when variable `name` with `value` may reach a task's shell through its environment rather
+// than an `export` line, with the same effect: xrun's own XRUN_* variables, and names holding a
+// lowercase letter (the shells' and the C library's special variables are all in capitals; the
+// two lowercase ones of bash, auto_resume and histchars, are excepted), with no NUL in the value.
+bool env_passable(const std::string& name, const std::string& value);
+// True for the task shells whose special variables are all in capitals (bash, sh, dash; `shell`
+// as the file's `shell:`, empty = bash): only those are given variables through the environment.
+bool env_shell(const std::string& shell);
+// `export NAME='value'`, the line a task script exports a variable with.
+std::string export_line(const std::string& name, const std::string& value);
+// `script` (a task_script() made with `env`) with the variables of `env` exported by the script
+// itself again, after its first line: for a shell that cannot be given them in its environment.
+std::string with_exports(const std::string& script, const std::vector<std::string>& env);
 
 // A task made ready to start: its attempt number and, when it is handed to a local worker with
-// the task (not written to `cmd.sh`), its script.
+// the task (not written to `cmd.sh`), its script and the variables it does not export itself.
 struct PreparedTask {
   int attempt = 1;
-  std::string script;  // empty: the script is the task folder's `cmd.sh`
+  std::string script;            // empty: the script is the task folder's `cmd.sh`
+  std::vector<std::string> env;  // NAME=value, for the shell's environment (task_script's `env`)
 };
-// The largest script given to a local worker inline (`SHELL -c SCRIPT`); a larger one, or one
-// holding a NUL byte, is written to `cmd.sh` (one argument may hold at most 128 KiB).
+// The largest script given to a local worker inline (`SHELL -c SCRIPT`), counted with its
+// variables; a larger one, or one holding a NUL byte, is written to `cmd.sh` whole (one argument
+// may hold at most 128 KiB).
 constexpr size_t kMaxInlineScript = 64 * 1024;
 
 // Before a task (re)runs: archive the previous attempt, write `attempt` and `cmd.sh` (with

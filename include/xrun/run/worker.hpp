@@ -3,15 +3,18 @@
 // stdin, one at a time.
 //
 // Protocol (the runner writes stdin, reads stdout):
-//   in:  "ID ATTEMPT LENGTH" or "ID ATTEMPT LENGTH<TAB>NAME=value NAME=value ..." (variables for
-//        that task only: resource ids), then LENGTH bytes: the task's script (0: the script is
-//        TASK_DIR/cmd.sh)
+//   in:  "ID ATTEMPT LENGTH ENVLENGTH" or "ID ATTEMPT LENGTH ENVLENGTH<TAB>NAME=value ..."
+//        (variables for that task only: resource ids, recorded in its `started`), then LENGTH
+//        bytes: the task's script (0: the script is TASK_DIR/cmd.sh), then ENVLENGTH bytes: the
+//        variables the script does not export itself (run::task_script's `env`), each
+//        NAME=value ending in a NUL byte, put in the shell's environment
 //   out: "S <pgid> <ID>" once the task runs (its start recorded), "E <exit> <ID>" once it ended
 //        (its end recorded); "E 2 <ID>" for an id that is not a number naming a folder of
 //        TASKS_DIR, "E 75 <ID>" when its
 //        records' room could not be reserved (the task did not run).
 // Each task runs `SHELL -c SCRIPT TASK_DIR/cmd.sh` (`SHELL TASK_DIR/cmd.sh` when the script is in
-// that file: too long for an argument), started with posix_spawn in its own process group, with
+// that file: too long for an argument; when the arguments and environment together are too long
+// (E2BIG), the worker writes that file itself, exporting the variables in it), started with posix_spawn in its own process group, with
 // default signal dispositions, an empty signal mask, stdin /dev/null, stdout and stderr in
 // TASK_DIR/stdout and TASK_DIR/stderr and no other descriptor: a freshly started shell, one
 // spawn, no intermediate process. Its two records are written exactly as the sh wrapper writes

@@ -721,13 +721,16 @@ class Pool {
     return std::move(r.value());
   }
 
-  // What a worker is handed for a task (run/worker.hpp): "ID ATTEMPT LENGTH[<TAB>env]\n" and the
-  // script's LENGTH bytes (none: the task folder's cmd.sh).
+  // What a worker is handed for a task (run/worker.hpp): "ID ATTEMPT LENGTH ENVLENGTH[<TAB>env]\n",
+  // the script's LENGTH bytes (none: the task folder's cmd.sh), then its variables' ENVLENGTH bytes.
   static std::string worker_message(size_t id, const run::PreparedTask& t, const std::vector<std::string>& env) {
-    std::string m = fmt::format("{} {} {}", id, t.attempt, t.script.size());
+    std::string vars;
+    for (const auto& e : t.env) (vars += e) += '\0';
+    std::string m = fmt::format("{} {} {} {}", id, t.attempt, t.script.size(), vars.size());
     if (!env.empty()) m += fmt::format("\t{}", fmt::join(env, " "));
     m += '\n';
     m += t.script;
+    m += vars;
     return m;
   }
 
