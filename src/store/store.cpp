@@ -496,9 +496,21 @@ Result<size_t> Experiment::fold(const std::vector<size_t>& tasks, bool requeues,
   std::vector<IndexEntry> entries;
   for (size_t id : tasks) {
     if (idx->contains(id)) continue;
-    TaskFacts f = facts_at(tasks_fd.get(), id);
-    // (A task the runner saw end with its whole group gone, `recycle`, needs no second look.)
-    if (!foldable(f, requeues) || (!(recycle && recycle->count(id)) && group_lives(*f.record))) continue;
+    // A task the runner saw end with its whole group gone (`recycle`) needs no second look at its
+    // group, nor at its `started`: its worker said it ended after writing its `status` over the
+    // room it had blanked before the start, so `status` is this attempt's (when it reads as a
+    // success; anything else is read as any task is).
+    const bool seen_end = recycle && recycle->count(id);
+    TaskFacts f;
+    if (seen_end) {
+      f.id = id;
+      if (auto t = util::try_read_record_beneath(tasks_fd.get(), fmt::format("{}/status", id))) {
+        f.record = parse_wrapper_record(*t);
+        if (f.record && f.record->state != "SUCCEEDED") f.record.reset();
+      }
+    }
+    if (!f.record) f = facts_at(tasks_fd.get(), id);
+    if (!foldable(f, requeues) || (!seen_end && group_lives(*f.record))) continue;
     IndexEntry e;
     e.id = id;
     e.record = *f.record;

@@ -942,6 +942,7 @@ class Pool {
       ssize_t n = ::read(slot.from.get(), buf, sizeof buf);
       if (n > 0) {
         slot.buf.append(buf, static_cast<size_t>(n));
+        if (static_cast<size_t>(n) < sizeof buf) break;  // all there was (more wakes the next poll)
         continue;
       }
       if (n < 0 && (errno == EAGAIN || errno == EINTR)) break;
