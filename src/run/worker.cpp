@@ -240,12 +240,8 @@ class Worker {
 int run_worker(const std::string& tasks_dir, const std::string& shell) {
   if (tasks_dir.empty()) return 2;
   // A vanished runner is an error code on write, not our death: the task we run is recorded.
-  ::signal(SIGPIPE, SIG_IGN);
-  struct sigaction sa {};
-  sa.sa_handler = forward_signal;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESTART;
-  for (int sig : {SIGTERM, SIGINT, SIGHUP}) ::sigaction(sig, &sa, nullptr);
+  set_handler(SIGPIPE, SIG_IGN);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) set_handler(sig, forward_signal, SA_RESTART);
   // TERM, INT and HUP are blocked but while the worker waits for its next task (ppoll) or for
   // its task to end: none is lost in between, nor taken for the next task.
   sigset_t none;

@@ -1,5 +1,6 @@
-// Child processes and signals, ninja-style: children start with posix_spawn in their own
-// process group with the parent's original signal mask and default handlers; the parent keeps
+// Child processes and signals, ninja-style: children start (clone with CLONE_VFORK, as
+// posix_spawn does, with fewer system calls) in their own process group with the parent's
+// original signal mask and default handlers; the parent keeps
 // INT/TERM/HUP/CHLD blocked and waits for them with sigtimedwait, so no signal is ever lost.
 #pragma once
 
@@ -29,6 +30,11 @@ class SignalBlocker {
   sigset_t set_{};
   sigset_t old_{};
 };
+
+// Install `handler` for `sig` (sigaction with `flags`). Handlers are installed only through this:
+// a child of Child::spawn sets these signals back to their default before it unblocks any (it
+// shares the parent's memory until it runs its program).
+void set_handler(int sig, void (*handler)(int), int flags = 0);
 
 // A child process that leads its own process group. Destroying a still-running Child kills
 // its whole group and reaps it, so no process outlives its owner by accident.

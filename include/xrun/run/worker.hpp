@@ -14,10 +14,10 @@
 //        records' room could not be reserved (the task did not run).
 // Each task runs `SHELL -c SCRIPT TASK_DIR/cmd.sh` (`SHELL TASK_DIR/cmd.sh` when the script is in
 // that file: too long for an argument; when the arguments and environment together are too long
-// (E2BIG), the worker writes that file itself, exporting the variables in it), started with posix_spawn in its own process group, with
-// default signal dispositions, an empty signal mask, stdin /dev/null, stdout and stderr in
-// TASK_DIR/stdout and TASK_DIR/stderr and no other descriptor: a freshly started shell, one
-// spawn, no intermediate process. Its two records are written exactly as the sh wrapper writes
+// (E2BIG), the worker writes that file itself, exporting the variables in it), started
+// (run::Child::spawn) in its own process group, with default signal dispositions, an empty
+// signal mask, stdin /dev/null, stdout and stderr in TASK_DIR/stdout and TASK_DIR/stderr and no
+// other descriptor: a freshly started shell, one spawn, no intermediate process. Its two records are written exactly as the sh wrapper writes
 // them (room reserved before the task starts, each record written once over its room, ending with
 // `written=1`), so readers, the index and crash handling do not know which one ran a task.
 //

@@ -1353,7 +1353,7 @@ int PoolBackend::run_pool(const store::Experiment& exp, const plan::Plan& p, con
   // and reaped by the pool's waitpid, even where PID 1 does not reap (containers).
   ::prctl(PR_SET_CHILD_SUBREAPER, 1);
   ::setenv("XRUN_HOST", util::hostname().c_str(), 1);  // the wrappers need not ask uname
-  ::signal(SIGPIPE, SIG_IGN);  // a vanished worker is an error code, not our death
+  run::set_handler(SIGPIPE, SIG_IGN);  // a vanished worker is an error code, not our death
   auto lock = store::RunnerLock::acquire(exp);
   if (!lock) {
     std::cerr << "xrun: error: " << lock.error().what << "\n  hint: " << lock.error().hint << std::endl;

@@ -1,0 +1,119 @@
+// Child::spawn (src/run/process.cpp): what a child gets, whatever its parent set up.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "support/support.hpp"
+#include "xrun/run/process.hpp"
+#include "xrun/util/fs.hpp"
+#include "xrun/util/text.hpp"
+
+using namespace xrun;
+
+namespace {
+extern "C" void on_usr1(int) {}
+
+int wait_for(run::Child& c) {
+  int st = 0;
+  while (::waitpid(c.pid(), &st, 0) < 0) {
+  }
+  c.mark_reaped(st);
+  return st;
+}
+
+// The hexadecimal signal mask of `line` ("SigIgn:", "SigBlk:", "SigCgt:") in /proc status text.
+unsigned long long mask_of(const std::string& status, const std::string& line) {
+  auto at = status.find(line);
+  REQUIRE(at != std::string::npos);
+  return std::strtoull(status.c_str() + at + line.size(), nullptr, 16);
+}
+bool has(unsigned long long mask, int sig) { return (mask >> (sig - 1)) & 1ULL; }
+}  // namespace
+
+TEST_CASE("a spawned child gets default dispositions, the given mask, its own group and its files", "[run][process]") {
+  util::TempDir tmp;
+  // The parent ignores PIPE and USR2, catches USR1 and TERM, and blocks INT.
+  run::set_handler(SIGPIPE, SIG_IGN);
+  run::set_handler(SIGUSR2, SIG_IGN);
+  run::set_handler(SIGUSR1, on_usr1);
+  run::set_handler(SIGTERM, on_usr1);
+  sigset_t block, old;
+  sigemptyset(&block);
+  sigaddset(&block, SIGINT);
+  ::sigprocmask(SIG_BLOCK, &block, &old);
+  sigset_t child_mask;
+  sigemptyset(&child_mask);
+  sigaddset(&child_mask, SIGHUP);
+
+  run::Child::Spawn sp;
+  sp.argv = {"cat", "/proc/self/status"};  // a bare name: found on PATH
+  sp.stdout_path = tmp.path() + "/out";
+  sp.stderr_path = tmp.path() + "/err";
+  sp.truncate = true;
+  sp.child_mask = &child_mask;
+  test::write_file(tmp.path(), "out", std::string(100000, 'x'));  // truncated, not written over
+  auto c = run::Child::spawn(sp);
+  REQUIRE(c.ok());
+  const pid_t pid = c->pid();
+  CHECK(::getpgid(pid) == pid);  // leads its own process group (read before it is reaped)
+  int st = wait_for(c.value());
+  ::sigprocmask(SIG_SETMASK, &old, nullptr);
+  run::set_handler(SIGUSR1, SIG_DFL);
+  run::set_handler(SIGUSR2, SIG_DFL);
+  run::set_handler(SIGTERM, SIG_DFL);
+  REQUIRE(WIFEXITED(st));
+  CHECK(WEXITSTATUS(st) == 0);
+  const std::string status = test::read(tmp.path() + "/out");
+  REQUIRE(status.find("SigIgn:") != std::string::npos);
+  const auto ign = mask_of(status, "SigIgn:"), blk = mask_of(status, "SigBlk:"), cgt = mask_of(status, "SigCgt:");
+  CHECK_FALSE(has(ign, SIGPIPE));  // set back to its default
+  CHECK(has(ign, SIGUSR2));        // an ignored signal stays ignored (as with posix_spawn)
+  CHECK(cgt == 0);                 // no handler survives
+  CHECK(has(blk, SIGHUP));         // the mask given
+  CHECK_FALSE(has(blk, SIGINT));   // not the parent's
+  CHECK(test::read(tmp.path() + "/err").empty());
+}
+
+TEST_CASE("a spawned child reads /dev/null, appends to its files, and sees its variables over the environment",
+          "[run][process]") {
+  util::TempDir tmp;
+  ::setenv("XRUN_TEST_SPAWN", "parent", 1);
+  run::Child::Spawn sp;
+  sp.argv = {"/bin/sh", "-c", "cat; echo \"$XRUN_TEST_SPAWN $XRUN_TEST_OTHER\"; echo e >&2"};
+  sp.stdout_path = tmp.path() + "/out";
+  sp.env = {"XRUN_TEST_SPAWN=child", "XRUN_TEST_OTHER=x y"};
+  test::write_file(tmp.path(), "out", "before\n");
+  auto c = run::Child::spawn(sp);
+  ::unsetenv("XRUN_TEST_SPAWN");
+  REQUIRE(c.ok());
+  int st = wait_for(c.value());
+  CHECK(WIFEXITED(st));
+  // No stderr path: it goes where stdout goes.
+  CHECK(test::read(tmp.path() + "/out") == "before\nchild x y\ne\n");
+}
+
+TEST_CASE("a program that cannot start is an error, and leaves no process behind", "[run][process]") {
+  util::TempDir tmp;
+  for (const char* prog : {"/no/such/program", "xrun-no-such-program-on-path"}) {
+    INFO(prog);
+    run::Child::Spawn sp;
+    sp.argv = {prog};
+    auto c = run::Child::spawn(sp);
+    REQUIRE_FALSE(c.ok());
+    CHECK(c.error().what.find("cannot start") != std::string::npos);
+    CHECK(c.error().what.find("No such file") != std::string::npos);
+  }
+  // A file it cannot open for the output: the same.
+  run::Child::Spawn sp;
+  sp.argv = {"/bin/true"};
+  sp.stdout_path = tmp.path() + "/missing/out";
+  auto c = run::Child::spawn(sp);
+  REQUIRE_FALSE(c.ok());
+  int st = 0;
+  CHECK(::waitpid(-1, &st, WNOHANG) < 0);  // reaped already: no child of this process is left
+}
