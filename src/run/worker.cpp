@@ -154,7 +154,7 @@ class Worker {
     if (auto v = words.size() > 1 ? util::parse_long(words[1]) : std::nullopt; v && *v > 0 && *v < INT_MAX)
       w.attempt = static_cast<int>(*v);
     w.host = host_;
-    w.wrapper = ::getpid();
+    w.wrapper = pid_;
     w.resources = env_words;
     w.start = util::now_seconds();
 
@@ -174,6 +174,7 @@ class Worker {
       sp.stderr_path = dir + "/stderr";
       sp.truncate = true;
       sp.child_mask = &empty_mask_;
+      sp.stdin_fd = devnull_.valid() ? devnull_.get() : -1;
       for (auto& word : util::split(env_words, ' '))
         if (word.find('=') != std::string::npos) sp.env.push_back(std::move(word));
       const size_t own = sp.env.size();
@@ -196,7 +197,7 @@ class Worker {
         w.exit_code = 126;
       }
     }
-    w.pid = child ? child->pid() : ::getpid();
+    w.pid = child ? child->pid() : pid_;
     w.state = "RUNNING";
     put(started, store::format_started_record(w));
     started.reset();
@@ -221,13 +222,15 @@ class Worker {
     // As the sh wrapper: a code above 128 is a signal's.
     if (rc > 128 && rc < 193) w.signal = rc - 128;
     w.state = rc == 0 ? "SUCCEEDED" : "FAILED";
-    settle_signals();
+    if (!child) settle_signals();  // (else settled once it ended)
     put(status, store::format_wrapper_record(w));
     say(fmt::format("E {} {}\n", rc, id));
   }
 
  private:
   std::string tasks_, host_, shell_name_, shell_path_;
+  pid_t pid_ = ::getpid();
+  util::Fd devnull_{::open("/dev/null", O_RDONLY | O_CLOEXEC)};  // every task's stdin
   sigset_t empty_mask_ = [] {
     sigset_t s;
     sigemptyset(&s);
