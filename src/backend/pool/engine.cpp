@@ -1307,7 +1307,7 @@ class Pool {
   std::set<size_t> recycle_;   // of those, the ones whose folder may become a spare one
   std::vector<std::string> spares_;  // spare folders (folded tasks kept in tasks/) for new tasks
   std::vector<std::vector<std::string>> setups_;  // each stage's setup lines
-  static constexpr size_t kFoldBatch = 64;
+  static constexpr size_t kFoldBatch = 32;
   static constexpr double kQueueBelow = 0.05;  // seconds: the mean task duration under which tasks are queued
   static constexpr size_t kMaxSpares = 4096;
   size_t folded_ = 0;
