@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -236,32 +235,17 @@ Result<Captured> capture(const std::vector<std::string>& argv, double timeout_se
   util::TempDir tmp("xrun-cmd-");
   if (tmp.path().empty()) return runtime_error("cannot create a temporary directory", "check $TMPDIR");
   std::string out = tmp.path() + "/out", err = tmp.path() + "/err";
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
   // Its own process group: a Ctrl-C on the terminal reaches xrun, which decides, never a
   // scheduler command half-way (an sbatch killed after the controller accepted the job would
   // leave a job the store does not know).
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
-  posix_spawnattr_setpgroup(&attr, 0);
-  sigset_t empty, defaults;
-  sigemptyset(&empty);
-  sigemptyset(&defaults);
-  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGPIPE}) sigaddset(&defaults, sig);
-  posix_spawnattr_setsigmask(&attr, &empty);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  std::vector<char*> a;
-  for (const auto& x : argv) a.push_back(const_cast<char*>(x.c_str()));
-  a.push_back(nullptr);
-  pid_t pid = -1;
-  int rc = posix_spawnp(&pid, a[0], &fa, &attr, a.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) return runtime_error(fmt::format("cannot run '{}': {}", argv[0], std::strerror(rc)));
+  Child::Spawn sp;
+  sp.argv = argv;
+  sp.stdout_path = out;
+  sp.stderr_path = err;
+  sp.truncate = true;
+  auto child = Child::spawn(sp);
+  if (!child) return child.error();
+  const pid_t pid = child->pid();
   double waited = 0;
   int st = 0;
   for (;;) {
@@ -271,12 +255,14 @@ Result<Captured> capture(const std::vector<std::string>& argv, double timeout_se
     if (waited > timeout_seconds) {
       ::kill(-pid, SIGKILL);
       ::waitpid(pid, &st, 0);
+      child->mark_reaped(st);
       return runtime_error(fmt::format("'{}' did not answer within {:.0f} s", argv[0], timeout_seconds),
                         "the scheduler may be overloaded or down; try again");
     }
     ::usleep(2000);
     waited += 0.002;
   }
+  child->mark_reaped(st);
   Captured c;
   c.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
   c.out = util::try_read_file(out).value_or("");
