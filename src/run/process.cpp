@@ -92,6 +92,13 @@ bool open_as(const char* path, int flags, int target) {
   return ok;
 }
 
+// `fd` as descriptor `target`, open across exec. dup2 onto itself would leave close-on-exec set
+// (a parent started with fd 0 closed gets a pipe there): as posix_spawn's adddup2, it is cleared.
+bool move_to(int fd, int target) {
+  if (fd == target) return ::fcntl(fd, F_SETFD, 0) == 0;
+  return ::dup2(fd, target) == target;
+}
+
 // The child, between clone and exec (posix_spawn's steps, in its order): it runs on its own stack
 // in the parent's memory while the parent waits (CLONE_VFORK), so it only makes system calls.
 // Unlike glibc's posix_spawn, it does not ask every one of the 64 signals for its handler (116
@@ -107,8 +114,8 @@ int spawn_child(void* p) {
     a->err = errno;
     ::_exit(127);
   }
-  bool ok = a->stdin_fd >= 0 ? ::dup2(a->stdin_fd, 0) == 0 : open_as("/dev/null", O_RDONLY, 0);
-  if (ok && a->stdout_fd >= 0) ok = ::dup2(a->stdout_fd, 1) == 1;
+  bool ok = a->stdin_fd >= 0 ? move_to(a->stdin_fd, 0) : open_as("/dev/null", O_RDONLY, 0);
+  if (ok && a->stdout_fd >= 0) ok = move_to(a->stdout_fd, 1);
   else if (ok) ok = open_as(a->stdout_path ? a->stdout_path : "/dev/null", a->stdout_path ? a->open_flags : O_WRONLY, 1);
   if (ok) ok = a->stderr_path ? open_as(a->stderr_path, a->open_flags, 2) : ::dup2(1, 2) == 2;
   if (!ok) {

@@ -279,7 +279,10 @@ Result<PreparedTask> prepare_task(const store::Experiment& exp, const plan::Plan
   const auto& lines = setup ? *setup : own_setup;
   if (inline_script) {
     std::vector<std::string> env;
-    const bool plain = env_shell(meta.value("shell", std::string()));
+    // (bash sources $BASH_ENV before the script: what it sets would win over the environment but
+    // lose to the script's exports, so with one set the script exports them all, as elsewhere.)
+    const char* bash_env = std::getenv("BASH_ENV");
+    const bool plain = env_shell(meta.value("shell", std::string())) && !(bash_env && *bash_env);
     std::string script = task_script(exp, p, task, workdir, out.attempt, lines, plain ? &env : nullptr);
     size_t size = script.size();
     for (const auto& e : env) size += e.size() + 1;

@@ -362,3 +362,15 @@ TEST_CASE("run --limit is kept: resume --reload expands the file the same way", 
   CHECK(again.code == 0);
   CHECK(e.status(id)["tasks"].size() == 2);
 }
+
+TEST_CASE("a task's variables win over what bash's BASH_ENV file sets, as the script's exports do", "[cli][run]") {
+  // bash sources $BASH_ENV before a non-interactive shell's script: a variable given in the
+  // shell's environment would lose to it, one the script exports wins (as on every backend).
+  Env e;
+  auto env_file = e.file("bash_env.sh", "lr=from_bash_env; XRUN_TASK_ID=from_bash_env; export lr\n");
+  e.opts.env["BASH_ENV"] = env_file;
+  auto f = e.file("exp.yml", "shell: bash\ncommand: ': {lr}; echo \"$lr $XRUN_TASK_ID\"'\nvariables:\n  lr: [0.5]\n");
+  auto r = e.x({"run", f});
+  REQUIRE(r.code == 0);
+  CHECK(e.x({"logs", first_line(r.out), "0"}).out == "0.5 0\n");
+}

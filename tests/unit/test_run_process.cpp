@@ -1,6 +1,7 @@
 // Child::spawn (src/run/process.cpp): what a child gets, whatever its parent set up.
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -116,4 +117,39 @@ TEST_CASE("a program that cannot start is an error, and leaves no process behind
   REQUIRE_FALSE(c.ok());
   int st = 0;
   CHECK(::waitpid(-1, &st, WNOHANG) < 0);  // reaped already: no child of this process is left
+}
+
+TEST_CASE("a descriptor handed as the child's own 0 or 1, close-on-exec, stays open in it", "[run][process]") {
+  // dup2 onto itself leaves close-on-exec set: posix_spawn's adddup2 clears it then (glibc 2.29,
+  // Austin Group 411), and so must spawn. (A parent started with fd 0 closed gets its pipe there.)
+  util::TempDir tmp;
+  int p[2];
+  REQUIRE(::pipe2(p, O_CLOEXEC) == 0);
+  REQUIRE(::write(p[1], "piped\n", 6) == 6);
+  ::close(p[1]);
+  const int saved0 = ::fcntl(0, F_DUPFD_CLOEXEC, 10);
+  const int saved1 = ::fcntl(1, F_DUPFD_CLOEXEC, 10);
+  REQUIRE(saved0 >= 0);
+  REQUIRE(saved1 >= 0);
+  const int out = ::open((tmp.path() + "/out").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  REQUIRE(out >= 0);
+  REQUIRE(::dup3(p[0], 0, O_CLOEXEC) == 0);
+  REQUIRE(::dup3(out, 1, O_CLOEXEC) == 1);
+  ::close(p[0]);
+  ::close(out);
+  run::Child::Spawn sp;
+  sp.argv = {"/bin/sh", "-c", "read line && echo \"got $line\""};
+  sp.stdin_fd = 0;
+  sp.stdout_fd = 1;
+  sp.stderr_path = tmp.path() + "/err";
+  auto c = run::Child::spawn(sp);
+  ::dup2(saved0, 0);
+  ::dup2(saved1, 1);
+  ::close(saved0);
+  ::close(saved1);
+  REQUIRE(c.ok());
+  int st = wait_for(c.value());
+  CHECK(WIFEXITED(st));
+  CHECK(test::read(tmp.path() + "/out") == "got piped\n");
+  CHECK(test::read(tmp.path() + "/err").empty());
 }
