@@ -181,14 +181,20 @@ Result<Child> Child::spawn(const Spawn& s) {
   for (int sig : kChildDefaults) sigaddset(&a.reset, sig);
 
   // The child's stack: this thread's, reused (its pages stay mapped from one task to the next).
+  // (execvpe may copy the argument list onto it, to run a script without #! through sh: a
+  // longer list than it holds gets a stack of its own.)
   constexpr size_t kStack = 256 * 1024;
-  thread_local std::unique_ptr<char[]> stack(new char[kStack]);
+  thread_local std::unique_ptr<char[]> reused(new char[kStack]);
+  const size_t need = (argv.size() + 2) * sizeof(char*) + 64 * 1024;
+  std::unique_ptr<char[]> own(need > kStack ? new char[need] : nullptr);
+  char* stack = own ? own.get() : reused.get();
+  const size_t stack_size = own ? need : kStack;
   // No handler may run in the child before it has reset them: every signal is blocked around
   // the clone (the child sets its own mask last).
   sigset_t all, old;
   sigfillset(&all);
   ::pthread_sigmask(SIG_SETMASK, &all, &old);
-  void* top = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(stack.get() + kStack)) & ~uintptr_t{15});
+  void* top = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(stack + stack_size)) & ~uintptr_t{15});
   pid_t pid = ::clone(spawn_child, top, CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
   const int clone_err = errno;
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
