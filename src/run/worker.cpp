@@ -209,13 +209,15 @@ class Worker {
     if (child) {
       say(fmt::format("S {} {}\n", child->pid(), id));
       flush();
-      int status_code = 0;
-      while (::waitpid(child->pid(), &status_code, 0) < 0 && errno == EINTR) {
+      // Its end is read without reaping it (WNOWAIT): the shell is reaped only once its status is
+      // written, so that a worker killed in between leaves a zombie to the runner (its subreaper),
+      // which records the real end, never a task whose end nobody knows.
+      siginfo_t info{};
+      while (::waitid(P_PID, static_cast<id_t>(child->pid()), &info, WEXITED | WNOWAIT) < 0 && errno == EINTR) {
       }
       settle_signals();  // (none goes to a group that has ended)
-      child->mark_reaped(status_code);
       g_group = 0;
-      w.exit_code = WIFEXITED(status_code) ? WEXITSTATUS(status_code) : 128 + WTERMSIG(status_code);
+      w.exit_code = info.si_code == CLD_EXITED ? info.si_status : 128 + info.si_status;
     }
     int rc = *w.exit_code;
     w.end = util::now_seconds();
@@ -224,6 +226,12 @@ class Worker {
     w.state = rc == 0 ? "SUCCEEDED" : "FAILED";
     if (!child) settle_signals();  // (else settled once it ended)
     put(status, store::format_wrapper_record(w));
+    if (child) {
+      int reaped = 0;
+      while (::waitpid(child->pid(), &reaped, 0) < 0 && errno == EINTR) {
+      }
+      child->mark_reaped(reaped);
+    }
     say(fmt::format("E {} {}\n", rc, id));
   }
 

@@ -289,9 +289,12 @@ class Pool {
     run::Child oneshot;
     std::optional<size_t> task;
     size_t stage = 0;
-    // The task the worker starts as soon as `task` ends (queue_task), counted as running.
-    std::optional<size_t> next;
-    size_t next_stage = 0;
+    // The tasks the worker starts, in this order, each as soon as the one before ends
+    // (queue_task): at most kQueueDepth, counted as running.
+    struct Queued {
+      size_t id = 0, stage = 0;
+    };
+    std::deque<Queued> next;
     std::map<std::string, std::vector<size_t>> held;  // resource ids the task holds
     long pgid = 0;
     long orphan = 0;  // the worker died while this group's leader ran: the runner reaps it
@@ -608,8 +611,8 @@ class Pool {
     for (size_t s = 0; s < stages_.size(); ++s)
       if (queueable(s)) ready += stages_[s].ready.size();
     for (auto& slot : slots_) {
-      while (ready > slots_.size() && slot.busy() && !slot.next && !slot.orphan && slot.worker.running() &&
-             slot.to.valid()) {
+      while (ready > slots_.size() && slot.busy() && slot.next.size() < kQueueDepth && !slot.orphan &&
+             slot.worker.running() && slot.to.valid()) {
         std::optional<size_t> pick;
         for (size_t s : graph_.order()) {
           auto& st = stages_[s];
@@ -651,18 +654,17 @@ class Pool {
     }
     spdlog::debug("task {}: queued ({}/{}) in slot {}", id, plan_.stages[s].name, id - offsets_[s],
                   &slot - slots_.data() + 1);
-    slot.next = id;
-    slot.next_stage = s;
+    slot.next.push_back({id, s});
     ++stages_[s].running;
     return true;
   }
 
-  // The current task ended: the queued one is the slot's task now (its worker starts it now).
+  // The current task ended: the first queued one is the slot's task now (its worker starts it now).
   void promote(Slot& slot) {
-    if (slot.task || !slot.next) return;
-    slot.task = slot.next;
-    slot.stage = slot.next_stage;
-    slot.next.reset();
+    if (slot.task || slot.next.empty()) return;
+    slot.task = slot.next.front().id;
+    slot.stage = slot.next.front().stage;
+    slot.next.pop_front();
     slot.start = util::now_seconds();
     slot.term_at = 0;
     slot.pgid = 0;
@@ -677,12 +679,13 @@ class Pool {
     }
   }
 
-  // A worker that is gone never starts its queued task: it is ready again.
+  // A worker that is gone never starts its queued tasks: they are ready again, first in line.
   void unqueue(Slot& slot) {
-    if (!slot.next) return;
-    --stages_[slot.next_stage].running;
-    stages_[slot.next_stage].ready.push_front(*slot.next);
-    slot.next.reset();
+    for (auto it = slot.next.rbegin(); it != slot.next.rend(); ++it) {
+      --stages_[it->stage].running;
+      stages_[it->stage].ready.push_front(it->id);
+    }
+    slot.next.clear();
   }
 
   // Write the scripts of the next ready tasks while the workers are busy, so that handing a
@@ -974,21 +977,42 @@ class Pool {
   // its leader and records its real end; walltime, cancel and signals still reach it.
   void worker_gone(Slot& slot) {
     // A queued task the worker had started before it went (its start recorded by that worker,
-    // not said): its current task had ended; the queued one is the slot's now, never queued again.
-    if (slot.next) {
-      auto f = exp_.facts_of(*slot.next);
-      if (f.record && f.record->wrapper == slot.worker.pid()) {
-        if (slot.task) task_ended(slot);
-        promote(slot);
-      } else {
-        unqueue(slot);
-      }
+    // not said): the task before it had ended (its end is read from its records); the queued one
+    // is the slot's now, never queued again. The first one it had not started, and those after
+    // it, are ready again.
+    while (!slot.next.empty()) {
+      auto f = exp_.facts_of(slot.next.front().id);
+      if (!f.record || f.record->wrapper != slot.worker.pid()) break;
+      if (slot.task) task_ended(slot);
+      promote(slot);
     }
+    unqueue(slot);
     if (!slot.task) return;
     long pg = slot.pgid;
     if (pg <= 0) {
       auto f = exp_.facts_of(*slot.task);
-      if (f.record && f.record->state == "RUNNING") pg = f.record->pid;
+      if (!f.record) {
+        // Not started: the worker went before it recorded the start of the slot's task (handed
+        // to it, or promoted when the end of the one before was read). It is ready again, as a
+        // queued one is (it was taken for done, and left PENDING).
+        const size_t id = *slot.task;
+        slot.task.reset();
+        --stages_[slot.stage].running;
+        resources_.give_back(slot.held);
+        slot.held.clear();
+        stages_[slot.stage].ready.push_front(id);
+        return;
+      }
+      if (f.record->state == "RUNNING") pg = f.record->pid;
+    }
+    // Its shell may have ended, and been reaped by this runner (its worker's orphan), before the
+    // worker's end was read: its exit status was kept, it is the task's real end.
+    if (auto it = reaped_.find(pg); pg > 0 && it != reaped_.end()) {
+      const int status = it->second;
+      reaped_.erase(it);
+      slot.pgid = pg;
+      record_orphan_end(slot, status);
+      return;
     }
     if (pg > 0 && ::kill(static_cast<pid_t>(pg), 0) == 0) {
       spdlog::warn("task {}: its worker is gone; the task goes on and its end is recorded by the runner", *slot.task);
@@ -1020,13 +1044,27 @@ class Pool {
       int status = 0;
       pid_t pid = ::waitpid(-1, &status, WNOHANG);
       if (pid <= 0) break;
+      bool known = false;
       for (auto& slot : slots_) {
-        if (slot.worker.pid() == pid) slot.worker.mark_reaped(status);
+        if (slot.worker.pid() == pid) {
+          slot.worker.mark_reaped(status);
+          known = true;
+        }
         if (slot.oneshot.pid() == pid) {
           slot.oneshot.mark_reaped(status);
+          known = true;
           task_ended(slot, WIFEXITED(status) ? std::optional<int>(WEXITSTATUS(status)) : std::nullopt);
         }
-        if (slot.busy() && slot.orphan == pid) record_orphan_end(slot, status);
+        if (slot.busy() && slot.orphan == pid) {
+          known = true;
+          record_orphan_end(slot, status);
+        }
+      }
+      // Not one this runner waits for: an orphan of a task, or the shell of a task whose worker
+      // was just killed, its end not read yet (worker_gone looks here). The last few are kept.
+      if (!known) {
+        if (reaped_.size() >= 64) reaped_.erase(reaped_.begin());
+        reaped_[pid] = status;
       }
     }
   }
@@ -1205,7 +1243,7 @@ class Pool {
     // the worker to say it started it, or for the worker to exit.)
     std::vector<size_t> queued;
     for (auto& s : slots_)
-      if (s.next) queued.push_back(*s.next);
+      for (const auto& q : s.next) queued.push_back(q.id);
     progress_.note(fmt::format("xrun: {}: stopping {} running task(s)", why, busy()));
     for (auto& s : slots_) {
       if (!s.busy()) continue;
@@ -1303,12 +1341,16 @@ class Pool {
   };
   std::vector<Doomed> doomed_;
   std::map<size_t, run::PreparedTask> prepared_;
+  std::map<long, int> reaped_;  // pid -> exit status of children reaped that were no slot's (see reap)
   std::vector<size_t> ended_;  // ended, not folded yet
   std::set<size_t> recycle_;   // of those, the ones whose folder may become a spare one
   std::vector<std::string> spares_;  // spare folders (folded tasks kept in tasks/) for new tasks
   std::vector<std::vector<std::string>> setups_;  // each stage's setup lines
   static constexpr size_t kFoldBatch = 32;
   static constexpr double kQueueBelow = 0.05;  // seconds: the mean task duration under which tasks are queued
+  // Tasks handed to a worker ahead of the one it runs: two, so that a worker has a task to start
+  // while the runner folds or waits for a core (with one, the workers waited ~7% of the time).
+  static constexpr size_t kQueueDepth = 2;
   static constexpr size_t kMaxSpares = 4096;
   size_t folded_ = 0;
   std::optional<Error> store_error_;
