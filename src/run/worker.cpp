@@ -213,11 +213,20 @@ class Worker {
       // written, so that a worker killed in between leaves a zombie to the runner (its subreaper),
       // which records the real end, never a task whose end nobody knows.
       siginfo_t info{};
-      while (::waitid(P_PID, static_cast<id_t>(child->pid()), &info, WEXITED | WNOWAIT) < 0 && errno == EINTR) {
+      int got = 0;
+      while ((got = ::waitid(P_PID, static_cast<id_t>(child->pid()), &info, WEXITED | WNOWAIT)) < 0 && errno == EINTR) {
+      }
+      if (got == 0) {
+        w.exit_code = info.si_code == CLD_EXITED ? info.si_status : 128 + info.si_status;
+      } else {
+        int ended = 0;  // (waitid refused: reaped at once instead)
+        while (::waitpid(child->pid(), &ended, 0) < 0 && errno == EINTR) {
+        }
+        child->mark_reaped(ended);
+        w.exit_code = WIFEXITED(ended) ? WEXITSTATUS(ended) : 128 + WTERMSIG(ended);
       }
       settle_signals();  // (none goes to a group that has ended)
       g_group = 0;
-      w.exit_code = info.si_code == CLD_EXITED ? info.si_status : 128 + info.si_status;
     }
     int rc = *w.exit_code;
     w.end = util::now_seconds();
@@ -226,7 +235,7 @@ class Worker {
     w.state = rc == 0 ? "SUCCEEDED" : "FAILED";
     if (!child) settle_signals();  // (else settled once it ended)
     put(status, store::format_wrapper_record(w));
-    if (child) {
+    if (child && child->running()) {
       int reaped = 0;
       while (::waitpid(child->pid(), &reaped, 0) < 0 && errno == EINTR) {
       }

@@ -927,10 +927,23 @@ class Pool {
     int term = 0;
     if (fds[0].revents & POLLIN) {
       signalfd_siginfo si{};
+      bool child = false;
       while (::read(sigfd_.get(), &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
         int sig = static_cast<int>(si.ssi_signo);
-        if (sig == SIGCHLD) reap();
+        if (sig == SIGCHLD) child = true;
         else term = sig;
+      }
+      if (child) {
+        // What the workers said, and the end of those that died, first: a dying worker's pipe is
+        // closed before its children are handed to this runner (the kernel closes a process's
+        // files before it reparents its children), so a task shell reaped here is one whose
+        // worker's end has been read (worker_gone found it alive: the slot's orphan), or one
+        // whose worker died during this reap (its status is kept for the second read below).
+        for (auto& slot : slots_) read_worker(slot);
+        reap();
+        if (!reaped_.empty())
+          for (auto& slot : slots_) read_worker(slot);
+        reaped_.clear();  // (never kept: a pid is reused)
       }
     }
     for (size_t k = 1; k < fds.size(); ++k)
@@ -939,6 +952,7 @@ class Pool {
   }
 
   void read_worker(Slot& slot) {
+    if (!slot.from.valid()) return;  // (its end was read already)
     char buf[4096];
     bool gone = false;
     for (;;) {
@@ -983,27 +997,16 @@ class Pool {
     while (!slot.next.empty()) {
       auto f = exp_.facts_of(slot.next.front().id);
       if (!f.record || f.record->wrapper != slot.worker.pid()) break;
-      if (slot.task) task_ended(slot);
+      if (slot.task && !requeue_unstarted(slot)) task_ended(slot);
       promote(slot);
     }
     unqueue(slot);
     if (!slot.task) return;
     long pg = slot.pgid;
     if (pg <= 0) {
+      if (requeue_unstarted(slot)) return;
       auto f = exp_.facts_of(*slot.task);
-      if (!f.record) {
-        // Not started: the worker went before it recorded the start of the slot's task (handed
-        // to it, or promoted when the end of the one before was read). It is ready again, as a
-        // queued one is (it was taken for done, and left PENDING).
-        const size_t id = *slot.task;
-        slot.task.reset();
-        --stages_[slot.stage].running;
-        resources_.give_back(slot.held);
-        slot.held.clear();
-        stages_[slot.stage].ready.push_front(id);
-        return;
-      }
-      if (f.record->state == "RUNNING") pg = f.record->pid;
+      if (f.record && f.record->state == "RUNNING") pg = f.record->pid;
     }
     // Its shell may have ended, and been reaped by this runner (its worker's orphan), before the
     // worker's end was read: its exit status was kept, it is the task's real end.
@@ -1021,6 +1024,21 @@ class Pool {
       return;
     }
     task_ended(slot);
+  }
+
+  // The slot's task, when its worker went before it recorded its start (the task was handed to
+  // it, or taken for the slot's when the end of the one before was read): ready again, as a
+  // queued one is (it was taken for done, and left PENDING). False when the task has a record.
+  bool requeue_unstarted(Slot& slot) {
+    if (!slot.task || exp_.facts_of(*slot.task).record) return false;
+    const size_t id = *slot.task;
+    slot.task.reset();
+    slot.pgid = 0;
+    --stages_[slot.stage].running;
+    resources_.give_back(slot.held);
+    slot.held.clear();
+    stages_[slot.stage].ready.push_front(id);
+    return true;
   }
 
   // The end of a task whose worker was killed, as only the runner saw it.
@@ -1061,11 +1079,8 @@ class Pool {
         }
       }
       // Not one this runner waits for: an orphan of a task, or the shell of a task whose worker
-      // was just killed, its end not read yet (worker_gone looks here). The last few are kept.
-      if (!known) {
-        if (reaped_.size() >= 64) reaped_.erase(reaped_.begin());
-        reaped_[pid] = status;
-      }
+      // died after its pipe was read (worker_gone looks here, in the same wait_events).
+      if (!known) reaped_[pid] = status;
     }
   }
 
@@ -1341,7 +1356,7 @@ class Pool {
   };
   std::vector<Doomed> doomed_;
   std::map<size_t, run::PreparedTask> prepared_;
-  std::map<long, int> reaped_;  // pid -> exit status of children reaped that were no slot's (see reap)
+  std::map<long, int> reaped_;  // pid -> exit status of children reaped that were no slot's, this wait_events only
   std::vector<size_t> ended_;  // ended, not folded yet
   std::set<size_t> recycle_;   // of those, the ones whose folder may become a spare one
   std::vector<std::string> spares_;  // spare folders (folded tasks kept in tasks/) for new tasks
