@@ -30,6 +30,18 @@ std::string one_task(const Env& e) {
 test::RunResult worker(const Env& e, const std::string& tasks, const std::string& feed) {
   return test::run_program({"sh", "-c", feed + " | \"$0\" _worker \"$1\" ''", XRUN_BIN, tasks}, e.opts);
 }
+// The worker handed task `id` as the runner hands it: "ID ATTEMPT LENGTH ENVLENGTH[<TAB>words]",
+// the script, then `vars` (NAME=value, each ending in a NUL byte); its input stays open a while.
+test::RunResult hand(const Env& e, const std::string& id, const std::string& script,
+                     const std::vector<std::string>& vars, const std::string& words = "") {
+  std::string block;
+  for (const auto& v : vars) (block += v) += '\0';
+  e.file("script", script);
+  e.file("vars", block);
+  return worker(e, e.path("tasks"),
+                fmt::format("(printf '{} 1 {} {}{}\\n'; cat script vars; sleep 1)", id, script.size(), block.size(),
+                            words.empty() ? "" : "\\t" + words));
+}
 std::vector<std::string> lines(const std::string& text) {
   std::vector<std::string> out;
   for (auto& l : util::split(text, '\n'))
@@ -92,12 +104,7 @@ TEST_CASE("the variables handed with a task reach its shell's environment byte f
   Env e;
   REQUIRE(util::make_dirs(e.path("tasks/2")).ok());
   const std::string script = "printf '%s|%s|%s' \"$lr\" \"$name\" \"$XRUN_TASK_ID\"\n";
-  std::string vars;
-  for (const char* v : {"lr=0.5", "name=a b'c\nd\te", "XRUN_TASK_ID=2"}) (vars += v) += '\0';
-  e.file("script", script);
-  e.file("vars", vars);
-  auto r = worker(e, e.path("tasks"),
-                  fmt::format("(printf '2 1 {} {}\\tGPU=1\\n'; cat script vars; sleep 1)", script.size(), vars.size()));
+  auto r = hand(e, "2", script, {"lr=0.5", "name=a b'c\nd\te", "XRUN_TASK_ID=2"}, "GPU=1");
   REQUIRE(r.code == 0);
   CHECK(lines(r.out).back() == "E 0 2");
   CHECK(test::read(e.path("tasks/2/stdout")) == "0.5|a b'c\nd\te|2");
@@ -127,12 +134,8 @@ TEST_CASE("a script too long for an argument next to the worker's environment ru
   }
   const std::string script = "# xrun task 0: stage 'main', index 0, attempt 1\n: " + std::string(60 * 1024, 'y') +
                              "\necho long \"$lr\"\n";
-  e.file("script", script);
   // Its variables, too, are exported by the file the worker writes.
-  const std::string vars = std::string("lr=it's") + '\0';
-  e.file("vars", vars);
-  auto r = worker(e, e.path("tasks"),
-                  fmt::format("(printf '0 1 {} {}\\n'; cat script vars; sleep 1)", script.size(), vars.size()));
+  auto r = hand(e, "0", script, {"lr=it's"});
   REQUIRE(r.code == 0);
   CHECK(lines(r.out).back() == "E 0 0");
   CHECK(test::read(e.path("tasks/0/stdout")) == "long it's\n");
