@@ -274,8 +274,8 @@ Result<PreparedTask> prepare_task(const store::Experiment& exp, const plan::Plan
   PreparedTask out;
   out.attempt = attempt.value();
   std::string workdir = meta.value("workdir", std::string("."));
-  const std::vector<std::string> no_setup;
-  const std::vector<std::string> own_setup = setup ? no_setup : setup_lines(meta, p, store::locate(p, task).first);
+  std::vector<std::string> own_setup;
+  if (!setup) own_setup = setup_lines(meta, p, store::locate(p, task).first);
   const auto& lines = setup ? *setup : own_setup;
   if (inline_script) {
     std::vector<std::string> env;
