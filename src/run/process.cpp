@@ -77,8 +77,42 @@ struct SpawnArgs {
   int open_flags = 0;
   sigset_t mask{};
   sigset_t reset{};  // the signals set back to SIG_DFL
+  int record_fd = -1;          // the start record the child writes before exec (Spawn::record_fd)
+  const char* record_before = nullptr;
+  size_t record_before_len = 0;
+  const char* record_after = nullptr;
+  size_t record_after_len = 0;
+  char* record = nullptr;      // room for the whole record, filled by the child
+  size_t record_len = 0;       // what the child wrote of it
   int err = 0;       // the child's errno when it could not start the program
 };
+
+// The child's start record, written in one pwrite at offset 0: before + its pid + after.
+bool write_start_record(SpawnArgs* a) {
+  char digits[24];
+  size_t n = 0;
+  for (unsigned long pid = static_cast<unsigned long>(::getpid()); pid > 0 || n == 0; pid /= 10)
+    digits[n++] = static_cast<char>('0' + pid % 10);
+  char* out = a->record;
+  std::memcpy(out, a->record_before, a->record_before_len);
+  out += a->record_before_len;
+  while (n > 0) *out++ = digits[--n];
+  std::memcpy(out, a->record_after, a->record_after_len);
+  out += a->record_after_len;
+  const ssize_t len = out - a->record;
+  a->record_len = static_cast<size_t>(len);
+  ssize_t w;
+  while ((w = ::pwrite(a->record_fd, a->record, static_cast<size_t>(len), 0)) < 0 && errno == EINTR) {
+  }
+  if (w >= 0 && w != len) errno = ENOSPC;
+  return w == len;
+}
+
+// The start record taken back by a child whose exec failed: blanks over it, as the room was.
+void blank_start_record(SpawnArgs* a) {
+  std::memset(a->record, ' ', a->record_len);
+  (void)!::pwrite(a->record_fd, a->record, a->record_len, 0);
+}
 
 // `path` opened with `flags` as descriptor `target` (not close-on-exec). `target` is closed
 // first: the lower ones being open, the file gets it at once (no dup2, no second close).
@@ -122,10 +156,16 @@ int spawn_child(void* p) {
     a->err = errno;
     ::_exit(127);
   }
+  if (a->record_fd >= 0 && !write_start_record(a)) {
+    a->err = errno;
+    blank_start_record(a);  // (a part of it may have been written)
+    ::_exit(127);
+  }
   ::sigprocmask(SIG_SETMASK, &a->mask, nullptr);
   if (std::strchr(a->file, '/')) ::execve(a->file, a->argv, a->envp);
   else ::execvpe(a->file, a->argv, a->envp);
   a->err = errno;
+  if (a->record_fd >= 0) blank_start_record(a);  // it ran nothing: no start to name
   ::_exit(127);
 }
 
@@ -179,6 +219,16 @@ Result<Child> Child::spawn(const Spawn& s) {
   else sigemptyset(&a.mask);
   a.reset = g_handled;
   for (int sig : kChildDefaults) sigaddset(&a.reset, sig);
+  std::string record_room;
+  if (s.record_fd >= 0) {
+    record_room.resize(s.record_before.size() + s.record_after.size() + 24);
+    a.record_fd = s.record_fd;
+    a.record_before = s.record_before.data();
+    a.record_before_len = s.record_before.size();
+    a.record_after = s.record_after.data();
+    a.record_after_len = s.record_after.size();
+    a.record = record_room.data();
+  }
 
   // The child's stack: this thread's, reused (its pages stay mapped from one task to the next).
   // (execvpe may copy the argument list onto it, to run a script without #! through sh: a

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include <fmt/format.h>
@@ -92,9 +93,15 @@ void settle_signals() {
 // next one's start reach the runner together); a runner that is gone is no reason to stop
 // recording tasks.
 std::string g_said;
+// The pipe to the runner: a close-on-exec copy of the descriptor the worker was started with as
+// its stdout. A task's shell, between its clone and its exec, holds a copy of it: the runner sees
+// the end of a killed worker only once each task it was starting has either run its exec (and
+// recorded its start first) or ended without running anything. (On fd 1, the copy would close
+// when the child opens the task's stdout, before it records the start.)
+int g_runner = 1;
 void say(const std::string& line) { g_said += line; }
 void flush() {
-  (void)util::write_fully(1, g_said);
+  (void)util::write_fully(g_runner, g_said);
   g_said.clear();
 }
 
@@ -175,6 +182,12 @@ class Worker {
       sp.truncate = true;
       sp.child_mask = &empty_mask_;
       sp.stdin_fd = devnull_.valid() ? devnull_.get() : -1;
+      // The task's start is recorded by its shell's process before the shell runs (it names that
+      // process): a worker killed at any point leaves no task running that its records miss.
+      w.state = "RUNNING";
+      w.pid = 0;
+      sp.record_fd = started.get();
+      std::tie(sp.record_before, sp.record_after) = store::started_record_around_pid(w);
       for (auto& word : util::split(env_words, ' '))
         if (word.find('=') != std::string::npos) sp.env.push_back(std::move(word));
       const size_t own = sp.env.size();
@@ -199,7 +212,7 @@ class Worker {
     }
     w.pid = child ? child->pid() : pid_;
     w.state = "RUNNING";
-    put(started, store::format_started_record(w));
+    if (!child) put(started, store::format_started_record(w));
     started.reset();
     if (child) g_group = child->pid();
     // A signal that came while the task was being started reaches its group now.
@@ -275,6 +288,14 @@ int run_worker(const std::string& tasks_dir, const std::string& shell) {
     for (const auto& name : util::list_dir("/proc/self/fd")) {
       int fd = std::atoi(name.c_str());
       if (fd > 2) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
+  }
+  // The runner's pipe moves off fd 1 to a close-on-exec descriptor (g_runner); fd 1 is /dev/null.
+  if (int out = ::fcntl(1, F_DUPFD_CLOEXEC, 3); out >= 0) {
+    g_runner = out;
+    if (int null = ::open("/dev/null", O_WRONLY | O_CLOEXEC); null >= 0) {
+      ::dup3(null, 1, 0);
+      ::close(null);
     }
   }
   Worker worker(tasks_dir, shell);

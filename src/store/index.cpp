@@ -129,9 +129,15 @@ std::string format_wrapper_record(const WrapperRecord& w) {
                      w.attempt);
 }
 
+std::pair<std::string, std::string> started_record_around_pid(const WrapperRecord& w) {
+  return {fmt::format("state={}\nhost={}\npid=", w.state, w.host),
+          fmt::format("\nwrapper={}\nstart={:.6f}\nattempt={}\nresources={}\nwritten=1\n", w.wrapper, w.start, w.attempt,
+                      w.resources)};
+}
+
 std::string format_started_record(const WrapperRecord& w) {
-  return fmt::format("state={}\nhost={}\npid={}\nwrapper={}\nstart={:.6f}\nattempt={}\nresources={}\nwritten=1\n", w.state,
-                     w.host, w.pid, w.wrapper, w.start, w.attempt, w.resources);
+  auto [before, after] = started_record_around_pid(w);
+  return fmt::format("{}{}{}", before, w.pid, after);
 }
 
 std::string TaskIndex::format_entry(const IndexEntry& e) {

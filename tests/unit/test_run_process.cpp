@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <string>
 
+#include <fmt/format.h>
+
 #include "support/support.hpp"
 #include "xrun/run/process.hpp"
 #include "xrun/util/fs.hpp"
@@ -152,4 +154,31 @@ TEST_CASE("a descriptor handed as the child's own 0 or 1, close-on-exec, stays o
   CHECK(WIFEXITED(st));
   CHECK(test::read(tmp.path() + "/out") == "got piped\n");
   CHECK(test::read(tmp.path() + "/err").empty());
+}
+
+TEST_CASE("a child records its own start, with its pid, before it runs, and takes it back when it cannot exec",
+          "[run][process]") {
+  util::TempDir tmp;
+  const std::string room = std::string(511, ' ') + "\n";  // as the worker reserves it
+  test::write_file(tmp.path(), "started", room);
+  util::Fd rec(::open((tmp.path() + "/started").c_str(), O_WRONLY | O_CLOEXEC));
+  REQUIRE(rec.valid());
+  run::Child::Spawn sp;
+  // The program reads the record: it was written before the program ran.
+  sp.argv = {"/bin/sh", "-c", "head -c 20 " + tmp.path() + "/started"};
+  sp.stdout_path = tmp.path() + "/out";
+  sp.record_fd = rec.get();
+  sp.record_before = "state=RUNNING\npid=";
+  sp.record_after = "\nwritten=1\n";
+  auto c = run::Child::spawn(sp);
+  REQUIRE(c.ok());
+  wait_for(c.value());
+  const std::string want = fmt::format("state=RUNNING\npid={}\nwritten=1\n", c.value().pid());
+  CHECK(test::read(tmp.path() + "/out") == want.substr(0, 20));
+  CHECK(test::read(tmp.path() + "/started") == want + room.substr(want.size()));
+  // A program that cannot start: the record is blanks again, as the room was.
+  sp.argv = {"/no/such/program"};
+  auto bad = run::Child::spawn(sp);
+  REQUIRE_FALSE(bad.ok());
+  CHECK(test::read(tmp.path() + "/started") == room);
 }

@@ -50,6 +50,13 @@ class Child {
     const sigset_t* child_mask = nullptr;
     bool new_session = false;  // setsid instead of setpgid (detached runners)
     std::vector<std::string> env;  // "NAME=value" set for the child over this process's environment
+    // Written by the child itself, at offset 0 of `record_fd`, before it runs its program:
+    // record_before + its pid + record_after (a task's start, durable before its shell runs: a
+    // parent killed meanwhile cannot leave a task running that its records do not name). The
+    // child does not run its program when the record cannot be written, and writes blanks over
+    // it when its exec fails (it ran nothing). -1: none.
+    int record_fd = -1;
+    std::string record_before, record_after;
   };
   static Result<Child> spawn(const Spawn& s);
 

@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "xrun/store/task_state.hpp"
@@ -85,5 +86,8 @@ TaskFacts facts_of_entry(const IndexEntry& e);
 std::string format_wrapper_record(const WrapperRecord& w);
 // A task's `started` record (state RUNNING: no exit, signal or end), as the sh wrapper writes it.
 std::string format_started_record(const WrapperRecord& w);
+// The started record in two halves, around its pid (before + pid + after == format_started_record):
+// a task's shell writes its own start, with its pid, before it runs anything (run::Child::spawn).
+std::pair<std::string, std::string> started_record_around_pid(const WrapperRecord& w);
 
 }  // namespace xrun::store
