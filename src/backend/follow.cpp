@@ -17,6 +17,13 @@ namespace xrun::backend {
 
 using store::State;
 
+std::string detach_message(const Backend& b, const store::Experiment& exp) {
+  return fmt::format("xrun: hangup: stopped following {0}; nothing was cancelled, its jobs go on in {1} "
+                     "(`xrun status {0} --watch` follows them again, `xrun cancel {0}` stops them; Ctrl-C "
+                     "while following cancels)",
+                     exp.id(), b.name());
+}
+
 int follow(Backend& b, const store::Experiment& exp, const plan::Plan& p, const json& meta, double poll_seconds,
            bool quiet) {
   run::SignalBlocker sigs({SIGINT, SIGTERM, SIGHUP});
@@ -50,7 +57,14 @@ int follow(Backend& b, const store::Experiment& exp, const plan::Plan& p, const 
                                 util::human_duration(util::now_seconds() - start)));
     }
     int sig = sigs.wait(poll_seconds);
-    if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) {
+    if (sig == SIGHUP) {
+      // A dropped ssh connection: the jobs live in the scheduler, not in this process. Only the
+      // watcher goes; Ctrl-C (and TERM) cancel.
+      progress.clear();
+      progress.note(detach_message(b, exp), true);
+      return 129;
+    }
+    if (sig == SIGINT || sig == SIGTERM) {
       progress.clear();
       std::vector<store::TaskStatus> open;
       std::vector<size_t> ids;

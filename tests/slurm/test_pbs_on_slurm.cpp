@@ -49,6 +49,12 @@ TEST_CASE("pbs on Slurm's qsub wrappers: cancel of one running element", "[slurm
   test::pbs::cancel_one_running_element(site);
 }
 
+TEST_CASE("pbs on Slurm's qsub wrappers: a hangup detaches run --wait (exit 129), nothing cancelled", "[slurm][pbs]") {
+  test::Env scratch;
+  auto site = wrappers_site(scratch);
+  test::pbs::hangup_detaches_the_watcher(site);
+}
+
 TEST_CASE("pbs on Slurm's qsub wrappers: one status call per refresh", "[slurm][pbs]") {
   test::Env scratch;
   auto site = wrappers_site(scratch);

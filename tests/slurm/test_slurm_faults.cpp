@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support/env.hpp"
+#include "support/pbs_scenarios.hpp"
 #include "support/scheduler.hpp"
 #include "xrun/run/process.hpp"
 #include "xrun/util/text.hpp"
@@ -21,6 +22,7 @@
 using namespace xrun;
 using test::Env;
 using test::first_line;
+using test::wait_for_id;
 
 namespace {
 
@@ -146,6 +148,51 @@ TEST_CASE("Ctrl-C during a multi-stage submission exits 130 and cancels every ar
   for (const auto& t : s["tasks"]) {
     INFO("task " << t["id"]);
     CHECK(t["state"] == "CANCELLED");
+  }
+}
+
+TEST_CASE("a hangup to run --wait detaches it (exit 129): nothing cancelled, the jobs go on", "[slurm]") {
+  require_cluster();
+  test::pbs::Site slurm;
+  slurm.section = kHeader;
+  test::pbs::hangup_detaches_the_watcher(slurm);
+}
+
+TEST_CASE("a hangup during a submission: the submission is completed, then run --wait detaches (exit 129)", "[slurm]") {
+  require_cluster();
+  {
+    Env e;
+    std::string bin = e.path("slowbin");
+    test::write_file(bin, "sbatch", "#!/bin/sh\nsleep 1\nexec " + run::find_on_path("sbatch") + " \"$@\"\n");
+    ::chmod((bin + "/sbatch").c_str(), 0755);
+    e.opts.env["PATH"] = bin + ":" + std::getenv("PATH");
+    auto f = e.file("exp.yml", std::string("jobs:\n  - command: 'sleep 30 # {x}'\n  - command: 'echo b {x}'\n"
+                                           "variables:\n  x: [1, 2]\n") + kHeader);
+    auto bg = e.bg({"run", f, "--wait"});
+    std::string id = wait_for_id(bg);
+    ::kill(-bg.pid, SIGHUP);
+    CHECK(bg.wait(60) == 129);
+    INFO(bg.err());
+    CHECK(bg.err().find("nothing was cancelled") != std::string::npos);
+    auto runner = nlohmann::json::parse(test::read(e.exp_dir(id) + "/runner.json"));
+    CHECK(runner["state"] == "submitted");
+    CHECK(runner["jobs"].size() == 2);  // both stages submitted
+    CHECK(e.state(id, 0) != "CANCELLED");
+    CHECK(e.x({"cancel", id}).code == 0);
+  }
+}
+
+TEST_CASE("Ctrl-C to run --wait on Slurm cancels the experiment (exit 130)", "[slurm]") {
+  require_cluster();
+  {
+    Env e;
+    auto f = e.file("exp.yml", std::string("command: 'sleep 30 # {x}'\nvariables:\n  x: [1]\n") + kHeader);
+    auto bg = e.bg({"run", f, "--wait"});
+    std::string id = wait_for_id(bg);
+    REQUIRE(test::eventually([&] { return e.state(id, 0) == "RUNNING"; }, 60));
+    ::kill(-bg.pid, SIGINT);
+    CHECK(bg.wait(30) == 130);
+    CHECK(test::eventually([&] { return e.state(id, 0) == "CANCELLED"; }, 60));
   }
 }
 

@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <signal.h>
+
 #include <algorithm>
 #include <string>
 
@@ -72,6 +74,30 @@ inline void cancel_one_running_element(const Site& site) {
     return s["tasks"][1]["state"] == "SUCCEEDED" && s["tasks"][2]["state"] == "SUCCEEDED";
   }, 60));
   CHECK(eventually([&] { return e.state(id, 0) == "CANCELLED"; }, 30));
+}
+
+// A hangup (a dropped ssh connection) to `run --wait`: the watcher detaches with exit 129 and
+// cancels nothing; the jobs go on, and `xrun cancel` stops them later. (The scheduler's side of
+// it is the same on every batch backend: tests/slurm/test_slurm_faults.cpp runs it on Slurm.)
+inline void hangup_detaches_the_watcher(const Site& site) {
+  Env e;
+  apply(site, e);
+  auto f = e.file("exp.yml", "command: 'sleep 30 # {x}'\nvariables:\n  x: [1, 2]\n" + site.section);
+  auto bg = e.bg({"run", f, "--wait"});
+  std::string id = wait_for_id(bg);
+  REQUIRE(eventually([&] { return e.state(id, 0) == "RUNNING"; }, 60));
+  ::kill(-bg.pid, SIGHUP);  // the shell passes the hangup on to its jobs' process groups
+  CHECK(bg.wait(30) == 129);
+  INFO(bg.err());
+  CHECK(bg.err().find("nothing was cancelled") != std::string::npos);
+  auto s = e.status(id);
+  for (const auto& t : s["tasks"]) {
+    CHECK(t["state"] != "CANCELLED");
+    CHECK(t["state"] != "SKIPPED");
+  }
+  CHECK(e.state(id, 0) == "RUNNING");
+  CHECK(e.x({"cancel", id}).code == 0);
+  CHECK(eventually([&] { return e.state(id, 0) == "CANCELLED" && e.state(id, 1) == "CANCELLED"; }, 60));
 }
 
 }  // namespace xrun::test::pbs

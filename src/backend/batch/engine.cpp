@@ -329,8 +329,19 @@ Result<int> BatchBackend::launch(const store::Experiment& exp, const plan::Plan&
     }
   }
   // Ctrl-C, SIGTERM and SIGHUP wait until the submission in flight is recorded: no array is
-  // ever submitted without the store knowing it (`xrun cancel` reaches every one).
+  // ever submitted without the store knowing it (`xrun cancel` reaches every one). Ctrl-C and
+  // TERM then cancel what was submitted; a hangup (a dropped ssh connection) cancels nothing:
+  // the submission is completed, and xrun detaches (exit 129) instead of following it.
   run::SignalBlocker sigs({SIGINT, SIGTERM, SIGHUP});
+  bool hangup = false;
+  // The first of Ctrl-C or TERM that came (0: none); a hangup is only noted.
+  auto interrupt_signal = [&] {
+    for (int sig; (sig = sigs.wait(0)) != 0;) {
+      if (sig != SIGHUP) return sig;
+      hangup = true;
+    }
+    return 0;
+  };
   json record = json::array();
   std::vector<std::string> submitted;
   auto write_record = [&] {
@@ -376,7 +387,7 @@ Result<int> BatchBackend::launch(const store::Experiment& exp, const plan::Plan&
   for (size_t ai = 0; ai < arrays.size(); ++ai) {
     const auto& a = arrays[ai];
     const auto& stage_set = per_stage.value()[a.stage];
-    if (int sig = sigs.wait(0); sig != 0) return interrupted(sig);
+    if (int sig = interrupt_signal(); sig != 0) return interrupted(sig);
     // One file of scripts per array: each task's folder is made when it starts.
     std::vector<size_t> tasks;
     for (size_t k = 0; k < a.indices.size(); ++k) tasks.push_back(a.task_of(k));
@@ -422,7 +433,7 @@ Result<int> BatchBackend::launch(const store::Experiment& exp, const plan::Plan&
       (void)run::capture(d_->cancel_argv(replaced), 60);
     }
   }
-  if (int sig = sigs.wait(0); sig != 0) return interrupted(sig);
+  if (int sig = interrupt_signal(); sig != 0) return interrupted(sig);
   write_runner("submitted", "");
   if (!opts.quiet)
     for (const auto& n : notes) std::cerr << "xrun: note: " << n << std::endl;
@@ -432,6 +443,10 @@ Result<int> BatchBackend::launch(const store::Experiment& exp, const plan::Plan&
                              submitted.size() == 1 ? "" : "s", fmt::join(submitted, ", "), exp.id())
               << std::endl;
   if (!opts.wait) return 0;
+  if (hangup) {  // (came during the submission)
+    std::cerr << detach_message(*this, exp) << std::endl;
+    return 129;
+  }
   return follow(*this, exp, p, meta, settings->poll, opts.quiet);
 }
 
