@@ -38,10 +38,16 @@ int do_cancel(const Context& ctx, const CancelArgs& a) {
   auto r = o->backend->cancel(o->exp, o->plan, o->meta, targets);
   size_t running = 0;
   for (const auto& t : targets) running += t.state == store::State::Running;
+  if (!r) {
+    // Recorded, but not (or not surely) carried out: said as such, never as done.
+    Error e = r.error();
+    e.hint = fmt::format("the cancel request for {} task{} is recorded; {}", targets.size(), targets.size() == 1 ? "" : "s",
+                         e.hint.empty() ? "run `xrun cancel` again once the scheduler answers" : e.hint);
+    return report(e);
+  }
   std::cerr << fmt::format("xrun: cancelled {} task{} of {} ({} running, {} not started)", targets.size(),
                            targets.size() == 1 ? "" : "s", o->exp.id(), running, targets.size() - running)
             << std::endl;
-  if (!r) return report(r.error());
   return kSuccess;
 }
 

@@ -57,6 +57,11 @@ void set_check_command(CLI::App& app, Context& ctx) {
       if (auto d = ops::validate_demands(ex->spec(), bname, backend::RunOptions{}); !d)
         std::cerr << fmt::format("{}:{}:{}: warning: {} (`run` refuses it unless --resources declares it)\n", in->file,
                                  d.error().line, d.error().col, d.error().what);
+      // The scheduler's commands missing here: `run` refuses, `check` stays usable on a laptop.
+      if (auto made = backend::make(bname); made)
+        if (auto pr = made.value()->check_programs(ex->spec().options_for(bname)); !pr)
+          std::cerr << fmt::format("{}: warning: {} (`run` refuses it here; {})\n", in->file, pr.error().what,
+                                   pr.error().hint);
       auto outline = ops::outline_stages(ex->spec(), bname);
       if (*as_json) {
         auto j = rep->to_json(in->file);

@@ -71,7 +71,8 @@ int do_resume(const Context& ctx, ResumeArgs& a) {
   // from files, never from a folded entry).
   if (auto r = o->exp.reopen({a.opts.to_run.begin(), a.opts.to_run.end()}); !r) return report(r.error());
   // Earlier cancel requests applied to earlier attempts: keep them as history.
-  if (auto r = ops::archive_cancel_requests(o.value()); !r) return report(r.error());
+  auto archived = ops::archive_cancel_requests(o.value(), a.opts.to_run);
+  if (!archived) return report(archived.error());
   a.opts.resume = true;
   spdlog::debug("resume {}: task(s) to run: {}", o->exp.id(), fmt::join(a.opts.to_run, " "));
   std::cout << o->exp.id() << std::endl;
@@ -80,7 +81,13 @@ int do_resume(const Context& ctx, ResumeArgs& a) {
                              statuses.size())
               << std::endl;
   auto code = o->backend->launch(o->exp, o->plan, o->meta, a.opts);
-  if (!code) return report(code.error());
+  if (!code) {
+    // Nothing of this resume runs (a failed submission cancels what it submitted): the cancel
+    // requests of the earlier attempts still stand.
+    if (auto back = ops::restore_cancel_requests(o.value(), archived.value()); !back)
+      spdlog::warn("{}", back.error().what);
+    return report(code.error());
+  }
   return code.value();
 }
 

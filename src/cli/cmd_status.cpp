@@ -68,7 +68,14 @@ int do_status(const Context& ctx, const StatusArgs& a) {
   run::SignalBlocker sigs({SIGINT, SIGTERM, SIGHUP});
   const bool tty = ::isatty(1);
   for (;;) {
-    auto st = o->statuses();
+    // Without the scheduler's view (its controller down), what the store knows is shown, with a
+    // warning; a one-shot status then exits 1 (a watch goes on).
+    std::optional<Error> blind;
+    auto st = o->statuses(&blind);
+    if (blind)
+      std::cerr << fmt::format("xrun: warning: {}{}; the states shown are what the store knows\n", blind->what,
+                               blind->hint.empty() ? "" : " (" + blind->hint + ")")
+                << std::flush;
     if (a.json) {
       run::write_status_json(std::cout, o->exp, o->meta, o->plan, st, only.value());
       std::cout.flush();
@@ -78,7 +85,7 @@ int do_status(const Context& ctx, const StatusArgs& a) {
       if (a.watch && tty) std::cout << "\033[H\033[2J";
       std::cout << out.str() << std::flush;
     }
-    if (!a.watch) return result(st);
+    if (!a.watch) return blind ? static_cast<int>(kFailure) : result(st);
     if (run::experiment_state(st, o->exp.runner_alive()) != "running") return result(st);
     if (sigs.wait(interval) != 0) return a.exit_code ? static_cast<int>(kInterrupted) : static_cast<int>(kSuccess);
   }

@@ -1,11 +1,14 @@
 #include "xrun/ops/resume.hpp"
 
+#include <unistd.h>
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "xrun/plan/stage_graph.hpp"
 #include "xrun/run/report.hpp"
 #include "xrun/util/fs.hpp"
+#include "xrun/util/text.hpp"
 
 namespace xrun::ops {
 
@@ -114,9 +117,64 @@ Result<size_t> reload_plan(Opened& o, const std::vector<store::TaskStatus>& stat
   return changed;
 }
 
-Result<void> archive_cancel_requests(const Opened& o) {
-  if (!util::is_dir(o.exp.path("cancel"))) return {};
-  return util::rename_path(o.exp.path("cancel"), o.exp.path(fmt::format("cancel.{:.0f}", util::now_seconds() * 1000)));
+namespace {
+// The task ids a cancel request names, one per line.
+std::vector<size_t> request_ids(const std::string& text) {
+  std::vector<size_t> ids;
+  for (const auto& line : util::split(text, '\n'))
+    if (auto v = util::parse_long(util::trim(line)); v && *v >= 0) ids.push_back(static_cast<size_t>(*v));
+  return ids;
+}
+std::string request_text(const std::vector<size_t>& ids) {
+  std::string body;
+  for (size_t id : ids) body += fmt::format("{}\n", id);
+  return body;
+}
+}  // namespace
+
+Result<std::string> archive_cancel_requests(const Opened& o, const std::set<size_t>& rerun) {
+  const std::string from = o.exp.path("cancel");
+  if (!util::is_dir(from)) return std::string();
+  const std::string rel = fmt::format("cancel.{:.0f}", util::now_seconds() * 1000);
+  const std::string to = o.exp.path(rel);
+  bool any = false;
+  for (const auto& f : util::list_dir(from)) {
+    if (f.empty() || f[0] == '.') continue;
+    auto text = util::try_read_file(from + "/" + f);
+    if (!text) continue;
+    std::vector<size_t> theirs, others;
+    for (size_t id : request_ids(*text)) (rerun.count(id) ? theirs : others).push_back(id);
+    if (theirs.empty()) continue;
+    if (!any) XRUN_TRY(util::make_dirs_under(o.exp.dir(), rel));
+    any = true;
+    if (others.empty()) {
+      XRUN_TRY(util::rename_path(from + "/" + f, to + "/" + f));
+      continue;
+    }
+    // History first, then the request in force without them (cut short in between, the
+    // request still names them: nothing of the resume has run yet).
+    XRUN_TRY(util::atomic_write(to + "/" + f, request_text(theirs)));
+    XRUN_TRY(util::atomic_write(from + "/" + f, request_text(others)));
+  }
+  return any ? to : std::string();
+}
+
+Result<void> restore_cancel_requests(const Opened& o, const std::string& archived) {
+  if (archived.empty()) return {};
+  XRUN_TRY(util::make_dirs_under(o.exp.dir(), "cancel"));
+  for (const auto& f : util::list_dir(archived)) {
+    const std::string back = o.exp.path("cancel/" + f);
+    if (auto kept = util::try_read_file(back)) {  // a split request: its ids together again
+      auto ids = request_ids(*kept);
+      for (size_t id : request_ids(util::try_read_file(archived + "/" + f).value_or(""))) ids.push_back(id);
+      XRUN_TRY(util::atomic_write(back, request_text(ids)));
+      ::unlink((archived + "/" + f).c_str());
+    } else {
+      XRUN_TRY(util::rename_path(archived + "/" + f, back));
+    }
+  }
+  ::rmdir(archived.c_str());
+  return {};
 }
 
 }  // namespace xrun::ops

@@ -464,3 +464,24 @@ TEST_CASE("a store root spelled with a trailing slash or through a link sees its
   }
   CHECK(e.x({"--store", e.path("link"), "cancel", id}).code == 0);
 }
+
+TEST_CASE("run on Slurm or PBS with none of its commands on PATH creates nothing, check only warns", "[cli][faults]") {
+  Env e;
+  REQUIRE(util::make_dirs(e.path("empty-bin")).ok());
+  e.opts.env["PATH"] = e.path("empty-bin");  // a laptop: no sbatch, no qsub
+  for (const std::string backend : {"slurm", "pbs"}) {
+    INFO(backend);
+    auto f = e.file("exp.yml", "command: 'echo {x}'\nvariables:\n  x: [1, 2]\n" + backend + ":\n  poll_interval: 1\n");
+    auto r = e.x({"run", f});
+    INFO(r.err);
+    CHECK(r.code != 0);
+    CHECK(r.err.find("on PATH") != std::string::npos);
+    CHECK(r.out.empty());  // no experiment id: none was made
+    CHECK(util::list_dir(e.path("store/experiments")).empty());
+    auto c = e.x({"check", f});
+    INFO(c.err);
+    CHECK(c.code == 0);
+    CHECK(c.err.find("warning: the " + backend + " backend needs") != std::string::npos);
+    CHECK(c.out.find("valid") != std::string::npos);
+  }
+}

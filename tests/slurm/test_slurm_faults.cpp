@@ -163,13 +163,15 @@ TEST_CASE("a hangup during a submission: the submission is completed, then run -
   {
     Env e;
     std::string bin = e.path("slowbin");
-    test::write_file(bin, "sbatch", "#!/bin/sh\nsleep 1\nexec " + run::find_on_path("sbatch") + " \"$@\"\n");
+    test::write_file(bin, "sbatch", "#!/bin/sh\necho \"sbatch $*\" >> " + e.path("calls.log") + "\nsleep 1\nexec " +
+                                        run::find_on_path("sbatch") + " \"$@\"\n");
     ::chmod((bin + "/sbatch").c_str(), 0755);
     e.opts.env["PATH"] = bin + ":" + std::getenv("PATH");
     auto f = e.file("exp.yml", std::string("jobs:\n  - command: 'sleep 30 # {x}'\n  - command: 'echo b {x}'\n"
                                            "variables:\n  x: [1, 2]\n") + kHeader);
     auto bg = e.bg({"run", f, "--wait"});
     std::string id = wait_for_id(bg);
+    REQUIRE(test::eventually([&] { return count_calls(e, "sbatch") >= 1; }, 30));  // the first one in flight
     ::kill(-bg.pid, SIGHUP);
     CHECK(bg.wait(60) == 129);
     INFO(bg.err());
@@ -194,6 +196,97 @@ TEST_CASE("Ctrl-C to run --wait on Slurm cancels the experiment (exit 130)", "[s
     CHECK(bg.wait(30) == 130);
     CHECK(test::eventually([&] { return e.state(id, 0) == "CANCELLED"; }, 60));
   }
+}
+
+namespace {
+// A bin folder whose `program` fails as Slurm's commands do when the controller does not answer.
+std::string controller_down(const Env& e, const std::string& program) {
+  std::string bin = e.path("down-" + program);
+  test::write_file(bin, program,
+                   "#!/bin/sh\necho \"" + program +
+                       ": error: slurm_load_jobs error: Socket timed out on send/recv operation\" >&2\nexit 1\n");
+  ::chmod((bin + "/" + program).c_str(), 0755);
+  return bin + ":" + std::getenv("PATH");
+}
+}  // namespace
+
+TEST_CASE("controller down: a one-shot status shows what the store knows, warns and exits 1", "[slurm]") {
+  require_cluster();
+  Env e;
+  auto f = e.file("exp.yml", std::string("command: 'sleep 30 # {x}'\nvariables:\n  x: [1]\n") + kHeader);
+  auto r = e.x({"run", f, "--quiet"});
+  REQUIRE(r.code == 0);
+  std::string id = first_line(r.out);
+  REQUIRE(test::eventually([&] { return e.state(id, 0) == "RUNNING"; }, 60));
+  e.opts.env["PATH"] = controller_down(e, "squeue");
+  for (bool json : {false, true}) {
+    auto s = json ? e.x({"status", id, "--json"}) : e.x({"status", id});
+    INFO(s.err);
+    CHECK(s.code == 1);
+    CHECK(s.err.find("warning") != std::string::npos);
+    CHECK(s.err.find("Socket timed out") != std::string::npos);
+    CHECK_FALSE(s.out.empty());  // what the store knows, still printed
+    if (json) CHECK(nlohmann::json::parse(s.out)["tasks"].size() == 1);
+  }
+  e.opts.env.erase("PATH");
+  CHECK(e.x({"status", id}).code == 0);
+  CHECK(e.x({"cancel", id}).code == 0);
+}
+
+TEST_CASE("a cancel whose scancel fails says so and exits 1, never 'cancelled'", "[slurm]") {
+  require_cluster();
+  Env e;
+  auto f = e.file("exp.yml", std::string("command: 'sleep 30 # {x}'\nvariables:\n  x: [1]\n") + kHeader);
+  auto r = e.x({"run", f, "--quiet"});
+  REQUIRE(r.code == 0);
+  std::string id = first_line(r.out);
+  REQUIRE(test::eventually([&] { return e.state(id, 0) == "RUNNING"; }, 60));
+  e.opts.env["PATH"] = controller_down(e, "scancel");
+  auto c = e.x({"cancel", id});
+  INFO(c.err);
+  CHECK(c.code == 1);
+  CHECK(c.err.find("cancelled 1 task") == std::string::npos);
+  CHECK(c.err.find("recorded") != std::string::npos);
+  e.opts.env.erase("PATH");
+  CHECK(e.x({"cancel", id}).code == 0);
+  CHECK(test::eventually([&] { return e.state(id, 0) == "CANCELLED"; }, 60));
+}
+
+TEST_CASE("a resume keeps the cancel requests in force: those of other tasks always, its own when it fails", "[slurm]") {
+  require_cluster();
+  Env e;
+  auto f = e.file("exp.yml", std::string("command: 'if [ {x} = 0 ]; then exit 3; fi; sleep 30'\n"
+                                         "variables:\n  x: [0, 1]\n") + kHeader);
+  auto r = e.x({"run", f, "--quiet"});
+  REQUIRE(r.code == 0);
+  std::string id = first_line(r.out);
+  REQUIRE(test::eventually([&] { return e.state(id, 0) == "FAILED" && e.state(id, 1) == "RUNNING"; }, 60));
+  // The ids the cancel requests in force name (cancel/*, docs/run-store.md).
+  auto requested = [&] {
+    std::multiset<std::string> ids;
+    for (const auto& name : util::list_dir(e.exp_dir(id) + "/cancel"))
+      for (const auto& line : util::split(test::read(e.exp_dir(id) + "/cancel/" + name), '\n'))
+        if (!line.empty()) ids.insert(line);
+    return ids;
+  };
+  // Task 1's cancel is recorded, but scancel does not answer: its job still runs.
+  e.opts.env["PATH"] = controller_down(e, "scancel");
+  CHECK(e.x({"cancel", id, "1"}).code == 1);
+  REQUIRE(requested() == std::multiset<std::string>{"1"});
+  // A resume of task 0 whose submission fails: every request stays.
+  e.opts.env["PATH"] = controller_down(e, "sbatch");
+  auto bad = e.x({"resume", id, "--quiet"});
+  INFO(bad.err);
+  CHECK(bad.code == 1);
+  CHECK(requested() == std::multiset<std::string>{"1"});
+  // One that goes through: task 1's request is still in force (it is not run again).
+  e.opts.env.erase("PATH");
+  auto ok = e.x({"resume", id, "--quiet"});
+  INFO(ok.err);
+  CHECK(ok.code == 0);
+  CHECK(requested() == std::multiset<std::string>{"1"});
+  CHECK(e.x({"cancel", id}).code == 0);
+  CHECK(test::eventually([&] { return e.state(id, 1) == "CANCELLED"; }, 60));
 }
 
 TEST_CASE("one resume while stage 1 still runs chains the later stages to the jobs still queued - and says when all are", "[slurm]") {

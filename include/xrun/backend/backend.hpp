@@ -43,6 +43,10 @@ class Backend {
   // What can be checked before anything is created (an engine that answers, an image that
   // exists); `options` as for dry_run.
   virtual Result<void> preflight(const json& options) { (void)options; return {}; }
+  // The programs it needs on this host (a scheduler's client commands): an error naming the
+  // first one missing from PATH. Cheap (no program is run): `check` says it as a warning,
+  // `run` refuses before anything is created (through preflight).
+  virtual Result<void> check_programs(const json& options) const { (void)options; return {}; }
   // Whether what a stage asks for (`resources: {gpu: 1}`) can be given: the pool needs the
   // resources declared; a scheduler maps `gpu` to its own request. `options`: the stage's.
   virtual Result<void> check_demand(const json& options, const RunOptions& opts,

@@ -23,7 +23,12 @@ Result<ResumePlan> plan_resume(const Opened& o, const std::vector<store::TaskSta
 // now run a different command.
 Result<size_t> reload_plan(Opened& o, const std::vector<store::TaskStatus>& statuses);
 
-// Earlier cancel requests applied to earlier attempts: kept aside as history before a resume.
-Result<void> archive_cancel_requests(const Opened& o);
+// The cancel requests of the tasks a resume runs again applied to their earlier attempts: kept
+// aside as history (a request naming other tasks too is split: theirs stays in force). Returns
+// the folder they were moved to ("" when there were none).
+Result<std::string> archive_cancel_requests(const Opened& o, const std::set<size_t>& rerun);
+// A resume whose launch failed (nothing of it started, or what was submitted was cancelled): the
+// requests archived for it apply again (moved back into cancel/, beside any made meanwhile).
+Result<void> restore_cancel_requests(const Opened& o, const std::string& archived);
 
 }  // namespace xrun::ops

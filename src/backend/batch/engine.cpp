@@ -271,6 +271,11 @@ Result<void> BatchBackend::check_options(const json& options) const {
   return {};
 }
 
+Result<void> BatchBackend::check_programs(const json& options) const {
+  (void)options;
+  return batch::check_programs(*d_);
+}
+
 Result<int> BatchBackend::launch(const store::Experiment& exp, const plan::Plan& p, const json& meta,
                                  const RunOptions& opts) {
   configure_for(*d_, exp, run::merged_options(meta, d_->name()));
@@ -279,7 +284,7 @@ Result<int> BatchBackend::launch(const store::Experiment& exp, const plan::Plan&
   std::vector<std::string> resource_notes;
   auto per_stage = stage_settings(*d_, meta, p, &resource_notes);
   if (!per_stage) return per_stage.error();
-  XRUN_TRY(check_programs(*d_));
+  XRUN_TRY(batch::check_programs(*d_));
   // One submitter at a time: two resumes never submit the same tasks twice.
   auto lock = store::RunnerLock::acquire(exp);
   if (!lock) return lock.error();

@@ -20,6 +20,8 @@ class BatchBackend : public Backend {
   explicit BatchBackend(std::unique_ptr<Dialect> d) : d_(std::move(d)) {}
   std::string name() const override { return d_->name(); }
   Result<void> check_options(const json& options) const override;
+  Result<void> preflight(const json& options) override { return check_programs(options); }
+  Result<void> check_programs(const json& options) const override;
   Result<int> launch(const store::Experiment& exp, const plan::Plan& p, const json& meta,
                      const RunOptions& opts) override;
   Result<void> dry_run(std::ostream& os, const std::string& name, const json& sections, const plan::Plan& p,
