@@ -13,6 +13,7 @@ namespace {
 struct CancelArgs {
   std::string ref;
   std::vector<std::string> tasks;
+  double lock_timeout = 120;
 };
 
 int do_cancel(const Context& ctx, const CancelArgs& a) {
@@ -24,7 +25,30 @@ int do_cancel(const Context& ctx, const CancelArgs& a) {
     if (!id) return report(id.error());
     wanted.push_back(id.value());
   }
-  auto statuses = o->statuses();
+  // On a scheduler, a submission under way (run, resume) holds the experiment's lock until it is
+  // recorded: the cancel waits for it, then cancels what it submitted too. (A local runner holds
+  // the lock for its whole run; its tasks are cancelled through the store, without it.)
+  std::optional<store::RunnerLock> held;
+  if (!o->backend->adopts()) {
+    auto l = store::RunnerLock::acquire_waiting(o->exp, a.lock_timeout, [&] {
+      std::cerr << fmt::format("xrun: {} is being submitted by another xrun process; waiting for it (up to {:.0f} s)",
+                               o->exp.id(), a.lock_timeout)
+                << std::endl;
+    });
+    if (!l) return report(l.error());
+    held.emplace(std::move(l.value()));
+  }
+  std::optional<Error> blind;
+  auto statuses = o->statuses(&blind);
+  if (blind && !o->backend->adopts() && !wanted.empty()) {
+    // Which of these tasks are queued, running or over is the scheduler's to say.
+    return report(runtime_error(
+        fmt::format("cannot cancel tasks of {} one by one: {} does not answer ({}); nothing was cancelled", o->exp.id(),
+                    o->backend->name(), blind->what),
+        fmt::format("try again once it answers, or cancel the whole experiment (`xrun cancel {}`), which "
+                    "cancels every job it submitted",
+                    o->exp.id())));
+  }
   auto targets = ops::cancel_targets(statuses, wanted);
   if (targets.empty()) {
     std::cerr << "xrun: nothing to cancel: the " << (wanted.empty() ? "experiment's tasks have" : "given tasks have")
@@ -45,6 +69,13 @@ int do_cancel(const Context& ctx, const CancelArgs& a) {
                          e.hint.empty() ? "run `xrun cancel` again once the scheduler answers" : e.hint);
     return report(e);
   }
+  if (blind) {
+    std::cerr << fmt::format("xrun: cancelled the jobs of {} ({} unfinished task{} by the store); {} does not answer, so "
+                             "their states are not yet confirmed (xrun status {})",
+                             o->exp.id(), targets.size(), targets.size() == 1 ? "" : "s", o->backend->name(), o->exp.id())
+              << std::endl;
+    return kSuccess;
+  }
   std::cerr << fmt::format("xrun: cancelled {} task{} of {} ({} running, {} not started)", targets.size(),
                            targets.size() == 1 ? "" : "s", o->exp.id(), running, targets.size() - running)
             << std::endl;
@@ -58,6 +89,9 @@ void set_cancel_command(CLI::App& app, Context& ctx) {
   auto a = std::make_shared<CancelArgs>();
   sub->add_option("experiment", a->ref, "Experiment id, unique prefix, or 'latest'")->required();
   sub->add_option("tasks", a->tasks, "Task numbers or STAGE/INDEX");
+  sub->add_option("--lock-timeout", a->lock_timeout,
+                  "Slurm/PBS: seconds to wait for a submission under way (default 120)")
+      ->check(CLI::Range(0.0, 86400.0));
   sub->callback([&ctx, a] { ctx.action = [&ctx, a] { return do_cancel(ctx, *a); }; });
 }
 

@@ -20,15 +20,40 @@ struct ResumeArgs {
   std::string ref;
   backend::RunOptions opts;
   bool reload = false;
+  double lock_timeout = 120;
 };
 
 int do_resume(const Context& ctx, ResumeArgs& a) {
   auto o = open_experiment(ctx, a.ref);
   if (!o) return report(o.error());
-  if (o->exp.runner_alive())
+  // On a scheduler, what to submit is decided under the experiment's lock, from a view of the
+  // scheduler read under it, and the lock is kept until the submission is recorded: a second
+  // resume (or a cancel) waits for this one, then sees what it submitted. A local runner holds
+  // the lock for its whole run: a resume refuses while it lives.
+  std::shared_ptr<store::RunnerLock> held;
+  if (!o->backend->adopts()) {
+    auto l = store::RunnerLock::acquire_waiting(o->exp, a.lock_timeout, [&] {
+      std::cerr << fmt::format("xrun: another xrun process is submitting or resuming {}; waiting for it (up to {:.0f} s)",
+                               o->exp.id(), a.lock_timeout)
+                << std::endl;
+    });
+    if (!l) return report(l.error());
+    held = std::make_shared<store::RunnerLock>(std::move(l.value()));
+  } else if (o->exp.runner_alive()) {
     return report(make_error(fmt::format("experiment {} is still being run", o->exp.id()),
                              "wait for it (xrun status --watch) or cancel it (xrun cancel) first"));
-  auto statuses = o->statuses();
+  }
+  std::optional<Error> blind;
+  auto statuses = o->statuses(&blind);
+  if (blind && !o->backend->adopts()) {
+    // Without the scheduler's view, a task still queued reads as never started: never acted on.
+    Error e = runtime_error(fmt::format("cannot resume {}: {} does not answer ({}); without its view, tasks that are "
+                                        "still queued would be submitted a second time",
+                                        o->exp.id(), o->backend->name(), blind->what),
+                            fmt::format("try again once it answers; `xrun status {}` shows what the store knows",
+                                        o->exp.id()));
+    return report(e);
+  }
   auto rp = ops::plan_resume(o.value(), statuses);
   if (!rp) return report(rp.error());
   const std::string file = o->meta.value("file", std::string());
@@ -41,6 +66,7 @@ int do_resume(const Context& ctx, ResumeArgs& a) {
   const size_t still_active = rp->still_active;
   if (a.opts.to_run.empty() && still_active && a.opts.wait) {
     // Nothing to submit, but the scheduler still has work of it: --wait follows that.
+    held.reset();
     std::cout << o->exp.id() << std::endl;
     return backend::follow(*o->backend, o->exp, o->plan, o->meta, 5.0, a.opts.quiet);
   }
@@ -74,6 +100,7 @@ int do_resume(const Context& ctx, ResumeArgs& a) {
   auto archived = ops::archive_cancel_requests(o.value(), a.opts.to_run);
   if (!archived) return report(archived.error());
   a.opts.resume = true;
+  a.opts.lock = held;
   spdlog::debug("resume {}: task(s) to run: {}", o->exp.id(), fmt::join(a.opts.to_run, " "));
   std::cout << o->exp.id() << std::endl;
   if (!a.opts.quiet)
@@ -98,6 +125,9 @@ void set_resume_command(CLI::App& app, Context& ctx) {
   auto a = std::make_shared<ResumeArgs>();
   sub->add_option("experiment", a->ref, "Experiment id, unique prefix, or 'latest'")->required();
   add_run_options(sub, a->opts);
+  sub->add_option("--lock-timeout", a->lock_timeout,
+                  "Slurm/PBS: seconds to wait for another xrun process submitting this experiment (default 120)")
+      ->check(CLI::Range(0.0, 86400.0));
   sub->add_flag("--reload", a->reload,
                 "Re-read the experiment file and rerun the tasks that did not succeed with their new commands");
   sub->callback([&ctx, a] { ctx.action = [&ctx, a] { return do_resume(ctx, *a); }; });

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -720,7 +721,8 @@ bool Experiment::runner_alive() const {
   struct flock fl {};
   fl.l_type = F_WRLCK;
   fl.l_whence = SEEK_SET;
-  if (::fcntl(fd.get(), F_GETLK, &fl) != 0) return false;
+  fl.l_pid = 0;  // (F_OFD_GETLK requires it)
+  if (::fcntl(fd.get(), F_OFD_GETLK, &fl) != 0) return false;
   return fl.l_type != F_UNLCK;
 }
 
@@ -733,12 +735,34 @@ Result<RunnerLock> RunnerLock::acquire(const Experiment& exp) {
   struct flock fl {};
   fl.l_type = F_WRLCK;
   fl.l_whence = SEEK_SET;
-  if (::fcntl(l.fd_, F_SETLK, &fl) != 0) {
+  fl.l_pid = 0;  // (F_OFD_SETLK requires it)
+  if (::fcntl(l.fd_, F_OFD_SETLK, &fl) != 0) {
     Error e = make_error(fmt::format("experiment '{}' is being run by another xrun process", exp.id()),
                          "wait for it to finish, or cancel it with `xrun cancel " + exp.id() + "`");
     return e;
   }
   return l;
+}
+
+Result<RunnerLock> RunnerLock::acquire_waiting(const Experiment& exp, double seconds,
+                                               const std::function<void()>& waiting) {
+  const double start = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  bool said = false;
+  for (;;) {
+    auto l = acquire(exp);
+    if (l || !exp.runner_alive()) return l;  // (an error other than another holder: at once)
+    const double now = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    if (now - start >= seconds) {
+      Error e = runtime_error(fmt::format("experiment '{}' is still being run or submitted by another xrun process "
+                                          "(waited {:.0f} s for it)",
+                                          exp.id(), now - start),
+                              "try again once it is done (xrun status " + exp.id() + ")");
+      return e;
+    }
+    if (!said && waiting) waiting();
+    said = true;
+    ::usleep(100000);
+  }
 }
 RunnerLock::RunnerLock(RunnerLock&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
 RunnerLock& RunnerLock::operator=(RunnerLock&& o) noexcept {

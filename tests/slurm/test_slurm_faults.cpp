@@ -11,6 +11,7 @@
 #include <iostream>
 #include <set>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "support/env.hpp"
@@ -287,6 +288,119 @@ TEST_CASE("a resume keeps the cancel requests in force: those of other tasks alw
   CHECK(requested() == std::multiset<std::string>{"1"});
   CHECK(e.x({"cancel", id}).code == 0);
   CHECK(test::eventually([&] { return e.state(id, 1) == "CANCELLED"; }, 60));
+}
+
+namespace {
+// A bin folder with an sbatch that logs its call to calls.log, then takes `seconds` to submit.
+std::string slow_sbatch(const Env& e, int seconds) {
+  std::string bin = e.path("slow-sbatch");
+  test::write_file(bin, "sbatch", fmt::format("#!/bin/sh\necho \"sbatch $*\" >> {}\nsleep {}\nexec {} \"$@\"\n",
+                                              e.path("calls.log"), seconds, run::find_on_path("sbatch")));
+  ::chmod((bin + "/sbatch").c_str(), 0755);
+  return bin;
+}
+}  // namespace
+
+TEST_CASE("controller down: resume and a cancel of single tasks refuse, a whole cancel goes ahead unconfirmed",
+          "[slurm]") {
+  require_cluster();
+  Env e;
+  // %1 throttle: task 1 waits in the queue while task 0 runs.
+  auto f = e.file("exp.yml", std::string("command: 'sleep 30 # {x}'\nvariables:\n  x: [0, 1]\n"
+                                         "slurm:\n  max_parallel: 1\n  poll_interval: 1\n"));
+  auto r = e.x({"run", f, "--quiet"});
+  REQUIRE(r.code == 0);
+  std::string id = first_line(r.out);
+  auto runner = nlohmann::json::parse(test::read(e.exp_dir(id) + "/runner.json"));
+  std::string job = runner["jobs"][0];
+  REQUIRE(test::eventually([&] { return e.state(id, 0) == "RUNNING" && e.state(id, 1) == "PENDING"; }, 60));
+  e.opts.env["PATH"] = controller_down(e, "squeue");
+  auto res = e.x({"resume", id});
+  INFO(res.err);
+  CHECK(res.code == 1);
+  CHECK(res.err.find("does not answer") != std::string::npos);
+  CHECK_FALSE(util::exists(e.exp_dir(id) + "/backend/slurm/submission-2.json"));  // nothing submitted
+  auto one = e.x({"cancel", id, "1"});
+  INFO(one.err);
+  CHECK(one.code == 1);
+  CHECK(one.err.find("nothing was cancelled") != std::string::npos);
+  CHECK(element_state(job, 1) == "PENDING");
+  auto all = e.x({"cancel", id});
+  INFO(all.err);
+  CHECK(all.code == 0);
+  CHECK(all.err.find("not yet confirmed") != std::string::npos);
+  e.opts.env.erase("PATH");
+  CHECK(test::eventually([&] { return e.state(id, 0) == "CANCELLED" && e.state(id, 1) == "CANCELLED"; }, 60));
+  CHECK(test::eventually([&] { return !queued_or_running(job); }, 60));
+}
+
+TEST_CASE("two resumes at once: the second waits for the first's submission, then submits nothing", "[slurm]") {
+  require_cluster();
+  Env e;
+  // Fails on its first run, succeeds on the next one; each run is logged.
+  auto task = e.file("task.sh", "echo run >> " + e.path("runs.log") + "\n[ -e " + e.path("marker") + " ] && exit 0\ntouch " +
+                                   e.path("marker") + "\nexit 1\n");
+  auto f = e.file("exp.yml", "command: 'sh " + task + " # {x}'\nvariables:\n  x: [1]\n" + kHeader);
+  auto r = e.x({"run", f, "--quiet", "--wait"});
+  REQUIRE(r.code == 1);
+  std::string id = first_line(r.out);
+  e.opts.env["PATH"] = slurm_logging_path(e);
+  e.opts.env["PATH"] = slow_sbatch(e, 3) + ":" + e.opts.env["PATH"];
+  auto first = e.bg({"resume", id});
+  REQUIRE(test::eventually([&] { return count_calls(e, "sbatch") >= 1; }, 30));
+  auto second = e.x({"resume", id});
+  INFO(second.err);
+  CHECK(second.code == 0);
+  CHECK(second.err.find("waiting for it") != std::string::npos);
+  CHECK(second.err.find("nothing to resume") != std::string::npos);
+  CHECK(first.wait(60) == 0);
+  CHECK(count_calls(e, "sbatch") == 1);   // one submission for the two resumes
+  CHECK(count_calls(e, "scancel") == 0);  // and nothing of it was cancelled as stale
+  e.opts.env.erase("PATH");
+  REQUIRE(test::eventually([&] { return e.state(id, 0) == "SUCCEEDED"; }, 60));
+  CHECK(test::read(e.path("runs.log")) == "run\nrun\n");
+}
+
+TEST_CASE("a second resume that waits longer than --lock-timeout refuses and says it waited", "[slurm]") {
+  require_cluster();
+  Env e;
+  auto f = e.file("exp.yml", std::string("command: 'exit 1 # {x}'\nvariables:\n  x: [1]\n") + kHeader);
+  auto r = e.x({"run", f, "--quiet", "--wait"});
+  REQUIRE(r.code == 1);
+  std::string id = first_line(r.out);
+  e.opts.env["PATH"] = slow_sbatch(e, 4) + ":" + std::string(std::getenv("PATH"));
+  auto first = e.bg({"resume", id, "--quiet"});
+  REQUIRE(test::eventually([&] { return count_calls(e, "sbatch") >= 1; }, 30));
+  auto second = e.x({"resume", id, "--lock-timeout", "1"});
+  INFO(second.err);
+  CHECK(second.code == 1);
+  CHECK(second.err.find("waited") != std::string::npos);
+  CHECK(first.wait(60) == 0);
+  CHECK(count_calls(e, "sbatch") == 1);
+}
+
+TEST_CASE("a cancel while a resume submits waits for the submission, then cancels what it submitted", "[slurm]") {
+  require_cluster();
+  Env e;
+  auto task = e.file("task.sh", "if [ ! -e " + e.path("marker") + " ]; then touch " + e.path("marker") +
+                                   "; exit 1; fi\nsleep 4\necho ran > " + e.path("ran") + "\n");
+  auto f = e.file("exp.yml", "command: 'sh " + task + " # {x}'\nvariables:\n  x: [1]\n" + kHeader);
+  auto r = e.x({"run", f, "--quiet", "--wait"});
+  REQUIRE(r.code == 1);
+  std::string id = first_line(r.out);
+  e.opts.env["PATH"] = slow_sbatch(e, 3) + ":" + std::string(std::getenv("PATH"));
+  auto res = e.bg({"resume", id, "--quiet"});
+  REQUIRE(test::eventually([&] { return count_calls(e, "sbatch") >= 1; }, 30));
+  e.opts.env.erase("PATH");
+  auto c = e.x({"cancel", id});
+  INFO(c.err);
+  CHECK(c.code == 0);
+  CHECK(c.err.find("waiting for it") != std::string::npos);
+  CHECK(c.err.find("cancelled 1 task") != std::string::npos);
+  CHECK(res.wait(60) == 0);
+  CHECK(test::eventually([&] { return e.state(id, 0) == "CANCELLED"; }, 60));
+  ::sleep(5);
+  CHECK_FALSE(util::exists(e.path("ran")));  // the resumed task never ran to its command's end
 }
 
 TEST_CASE("one resume while stage 1 still runs chains the later stages to the jobs still queued - and says when all are", "[slurm]") {

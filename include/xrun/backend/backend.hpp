@@ -29,6 +29,9 @@ struct RunOptions {
   std::set<size_t> to_run;    // global task ids to run; the others are kept as they are
   // --resources NAME=IDS|COUNT: what the machine has, over the file's `local: {resources}`.
   std::map<std::string, std::vector<std::string>> resources;
+  // The experiment's lock, taken already by the caller (a resume on a batch backend decides
+  // under it what to submit); launch keeps it until the submission is recorded.
+  std::shared_ptr<store::RunnerLock> lock;
 };
 
 class Backend {

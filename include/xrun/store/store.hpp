@@ -23,6 +23,7 @@
 
 #include <map>
 #include <memory>
+#include <functional>
 #include <optional>
 #include <set>
 #include <string>
@@ -135,9 +136,17 @@ class Experiment {
 };
 
 // Held by the one live runner of an experiment; released on destruction.
+// The experiment's lock: an open file description lock (F_OFD_SETLK) on its `lock` file, held by
+// the one process that runs or submits it. Owned by its descriptor, not by the process: closing
+// another descriptor of the file (a reader's runner_alive() in the same process) never drops
+// it, and a second acquire in the same process is refused like another process's.
 class RunnerLock {
  public:
   static Result<RunnerLock> acquire(const Experiment& exp);
+  // As acquire, but waits up to `seconds` while another process holds it; `waiting` is called
+  // once if it has to wait. The error says that it waited, and how long.
+  static Result<RunnerLock> acquire_waiting(const Experiment& exp, double seconds,
+                                            const std::function<void()>& waiting = {});
   RunnerLock(RunnerLock&&) noexcept;
   RunnerLock& operator=(RunnerLock&&) noexcept;
   RunnerLock(const RunnerLock&) = delete;

@@ -286,7 +286,7 @@ Result<int> BatchBackend::launch(const store::Experiment& exp, const plan::Plan&
   if (!per_stage) return per_stage.error();
   XRUN_TRY(batch::check_programs(*d_));
   // One submitter at a time: two resumes never submit the same tasks twice.
-  auto lock = store::RunnerLock::acquire(exp);
+  auto lock = opts.lock ? Result<store::RunnerLock>(std::move(*opts.lock)) : store::RunnerLock::acquire(exp);
   if (!lock) return lock.error();
   const std::string dir = dialect_dir(exp, *d_);
   XRUN_TRY(util::make_dirs(logs_dir(exp, *d_)));
