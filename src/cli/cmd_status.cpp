@@ -86,7 +86,8 @@ int do_status(const Context& ctx, const StatusArgs& a) {
       std::cout << out.str() << std::flush;
     }
     if (!a.watch) return blind ? static_cast<int>(kFailure) : result(st);
-    if (run::experiment_state(st, o->exp.runner_alive()) != "running") return result(st);
+    // (Blind, the store alone cannot tell that it ended: the watch goes on.)
+    if (!blind && run::experiment_state(st, o->exp.runner_alive()) != "running") return result(st);
     if (sigs.wait(interval) != 0) return a.exit_code ? static_cast<int>(kInterrupted) : static_cast<int>(kSuccess);
   }
 }

@@ -252,9 +252,12 @@ Decision decide(const TaskFacts& f) {
     t.wrapper_alive = true;
     return d;
   }
-  if (active(f.scheduler) && !f.cancel_requested && cstate != "CANCELLED" && cstate != "SKIPPED") {
-    // A scheduler that queues or runs the job is more recent than a verdict of LOST.
+  if (active(f.scheduler) && cstate != "CANCELLED" && cstate != "SKIPPED") {
+    // A scheduler that queues or runs the job is more recent than a verdict of LOST. A cancel
+    // requested but not yet carried out (scancel failed, or is on its way) is no verdict: the
+    // job may still run, so it is not CANCELLED before the scheduler says it is over.
     t.state = f.scheduler->phase == Phase::Running ? State::Running : State::Pending;
+    if (f.cancel_requested) t.reason = fmt::format("cancel requested; {} still has the job", f.scheduler->name);
     return d;
   }
   if (cstate == "SKIPPED") {

@@ -211,14 +211,22 @@ std::string controller_down(const Env& e, const std::string& program) {
 }
 }  // namespace
 
-TEST_CASE("controller down: a one-shot status shows what the store knows, warns and exits 1", "[slurm]") {
-  require_cluster();
-  Env e;
+namespace {
+// `xrun run` of one task that sleeps 30 s; its id once Slurm runs it.
+std::string sleeping_task(const Env& e) {
   auto f = e.file("exp.yml", std::string("command: 'sleep 30 # {x}'\nvariables:\n  x: [1]\n") + kHeader);
   auto r = e.x({"run", f, "--quiet"});
   REQUIRE(r.code == 0);
   std::string id = first_line(r.out);
   REQUIRE(test::eventually([&] { return e.state(id, 0) == "RUNNING"; }, 60));
+  return id;
+}
+}  // namespace
+
+TEST_CASE("controller down: a one-shot status shows what the store knows, warns and exits 1", "[slurm]") {
+  require_cluster();
+  Env e;
+  std::string id = sleeping_task(e);
   e.opts.env["PATH"] = controller_down(e, "squeue");
   for (bool json : {false, true}) {
     auto s = json ? e.x({"status", id, "--json"}) : e.x({"status", id});
@@ -229,6 +237,12 @@ TEST_CASE("controller down: a one-shot status shows what the store knows, warns 
     CHECK_FALSE(s.out.empty());  // what the store knows, still printed
     if (json) CHECK(nlohmann::json::parse(s.out)["tasks"].size() == 1);
   }
+  // A watch warns and goes on (it ends only when the experiment has, which it cannot tell now).
+  e.opts.timeout = 3;
+  auto w = e.x({"status", id, "--watch", "--interval", "0.5"});
+  CHECK(w.timed_out);
+  CHECK(w.err.find("Socket timed out") != std::string::npos);
+  e.opts.timeout = 120;
   e.opts.env.erase("PATH");
   CHECK(e.x({"status", id}).code == 0);
   CHECK(e.x({"cancel", id}).code == 0);
@@ -237,11 +251,7 @@ TEST_CASE("controller down: a one-shot status shows what the store knows, warns 
 TEST_CASE("a cancel whose scancel fails says so and exits 1, never 'cancelled'", "[slurm]") {
   require_cluster();
   Env e;
-  auto f = e.file("exp.yml", std::string("command: 'sleep 30 # {x}'\nvariables:\n  x: [1]\n") + kHeader);
-  auto r = e.x({"run", f, "--quiet"});
-  REQUIRE(r.code == 0);
-  std::string id = first_line(r.out);
-  REQUIRE(test::eventually([&] { return e.state(id, 0) == "RUNNING"; }, 60));
+  std::string id = sleeping_task(e);
   e.opts.env["PATH"] = controller_down(e, "scancel");
   auto c = e.x({"cancel", id});
   INFO(c.err);
@@ -249,6 +259,8 @@ TEST_CASE("a cancel whose scancel fails says so and exits 1, never 'cancelled'",
   CHECK(c.err.find("cancelled 1 task") == std::string::npos);
   CHECK(c.err.find("recorded") != std::string::npos);
   e.opts.env.erase("PATH");
+  // Slurm still runs it: the request recorded is no verdict, and a second cancel reaches it.
+  CHECK(e.state(id, 0) == "RUNNING");
   CHECK(e.x({"cancel", id}).code == 0);
   CHECK(test::eventually([&] { return e.state(id, 0) == "CANCELLED"; }, 60));
 }

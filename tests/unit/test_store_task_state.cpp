@@ -118,6 +118,17 @@ TEST_CASE("task state: the scheduler's view", "[store][task_state]") {
     CHECK(F().record(rec("RUNNING")).sched(view(P::Queued, "REQUEUED")).state() == State::Pending);
     CHECK(F().record(rec("FAILED", 137, SIGKILL)).sched(view(P::Queued, "PENDING")).cancel().state() == State::Cancelled);
   }
+  SECTION("a cancel requested while the scheduler still queues or runs the job is no verdict yet") {
+    // (scancel failed, or is on its way: the job may still run.)
+    auto queued = F().sched(view(P::Queued, "PENDING")).cancel().d();
+    CHECK(queued.status.state == State::Pending);
+    CHECK(queued.status.reason.find("cancel requested") != std::string::npos);
+    CHECK_FALSE(queued.verdict);
+    CHECK(F().sched(view(P::Running, "RUNNING")).cancel().state() == State::Running);
+    // Once the scheduler says it is over, it is CANCELLED.
+    CHECK(F().sched(view(P::Ended, "CANCELLED", E::Cancelled)).cancel().state() == State::Cancelled);
+    CHECK(F().sched(view(P::Gone)).cancel().state() == State::Cancelled);
+  }
 }
 
 TEST_CASE("task state: records are read again only when the backend reports a task gone", "[store][task_state]") {
