@@ -18,6 +18,16 @@ if(XRUN_BUILD_TESTS)
   list(APPEND CMAKE_MODULE_PATH "${Catch2_DIR}")  # Catch.cmake: catch_discover_tests
 endif()
 
+# xxHash (XXH3, for task keys): Debian's libxxhash-dev ships a pkg-config file, no CMake config.
+find_package(PkgConfig QUIET)
+if(PkgConfig_FOUND)
+  pkg_check_modules(XXHASH QUIET IMPORTED_TARGET libxxhash)
+endif()
+if(NOT TARGET PkgConfig::XXHASH)
+  message(FATAL_ERROR "xrun: dependency libxxhash not found. Install it with: sudo apt-get install libxxhash-dev pkg-config")
+endif()
+message(STATUS "xrun: libxxhash ${XXHASH_VERSION}")
+
 # yaml-cpp 0.7 on Debian exports the plain target `yaml-cpp` only.
 if(NOT TARGET yaml-cpp::yaml-cpp)
   add_library(yaml-cpp::yaml-cpp INTERFACE IMPORTED)

@@ -2,7 +2,7 @@
 # Installs xrun's build dependencies from Debian 12 packages (sudo when not root).
 # Usage: scripts/deps.sh [extra apt packages...]
 set -euo pipefail
-pkgs="cmake g++ make libyaml-cpp-dev libcli11-dev libfmt-dev libspdlog-dev nlohmann-json3-dev catch2 $*"
+pkgs="cmake g++ make pkg-config libyaml-cpp-dev libcli11-dev libfmt-dev libspdlog-dev nlohmann-json3-dev catch2 libxxhash-dev $*"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
