@@ -30,11 +30,7 @@ int do_cancel(const Context& ctx, const CancelArgs& a) {
   // the lock for its whole run; its tasks are cancelled through the store, without it.)
   std::optional<store::RunnerLock> held;
   if (!o->backend->adopts()) {
-    auto l = store::RunnerLock::acquire_waiting(o->exp, a.lock_timeout, [&] {
-      std::cerr << fmt::format("xrun: {} is being submitted by another xrun process; waiting for it (up to {:.0f} s)",
-                               o->exp.id(), a.lock_timeout)
-                << std::endl;
-    });
+    auto l = wait_for_submission(o.value(), a.lock_timeout);
     if (!l) return report(l.error());
     held.emplace(std::move(l.value()));
   }
@@ -89,9 +85,7 @@ void set_cancel_command(CLI::App& app, Context& ctx) {
   auto a = std::make_shared<CancelArgs>();
   sub->add_option("experiment", a->ref, "Experiment id, unique prefix, or 'latest'")->required();
   sub->add_option("tasks", a->tasks, "Task numbers or STAGE/INDEX");
-  sub->add_option("--lock-timeout", a->lock_timeout,
-                  "Slurm/PBS: seconds to wait for a submission under way (default 120)")
-      ->check(CLI::Range(0.0, 86400.0));
+  add_lock_timeout_option(sub, a->lock_timeout);
   sub->callback([&ctx, a] { ctx.action = [&ctx, a] { return do_cancel(ctx, *a); }; });
 }
 

@@ -32,11 +32,7 @@ int do_resume(const Context& ctx, ResumeArgs& a) {
   // the lock for its whole run: a resume refuses while it lives.
   std::shared_ptr<store::RunnerLock> held;
   if (!o->backend->adopts()) {
-    auto l = store::RunnerLock::acquire_waiting(o->exp, a.lock_timeout, [&] {
-      std::cerr << fmt::format("xrun: another xrun process is submitting or resuming {}; waiting for it (up to {:.0f} s)",
-                               o->exp.id(), a.lock_timeout)
-                << std::endl;
-    });
+    auto l = wait_for_submission(o.value(), a.lock_timeout);
     if (!l) return report(l.error());
     held = std::make_shared<store::RunnerLock>(std::move(l.value()));
   } else if (o->exp.runner_alive()) {
@@ -125,9 +121,7 @@ void set_resume_command(CLI::App& app, Context& ctx) {
   auto a = std::make_shared<ResumeArgs>();
   sub->add_option("experiment", a->ref, "Experiment id, unique prefix, or 'latest'")->required();
   add_run_options(sub, a->opts);
-  sub->add_option("--lock-timeout", a->lock_timeout,
-                  "Slurm/PBS: seconds to wait for another xrun process submitting this experiment (default 120)")
-      ->check(CLI::Range(0.0, 86400.0));
+  add_lock_timeout_option(sub, a->lock_timeout);
   sub->add_flag("--reload", a->reload,
                 "Re-read the experiment file and rerun the tasks that did not succeed with their new commands");
   sub->callback([&ctx, a] { ctx.action = [&ctx, a] { return do_resume(ctx, *a); }; });

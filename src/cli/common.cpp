@@ -47,6 +47,20 @@ void add_run_options(CLI::App* sub, backend::RunOptions& opts) {
       ->type_name("NAME=IDS");
 }
 
+Result<store::RunnerLock> wait_for_submission(const Opened& o, double seconds) {
+  return store::RunnerLock::acquire_waiting(o.exp, seconds, [&] {
+    std::cerr << fmt::format("xrun: another xrun process is submitting or resuming {}; waiting for it (up to {:.0f} s)",
+                             o.exp.id(), seconds)
+              << std::endl;
+  });
+}
+
+void add_lock_timeout_option(CLI::App* sub, double& seconds) {
+  sub->add_option("--lock-timeout", seconds,
+                  "Slurm/PBS: seconds to wait for another xrun process submitting this experiment (default 120)")
+      ->check(CLI::Range(0.0, 86400.0));
+}
+
 void print_warnings(const std::string& file, const std::vector<vars::Warning>& warnings) {
   std::fflush(stdout);
   for (const auto& w : warnings) {

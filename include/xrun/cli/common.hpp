@@ -29,6 +29,13 @@ inline Result<Opened> open_experiment(const Context& ctx, const std::string& ref
   return ops::open_experiment(ctx.store, ref);
 }
 
+// A Slurm/PBS experiment's lock, for a command that must not act while a submission is under way
+// (resume, cancel): waits up to `seconds` for the process holding it, saying once on stderr that
+// it waits; the error says that it waited, and how long.
+Result<store::RunnerLock> wait_for_submission(const Opened& o, double seconds);
+// `--lock-timeout S` (default in `seconds`), for resume and cancel.
+void add_lock_timeout_option(CLI::App* sub, double& seconds);
+
 // The human-readable numbered task list (plan, run --dry-run).
 // `keep`, when given, decides which tasks are listed (run --dry-run --skip-existing).
 Result<void> print_plan_text(plan::Expander& ex, std::ostream& os,
