@@ -302,7 +302,8 @@ Result<PreparedTask> prepare_task(const store::Experiment& exp, const plan::Plan
 }
 
 Result<void> write_task_scripts(const store::Experiment& exp, const plan::Plan& p, const json& meta,
-                                const std::vector<size_t>& tasks, const std::string& path) {
+                                const std::vector<size_t>& tasks, const std::string& path,
+                                std::vector<std::pair<size_t, int>>* begun) {
   const std::string workdir = meta.value("workdir", std::string("."));
   const std::string token = util::random_token(16);
   std::string out = fmt::format("#xrun-task-scripts {}\n", token);
@@ -316,6 +317,7 @@ Result<void> write_task_scripts(const store::Experiment& exp, const plan::Plan& 
       auto a = exp.archive_attempt(id);
       if (!a) return a.error();
       attempt = a.value();
+      if (begun) begun->emplace_back(id, attempt);
     }
     size_t stage = store::locate(p, id).first;
     if (!setups.count(stage)) setups[stage] = setup_lines(meta, p, stage);

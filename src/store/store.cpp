@@ -653,6 +653,20 @@ Result<int> Experiment::archive_attempt(size_t task) const {
   return next;
 }
 
+Result<void> Experiment::restore_attempt(size_t task, int attempt) const {
+  XRUN_TRY(check_task_dir(task));
+  const int prev = attempt - 1;
+  const std::string d = task_dir(task);
+  const std::string a = fmt::format("{}/attempts/{}", d, prev);
+  if (prev < 1 || !util::is_dir(a)) return {};
+  for (const char* f : {"started", "status", "control", "stdout", "stderr"})
+    if (util::exists(d + "/" + f)) return {};  // the new attempt began to be recorded: it stays
+  for (const char* f : {"started", "status", "control", "stdout", "stderr", "cmd.sh", "metrics.jsonl"})
+    if (util::exists(a + "/" + f)) XRUN_TRY(util::rename_path(a + "/" + f, d + "/" + f));
+  ::rmdir(a.c_str());
+  return util::atomic_write(d + "/attempt", fmt::format("{}\n", prev));
+}
+
 Result<int> Experiment::tasks_fd() const {
   if (!tasks_fd_) {
     util::Fd fd(::open(path("tasks").c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));

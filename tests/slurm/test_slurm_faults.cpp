@@ -286,12 +286,19 @@ TEST_CASE("a resume keeps the cancel requests in force: those of other tasks alw
   e.opts.env["PATH"] = controller_down(e, "scancel");
   CHECK(e.x({"cancel", id, "1"}).code == 1);
   REQUIRE(requested() == std::multiset<std::string>{"1"});
-  // A resume of task 0 whose submission fails: every request stays.
+  // A resume of task 0 whose submission fails: every request stays, and task 0 reads as before
+  // (its attempt archived for the resume is put back).
+  const auto before = e.status(id)["tasks"][0];
   e.opts.env["PATH"] = controller_down(e, "sbatch");
   auto bad = e.x({"resume", id, "--quiet"});
   INFO(bad.err);
   CHECK(bad.code == 1);
   CHECK(requested() == std::multiset<std::string>{"1"});
+  const auto after = e.status(id)["tasks"][0];
+  for (const char* k : {"state", "reason", "exit_code", "attempt"}) {
+    INFO(k);
+    CHECK(after[k] == before[k]);
+  }
   // One that goes through: task 1's request is still in force (it is not run again).
   e.opts.env.erase("PATH");
   auto ok = e.x({"resume", id, "--quiet"});

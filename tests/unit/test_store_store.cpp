@@ -7,6 +7,7 @@
 
 #include "support/support.hpp"
 #include "xrun/store/store.hpp"
+#include "xrun/util/text.hpp"
 
 using namespace xrun;
 using store::State;
@@ -101,6 +102,18 @@ TEST_CASE("cancel requests, control records and attempts", "[store]") {
   CHECK(util::exists(e->task_dir(0) + "/attempts/1/status"));
   CHECK(test::read(e->task_dir(0) + "/attempts/1/stdout") == "out1");
   CHECK_FALSE(util::exists(e->task_dir(0) + "/status"));
+  // Never submitted: the earlier attempt comes back as it was.
+  REQUIRE(e->restore_attempt(0, 2).ok());
+  CHECK(test::read(e->task_dir(0) + "/stdout") == "out1");
+  CHECK(util::exists(e->task_dir(0) + "/status"));
+  CHECK_FALSE(util::exists(e->task_dir(0) + "/attempts/1"));
+  CHECK(util::trim(test::read(e->task_dir(0) + "/attempt")) == "1");
+  // One whose new attempt began to be recorded stays as it is.
+  CHECK(e->archive_attempt(0).value() == 2);
+  REQUIRE(util::atomic_write(e->task_dir(0) + "/stdout", "out2").ok());
+  REQUIRE(e->restore_attempt(0, 2).ok());
+  CHECK(test::read(e->task_dir(0) + "/stdout") == "out2");
+  CHECK(test::read(e->task_dir(0) + "/attempts/1/stdout") == "out1");
 }
 
 TEST_CASE("the runner lock is exclusive and visible to readers", "[store]") {
@@ -133,6 +146,27 @@ TEST_CASE("the runner lock is exclusive and visible to readers", "[store]") {
   }
   CHECK_FALSE(e->runner_alive());
   CHECK(store::RunnerLock::acquire(e.value()).ok());
+}
+
+TEST_CASE("the runner lock belongs to its descriptor: a reader in the same process never drops it", "[store]") {
+  util::TempDir tmp;
+  auto st = store::Store::open(tmp.path());
+  auto e = st.create("x");
+  REQUIRE(e.ok());
+  auto held = store::RunnerLock::acquire(e.value());
+  REQUIRE(held.ok());
+  // runner_alive() opens and closes the file: with a per-process lock, that close dropped it.
+  CHECK(e->runner_alive());
+  CHECK(e->runner_alive());
+  CHECK_FALSE(store::RunnerLock::acquire(e.value()).ok());  // refused in this process too
+  bool said = false;
+  auto waited = store::RunnerLock::acquire_waiting(e.value(), 0.3, [&] { said = true; });
+  REQUIRE_FALSE(waited.ok());
+  CHECK(said);
+  CHECK(waited.error().what.find("waited") != std::string::npos);
+  held = Result<store::RunnerLock>(make_error("released"));
+  CHECK_FALSE(e->runner_alive());
+  CHECK(store::RunnerLock::acquire_waiting(e.value(), 0.3).ok());
 }
 
 

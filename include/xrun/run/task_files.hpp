@@ -71,8 +71,11 @@ std::vector<std::string> setup_lines(const json& meta, const plan::Plan& p, size
 //   <the task's script>
 //   #xrun-<token> end <id>
 // with a random token per file (never a line of a command).
+// `begun`, when given, gets (task, attempt) of each task whose earlier attempt was archived for
+// it (Experiment::restore_attempt takes that back when the array is never submitted).
 Result<void> write_task_scripts(const store::Experiment& exp, const plan::Plan& p, const json& meta,
-                                const std::vector<size_t>& tasks, const std::string& path);
+                                const std::vector<size_t>& tasks, const std::string& path,
+                                std::vector<std::pair<size_t, int>>* begun = nullptr);
 
 // argv that runs the wrapper for one task: `sh wrapper.sh TASK_DIR`.
 std::vector<std::string> wrapper_argv(const store::Experiment& exp, size_t task);

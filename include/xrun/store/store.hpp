@@ -113,6 +113,9 @@ class Experiment {
   // Move the current attempt's files into attempts/<n>/ before a task runs again. Returns
   // the number the new attempt gets.
   Result<int> archive_attempt(size_t task) const;
+  // Attempt `attempt` was begun (archive_attempt returned it) but was never submitted: the
+  // earlier attempt's files come back, as they were (nothing when the new attempt has records).
+  Result<void> restore_attempt(size_t task, int attempt) const;
   // A new attempt of a task about to start: a task without a folder gets a new one and attempt
   // 1 (no `attempt` file: the number is in its records), else as archive_attempt. `fresh` says
   // whether the folder is new (nothing in it but empty files, nobody else writing it). With

@@ -396,21 +396,30 @@ Result<int> BatchBackend::launch(const store::Experiment& exp, const plan::Plan&
     // One file of scripts per array: each task's folder is made when it starts.
     std::vector<size_t> tasks;
     for (size_t k = 0; k < a.indices.size(); ++k) tasks.push_back(a.task_of(k));
-    if (auto w = run::write_task_scripts(exp, p, meta, tasks, a.script_path + ".tasks"); !w) return undo(w.error());
+    // Tasks that ran before: their earlier attempt is archived for this one. Should the array
+    // never be submitted, it is put back as it was (the store tells what really happened).
+    std::vector<std::pair<size_t, int>> begun;
+    auto unsubmitted = [&](Error e) {
+      for (const auto& [task, attempt] : begun)
+        if (auto back = exp.restore_attempt(task, attempt); !back) spdlog::warn("{}", back.error().what);
+      return undo(std::move(e));
+    };
+    if (auto w = run::write_task_scripts(exp, p, meta, tasks, a.script_path + ".tasks", &begun); !w)
+      return unsubmitted(w.error());
     if (auto w = util::atomic_write(a.script_path, batch_script(*d_, exp, meta, p, a, stage_set)); !w)
-      return undo(w.error());
+      return unsubmitted(w.error());
     const std::string array = a.array();
     auto after = after_for(a, arrays, job_of, ids_by_stage, graph, p, *d_, &notes);
     auto argv = d_->submit_argv(a.script_path, array, stage_set, after);
     spdlog::debug("{}", fmt::join(argv, " "));
     auto r = run::capture(argv, 120);
-    if (!r) return undo(r.error());
+    if (!r) return undo(r.error());  // (timed out: it may have been submitted; the attempt stays)
     auto id = r->code == 0 ? d_->job_id(r.value()) : std::nullopt;
     if (!id) {
       Error e = runtime_error(fmt::format("{} failed for stage '{}': {}", argv[0], p.stages[a.stage].name,
                                        util::trim(r->err.empty() ? r->out : r->err)),
                            fmt::format("check the {} options; the batch script is {}", d_->name(), a.script_path));
-      return undo(e);
+      return unsubmitted(e);
     }
     submitted.push_back(*id);
     ids_by_stage[a.stage].push_back(*id);
