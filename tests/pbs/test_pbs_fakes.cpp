@@ -67,6 +67,13 @@ TEST_CASE("pbs pro fake: cancel of one running element", "[pbs]") {
   stop_fake(site);
 }
 
+TEST_CASE("pbs pro fake: a hangup detaches run --wait (exit 129), nothing cancelled", "[pbs]") {
+  test::Env scratch;
+  auto site = fake_site(scratch, "pro");
+  test::pbs::hangup_detaches_the_watcher(site);
+  stop_fake(site);
+}
+
 TEST_CASE("pbs pro fake: a sparse resume goes through a task map (PBS Pro has no index lists)", "[pbs]") {
   test::Env scratch;
   auto site = fake_site(scratch, "pro");
