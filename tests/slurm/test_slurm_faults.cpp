@@ -318,6 +318,13 @@ std::string slow_sbatch(const Env& e, int seconds) {
   ::chmod((bin + "/sbatch").c_str(), 0755);
   return bin;
 }
+// `xrun run --wait` of one task running `command`, which fails this first time; its id.
+std::string failed_run(const Env& e, const std::string& command) {
+  auto f = e.file("exp.yml", "command: '" + command + " # {x}'\nvariables:\n  x: [1]\n" + kHeader);
+  auto r = e.x({"run", f, "--quiet", "--wait"});
+  REQUIRE(r.code == 1);
+  return first_line(r.out);
+}
 }  // namespace
 
 TEST_CASE("controller down: resume and a cancel of single tasks refuse, a whole cancel goes ahead unconfirmed",
@@ -359,10 +366,7 @@ TEST_CASE("two resumes at once: the second waits for the first's submission, the
   // Fails on its first run, succeeds on the next one; each run is logged.
   auto task = e.file("task.sh", "echo run >> " + e.path("runs.log") + "\n[ -e " + e.path("marker") + " ] && exit 0\ntouch " +
                                    e.path("marker") + "\nexit 1\n");
-  auto f = e.file("exp.yml", "command: 'sh " + task + " # {x}'\nvariables:\n  x: [1]\n" + kHeader);
-  auto r = e.x({"run", f, "--quiet", "--wait"});
-  REQUIRE(r.code == 1);
-  std::string id = first_line(r.out);
+  std::string id = failed_run(e, "sh " + task);
   e.opts.env["PATH"] = slurm_logging_path(e);
   e.opts.env["PATH"] = slow_sbatch(e, 3) + ":" + e.opts.env["PATH"];
   auto first = e.bg({"resume", id});
@@ -383,10 +387,7 @@ TEST_CASE("two resumes at once: the second waits for the first's submission, the
 TEST_CASE("a second resume that waits longer than --lock-timeout refuses and says it waited", "[slurm]") {
   require_cluster();
   Env e;
-  auto f = e.file("exp.yml", std::string("command: 'exit 1 # {x}'\nvariables:\n  x: [1]\n") + kHeader);
-  auto r = e.x({"run", f, "--quiet", "--wait"});
-  REQUIRE(r.code == 1);
-  std::string id = first_line(r.out);
+  std::string id = failed_run(e, "exit 1");
   e.opts.env["PATH"] = slow_sbatch(e, 4) + ":" + std::string(std::getenv("PATH"));
   auto first = e.bg({"resume", id, "--quiet"});
   REQUIRE(test::eventually([&] { return count_calls(e, "sbatch") >= 1; }, 30));
@@ -403,10 +404,7 @@ TEST_CASE("a cancel while a resume submits waits for the submission, then cancel
   Env e;
   auto task = e.file("task.sh", "if [ ! -e " + e.path("marker") + " ]; then touch " + e.path("marker") +
                                    "; exit 1; fi\nsleep 4\necho ran > " + e.path("ran") + "\n");
-  auto f = e.file("exp.yml", "command: 'sh " + task + " # {x}'\nvariables:\n  x: [1]\n" + kHeader);
-  auto r = e.x({"run", f, "--quiet", "--wait"});
-  REQUIRE(r.code == 1);
-  std::string id = first_line(r.out);
+  std::string id = failed_run(e, "sh " + task);
   e.opts.env["PATH"] = slow_sbatch(e, 3) + ":" + std::string(std::getenv("PATH"));
   auto res = e.bg({"resume", id, "--quiet"});
   REQUIRE(test::eventually([&] { return count_calls(e, "sbatch") >= 1; }, 30));
