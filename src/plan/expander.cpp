@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "xrun/plan/task_writer.hpp"
+#include "xrun/spec/options.hpp"
 #include "xrun/util/string_set.hpp"
 #include "xrun/util/text.hpp"
 
@@ -67,14 +68,22 @@ std::string shell_brace_hint(const std::string& text, size_t offset) {
 
 }  // namespace
 
-json TaskRef::to_json() const {
+json TaskRef::to_json(KeyContext* keys) const {
   json vars = json::object();
   for (const auto& [k, v] : variables) vars[*k] = v->to_json();
-  return json{{"index", index},
-              {"commands", commands},
-              {"variables", vars},
-              {"creates", opt_json(creates)},
-              {"requires", opt_json(requires_)}};
+  json out{{"index", index},
+           {"commands", commands},
+           {"variables", vars},
+           {"creates", opt_json(creates)},
+           {"requires", opt_json(requires_)}};
+  if (keys) {
+    std::vector<std::string> texts;
+    for (const auto& kv : variables) texts.push_back(kv.second->to_json().dump());
+    std::vector<std::pair<std::string_view, std::string_view>> kvs;
+    for (size_t i = 0; i < variables.size(); ++i) kvs.emplace_back(*variables[i].first, texts[i]);
+    out["key"] = keys->key(commands, kvs);
+  }
+  return out;
 }
 
 json CheckReport::to_json(const std::string& file) const {
@@ -393,19 +402,25 @@ Result<CheckReport> Expander::check() {
   return rep;
 }
 
-Result<void> Expander::write_json(std::ostream& os) {
+KeyStage Expander::key_stage(size_t s, const std::string& backend) const {
+  return plan::key_stage(spec_.stages[s].name, spec_.workdir,
+                         spec::stage_options(spec_.sections, spec_.stages[s].sections, backend), backend);
+}
+
+Result<void> Expander::write_json(std::ostream& os, const std::string& backend) {
   os << "{\"name\": " << json(spec_.name).dump() << ", \"stages\": [";
   for (size_t s = 0; s < stages_.size(); ++s) {
     if (s) os << ", ";
     os << "{\"name\": " << json(spec_.stages[s].name).dump() << ", \"on_failure\": \""
        << spec::to_string(spec_.stages[s].on_failure) << "\", \"tasks\": [";
+    KeyContext keys(key_stage(s, backend));
     if (sweep_.stable_values()) {  // a task's values outlive the next combination: two threads
-      ThreadedTaskWriter writer(os);
+      ThreadedTaskWriter writer(os, &keys);
       auto r = for_each_task(s, [&](const TaskRef& t) { writer.add(t); });
       writer.finish();
       if (!r) return r;
     } else {
-      TaskWriter writer(os, false);
+      TaskWriter writer(os, false, &keys);
       XRUN_TRY(for_each_task(s, [&](const TaskRef& t) { writer.add(t); }));
       writer.flush();
     }

@@ -9,7 +9,8 @@ void write_value(util::JsonWriter& w, const Value& v) {
   w.value(v.to_json());
 }
 
-TaskWriter::TaskWriter(std::ostream& os, bool stable_values) : w_(os), stable_(stable_values) {
+TaskWriter::TaskWriter(std::ostream& os, bool stable_values, KeyContext* keys)
+    : w_(os), stable_(stable_values), key_ctx_(keys) {
   auto key = [](const char* k) { return json(k).dump() + ":"; };
   index_ = "{" + key("index");
   commands_ = "," + key("commands") + "[";
@@ -38,12 +39,15 @@ void TaskWriter::add(const TaskRef& t) {
   }
   w_.raw(variables_);
   bool first_var = true;
+  value_at_.clear();
   for (const auto& [name, v] : t.variables) {
     if (!first_var) w_.raw(',');
     first_var = false;
     const std::string* key = keys_.find(name);
     w_.raw(key ? *key : keys_.put(name, nullptr, json(*name).dump() + ":"));
+    size_t at = w_.buffered().size();
     value(*v);
+    value_at_.emplace_back(at, w_.buffered().size());
   }
   w_.raw(creates_);
   if (t.creates) w_.string(*t.creates);
@@ -51,6 +55,26 @@ void TaskWriter::add(const TaskRef& t) {
   w_.raw(requires_);
   if (t.requires_) w_.string(*t.requires_);
   else w_.raw("null");
+  if (key_ctx_) {  // from the values' text as just written (the buffer is not flushed within a task)
+    const std::string& buf = w_.buffered();
+    // The names are the sweep's strings, which keep their addresses: the same addresses in the
+    // same order are the same names.
+    bool same_names = key_names_.size() == t.variables.size();
+    for (size_t i = 0; same_names && i < t.variables.size(); ++i) same_names = key_names_[i] == t.variables[i].first;
+    if (!same_names) {
+      key_names_.clear();
+      for (const auto& kv : t.variables) key_names_.push_back(kv.first);
+    }
+    key_vars_.clear();
+    for (size_t i = 0; i < t.variables.size(); ++i)
+      key_vars_.emplace_back(*t.variables[i].first,
+                             std::string_view(buf).substr(value_at_[i].first, value_at_[i].second - value_at_[i].first));
+    char key[KeyContext::kSize];
+    key_ctx_->key(t.commands, key_vars_, key, same_names);
+    w_.raw(",\"key\":\"");
+    w_.raw(std::string_view(key, sizeof key));
+    w_.raw('"');
+  }
   w_.raw('}');
   w_.maybe_flush();
 }
@@ -82,7 +106,7 @@ struct ThreadedTaskWriter::Batch {
   }
 };
 
-ThreadedTaskWriter::ThreadedTaskWriter(std::ostream& os) : writer_(os, true) {
+ThreadedTaskWriter::ThreadedTaskWriter(std::ostream& os, KeyContext* keys) : writer_(os, true, keys) {
   for (int i = 0; i < 4; ++i) free_.push_back(std::make_unique<Batch>());
   current_ = take_free();
   thread_ = std::thread([this] { write_batches(); });

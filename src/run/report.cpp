@@ -12,6 +12,7 @@
 #include <fmt/ostream.h>
 
 #include "xrun/plan/task_writer.hpp"
+#include "xrun/run/task_key.hpp"
 #include "xrun/spec/options.hpp"
 #include "xrun/util/fs.hpp"
 #include "xrun/util/json_writer.hpp"
@@ -260,6 +261,13 @@ void write_status_json(std::ostream& os, const store::Experiment& exp, const jso
   for (size_t s = 0; s < p.stages.size(); ++s) stage_text[s] = ",\"stage\":" + json(p.stages[s].name).dump() + ",\"index\":";
   // `"name":` of each variable, as the last task had them (tasks of a stage share them).
   std::vector<std::pair<const std::string*, std::string>> var_keys;
+  // Each stage's part of its tasks' content keys; a task's own part is its commands and its
+  // variables' text as just written (the buffer is not flushed within a task).
+  std::vector<plan::KeyContext> key_ctx;
+  key_ctx.reserve(p.stages.size());
+  for (size_t s = 0; s < p.stages.size(); ++s) key_ctx.emplace_back(key_stage(meta, p, s));
+  std::vector<std::pair<size_t, size_t>> value_at;
+  std::vector<std::pair<std::string_view, std::string_view>> key_vars;
   auto opt_string = [&](const char* key, const std::string& v) {
     w.raw(key);
     if (v.empty()) w.raw("null");
@@ -312,6 +320,7 @@ void write_status_json(std::ostream& os, const store::Experiment& exp, const jso
     opt_string(",\"scheduler\":", st.backend_state);
     w.raw(",\"variables\":{");
     size_t v = 0;
+    value_at.clear();
     for (const auto& [name, value] : task.variables) {
       if (v) w.raw(',');
       if (v == var_keys.size()) var_keys.emplace_back();
@@ -321,14 +330,28 @@ void write_status_json(std::ostream& os, const store::Experiment& exp, const jso
         known = &name;
       }
       w.raw(key);
+      size_t at = w.buffered().size();
       plan::write_value(w, value);
+      value_at.emplace_back(at, w.buffered().size());
     }
     w.raw("},\"commands\":[");
     for (size_t c = 0; c < task.commands.size(); ++c) {
       if (c) w.raw(',');
       w.string(task.commands[c]);
     }
-    w.raw("],\"stdout\":");
+    {
+      const std::string_view buf = w.buffered();
+      key_vars.clear();
+      for (size_t i = 0; i < task.variables.size(); ++i)
+        key_vars.emplace_back(task.variables[i].first,
+                              buf.substr(value_at[i].first, value_at[i].second - value_at[i].first));
+      char key[plan::KeyContext::kSize];
+      key_ctx[st.stage].key(task.commands, key_vars, key);
+      w.raw("],\"key\":\"");
+      w.raw(std::string_view(key, sizeof key));
+      w.raw('"');
+    }
+    w.raw(",\"stdout\":");
     log_path(st.id, "/stdout");
     w.raw(",\"stderr\":");
     log_path(st.id, "/stderr");

@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "xrun/plan/task_key.hpp"
 #include "xrun/run/process.hpp"
 #include "xrun/run/report.hpp"
 #include "xrun/util/fs.hpp"
@@ -251,18 +252,7 @@ std::string task_script(const store::Experiment& exp, const plan::Plan& p, size_
 
 // The stage's `setup:` lines (the file's, then the stage's own).
 std::vector<std::string> setup_lines(const json& meta, const plan::Plan& p, size_t stage) {
-  std::vector<std::string> setup;
-  json opts = stage_options(meta, p, stage, meta.value("backend", std::string("local")));
-  if (opts.contains("setup")) {
-    const auto& s = opts["setup"];
-    if (s.is_array()) {
-      for (const auto& line : s)
-        if (line.is_string() && !line.get<std::string>().empty()) setup.push_back(line.get<std::string>());
-    } else if (s.is_string() && !s.get<std::string>().empty()) {
-      setup.push_back(s.get<std::string>());
-    }
-  }
-  return setup;
+  return plan::setup_from_options(stage_options(meta, p, stage, meta.value("backend", std::string("local"))));
 }
 
 Result<PreparedTask> prepare_task(const store::Experiment& exp, const plan::Plan& p, const json& meta, size_t task,

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
+#include <set>
 
 #include "support/env.hpp"
 #include "xrun/run/process.hpp"
@@ -50,6 +52,38 @@ TEST_CASE("run: every task runs, the id comes first, status/logs/list tell the t
   CHECK(t.code == 0);
   CHECK(t.out.find("SUCCEEDED") != std::string::npos);
   CHECK(t.out.find("who=bob") != std::string::npos);
+}
+
+TEST_CASE("run: plan --json and status --json give each task the same content key", "[cli][run][task_key]") {
+  Env e;
+  auto f = e.file("exp.yml",
+                  "name: keyed\nlocal:\n  setup: 'export K=1'\n"
+                  "jobs:\n  - name: prep\n    command: 'true'\n"
+                  "  - name: sweep\n    command: \"echo {x} '{s}' {f} $K\"\n"
+                  "variables:\n  x: [1, 2]\n  s: ['a b', \"q\\\"\"]\n  f: [0.5]\n");
+  auto p = e.x({"plan", f, "--json"});
+  REQUIRE(p.code == 0);
+  auto plan = nlohmann::json::parse(p.out);
+  std::map<std::pair<std::string, int>, std::string> planned;
+  for (const auto& st : plan["stages"])
+    for (const auto& t : st["tasks"]) planned[{st["name"], t["index"]}] = t["key"];
+  REQUIRE(planned.size() == 5);
+  std::set<std::string> distinct;
+  for (const auto& [where, key] : planned) distinct.insert(key);
+  CHECK(distinct.size() == 5);
+  auto r = e.x({"run", f});
+  REQUIRE(r.code == 0);
+  auto s = e.status(first_line(r.out));
+  REQUIRE(s["tasks"].size() == 5);
+  for (const auto& t : s["tasks"]) CHECK(t["key"] == planned[{t["stage"], t["index"]}]);
+  // The key is the backend's: a Docker image is part of what a task does.
+  auto d = e.file("docker.yml", "docker:\n  image: 'alpine:3'\ncommand: echo {x}\nvariables:\n  x: [1]\n");
+  auto on_docker = e.x({"plan", d, "--json"}), on_local = e.x({"plan", d, "--json", "-b", "local"});
+  REQUIRE(on_docker.code == 0);
+  REQUIRE(on_local.code == 0);
+  CHECK(nlohmann::json::parse(on_docker.out)["stages"][0]["tasks"][0]["key"] !=
+        nlohmann::json::parse(on_local.out)["stages"][0]["tasks"][0]["key"]);
+  CHECK(e.x({"plan", d, "--json", "-b", "nope"}).code == 2);
 }
 
 TEST_CASE("run: a failing stage stops the next one (SKIPPED), exit 1, summary with logs", "[cli][run]") {

@@ -56,7 +56,7 @@ TEST_CASE("the plan JSON keeps variable types and only used variables", "[plan]"
   auto e = ex("command: run {i} {f} {s} {b}\nvariables:\n  i: 1\n  f: 0.5\n  s: x\n  b: yes\n  unused: 3\n");
   REQUIRE(e.ok());
   std::ostringstream os;
-  REQUIRE(e->write_json(os).ok());
+  REQUIRE(e->write_json(os, "local").ok());
   auto j = nlohmann::json::parse(os.str());
   auto vars = j["stages"][0]["tasks"][0]["variables"];
   CHECK(vars["i"].is_number_integer());

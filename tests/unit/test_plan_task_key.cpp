@@ -66,3 +66,20 @@ TEST_CASE("task key: every input counts, and fields never run into each other", 
     in.setup = {"source", "venv/bin/activate"};
   }));
 }
+
+TEST_CASE("task key: one KeyContext for many tasks gives task_key's key for each", "[plan][task_key]") {
+  // Names in changing orders, changing sets (of the same lengths too), none at all, and back.
+  std::vector<std::vector<std::pair<std::string, std::string>>> varsets{
+      {{"lr", "0.1"}, {"seed", "3"}}, {{"lr", "0.2"}, {"seed", "4"}}, {{"seed", "4"}, {"lr", "0.2"}},
+      {{"lx", "0.2"}, {"seed", "4"}}, {},  {{"a", "\"x\""}}, {{"lr", "0.1"}, {"seed", "3"}}};
+  auto in = sample();
+  plan::KeyContext ctx(plan::KeyStage{in.stage, in.workdir, in.setup, in.image});
+  for (const auto& vs : varsets) {
+    in.variables = vs;
+    std::vector<std::pair<std::string_view, std::string_view>> views(vs.begin(), vs.end());
+    CHECK(ctx.key(in.commands, views) == plan::task_key(in));
+  }
+  // (the first and the last are the same task)
+  in.variables = varsets.front();
+  CHECK(plan::task_key(in) == "b4f5cc42b05c28221c0aed40d6ca7579");
+}

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <set>
 #include <sstream>
 
 #include "xrun/plan/expander.hpp"
@@ -19,15 +20,18 @@ plan::Expander expander(const std::string& yaml) {
 
 // Every task of every stage written by TaskWriter, and the same tasks as nlohmann's compact
 // dump of TaskRef::to_json() (the reference the writer must equal byte for byte).
-std::pair<std::string, std::string> written_and_reference(plan::Expander& e, bool stable) {
+// `keyed`: with each task's content key, on `backend`.
+std::pair<std::string, std::string> written_and_reference(plan::Expander& e, bool stable, bool keyed = false,
+                                                          const std::string& backend = "local") {
   std::ostringstream os;
   std::string reference;
   for (size_t s = 0; s < e.stage_count(); ++s) {
-    plan::TaskWriter w(os, stable);
+    plan::KeyContext keys(e.key_stage(s, backend)), ref_keys(e.key_stage(s, backend));
+    plan::TaskWriter w(os, stable, keyed ? &keys : nullptr);
     bool first = true;
     auto r = e.for_each_task(s, [&](const plan::TaskRef& t) {
       w.add(t);
-      reference += (first ? "" : ", ") + t.to_json().dump();
+      reference += (first ? "" : ", ") + t.to_json(keyed ? &ref_keys : nullptr).dump();
       first = false;
     });
     REQUIRE(r.ok());
@@ -60,9 +64,38 @@ TEST_CASE("TaskWriter writes what nlohmann's dump of each task gives, byte for b
       "  big: 123456789012345678901234567890\n"
       "  inf: [.nan, -.inf]\n");
   for (bool stable : {true, false}) {
-    auto [written, reference] = written_and_reference(e, stable);
-    CHECK(written.size() > 1000);
-    CHECK(written == reference);
+    for (bool keyed : {false, true}) {
+      auto [written, reference] = written_and_reference(e, stable, keyed);
+      CHECK(written.size() > 1000);
+      CHECK(written == reference);
+      CHECK((written.find("\"key\":\"") != std::string::npos) == keyed);
+    }
+  }
+}
+
+TEST_CASE("TaskWriter's keys are task_key's, from the values as written", "[plan][task_key]") {
+  auto e = expander(
+      "docker:\n  image: 'python:3.11'\n  setup: ['module load x']\n"
+      "command: 'echo {s} {x} {n}'\nvariables:\n  s: [\"a\\\"b\", \"\\u00e9\"]\n  x: [0.1, 1.0e+20]\n  n: [1, 2]\n");
+  for (const char* backend : {"docker", "local"}) {
+    auto [written, reference] = written_and_reference(e, true, true, backend);
+    auto tasks = nlohmann::json::parse("[" + written.substr(0, written.size() - 1) + "]");
+    REQUIRE(tasks.size() == 8);
+    std::set<std::string> keys;
+    for (const auto& t : tasks) {
+      plan::KeyInputs in;
+      in.stage = e.spec().stages[0].name;
+      in.workdir = e.spec().workdir;
+      if (std::string(backend) == "docker") {  // (the docker section's setup runs on docker only)
+        in.setup = {"module load x"};
+        in.image = "python:3.11";
+      }
+      for (const auto& c : t["commands"]) in.commands.push_back(c.get<std::string>());
+      for (const auto& [k, v] : t["variables"].items()) in.variables.emplace_back(k, v.dump());
+      CHECK(t["key"] == plan::task_key(in));
+      keys.insert(t["key"].get<std::string>());
+    }
+    CHECK(keys.size() == 8);
   }
 }
 
@@ -85,11 +118,12 @@ TEST_CASE("ThreadedTaskWriter writes the same bytes as TaskWriter, over many bat
       "variables:\n  i:\n    arange: 9000\n  f: [0.5, 1.5]\n  s: [\"tab\\t\", plain, plain]\n");
   for (size_t s = 0; s < e.stage_count(); ++s) {
     std::ostringstream one, two;
-    plan::TaskWriter w(one, true);
+    plan::KeyContext k1(e.key_stage(s, "local")), k2(e.key_stage(s, "local"));
+    plan::TaskWriter w(one, true, &k1);
     REQUIRE(e.for_each_task(s, [&](const plan::TaskRef& t) { w.add(t); }).ok());
     w.flush();
     {
-      plan::ThreadedTaskWriter tw(two);
+      plan::ThreadedTaskWriter tw(two, &k2);
       REQUIRE(e.for_each_task(s, [&](const plan::TaskRef& t) { tw.add(t); }).ok());
       tw.finish();
     }

@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "xrun/run/report.hpp"
+#include "xrun/run/task_key.hpp"
 #include "xrun/util/fs.hpp"
 
 using namespace xrun;
@@ -49,6 +50,7 @@ std::string reference_tasks(const store::Experiment& exp, const plan::Plan& p,
            {"scheduler", opt(!st.backend_state.empty(), st.backend_state)},
            {"variables", vars},
            {"commands", t.commands},
+           {"key", run::task_key(json::object(), p, st.stage, t)},
            {"stdout", exp.task_dir(st.id) + "/stdout"},
            {"stderr", exp.task_dir(st.id) + "/stderr"},
            {"metrics", run::last_metrics(-1, st.id)}};

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "xrun/plan/plan.hpp"
+#include "xrun/plan/task_key.hpp"
 #include "xrun/spec/pyformat.hpp"
 #include "xrun/spec/spec.hpp"
 #include "xrun/vars/engine.hpp"
@@ -29,7 +30,8 @@ struct TaskRef {
   const std::string* creates;
   const std::string* requires_;
   const std::vector<std::pair<const std::string*, const Value*>>& variables;
-  json to_json() const;
+  // `keys`: with the task's content key last ("key").
+  json to_json(KeyContext* keys = nullptr) const;
 };
 
 struct StageSummary {
@@ -70,8 +72,12 @@ class Expander {
   std::optional<spec::TaskCap> cap_of(size_t stage) const;
   Result<Plan> materialize();
   Result<CheckReport> check();
-  // `xrun plan --json`: {"name", "stages": [{"name", "on_failure", "tasks": [...]}]}, streamed.
-  Result<void> write_json(std::ostream& os);
+  // `xrun plan --json`: {"name", "stages": [{"name", "on_failure", "tasks": [...]}]}, streamed;
+  // each task with its content key as it would have on `backend` (plan/task_key.hpp).
+  Result<void> write_json(std::ostream& os, const std::string& backend);
+  // The stage's part of its tasks' content keys on `backend`, as run::key_stage gives it from
+  // the plan.json and meta.json of an experiment made from this file.
+  KeyStage key_stage(size_t stage, const std::string& backend) const;
 
  private:
   struct CompiledStage {

@@ -7,8 +7,11 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 namespace xrun::plan {
 
@@ -26,5 +29,44 @@ struct KeyInputs {
 // tagged and length-prefixed, variables sorted by name). Frozen by a golden test: changing the
 // encoding changes every stored task's identity.
 std::string task_key(const KeyInputs& in);
+
+// What a stage gives each of its tasks' keys.
+struct KeyStage {
+  std::string stage;
+  std::string workdir;
+  std::vector<std::string> setup;
+  std::string image;
+};
+
+// A stage's `setup:` lines from its merged options (a string or a list; empty lines left out).
+std::vector<std::string> setup_from_options(const nlohmann::ordered_json& stage_options);
+// The stage's part of its tasks' keys, from its options merged for `backend` (spec::stage_options):
+// its setup lines, and its container image on the Docker backend only.
+KeyStage key_stage(const std::string& stage, const std::string& workdir,
+                   const nlohmann::ordered_json& stage_options, const std::string& backend);
+
+// The keys of one stage's tasks, many of them: what the stage adds to the encoding is made once.
+// Gives what task_key() gives for the same inputs. Not for two threads at once.
+class KeyContext {
+ public:
+  explicit KeyContext(const KeyStage& stage);
+  static constexpr size_t kSize = 32;
+  // `variables`: (name, value's JSON text as plan.json stores it), in any order. `same_names`:
+  // the caller knows the names are those of the last call, in the same order (the same strings).
+  void key(const std::vector<std::string>& commands,
+           const std::vector<std::pair<std::string_view, std::string_view>>& variables, char out[kSize],
+           bool same_names = false);
+  std::string key(const std::vector<std::string>& commands,
+                  const std::vector<std::pair<std::string_view, std::string_view>>& variables);
+
+ private:
+  std::string head_, tail_, buf_;
+  // The variables' names of the last task, in its order; the order that sorts them; their
+  // encoding in that order ("V n:COUNT\n", then "n LEN:NAME\nv " each, starting at names_at_).
+  std::vector<std::string> last_names_;
+  std::vector<size_t> order_;
+  std::string names_;
+  std::vector<size_t> names_at_;
+};
 
 }  // namespace xrun::plan

@@ -1,6 +1,6 @@
 // `xrun plan --json`'s task objects, streamed: byte for byte what nlohmann's compact dump of
 // TaskRef::to_json() gives ({"index":0,"commands":[...],"variables":{...},"creates":null,
-// "requires":null}), without a JSON tree per task. The fixed keys are dumped once; each value is
+// "requires":null}, then "key" when given a KeyContext), without a JSON tree per task. The fixed keys are dumped once; each value is
 // written by util::JsonWriter, or taken from a memo by address when the sweep's values keep
 // their addresses.
 #pragma once
@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "xrun/plan/expander.hpp"
+#include "xrun/plan/task_key.hpp"
 #include "xrun/util/json_writer.hpp"
 #include "xrun/util/pointer_memo.hpp"
 
@@ -31,7 +32,8 @@ class TaskWriter {
  public:
   // `stable_values`: every Value a task points to keeps its address and content for the
   // writer's life (vars::Sweep::stable_values()), so its JSON text may be remembered.
-  TaskWriter(std::ostream& os, bool stable_values);
+  // `keys`: each task's content key is written last ("key"), made by this stage's context.
+  TaskWriter(std::ostream& os, bool stable_values, KeyContext* keys = nullptr);
   // One task, after a ", " unless it is the first.
   void add(const TaskRef& task);
   // Hand what is buffered to the stream.
@@ -45,6 +47,10 @@ class TaskWriter {
   util::PointerMemo values_{12};    // Value* -> its JSON text
   util::PointerMemo keys_{8};       // variable name* -> `"name":`
   std::string index_, commands_, variables_, creates_, requires_;  // `{"index":`, `,"commands":[`, ...
+  KeyContext* key_ctx_;
+  std::vector<std::pair<size_t, size_t>> value_at_;  // where each variable's value is in the buffer
+  std::vector<std::pair<std::string_view, std::string_view>> key_vars_;
+  std::vector<const std::string*> key_names_;  // the last keyed task's names
 };
 
 // A TaskWriter on a thread of its own, for tasks whose values keep their addresses
@@ -52,7 +58,7 @@ class TaskWriter {
 // reused, full batches go to the writing thread, so one core expands while the other writes.
 class ThreadedTaskWriter {
  public:
-  explicit ThreadedTaskWriter(std::ostream& os);
+  explicit ThreadedTaskWriter(std::ostream& os, KeyContext* keys = nullptr);
   ~ThreadedTaskWriter();
   void add(const TaskRef& task);
   // Wait until every task is written and flushed; rethrows what the writer threw.

@@ -14,6 +14,8 @@
 
 namespace xrun::run {
 
+// The stage's part (name, workdir, setup lines, image on docker), for a plan::KeyContext.
+plan::KeyStage key_stage(const nlohmann::ordered_json& meta, const plan::Plan& p, size_t stage);
 plan::KeyInputs key_inputs(const nlohmann::ordered_json& meta, const plan::Plan& p, size_t stage, const plan::Task& t);
 std::string task_key(const nlohmann::ordered_json& meta, const plan::Plan& p, size_t stage, const plan::Task& t);
 
