@@ -82,13 +82,12 @@ KeyContext::KeyContext(const KeyStage& st) {
 }
 
 void KeyContext::key(const std::vector<std::string>& commands,
-                     const std::vector<std::pair<std::string_view, std::string_view>>& vars, char out[kSize],
-                     bool same_names) {
+                     const std::vector<std::pair<std::string_view, std::string_view>>& vars, char out[kSize]) {
   // Variables go sorted by name (names are unique within a task, so this is the order of the
   // (name, value) pairs). The tasks of a stage mostly have the same names in the same order:
   // the order that sorts them, and the encoding of the names, are made again only when they change.
   bool same = !names_at_.empty() && vars.size() == last_names_.size();
-  for (size_t i = 0; same && !same_names && i < vars.size(); ++i) {
+  for (size_t i = 0; same && i < vars.size(); ++i) {
     const auto& a = vars[i].first;
     const auto& b = last_names_[i];
     same = a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size()) == 0;
@@ -111,9 +110,20 @@ void KeyContext::key(const std::vector<std::string>& commands,
     }
     names_at_.push_back(names_.size());
   }
+  encode(commands, vars.size(), [&](size_t i) { return vars[i].second; }, out);
+}
+
+void KeyContext::key_same_names(const std::vector<std::string>& commands, const char* base,
+                                const std::vector<std::pair<size_t, size_t>>& values, char out[kSize]) {
+  encode(commands, values.size(),
+         [&](size_t i) { return std::string_view(base + values[i].first, values[i].second - values[i].first); }, out);
+}
+
+template <typename Value>
+void KeyContext::encode(const std::vector<std::string>& commands, size_t n, const Value& value, char out[kSize]) {
   size_t need = head_.size() + tail_.size() + names_.size() + 2 * kFieldOverhead;
   for (const auto& c : commands) need += c.size() + kFieldOverhead;
-  for (const auto& v : vars) need += v.second.size() + kFieldOverhead;
+  for (size_t i = 0; i < n; ++i) need += value(i).size() + kFieldOverhead;
   if (need > buf_.size()) buf_.resize(std::max(need, 2 * buf_.size()));
   char* p = buf_.data();
   std::memcpy(p, head_.data(), head_.size());
@@ -126,11 +136,11 @@ void KeyContext::key(const std::vector<std::string>& commands,
     const size_t len = names_at_[k + 1] - names_at_[k];
     std::memcpy(p, names_.data() + names_at_[k], len);  // "n LEN:NAME\nv "
     p += len;
-    const std::string_view value = vars[order_[k]].second;
-    p = decimal(p, value.size());
+    const std::string_view v = value(order_[k]);
+    p = decimal(p, v.size());
     *p++ = ':';
-    if (!value.empty()) std::memcpy(p, value.data(), value.size());
-    p += value.size();
+    if (!v.empty()) std::memcpy(p, v.data(), v.size());
+    p += v.size();
     *p++ = '\n';
   }
   std::memcpy(p, tail_.data(), tail_.size());

@@ -59,23 +59,27 @@ void TaskWriter::add(const TaskRef& t) {
     const std::string& buf = w_.buffered();
     // The names are the sweep's strings, which keep their addresses: the same addresses in the
     // same order are the same names.
-    bool same_names = key_names_.size() == t.variables.size();
+    bool same_names = keyed_ && key_names_.size() == t.variables.size();
     for (size_t i = 0; same_names && i < t.variables.size(); ++i) same_names = key_names_[i] == t.variables[i].first;
     if (!same_names) {
       key_names_.clear();
       for (const auto& kv : t.variables) key_names_.push_back(kv.first);
     }
-    key_vars_.clear();
-    for (size_t i = 0; i < t.variables.size(); ++i)
-      key_vars_.emplace_back(*t.variables[i].first,
-                             std::string_view(buf).substr(value_at_[i].first, value_at_[i].second - value_at_[i].first));
-    char key[KeyContext::kSize];
-    key_ctx_->key(t.commands, key_vars_, key, same_names);
-    w_.raw(",\"key\":\"");
-    w_.raw(std::string_view(key, sizeof key));
-    w_.raw('"');
+    char text[] = ",\"key\":\"................................\"}";  // the key's 32 digits go at the dots
+    if (same_names) {
+      key_ctx_->key_same_names(t.commands, buf.data(), value_at_, text + 8);
+    } else {
+      key_vars_.clear();
+      for (size_t i = 0; i < t.variables.size(); ++i)
+        key_vars_.emplace_back(*t.variables[i].first, std::string_view(buf.data() + value_at_[i].first,
+                                                                        value_at_[i].second - value_at_[i].first));
+      key_ctx_->key(t.commands, key_vars_, text + 8);
+      keyed_ = true;
+    }
+    w_.raw(std::string_view(text, sizeof text - 1));
+  } else {
+    w_.raw('}');
   }
-  w_.raw('}');
   w_.maybe_flush();
 }
 

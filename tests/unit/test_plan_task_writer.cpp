@@ -73,6 +73,18 @@ TEST_CASE("TaskWriter writes what nlohmann's dump of each task gives, byte for b
   }
 }
 
+TEST_CASE("TaskWriter's keys: tasks without variables, and stages whose names change from task to task",
+          "[plan][task_key]") {
+  auto e = expander(
+      "jobs:\n  - command: 'true'\n  - command: ['echo {x}', 'echo {y}']\n  - command: 'echo {y}'\n"
+      "variables:\n  x: [1, 2]\n  y: [a, b]\n");
+  for (bool stable : {true, false}) {
+    auto [written, reference] = written_and_reference(e, stable, true);
+    CHECK(written == reference);
+    CHECK(written.find("\"key\":\"") != std::string::npos);
+  }
+}
+
 TEST_CASE("TaskWriter's keys are task_key's, from the values as written", "[plan][task_key]") {
   auto e = expander(
       "docker:\n  image: 'python:3.11'\n  setup: ['module load x']\n"

@@ -51,15 +51,19 @@ class KeyContext {
  public:
   explicit KeyContext(const KeyStage& stage);
   static constexpr size_t kSize = 32;
-  // `variables`: (name, value's JSON text as plan.json stores it), in any order. `same_names`:
-  // the caller knows the names are those of the last call, in the same order (the same strings).
+  // `variables`: (name, value's JSON text as plan.json stores it), in any order.
   void key(const std::vector<std::string>& commands,
-           const std::vector<std::pair<std::string_view, std::string_view>>& variables, char out[kSize],
-           bool same_names = false);
+           const std::vector<std::pair<std::string_view, std::string_view>>& variables, char out[kSize]);
   std::string key(const std::vector<std::string>& commands,
                   const std::vector<std::pair<std::string_view, std::string_view>>& variables);
+  // The next task of a caller that knows its variables' names are the last call's, in the same
+  // order: their values are base[first, second) each.
+  void key_same_names(const std::vector<std::string>& commands, const char* base,
+                      const std::vector<std::pair<size_t, size_t>>& values, char out[kSize]);
 
  private:
+  template <typename Value>
+  void encode(const std::vector<std::string>& commands, size_t n, const Value& value, char out[kSize]);
   std::string head_, tail_, buf_;
   // The variables' names of the last task, in its order; the order that sorts them; their
   // encoding in that order ("V n:COUNT\n", then "n LEN:NAME\nv " each, starting at names_at_).

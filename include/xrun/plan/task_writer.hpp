@@ -51,6 +51,7 @@ class TaskWriter {
   std::vector<std::pair<size_t, size_t>> value_at_;  // where each variable's value is in the buffer
   std::vector<std::pair<std::string_view, std::string_view>> key_vars_;
   std::vector<const std::string*> key_names_;  // the last keyed task's names
+  bool keyed_ = false;                         // key_names_ holds them
 };
 
 // A TaskWriter on a thread of its own, for tasks whose values keep their addresses
