@@ -96,19 +96,24 @@ Observed observe_tasks(Backend& b, const store::Experiment& exp, const plan::Pla
   // Stage by stage, each after the stages it waits for: a task that can never start because a
   // stage (or, per task, a task) it needs did not succeed is told so.
   auto graph = plan::StageGraph::of(p, false);
-  auto offsets = store::stage_offsets(p);
+  // facts and out.tasks are in the plan's order (slots); tasks are named by their ids.
+  std::vector<size_t> first_slot(p.stages.size() + 1, 0);
+  for (size_t s = 0; s < p.stages.size(); ++s) first_slot[s + 1] = first_slot[s] + p.stages[s].tasks.size();
   std::vector<bool> failed(p.stages.size(), false), skipped(p.stages.size(), false);
   out.tasks.resize(facts.size());
-  auto why_not = [&](size_t id) { return run::parent_unusable(out.tasks[id]); };
+  auto why_not = [&](size_t id) {
+    auto w = p.find(id);
+    return w && w->slot < out.tasks.size() ? run::parent_unusable(out.tasks[w->slot]) : std::string();
+  };
   for (size_t s : graph.order()) {
     std::string why = graph.blocked(s, failed, skipped);
     skipped[s] = !why.empty();
-    for (size_t id = offsets[s]; id < offsets[s] + p.stages[s].tasks.size() && id < facts.size(); ++id) {
-      auto& f = facts[id];
-      f.blocked = why.empty() ? graph.task_blocked(id, why_not) : why;
+    for (size_t slot = first_slot[s]; slot < first_slot[s + 1] && slot < facts.size(); ++slot) {
+      auto& f = facts[slot];
+      f.blocked = why.empty() ? graph.task_blocked(f.id, why_not) : why;
       store::TaskStatus t = decide_and_persist(exp, f);
       if (store::is_final(t.state) && !run::satisfied(t)) failed[s] = true;
-      out.tasks[id] = std::move(t);
+      out.tasks[slot] = std::move(t);
     }
   }
   if (!b.adopts()) apply_early_stopping(b, exp, p, meta, out.tasks);
@@ -135,7 +140,7 @@ std::vector<store::TaskStatus> observe_some(Backend& b, const store::Experiment&
     const auto& sv = f.scheduler;
     if (!f.record && sv && sv->phase != SchedulerView::Phase::Queued && sv->phase != SchedulerView::Phase::Running) {
       if (!all) all = observe_tasks(b, exp, p, meta).tasks;
-      out.push_back(all->at(f.id));
+      out.push_back(all->at(p.find(f.id).value().slot));
       continue;
     }
     out.push_back(decide_and_persist(exp, f));

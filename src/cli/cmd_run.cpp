@@ -39,7 +39,8 @@ int do_run(const Context& ctx, RunArgs& a) {
   auto plan = ex->materialize();
   if (!plan) return report(plan.error());
   size_t n = plan->task_count();
-  for (size_t i = 0; i < n; ++i) a.opts.to_run.insert(i);
+  for (const auto& st : plan->stages)
+    for (const auto& t : st.tasks) a.opts.to_run.insert(t.id);
   spdlog::debug("{}: {} task(s) in {} stage(s); backend {}", a.in.file, n, plan->stages.size(), bname.value());
 
   if (a.dry_run) {
@@ -52,11 +53,10 @@ int do_run(const Context& ctx, RunArgs& a) {
       if (t.creates && util::exists(util::join(workdir, *t.creates))) return true;
       return t.requires_ && !util::exists(util::join(workdir, *t.requires_));
     };
-    auto offsets = store::stage_offsets(plan.value());
     auto r = print_plan_text(ex.value(), std::cout, [&](size_t s, const plan::TaskRef& t) {
       if (!skipped(t)) return true;
       ++left_out;
-      a.opts.to_run.erase(offsets[s] + t.index);
+      a.opts.to_run.erase(plan->stages[s].tasks[t.index].id);
       return false;
     });
     if (!r) return report(r.error());

@@ -1,5 +1,6 @@
 #include "xrun/ops/experiment.hpp"
 
+#include <unordered_map>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -91,8 +92,11 @@ std::vector<store::TaskStatus> cancel_targets(const std::vector<store::TaskStatu
     for (const auto& t : statuses)
       if (!store::is_final(t.state)) targets.push_back(t);
   } else {
+    std::unordered_map<size_t, size_t> at;  // id -> where in `statuses`
+    for (size_t k = 0; k < statuses.size(); ++k) at.emplace(statuses[k].id, k);
     for (size_t id : wanted)
-      if (id < statuses.size() && !store::is_final(statuses[id].state)) targets.push_back(statuses[id]);
+      if (auto it = at.find(id); it != at.end() && !store::is_final(statuses[it->second].state))
+        targets.push_back(statuses[it->second]);
   }
   return targets;
 }

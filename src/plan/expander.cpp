@@ -376,6 +376,7 @@ Result<Plan> Expander::materialize() {
     }));
     p.stages.push_back(std::move(st));
   }
+  XRUN_TRY(p.index_ids());
   return p;
 }
 

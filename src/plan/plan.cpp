@@ -1,5 +1,7 @@
 #include "xrun/plan/plan.hpp"
 
+#include <algorithm>
+#include <cstdint>
 #include <functional>
 
 #include "xrun/spec/value.hpp"
@@ -47,6 +49,42 @@ size_t Plan::task_count() const {
   size_t n = 0;
   for (const auto& s : stages) n += s.tasks.size();
   return n;
+}
+
+std::optional<Plan::Where> Plan::find(size_t id) const {
+  if (id < where_.size()) {
+    const Where& w = where_[id];
+    if (w.stage < stages.size() && w.index < stages[w.stage].tasks.size() && stages[w.stage].tasks[w.index].id == id)
+      return w;
+  }
+  size_t slot = 0;  // not indexed (or changed since): scanned
+  for (size_t s = 0; s < stages.size(); ++s)
+    for (size_t i = 0; i < stages[s].tasks.size(); ++i, ++slot)
+      if (stages[s].tasks[i].id == id) return Where{s, i, slot};
+  return std::nullopt;
+}
+
+size_t Plan::id_end() const {
+  size_t end = 0;
+  for (const auto& s : stages)
+    for (const auto& t : s.tasks) end = std::max(end, t.id + 1);
+  return end;
+}
+
+Result<void> Plan::index_ids() {
+  const size_t end = id_end();
+  if (end > 4 * task_count() + 1024)  // (ids far beyond the tasks: a damaged plan, or a lookup table too large)
+    return make_error(fmt::format("it numbers its {} tasks up to {}", task_count(), end - 1));
+  std::vector<Where> where(end, Where{SIZE_MAX, 0, SIZE_MAX});
+  size_t slot = 0;
+  for (size_t s = 0; s < stages.size(); ++s)
+    for (size_t i = 0; i < stages[s].tasks.size(); ++i, ++slot) {
+      const size_t id = stages[s].tasks[i].id;
+      if (where[id].slot != SIZE_MAX) return make_error(fmt::format("it numbers two tasks {}", id));
+      where[id] = Where{s, i, slot};
+    }
+  where_ = std::move(where);
+  return {};
 }
 
 bool EarlyStop::met_by(const json& metrics) const {
@@ -100,12 +138,11 @@ json Plan::to_json() const {
 
 namespace {
 
-// One task of plan.json; ids number the tasks 0..N-1 in order (`next_id`).
+// One task of plan.json; a task without an id (plan.json has always written them) takes its
+// position (`next_id`). Ids are unique (Plan::index_ids checks), not positions.
 Task task_from_json(const json& t, size_t& next_id) {
   Task task;
   task.id = t.contains("id") ? t["id"].get<size_t>() : next_id;
-  if (task.id != next_id)
-    throw std::runtime_error(fmt::format("the stored plan numbers task {} as {}", next_id, task.id));
   ++next_id;
   task.index = t.at("index").get<size_t>();
   task.commands = t.at("commands").get<std::vector<std::string>>();
@@ -190,6 +227,7 @@ Result<Plan> Plan::from_json(const json& j) {
       p.stages.push_back(std::move(st));
     }
     check_after(p);
+    if (auto r = p.index_ids(); !r) throw std::runtime_error(r.error().what);
     return p;
   } catch (const std::exception& e) {
     return invalid(e);
@@ -357,11 +395,9 @@ class PlanReader final : public nlohmann::json_sax<json> {
     }
   }
   void end_task() {
-    // Ids are explicit in plan.json; they must number the tasks 0..N-1 in order.
+    // Ids are explicit in plan.json (unique, checked by Plan::index_ids; not positions).
     if (!has_id_) task_.id = next_id_;
     has_id_ = false;
-    if (task_.id != next_id_)
-      throw std::runtime_error(fmt::format("the stored plan numbers task {} as {}", next_id_, task_.id));
     if (seen_ != (kIndex | kCommands | kVariables)) throw std::runtime_error("a task lacks its index, commands or variables");
     ++next_id_;
     tasks_.push_back(std::move(task_));
@@ -408,6 +444,7 @@ Result<Plan> Plan::parse(const std::string& text) {
     bool ok = json::sax_parse(text, &r);
     if (!ok || !r.complete())
       throw std::runtime_error(r.error.empty() ? "it is not an object with a name and a list of stages" : r.error);
+    if (auto ids = r.plan.index_ids(); !ids) throw std::runtime_error(ids.error().what);
     return std::move(r.plan);
   } catch (const std::exception& e) {
     return invalid(e);

@@ -13,17 +13,16 @@ namespace xrun::plan {
 //   payload: name, seeds (count, then i64 line and u64 seed each), stages (count, then each:
 //     name, u8 on_failure, after (count; u64 stage, u8 per_task), options as JSON text,
 //     resources (count; name, i64), early_stopping (count; metric, f64 bits, u8 maximize),
-//     tasks (count; each: u64 index, commands (count; strings), u8 flags (1 creates, 2
+//     tasks (count; each: u64 id, u64 index, commands (count; strings), u8 flags (1 creates, 2
 //     requires) then those strings, variables (count; name, value))).
 //   value: u8 tag, then nothing (null), u8 (bool), i64 (int), string (big int's digits,
 //     string), u64 bits (float), count and values (list).
-// A task's id is its position across the stages (plan.json numbers them so; Plan::parse
-// refuses any other numbering).
+// A task's id is its own (unique, not its position: version 1 had no ids and is not read).
 
 namespace {
 
 constexpr char kMagic[8] = {'X', 'R', 'U', 'N', 'P', 'L', 'A', 'N'};
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;
 constexpr uint32_t kByteOrder = 0x01020304;
 constexpr size_t kHeader = 64;
 constexpr size_t kMaxDepth = 256;  // of nested lists (plan.json's own reader allows far less)
@@ -84,6 +83,7 @@ class Writer {
     }
   }
   void task(const Task& t) {
+    put<uint64_t>(t.id);
     put<uint64_t>(t.index);
     count(t.commands.size());
     for (const auto& c : t.commands) str(c);
@@ -162,9 +162,9 @@ class Reader {
       default: throw Malformed{};
     }
   }
-  Task task(size_t id) {
+  Task task() {
     Task t;
-    t.id = id;
+    t.id = get<uint64_t>();
     t.index = get<uint64_t>();
     t.commands.resize(count(4));
     for (auto& c : t.commands) c = str();
@@ -180,7 +180,7 @@ class Reader {
     }
     return t;
   }
-  Stage stage(size_t& next_id) {
+  Stage stage() {
     Stage s;
     s.name = str();
     s.on_failure = flag() ? spec::OnFailure::Continue : spec::OnFailure::Stop;
@@ -197,7 +197,7 @@ class Reader {
     for (auto& r : s.early_stopping) r.metric = str(), r.value = get<double>(), r.maximize = flag();
     size_t n = count(17);
     s.tasks.reserve(n);
-    for (size_t k = 0; k < n; ++k) s.tasks.push_back(task(next_id++));
+    for (size_t k = 0; k < n; ++k) s.tasks.push_back(task());
     return s;
   }
 
@@ -257,10 +257,10 @@ std::optional<Plan> decode_cache(std::string_view bytes, const SourceStamp& sour
       line = static_cast<int>(l);
       seed = r.get<uint64_t>();
     }
-    size_t n = r.count(25), next_id = 0;
+    size_t n = r.count(25);
     p.stages.reserve(n);
-    for (size_t k = 0; k < n; ++k) p.stages.push_back(r.stage(next_id));
-    if (!r.done() || !p.check_stages()) return std::nullopt;
+    for (size_t k = 0; k < n; ++k) p.stages.push_back(r.stage());
+    if (!r.done() || !p.check_stages() || !p.index_ids()) return std::nullopt;
     return p;
   } catch (const Malformed&) {
     return std::nullopt;

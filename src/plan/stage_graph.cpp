@@ -1,6 +1,7 @@
 #include "xrun/plan/stage_graph.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -39,14 +40,16 @@ StageGraph StageGraph::of(const Plan& p, bool keep_going) {
   StageGraph g;
   g.keep_going_ = keep_going;
   const size_t n = p.stages.size();
-  size_t total = 0;
+  g.slot_of_.assign(p.id_end(), SIZE_MAX);
   for (size_t s = 0; s < n; ++s) {
-    g.offsets_.push_back(total);
-    total += p.stages[s].tasks.size();
+    for (size_t i = 0; i < p.stages[s].tasks.size(); ++i) {
+      g.slot_of_[p.stages[s].tasks[i].id] = g.where_.size();
+      g.where_.emplace_back(s, i);
+    }
     g.names_.push_back(p.stages[s].name);
   }
-  g.parents_.resize(total);
-  g.children_.resize(total);
+  g.parents_.resize(g.where_.size());
+  g.children_.resize(g.where_.size());
   g.shared_.resize(n);
   g.one_to_one_.resize(n);
   for (size_t s = 0; s < n; ++s) {
@@ -72,20 +75,19 @@ StageGraph StageGraph::of(const Plan& p, bool keep_going) {
         if (std::find(pv.begin(), pv.end(), v) != pv.end()) shared.push_back(v);
       g.shared_[s][k] = shared;
       std::unordered_map<std::string, std::vector<size_t>> by_key;
-      for (const auto& t : parent.tasks) by_key[key_of(t, shared)].push_back(g.offsets_[need.stage] + t.index);
+      for (const auto& t : parent.tasks) by_key[key_of(t, shared)].push_back(t.id);
       bool one = child.tasks.size() == parent.tasks.size();
       std::vector<size_t> parent_children(parent.tasks.size(), 0);
       for (const auto& t : child.tasks) {
-        size_t id = g.offsets_[s] + t.index;
         auto it = by_key.find(key_of(t, shared));
         Parents ps{k, {}};
         if (it != by_key.end()) ps.tasks = it->second;
         if (ps.tasks.size() != 1) one = false;
         for (size_t pt : ps.tasks) {
-          g.children_[pt].push_back(id);
-          if (++parent_children[pt - g.offsets_[need.stage]] > 1) one = false;
+          g.children_[g.slot_of_[pt]].push_back(t.id);
+          if (++parent_children[g.where_[g.slot_of_[pt]].second] > 1) one = false;
         }
-        g.parents_[id].push_back(std::move(ps));
+        g.parents_[g.slot_of_[t.id]].push_back(std::move(ps));
       }
       g.one_to_one_[s][k] = one;
     }
@@ -126,22 +128,24 @@ std::string StageGraph::blocked(size_t stage, const std::vector<bool>& failed, c
   return "";
 }
 
+size_t StageGraph::slot(size_t task) const { return task < slot_of_.size() ? slot_of_[task] : SIZE_MAX; }
+
 const std::vector<StageGraph::Parents>& StageGraph::parents(size_t task) const {
   static const std::vector<Parents> none;
-  return task < parents_.size() ? parents_[task] : none;
+  const size_t at = slot(task);
+  return at < parents_.size() ? parents_[at] : none;
 }
 
 std::string StageGraph::task_blocked(size_t task, const std::function<std::string(size_t)>& why_not) const {
   for (const auto& ps : parents(task)) {
-    size_t stage = 0;
-    while (stage + 1 < offsets_.size() && offsets_[stage + 1] <= task) ++stage;
+    const size_t stage = where_[slot(task)].first;
     const Need& need = needs_[stage][ps.need];
     for (size_t pt : ps.tasks) {
       std::string why = why_not(pt);
       // A parent that failed stops its children when it had to succeed; one that never ran
       // (left out by early stopping) stops them always: what they would read does not exist.
       if (why.empty() || (!need.success && why == "did not succeed")) continue;
-      return fmt::format("task {}/{} {}", names_[need.stage], pt - offsets_[need.stage], why);
+      return fmt::format("task {}/{} {}", names_[need.stage], where_[slot(pt)].second, why);
     }
   }
   return "";
@@ -149,7 +153,8 @@ std::string StageGraph::task_blocked(size_t task, const std::function<std::strin
 
 const std::vector<size_t>& StageGraph::children(size_t task) const {
   static const std::vector<size_t> none;
-  return task < children_.size() ? children_[task] : none;
+  const size_t at = slot(task);
+  return at < children_.size() ? children_[at] : none;
 }
 
 std::string StageGraph::shared_variables(size_t stage, size_t need) const {
@@ -165,7 +170,7 @@ std::string StageGraph::describe_needs(size_t s) const {
     std::string how = n.success ? "must succeed" : "must end";
     if (n.per_task) {
       std::string vars = shared_variables(s, k);
-      bool has_tasks = s + 1 < offsets_.size() ? offsets_[s + 1] > offsets_[s] : parents_.size() > offsets_[s];
+      bool has_tasks = std::any_of(where_.begin(), where_.end(), [&](const auto& w) { return w.first == s; });
       if (!has_tasks) how += ", per task";
       else how += vars.empty() ? ", per task: no shared variables, so every task" : ", per task by " + vars;
     }

@@ -230,10 +230,10 @@ std::vector<TaskFacts> Experiment::facts(const plan::Plan& p) const {
   // that of a task that starts now (read as it was a moment before). When the folder cannot be
   // listed, every task's records are looked up.
   std::optional<std::vector<bool>> entries;
-  if (tasks_dir.valid()) entries = task_entries(tasks_dir.get(), p.task_count());
-  size_t id = 0;
+  if (tasks_dir.valid()) entries = task_entries(tasks_dir.get(), p.id_end());
   for (size_t s = 0; s < p.stages.size(); ++s) {
-    for (size_t i = 0; i < p.stages[s].tasks.size(); ++i, ++id) {
+    for (size_t i = 0; i < p.stages[s].tasks.size(); ++i) {
+      const size_t id = p.stages[s].tasks[i].id;
       const bool cancelled = cancelled_ids.count(id) > 0;
       TaskFacts f;
       if (auto e = idx->find(id)) f = facts_of_entry(*e);
@@ -893,22 +893,8 @@ size_t Store::remove_leftovers() const {
   return n;
 }
 
-std::vector<size_t> stage_offsets(const plan::Plan& p) {
-  std::vector<size_t> off;
-  size_t n = 0;
-  for (const auto& s : p.stages) {
-    off.push_back(n);
-    n += s.tasks.size();
-  }
-  return off;
-}
-
 std::pair<size_t, size_t> locate(const plan::Plan& p, size_t task) {
-  size_t n = 0;
-  for (size_t s = 0; s < p.stages.size(); ++s) {
-    if (task < n + p.stages[s].tasks.size()) return {s, task - n};
-    n += p.stages[s].tasks.size();
-  }
+  if (auto w = p.find(task)) return {w->stage, w->index};
   return {p.stages.size(), 0};
 }
 
@@ -919,21 +905,24 @@ Result<size_t> resolve_task_ref(const plan::Plan& p, const std::string& ref) {
   };
   if (digits(ref)) {
     size_t id = std::stoull(ref);
-    if (id >= total)
-      return make_error(fmt::format("task {} does not exist: the experiment has tasks 0 to {}", id, total ? total - 1 : 0),
+    if (!p.find(id)) {
+      const size_t end = p.id_end();
+      return make_error(end == total ? fmt::format("task {} does not exist: the experiment has tasks 0 to {}", id,
+                                                   total ? total - 1 : 0)
+                                     : fmt::format("task {} does not exist in this experiment", id),
                         "task numbers are the ones `xrun status` prints");
+    }
     return id;
   }
   auto slash = ref.find('/');
   if (slash != std::string::npos && ref.find('/', slash + 1) == std::string::npos) {
     std::string stage = ref.substr(0, slash), idx = ref.substr(slash + 1);
-    auto off = stage_offsets(p);
     for (size_t s = 0; s < p.stages.size(); ++s) {
       if (p.stages[s].name != stage) continue;
       if (!digits(idx) || std::stoull(idx) >= p.stages[s].tasks.size())
         return make_error(fmt::format("stage '{}' has no task '{}' (it has {} tasks)", stage, idx, p.stages[s].tasks.size()),
                           "write STAGE/INDEX with INDEX from 0");
-      return off[s] + std::stoull(idx);
+      return p.stages[s].tasks[std::stoull(idx)].id;
     }
   }
   std::vector<std::string> names;

@@ -93,3 +93,39 @@ TEST_CASE("links planted in the store are not followed, for reading or writing",
   CHECK(r.code != 0);
   CHECK(util::list_dir(outside).size() == 1);  // nothing was written through the link
 }
+
+TEST_CASE("task ids are the plan's, not positions: status, logs, resume and folders follow them", "[cli][store][ids]") {
+  test::Env e;
+  auto f = e.file("exp.yml",
+                  "jobs:\n  - name: a\n    command: 'echo a-{x}'\n  - name: b\n    command: 'echo b-done'\n"
+                  "variables:\n  x: [1, 2]\n");
+  // An experiment whose plan numbers its tasks as a reload leaves them (a's 12 and 10, b's 11),
+  // none of which has run yet: made with `run`, then renumbered before anything ran.
+  auto made = e.x({"run", f});
+  REQUIRE(made.code == 0);
+  const std::string id = test::first_line(made.out);
+  const std::string plan_path = e.exp_dir(id) + "/plan.json";
+  auto plan = nlohmann::json::parse(test::read(plan_path));
+  plan["stages"][0]["tasks"][0]["id"] = 12;
+  plan["stages"][0]["tasks"][1]["id"] = 10;
+  plan["stages"][1]["tasks"][0]["id"] = 11;
+  test::write_file(e.exp_dir(id), "plan.json", plan.dump());
+  auto before = e.status(id);
+  REQUIRE(before["tasks"].size() == 3);
+  CHECK(before["tasks"][0]["id"] == 12);
+  CHECK(before["tasks"][0]["state"] == "PENDING");  // nothing ran under the new ids
+  auto again = e.x({"resume", id});
+  CHECK(again.code == 0);
+  auto s = e.status(id);
+  REQUIRE(s["tasks"].size() == 3);
+  CHECK(s["state"] == "succeeded");
+  CHECK(s["tasks"][0]["id"] == 12);
+  CHECK(s["tasks"][1]["id"] == 10);
+  CHECK(s["tasks"][2]["id"] == 11);
+  for (const auto& t : s["tasks"]) CHECK(t["state"] == "SUCCEEDED");
+  CHECK(s["tasks"][1]["stdout"] == e.exp_dir(id) + "/tasks/10/stdout");
+  CHECK(e.x({"logs", id, "10"}).out == "a-2\n");
+  CHECK(e.x({"logs", id, "a/0"}).out == "a-1\n");
+  CHECK(e.x({"logs", id, "b/0"}).out == "b-done\n");
+  CHECK(e.x({"logs", id, "1"}).code == 2);  // no task has id 1 now
+}

@@ -6,6 +6,7 @@
 
 #include "support/support.hpp"
 #include "xrun/plan/expander.hpp"
+#include "xrun/plan/plan_cache.hpp"
 
 using namespace xrun;
 
@@ -199,4 +200,41 @@ TEST_CASE("formatted fields are formatted per task, {creates} and {requires} inc
   VV expected{{}};
   for (int i = 0; i < 40; ++i) expected[0].push_back(fmt::format("cat   {:02d}", i));
   CHECK(tasks("command:\n  cmd: cat {requires:>4}\n  requires: '{i:02d}'\nvariables:\n  i:\n    arange: 40\n") == expected);
+}
+
+TEST_CASE("a stored plan's ids are the tasks' own: any unique numbers, found by Plan::find", "[plan]") {
+  const std::string text =
+      "{\"name\": \"p\", \"stages\": [{\"name\": \"a\", \"on_failure\": \"stop\", \"tasks\": ["
+      "{\"id\": 5, \"index\": 0, \"commands\": [\"echo 1\"], \"variables\": {}},"
+      "{\"id\": 0, \"index\": 1, \"commands\": [\"echo 2\"], \"variables\": {}}]},"
+      "{\"name\": \"b\", \"on_failure\": \"stop\", \"tasks\": [{\"id\": 9, \"index\": 0, \"commands\": [\"x\"], \"variables\": {}}]}]}";
+  for (bool streamed : {true, false}) {
+    auto p = streamed ? plan::Plan::parse(text) : plan::Plan::from_json(nlohmann::ordered_json::parse(text));
+    REQUIRE(p.ok());
+    CHECK(p->id_end() == 10);
+    auto w = p->find(9);
+    REQUIRE(w);
+    CHECK(w->stage == 1);
+    CHECK(w->index == 0);
+    CHECK(w->slot == 2);
+    CHECK(p->find(0)->slot == 1);
+    CHECK_FALSE(p->find(1));
+    CHECK_FALSE(p->find(10));
+    // The cache keeps them.
+    auto d = plan::decode_cache(plan::encode_cache(p.value(), plan::SourceStamp{}), plan::SourceStamp{});
+    REQUIRE(d);
+    CHECK(d->stages[0].tasks[0].id == 5);
+    CHECK(d->find(9)->slot == 2);
+    // Changed after indexing: still found (by a scan).
+    p->stages[0].tasks[0].id = 3;
+    CHECK(p->find(3)->slot == 0);
+    CHECK_FALSE(p->find(5));
+  }
+  std::string twice = text;
+  twice.replace(twice.find("\"id\": 9"), 7, "\"id\": 5");
+  for (bool streamed : {true, false}) {
+    auto p = streamed ? plan::Plan::parse(twice) : plan::Plan::from_json(nlohmann::ordered_json::parse(twice));
+    REQUIRE_FALSE(p.ok());
+    CHECK(p.error().what.find("two tasks 5") != std::string::npos);
+  }
 }

@@ -95,6 +95,30 @@ TEST_CASE("the stage graph: per-task needs pair tasks by the variables both stag
   CHECK(g.blocked(1, {true, false, false}, {false, false, false}).empty());
 }
 
+TEST_CASE("the stage graph names tasks by their ids, which are not their positions", "[plan]") {
+  plan::Plan p;
+  p.stages = {stage("sim", {}), stage("analyse", {{0, true}})};
+  add_tasks(p, 0, {{{"seed", 1}}, {{"seed", 2}}});
+  add_tasks(p, 1, {{{"seed", 2}}, {{"seed", 1}}});
+  // As a reload leaves them: sim's tasks 7 and 2, analyse's 0 and 9.
+  p.stages[0].tasks[0].id = 7;
+  p.stages[0].tasks[1].id = 2;
+  p.stages[1].tasks[0].id = 0;
+  p.stages[1].tasks[1].id = 9;
+  REQUIRE(p.index_ids().ok());
+  auto g = plan::StageGraph::of(p, false);
+  CHECK(g.parents(0)[0].tasks == std::vector<size_t>{2});
+  CHECK(g.parents(9)[0].tasks == std::vector<size_t>{7});
+  CHECK(g.children(7) == std::vector<size_t>{9});
+  CHECK(g.children(2) == std::vector<size_t>{0});
+  CHECK(g.parents(7).empty());
+  CHECK(g.parents(5).empty());  // no task has id 5
+  CHECK(g.one_to_one(1, 0));
+  auto failed = [](size_t id) { return std::string(id == 2 ? "did not succeed" : ""); };
+  CHECK(g.task_blocked(0, failed) == "task sim/1 did not succeed");  // sim's task at index 1
+  CHECK(g.task_blocked(9, failed).empty());
+}
+
 TEST_CASE("the stage graph: per-task with no shared variable waits for every task", "[plan]") {
   plan::Plan p;
   p.stages = {stage("a", {}), stage("b", {{0, true}})};

@@ -21,7 +21,7 @@ plan::Plan two_stage_plan() {
   p.stages[0].tasks.resize(1);
   p.stages[1].name = "sweep";
   p.stages[1].tasks.resize(3);
-  for (size_t i = 0; i < 3; ++i) p.stages[1].tasks[i].index = i;
+  for (size_t i = 0; i < 3; ++i) p.stages[1].tasks[i].index = i, p.stages[1].tasks[i].id = i + 1;
   return p;
 }
 }  // namespace
@@ -227,6 +227,25 @@ TEST_CASE("the tasks folder is listed once: task folders by id, odd entries igno
   CHECK_FALSE(facts[3].control);
   CHECK(facts[3].id == 3);
   CHECK(facts[3].index == 2);
+  // Ids are the tasks' own, not their positions: the folder read is the task's id's.
+  p.stages[1].tasks[0].id = 6;  // (an entry that is not a folder: read as no record)
+  p.stages[1].tasks[1].id = 0;
+  p.stages[0].tasks[0].id = 1;
+  REQUIRE(p.index_ids().ok());
+  facts = exp.facts(p);
+  REQUIRE(facts.size() == 4);
+  CHECK(facts[0].id == 1);
+  CHECK(facts[0].record->state == "SUCCEEDED");
+  CHECK(facts[1].id == 6);
+  CHECK_FALSE(facts[1].record);
+  CHECK(facts[2].id == 0);
+  CHECK(facts[2].stage == 1);
+  CHECK(facts[2].index == 1);
+  CHECK(facts[2].control->state == "SKIPPED");
+  CHECK(store::resolve_task_ref(p, "sweep/1").value() == 0);
+  CHECK(store::resolve_task_ref(p, "6").value() == 6);
+  CHECK_FALSE(store::resolve_task_ref(p, "2").ok());  // within 0..id_end, but no task has it
+  CHECK(store::locate(p, 6) == std::make_pair(size_t{1}, size_t{0}));
 }
 
 TEST_CASE("writers never bring back an experiment folder that was removed", "[store]") {

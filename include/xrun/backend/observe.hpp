@@ -12,7 +12,7 @@
 namespace xrun::backend {
 
 struct Observed {
-  std::vector<store::TaskStatus> tasks;
+  std::vector<store::TaskStatus> tasks;  // in the plan's order (Plan::Where::slot), each with its id
   std::optional<Error> warning;  // the backend could not be asked: states from the store only
 };
 

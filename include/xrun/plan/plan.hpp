@@ -21,7 +21,8 @@ using spec::Value;
 using json = nlohmann::ordered_json;
 
 struct Task {
-  size_t id = 0;     // global task id, 0..N-1 across stages (explicit in plan.json)
+  size_t id = 0;     // the task's id: its folder, index line, cancel record (explicit in plan.json);
+                     // unique in the plan, kept for life, not a position (see Plan::find)
   size_t index = 0;  // within its stage
   std::vector<std::string> commands;
   std::optional<std::string> creates;
@@ -70,12 +71,26 @@ struct Plan {
   // Seeds drawn for `sample:` blocks that gave none: (line of the block, seed).
   std::vector<std::pair<int, uint64_t>> sample_seeds;
   size_t task_count() const;
+  // Where the task with this id is, or nullopt. `slot` is its position across the stages
+  // (stage by stage, in order), which vectors of a plan's tasks are ordered by.
+  struct Where {
+    size_t stage = 0, index = 0, slot = 0;
+  };
+  std::optional<Where> find(size_t id) const;
+  // One more than the largest id (0 without tasks): new tasks take ids from here on.
+  size_t id_end() const;
+  // Makes find() a lookup (after the tasks are set; without it, or after a change, find()
+  // still answers, by scanning). Fails when two tasks have the same id.
+  Result<void> index_ids();
   json to_json() const;
   static Result<Plan> from_json(const json& j);
   // Every `after` names a stage and no stage waits for itself through its dependencies.
   Result<void> check_stages() const;
   // plan.json's text, streamed (no whole document in memory).
   static Result<Plan> parse(const std::string& text);
+
+ private:
+  std::vector<Where> where_;  // by id; slot == SIZE_MAX where no task has the id
 };
 
 }  // namespace xrun::plan

@@ -32,7 +32,8 @@ class StageGraph {
   // because of their own dependencies ("" when it can). Per-task needs are decided per task.
   std::string blocked(size_t stage, const std::vector<bool>& failed, const std::vector<bool>& skipped) const;
 
-  // For a task of a stage with per-task needs: the tasks (global ids) it waits for, by need.
+  // For a task of a stage with per-task needs: the tasks (their ids) it waits for, by need.
+  // Tasks are named by their ids throughout (Task::id), not by their positions.
   // A task waits for the tasks of the other stage whose values agree with its own on every
   // variable both stages use (all of that stage when they share none).
   struct Parents {
@@ -62,9 +63,11 @@ class StageGraph {
   std::vector<std::vector<Need>> needs_;
   std::vector<std::string> names_;
   std::vector<size_t> order_;
-  std::vector<size_t> offsets_;
-  std::vector<std::vector<Parents>> parents_;  // by global task id (empty for most)
-  std::vector<std::vector<size_t>> children_;  // by global task id
+  size_t slot(size_t task) const;  // the task's position across the stages (SIZE_MAX: none)
+  std::vector<size_t> slot_of_;                      // by task id
+  std::vector<std::pair<size_t, size_t>> where_;     // by slot: (stage, index)
+  std::vector<std::vector<Parents>> parents_;  // by slot (empty for most)
+  std::vector<std::vector<size_t>> children_;  // by slot
   std::vector<std::vector<std::vector<std::string>>> shared_;  // [stage][need] variable names
   std::vector<std::vector<bool>> one_to_one_;                  // [stage][need]
 };

@@ -186,10 +186,8 @@ class Store {
 
 // Task reference from the command line: "12" (as status prints it) or "STAGE/INDEX".
 Result<size_t> resolve_task_ref(const plan::Plan& p, const std::string& ref);
-// (stage, index) of a global task id.
+// (stage, index) of the task with this id ((stages, 0) when there is none): Plan::find.
 std::pair<size_t, size_t> locate(const plan::Plan& p, size_t task);
-// Global id of the first task of each stage.
-std::vector<size_t> stage_offsets(const plan::Plan& p);
 // Which of the tasks 0..count-1 have an entry in an experiment's open tasks/ folder (one
 // readdir, instead of a failed lookup per task that never started): an entry named by the
 // task's id written in decimal (no sign, no leading zero), of any type (what it is, is for the

@@ -34,7 +34,7 @@ namespace {
 struct ArrayJob {
   size_t stage = 0;
   size_t chunk = 0;
-  size_t base = 0;              // global task id of array index 0
+  size_t base = 0;              // without a task map: array index i runs task base + i
   std::vector<size_t> indices;  // array indices
   std::vector<size_t> tasks;    // with a task map: the task id of array index i (indices are 0..n-1)
   bool plain = false;           // submitted as a plain job (index 0)
@@ -51,7 +51,8 @@ void fit_to_dialect(std::vector<ArrayJob>& arrays, const Dialect& d) {
   for (auto& a : arrays) {
     bool contiguous = a.indices.back() - a.indices.front() + 1 == a.indices.size();
     if (!d.index_lists() && (!contiguous || a.indices.front() != 0) && a.indices.size() > 1) {
-      for (size_t i : a.indices) a.tasks.push_back(a.base + i);
+      if (a.tasks.empty())
+        for (size_t i : a.indices) a.tasks.push_back(a.base + i);
       for (size_t k = 0; k < a.indices.size(); ++k) a.indices[k] = k;
     }
     if (d.single_as_plain_job() && a.indices.size() == 1) {
@@ -95,21 +96,31 @@ Result<void> check_programs(const Dialect& d) {
 std::vector<ArrayJob> plan_arrays(const plan::Plan& p, const plan::StageGraph& g, const std::set<size_t>& to_run,
                                   size_t max_array, const std::string& dir, const std::string& suffix) {
   std::vector<ArrayJob> arrays;
-  auto offsets = store::stage_offsets(p);
   for (size_t s : g.order()) {
     std::map<size_t, ArrayJob> by_chunk;
     for (size_t i = 0; i < p.stages[s].tasks.size(); ++i) {
-      size_t id = offsets[s] + i;
+      const size_t id = p.stages[s].tasks[i].id;
       if (!to_run.count(id)) continue;
       size_t chunk = i / max_array;
       auto& a = by_chunk[chunk];
       a.stage = s;
       a.chunk = chunk;
-      a.base = offsets[s] + chunk * max_array;
       a.indices.push_back(i - chunk * max_array);
+      a.tasks.push_back(id);
       a.script_path = fmt::format("{}/stage{}-{}.{}", dir, s + 1, chunk, suffix);
     }
-    for (auto& [c, a] : by_chunk) arrays.push_back(std::move(a));
+    for (auto& [c, a] : by_chunk) {
+      // Array index i runs task base + i when the ids allow it (as they do in a plan never
+      // reloaded); else the array carries a map from its indices to the tasks' ids.
+      bool affine = a.tasks.front() >= a.indices.front();
+      const size_t base = affine ? a.tasks.front() - a.indices.front() : 0;
+      for (size_t k = 0; affine && k < a.tasks.size(); ++k) affine = a.tasks[k] == base + a.indices[k];
+      if (affine) {
+        a.base = base;
+        a.tasks.clear();
+      }
+      arrays.push_back(std::move(a));
+    }
   }
   return arrays;
 }

@@ -219,7 +219,6 @@ class Pool {
         set_(s),
         sigs_(sigs),
         graph_(plan::StageGraph::of(p, opts.keep_going)),
-        offsets_(store::stage_offsets(p)),
         resources_(s.resources),
         stage_launchers_(std::move(stage_launchers)),
         progress_(opts.quiet) {
@@ -328,6 +327,12 @@ class Pool {
     return observe_task(backend_, exp_, plan_, meta_, id, cancelled_.count(id) > 0);
   }
   size_t stage_of(size_t id) const { return store::locate(plan_, id).first; }
+  // The id of task i of stage s; the task with this id (it is in the plan).
+  size_t id_at(size_t s, size_t i) const { return plan_.stages[s].tasks[i].id; }
+  const plan::Task& task_of(size_t id) const {
+    auto w = plan_.find(id).value();
+    return plan_.stages[w.stage].tasks[w.index];
+  }
   const Launcher& launcher_for(size_t stage) const {
     return stage < stage_launchers_.size() && stage_launchers_[stage] ? *stage_launchers_[stage] : launcher_;
   }
@@ -336,7 +341,7 @@ class Pool {
   std::vector<size_t> stage_ids(size_t s) const {
     std::vector<size_t> ids;
     for (size_t i = 0; i < plan_.stages[s].tasks.size(); ++i)
-      if (opts_.to_run.count(offsets_[s] + i) && !adopted_ids_.count(offsets_[s] + i)) ids.push_back(offsets_[s] + i);
+      if (opts_.to_run.count(id_at(s, i)) && !adopted_ids_.count(id_at(s, i))) ids.push_back(id_at(s, i));
     return ids;
   }
 
@@ -454,7 +459,7 @@ class Pool {
       // An early stop met before (a resume): the tasks of the stage that already succeeded.
       std::vector<size_t> before;
       for (size_t i = 0; i < plan_.stages[s].tasks.size(); ++i)
-        if (!opts_.to_run.count(offsets_[s] + i)) before.push_back(offsets_[s] + i);
+        if (!opts_.to_run.count(id_at(s, i))) before.push_back(id_at(s, i));
       st.early_stop = run::early_stop_reason(exp_, plan_.stages[s], before);
       for (size_t id : ids) {
         if (open_parents_.count(id)) st.waiting.insert(id);
@@ -561,7 +566,7 @@ class Pool {
       st.phase = StageRun::Phase::Done;
       if (!st.skipped)
         for (size_t i = 0; i < plan_.stages[s].tasks.size(); ++i)
-          if (!run::satisfied(state_of(offsets_[s] + i))) st.did_fail = true;
+          if (!run::satisfied(state_of(id_at(s, i)))) st.did_fail = true;
       spdlog::debug("stage '{}': done{}", plan_.stages[s].name, st.did_fail ? " (not all succeeded)" : "");
     }
     return closed;
@@ -617,7 +622,7 @@ class Pool {
         for (size_t s : graph_.order()) {
           auto& st = stages_[s];
           if (!queueable(s) || st.ready.empty()) continue;
-          const auto& task = plan_.stages[s].tasks[st.ready.front() - offsets_[s]];
+          const auto& task = task_of(st.ready.front());
           if (opts_.skip_existing && (task.creates || task.requires_)) continue;
           pick = st.ready.front();
           st.ready.pop_front();
@@ -652,7 +657,7 @@ class Pool {
       slot.to.reset();
       return false;
     }
-    spdlog::debug("task {}: queued ({}/{}) in slot {}", id, plan_.stages[s].name, id - offsets_[s],
+    spdlog::debug("task {}: queued ({}/{}) in slot {}", id, plan_.stages[s].name, task_of(id).index,
                   &slot - slots_.data() + 1);
     slot.next.push_back({id, s});
     ++stages_[s].running;
@@ -697,7 +702,7 @@ class Pool {
       for (size_t id : stages_[s].ready) {
         if (prepared_.size() >= want) return;
         if (prepared_.count(id) || cancelled_.count(id)) continue;
-        const auto& task = plan_.stages[s].tasks[id - offsets_[s]];
+        const auto& task = task_of(id);
         if (opts_.skip_existing && (task.creates || task.requires_)) return;  // decided at start time
         auto r = run::prepare_task(exp_, plan_, meta_, id, &spares_, &setups_[stage_of(id)], !worker_argv_.empty());
         if (!r) {
@@ -779,7 +784,7 @@ class Pool {
       task_settled(id);
       return false;
     }
-    const auto& task = plan_.stages[s].tasks[id - offsets_[s]];
+    const auto& task = task_of(id);
     if (opts_.resume) {
       // Decided again now: a task that ended under an earlier runner's wrapper since the resume
       // looked is never run again, and one whose wrapper still runs is adopted.
@@ -815,7 +820,7 @@ class Pool {
     slot.stage = s;
     slot.held = resources_.take(plan_.stages[s].resources);
     std::vector<std::string> env = resources_.env(slot.held);
-    spdlog::debug("task {}: start ({}/{}) in slot {}", id, plan_.stages[s].name, id - offsets_[s],
+    spdlog::debug("task {}: start ({}/{}) in slot {}", id, plan_.stages[s].name, task_of(id).index,
                   &slot - slots_.data() + 1);
     if (!worker_argv_.empty()) {
       const std::string line = worker_message(id, *ready, env);
@@ -1337,7 +1342,6 @@ class Pool {
   const Settings& set_;
   const run::SignalBlocker& sigs_;
   plan::StageGraph graph_;
-  std::vector<size_t> offsets_;
   Resources resources_;
   std::vector<std::unique_ptr<Launcher>> stage_launchers_;  // a stage's own (its own options), or null
   run::Progress progress_;
