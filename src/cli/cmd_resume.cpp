@@ -60,6 +60,19 @@ int do_resume(const Context& ctx, ResumeArgs& a) {
               << std::endl;
   a.opts.to_run = rp->to_run;
   const size_t still_active = rp->still_active;
+  if (a.reload) {
+    // The file as it is now, matched to the experiment's tasks by identity (content keys): what
+    // changes is said before anything acts; new tasks run even when every old one succeeded.
+    if (rp->file_gone)
+      return report(make_error(fmt::format("--reload: cannot read {}", file), "the experiment's file was moved or removed"));
+    auto diff = ops::reload_plan(o.value(), statuses);
+    if (!diff) return report(diff.error());
+    if (!a.opts.quiet)
+      std::cerr << fmt::format("xrun: --reload: {} re-read: {}", file, diff->summary()) << std::endl;
+    for (size_t id : diff->retired) a.opts.to_run.erase(id);
+    a.opts.to_run.insert(diff->rerun.begin(), diff->rerun.end());
+    a.opts.to_run.insert(diff->added.begin(), diff->added.end());
+  }
   if (a.opts.to_run.empty() && still_active && a.opts.wait) {
     // Nothing to submit, but the scheduler still has work of it: --wait follows that.
     held.reset();
@@ -79,16 +92,6 @@ int do_resume(const Context& ctx, ResumeArgs& a) {
     }
     return kSuccess;
   }
-  if (a.reload) {  // after the check above: a reload never happens for nothing
-    if (rp->file_gone)
-      return report(make_error(fmt::format("--reload: cannot read {}", file), "the experiment's file was moved or removed"));
-    auto changed = ops::reload_plan(o.value(), statuses);
-    if (!changed) return report(changed.error());
-    if (!a.opts.quiet)
-      std::cerr << fmt::format("xrun: --reload: {} re-read; {} task{} not yet succeeded now run{} a new command",
-                               file, changed.value(), changed.value() == 1 ? "" : "s", changed.value() == 1 ? "s" : "")
-                << std::endl;
-  }
   // The tasks to run again leave the index of finished tasks at once (their new attempts start
   // from files, never from a folded entry).
   if (auto r = o->exp.reopen({a.opts.to_run.begin(), a.opts.to_run.end()}); !r) return report(r.error());
@@ -101,7 +104,7 @@ int do_resume(const Context& ctx, ResumeArgs& a) {
   std::cout << o->exp.id() << std::endl;
   if (!a.opts.quiet)
     std::cerr << fmt::format("xrun: resuming {}: {} of {} task(s) to run", o->exp.id(), a.opts.to_run.size(),
-                             statuses.size())
+                             o->plan.task_count())
               << std::endl;
   auto code = o->backend->launch(o->exp, o->plan, o->meta, a.opts);
   if (!code) {
@@ -123,7 +126,8 @@ void set_resume_command(CLI::App& app, Context& ctx) {
   add_run_options(sub, a->opts);
   add_lock_timeout_option(sub, a->lock_timeout);
   sub->add_flag("--reload", a->reload,
-                "Re-read the experiment file and rerun the tasks that did not succeed with their new commands");
+                "Re-read the experiment file: its tasks are matched to the experiment's by content (what they run); "
+                "new ones run, those that left the file are retired, finished work never runs again");
   sub->callback([&ctx, a] { ctx.action = [&ctx, a] { return do_resume(ctx, *a); }; });
 }
 

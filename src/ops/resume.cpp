@@ -2,11 +2,16 @@
 
 #include <unistd.h>
 
+#include <set>
+
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include "xrun/plan/stage_graph.hpp"
+#include "xrun/plan/task_key.hpp"
 #include "xrun/run/report.hpp"
+#include "xrun/run/task_key.hpp"
 #include "xrun/util/fs.hpp"
 #include "xrun/util/text.hpp"
 
@@ -65,9 +70,30 @@ Result<ResumePlan> plan_resume(const Opened& o, const std::vector<store::TaskSta
   return rp;
 }
 
-Result<size_t> reload_plan(Opened& o, const std::vector<store::TaskStatus>& statuses) {
+namespace {
+// The content keys of a plan's tasks, in its order (one KeyContext per stage).
+std::vector<std::string> plan_keys(const nlohmann::ordered_json& meta, const plan::Plan& p) {
+  std::vector<std::string> keys;
+  keys.reserve(p.task_count());
+  std::vector<std::string> texts;
+  std::vector<std::pair<std::string_view, std::string_view>> vars;
+  for (size_t s = 0; s < p.stages.size(); ++s) {
+    plan::KeyContext ctx(run::key_stage(meta, p, s));
+    for (const auto& t : p.stages[s].tasks) {
+      texts.clear();
+      vars.clear();
+      for (const auto& [name, value] : t.variables) texts.push_back(value.to_json().dump());
+      for (size_t k = 0; k < t.variables.size(); ++k) vars.emplace_back(t.variables[k].first, texts[k]);
+      keys.push_back(ctx.key(t.commands, vars));
+    }
+  }
+  return keys;
+}
+}  // namespace
+
+Result<Reload> diff_reload(const Opened& o, const std::vector<store::TaskStatus>& statuses, const std::string& file) {
   SpecInputs in;
-  in.file = o.meta.value("file", std::string());
+  in.file = file.empty() ? o.meta.value("file", std::string()) : file;
   if (o.meta.contains("set") && o.meta["set"].is_array())
     for (const auto& s : o.meta["set"])
       if (s.is_string()) in.sets.push_back(s.get<std::string>());
@@ -77,44 +103,73 @@ Result<size_t> reload_plan(Opened& o, const std::vector<store::TaskStatus>& stat
   auto fresh = ex->materialize();
   if (!fresh) return fresh.error();
   const auto& old = o.plan;
-  auto differ = [&](const std::string& why) {
-    return make_error(fmt::format("--reload: {} now expands differently: {}", in.file, why),
-                      "tasks are matched by position, so the stages and their task counts must stay the same; run "
-                      "the changed file as a new experiment (`xrun run`)");
-  };
-  if (fresh->stages.size() != old.stages.size())
-    return differ(fmt::format("{} stages instead of {}", fresh->stages.size(), old.stages.size()));
-  for (size_t s = 0; s < old.stages.size(); ++s) {
-    if (fresh->stages[s].name != old.stages[s].name)
-      return differ(fmt::format("stage {} is named '{}' instead of '{}'", s + 1, fresh->stages[s].name, old.stages[s].name));
-    if (fresh->stages[s].tasks.size() != old.stages[s].tasks.size())
-      return differ(fmt::format("stage '{}' has {} tasks instead of {}", old.stages[s].name, fresh->stages[s].tasks.size(),
-                                old.stages[s].tasks.size()));
+  Reload r;
+  r.file = in.file;
+  r.source = ex->spec().source;
+  r.meta = o.meta;
+  r.meta["options"] = ex->spec().sections;
+  // The old tasks, by key: the plan's (their states as read), then those retired before (what
+  // their own records say: no scheduler has them).
+  const auto old_keys = plan_keys(o.meta, old);
+  const bool local = o.backend && o.backend->adopts();
+  std::vector<plan::OldTask> olds;
+  olds.reserve(statuses.size() + old.retired.size());
+  for (const auto& t : statuses) {
+    auto w = old.find(t.id);
+    if (!w) continue;
+    const bool active = t.state == store::State::Running || (!local && !t.backend_state.empty());
+    olds.push_back(plan::OldTask{t.id, old_keys[w->slot], run::satisfied(t), active, false});
   }
-  plan::Plan merged = fresh.value();
+  for (const auto& rt : old.retired) {
+    auto d = store::decide(o.exp.facts_of(rt.task.id));
+    olds.push_back(plan::OldTask{rt.task.id, rt.key, run::satisfied(d.status), false, true});
+  }
+  r.diff = plan::diff_tasks(olds, plan_keys(r.meta, fresh.value()), old.id_end());
+  // The new plan: the file's stages and tasks, each with the id the diff gave it.
+  r.merged = std::move(fresh.value());
+  size_t k = 0;
+  for (auto& st : r.merged.stages)
+    for (auto& t : st.tasks) t.id = r.diff.ids[k++];
+  std::set<size_t> revived(r.diff.revived.begin(), r.diff.revived.end());
+  for (const auto& rt : old.retired)
+    if (!revived.count(rt.task.id)) r.merged.retired.push_back(rt);
+  std::set<size_t> retiring(r.diff.retired.begin(), r.diff.retired.end());
+  for (size_t s = 0; s < old.stages.size(); ++s)
+    for (const auto& t : old.stages[s].tasks)
+      if (retiring.count(t.id)) r.merged.retired.push_back(plan::RetiredTask{old.stages[s].name, old_keys[old.find(t.id)->slot], t});
+  XRUN_TRY(r.merged.index_ids());
   // A `sample:` without a seed draws again: the unfinished tasks get new values (said; give the
   // seed the run drew, kept in plan.json's sample_seeds, to keep them).
-  if (!old.sample_seeds.empty() && !fresh->sample_seeds.empty())
+  if (!old.sample_seeds.empty() && !r.merged.sample_seeds.empty())
     spdlog::warn("--reload: the file's sample has no seed, so it was drawn again (the run drew seed {}; write "
                  "`seed: {}` to keep the same draws)",
                  old.sample_seeds.front().second, old.sample_seeds.front().second);
-  size_t changed = 0;
-  for (const auto& t : statuses) {
-    auto& slot = merged.stages[t.stage].tasks[t.index];
-    if (run::satisfied(t)) slot = old.stages[t.stage].tasks[t.index];  // keeps what it ran
-    else if (slot.commands != old.stages[t.stage].tasks[t.index].commands) ++changed;
+  return r;
+}
+
+Result<plan::PlanDiff> reload_plan(Opened& o, const std::vector<store::TaskStatus>& statuses) {
+  auto r = diff_reload(o, statuses);
+  if (!r) return r.error();
+  if (!r->diff.blocking.empty()) {
+    std::vector<std::string> ids;
+    for (size_t id : r->diff.blocking) ids.push_back(std::to_string(id));
+    return make_error(fmt::format("--reload: {} would retire task{} {}, which {} still queued or running",
+                                  r->file, ids.size() == 1 ? "" : "s", fmt::join(ids, ", "),
+                                  ids.size() == 1 ? "is" : "are"),
+                      fmt::format("cancel {} first (xrun cancel {} {}), then reload", ids.size() == 1 ? "it" : "them",
+                                  o.exp.id(), fmt::join(ids, " ")));
   }
   // The previous file and plan are kept beside the new ones.
   std::string stamp = fmt::format("{:.0f}", util::now_seconds() * 1000);
   XRUN_TRY(util::rename_path(o.exp.path("plan.json"), o.exp.path("plan." + stamp + ".json")));
   if (util::exists(o.exp.path("experiment.yml")))
     XRUN_TRY(util::rename_path(o.exp.path("experiment.yml"), o.exp.path("experiment." + stamp + ".yml")));
-  XRUN_TRY(util::atomic_write(o.exp.path("experiment.yml"), ex->spec().source));
-  XRUN_TRY(util::atomic_write(o.exp.path("plan.json"), merged.to_json().dump() + "\n"));
-  o.meta["options"] = ex->spec().sections;
-  XRUN_TRY(util::atomic_write(o.exp.path("meta.json"), o.meta.dump(2) + "\n"));
-  o.plan = std::move(merged);
-  return changed;
+  XRUN_TRY(util::atomic_write(o.exp.path("experiment.yml"), r->source));
+  XRUN_TRY(util::atomic_write(o.exp.path("plan.json"), r->merged.to_json().dump() + "\n"));
+  XRUN_TRY(util::atomic_write(o.exp.path("meta.json"), r->meta.dump(2) + "\n"));
+  o.meta = std::move(r->meta);
+  o.plan = std::move(r->merged);
+  return std::move(r->diff);
 }
 
 namespace {

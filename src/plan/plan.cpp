@@ -68,13 +68,14 @@ size_t Plan::id_end() const {
   size_t end = 0;
   for (const auto& s : stages)
     for (const auto& t : s.tasks) end = std::max(end, t.id + 1);
+  for (const auto& r : retired) end = std::max(end, r.task.id + 1);
   return end;
 }
 
 Result<void> Plan::index_ids() {
-  const size_t end = id_end();
-  if (end > 4 * task_count() + 1024)  // (ids far beyond the tasks: a damaged plan, or a lookup table too large)
-    return make_error(fmt::format("it numbers its {} tasks up to {}", task_count(), end - 1));
+  const size_t end = id_end(), count = task_count() + retired.size();
+  if (end > 4 * count + 1024)  // (ids far beyond the tasks: a damaged plan, or a lookup table too large)
+    return make_error(fmt::format("it numbers its {} tasks up to {}", count, end - 1));
   std::vector<Where> where(end, Where{SIZE_MAX, 0, SIZE_MAX});
   size_t slot = 0;
   for (size_t s = 0; s < stages.size(); ++s)
@@ -83,6 +84,11 @@ Result<void> Plan::index_ids() {
       if (where[id].slot != SIZE_MAX) return make_error(fmt::format("it numbers two tasks {}", id));
       where[id] = Where{s, i, slot};
     }
+  for (const auto& r : retired) {  // (not found by find(): their slot stays SIZE_MAX, their stage is past the end)
+    if (where[r.task.id].slot != SIZE_MAX || where[r.task.id].stage != SIZE_MAX)
+      return make_error(fmt::format("it numbers two tasks {}", r.task.id));
+    where[r.task.id].stage = stages.size();
+  }
   where_ = std::move(where);
   return {};
 }
@@ -120,7 +126,7 @@ json Plan::to_json() const {
     if (!s.options.empty()) st["options"] = s.options;
     if (!s.resources.empty()) {
       json r = json::object();
-      for (const auto& [name, n] : s.resources) r[name] = n;
+      for (const auto& [resource, n] : s.resources) r[resource] = n;
       st["resources"] = r;
     }
     st["tasks"] = tasks;
@@ -133,6 +139,16 @@ json Plan::to_json() const {
     out["sample_seeds"] = seeds;
   }
   out["stages"] = stages_j;
+  if (!retired.empty()) {
+    json r = json::array();
+    for (const auto& t : retired) {
+      json j{{"stage", t.stage}, {"key", t.key}};
+      const json task = t.task.to_json();
+      for (const auto& [k, v] : task.items()) j[k] = v;
+      r.push_back(std::move(j));
+    }
+    out["retired"] = r;
+  }
   return out;
 }
 
@@ -196,6 +212,13 @@ void check_after(const Plan& p) {
 
 void header_from_json(const json& j, Plan& p) {
   p.name = j.at("name").get<std::string>();
+  if (j.contains("retired"))
+    for (const auto& r : j.at("retired")) {
+      size_t unused = 0;
+      p.retired.push_back(RetiredTask{r.at("stage").get<std::string>(), r.at("key").get<std::string>(),
+                                      task_from_json(r, unused)});
+      if (!r.contains("id")) throw std::runtime_error("a retired task has no id");
+    }
   if (j.contains("sample_seeds"))
     for (const auto& s : j.at("sample_seeds")) p.sample_seeds.emplace_back(s.at("line").get<int>(), s.at("seed").get<uint64_t>());
 }

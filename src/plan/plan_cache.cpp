@@ -17,12 +17,14 @@ namespace xrun::plan {
 //     requires) then those strings, variables (count; name, value))).
 //   value: u8 tag, then nothing (null), u8 (bool), i64 (int), string (big int's digits,
 //     string), u64 bits (float), count and values (list).
-// A task's id is its own (unique, not its position: version 1 had no ids and is not read).
+//   then retired tasks (count; each: stage name, key, task).
+// A task's id is its own (unique, not its position: version 1 had no ids and is not read;
+// version 2 had no retired tasks).
 
 namespace {
 
 constexpr char kMagic[8] = {'X', 'R', 'U', 'N', 'P', 'L', 'A', 'N'};
-constexpr uint32_t kVersion = 2;
+constexpr uint32_t kVersion = 3;
 constexpr uint32_t kByteOrder = 0x01020304;
 constexpr size_t kHeader = 64;
 constexpr size_t kMaxDepth = 256;  // of nested lists (plan.json's own reader allows far less)
@@ -219,6 +221,8 @@ std::string encode_cache(const Plan& p, const SourceStamp& source) {
   for (const auto& [line, seed] : p.sample_seeds) w.put<int64_t>(line), w.put<uint64_t>(seed);
   w.count(p.stages.size());
   for (const auto& s : p.stages) w.stage(s);
+  w.count(p.retired.size());
+  for (const auto& r : p.retired) w.str(r.stage), w.str(r.key), w.task(r.task);
   std::string_view payload(w.out.data() + kHeader, w.out.size() - kHeader);
   Writer h;
   h.out.append(kMagic, sizeof kMagic);
@@ -260,6 +264,12 @@ std::optional<Plan> decode_cache(std::string_view bytes, const SourceStamp& sour
     size_t n = r.count(25);
     p.stages.reserve(n);
     for (size_t k = 0; k < n; ++k) p.stages.push_back(r.stage());
+    p.retired.resize(r.count(17));
+    for (auto& t : p.retired) {
+      t.stage = r.str();
+      t.key = r.str();
+      t.task = r.task();
+    }
     if (!r.done() || !p.check_stages() || !p.index_ids()) return std::nullopt;
     return p;
   } catch (const Malformed&) {

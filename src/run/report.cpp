@@ -9,6 +9,7 @@
 #include <map>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <fmt/ostream.h>
 
 #include "xrun/plan/task_writer.hpp"
@@ -237,6 +238,16 @@ void write_status_json(std::ostream& os, const store::Experiment& exp, const jso
             {"runner", runner},
             {"counts", counts_json(tasks)},
             {"stages", stages}};
+  if (!p.retired.empty()) {  // listed, counted nowhere
+    json retired = json::array();
+    for (const auto& r : p.retired) {
+      json vars = json::object();
+      for (const auto& [name, v] : r.task.variables) vars[name] = v.to_json();
+      retired.push_back(json{{"id", r.task.id}, {"stage", r.stage}, {"key", r.key}, {"commands", r.task.commands},
+                             {"variables", vars}, {"dir", exp.task_dir(r.task.id)}});
+    }
+    head["retired"] = retired;
+  }
   std::string text = head.dump();
   text.pop_back();  // the closing brace: the task list is streamed after it
   os << text << ", \"tasks\": [";
@@ -398,6 +409,13 @@ void print_status(std::ostream& os, const store::Experiment& exp, const json& me
     std::string row = fmt::format("  {:<{}} {:>6}", p.stages[s].name, name_w, p.stages[s].tasks.size());
     for (State c : cols) row += fmt::format(" {:>9}", n[c]);
     fmt::print(os, "{}\n", row);
+  }
+  if (!p.retired.empty()) {  // listed, counted nowhere
+    std::vector<std::string> ids;
+    for (const auto& r : p.retired) ids.push_back(std::to_string(r.task.id));
+    if (ids.size() > 20) ids.resize(20), ids.push_back("...");
+    fmt::print(os, "  retired: {} task{} whose work left the file (kept in the store, never run): {}\n",
+               p.retired.size(), p.retired.size() == 1 ? "" : "s", fmt::join(ids, " "));
   }
   bool filter = !all && only.empty() && tasks.size() > 50;
   fmt::print(os, "\n  {:>5}  {:<{}}  {:<9}  {:>9}  {:>3}  {:>8}  {}\n", "ID", "TASK", name_w + 6, "STATE", "EXIT", "TRY",

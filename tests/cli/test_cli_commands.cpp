@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <map>
 #include <unistd.h>
 
 #include "support/env.hpp"
@@ -152,32 +153,98 @@ TEST_CASE("resume notices a changed file, resume --reload reruns what did not su
   CHECK(plain.code == 1);  // the recorded command still fails
   CHECK(plain.err.find("changed since experiment " + id) != std::string::npos);
   CHECK(plain.err.find("--reload") != std::string::npos);
-  auto reload = e.x({"resume", id, "--reload", "-q"});
+  // Every command changed: each is new work (a new task); the old tasks are retired, kept in the
+  // store with what they did; the two that succeeded are not run again under their old ids.
+  auto reload = e.x({"resume", id, "--reload"});
   CHECK(reload.code == 0);
+  CHECK(reload.err.find("+3 new, 0 to rerun, 3 retired, 0 kept") != std::string::npos);
   auto s = e.status(id);
   CHECK(s["state"] == "succeeded");
-  CHECK(s["tasks"][0]["attempt"] == 1);  // succeeded tasks are kept, not rerun
-  CHECK(s["tasks"][2]["attempt"] == 3);
+  REQUIRE(s["tasks"].size() == 3);
+  CHECK(s["tasks"][2]["id"] == 5);  // new ids, after the largest
   CHECK(s["tasks"][2]["commands"][0] == "echo 2 >> ran.txt; test 2 -lt 3");
-  auto ran = util::split(test::read(e.path("ran.txt")), '\n');  // tasks run in parallel: any order
-  CHECK(std::count(ran.begin(), ran.end(), "0") == 1);
-  CHECK(std::count(ran.begin(), ran.end(), "1") == 1);
-  CHECK(std::count(ran.begin(), ran.end(), "2") == 3);
+  REQUIRE(s["retired"].size() == 3);
+  CHECK(s["retired"][0]["id"] == 0);
+  CHECK(s["counts"]["SUCCEEDED"] == 3);  // retired tasks are counted nowhere
   CHECK(test::read(e.exp_dir(id) + "/experiment.yml").find("-lt 3") != std::string::npos);
+}
 
-  // A file that now expands to other tasks is refused, and nothing changes.
-  e.file("exp.yml", "command: 'echo {i}; exit 1'\nvariables:\n  i: [0, 1, 2, 3]\n");
-  std::string before = test::read(e.exp_dir(id) + "/plan.json");
-  auto nothing = e.x({"resume", id, "--reload"});
-  CHECK(nothing.code == 0);  // nothing to resume: every task succeeded, so nothing is reloaded
-  std::string id2 = first_line(e.x({"run", e.file("two.yml", "command: exit {i}\nvariables:\n  i: [0, 1]\n"), "-q"}).out);
-  e.file("two.yml", "command: exit {i}\nvariables:\n  i: [0, 1, 2]\n");
-  std::string plan2 = test::read(e.exp_dir(id2) + "/plan.json");
-  auto refused = e.x({"resume", id2, "--reload"});
-  CHECK(refused.code == 2);
-  CHECK(refused.err.find("stage 'main' has 3 tasks instead of 2") != std::string::npos);
-  CHECK(test::read(e.exp_dir(id2) + "/plan.json") == plan2);
-  CHECK(test::read(e.exp_dir(id) + "/plan.json") == before);
+namespace {
+// How many times each line was appended to a ledger outside the store.
+std::map<std::string, int> ledger(const std::string& path) {
+  std::map<std::string, int> n;
+  for (const auto& line : util::split(test::read(path), '\n'))
+    if (!line.empty()) ++n[line];
+  return n;
+}
+std::string sweep(const std::string& lrs, const std::string& seeds, const std::string& extra = "") {
+  return extra + "command: 'echo {lr}-{seed} >> ran.txt; test {lr}-{seed} != 0.1-1 -o -e fixed'\n"
+                 "variables:\n  lr: " + lrs + "\n  seed: " + seeds + "\n";
+}
+}  // namespace
+
+TEST_CASE("resume --reload matches tasks by what they run: reorder, extend, shrink, edit, walltime", "[cli][resume]") {
+  Env e;
+  auto f = e.file("exp.yml", sweep("[0.1, 0.01]", "[1, 2]"));
+  std::string id = first_line(e.x({"run", f, "-q"}).out);
+  CHECK(e.status(id)["counts"]["FAILED"] == 1);  // (0.1, 1)
+  // Reordered values: exactly the task that failed runs again, under its id.
+  e.file("exp.yml", sweep("[0.01, 0.1]", "[2, 1]"));
+  e.file("fixed", "");
+  auto r = e.x({"resume", id, "--reload"});
+  CHECK(r.code == 0);
+  CHECK(r.err.find("+0 new, 1 to rerun, 0 retired, 3 kept") != std::string::npos);
+  auto n = ledger(e.path("ran.txt"));
+  CHECK(n == std::map<std::string, int>{{"0.1-1", 2}, {"0.1-2", 1}, {"0.01-1", 1}, {"0.01-2", 1}});
+  auto s = e.status(id);
+  CHECK(s["state"] == "succeeded");
+  CHECK(s["tasks"][3]["variables"]["lr"] == 0.1);  // in the file's new order ...
+  CHECK(s["tasks"][3]["variables"]["seed"] == 1);
+  CHECK(s["tasks"][3]["id"] == 0);  // ... with its id
+  CHECK(s["tasks"][3]["attempt"] == 2);
+  // Added values run, though every old task succeeded.
+  e.file("exp.yml", sweep("[0.01, 0.1]", "[2, 1, 3]"));
+  r = e.x({"resume", id, "--reload"});
+  CHECK(r.code == 0);
+  CHECK(r.err.find("+2 new, 0 to rerun, 0 retired, 4 kept") != std::string::npos);
+  n = ledger(e.path("ran.txt"));
+  CHECK(n["0.1-3"] == 1);
+  CHECK(n["0.01-3"] == 1);
+  CHECK(n["0.01-1"] == 1);
+  s = e.status(id);
+  CHECK(s["counts"]["SUCCEEDED"] == 6);
+  // Fewer values: their tasks are retired (kept, listed, never run, counted nowhere).
+  e.file("exp.yml", sweep("[0.01, 0.1]", "[2, 1]"));
+  r = e.x({"resume", id, "--reload"});
+  CHECK(r.code == 0);
+  CHECK(r.err.find("+0 new, 0 to rerun, 2 retired, 4 kept") != std::string::npos);
+  CHECK(r.err.find("nothing to resume") != std::string::npos);
+  s = e.status(id);
+  CHECK(s["tasks"].size() == 4);
+  CHECK(s["retired"].size() == 2);
+  CHECK(s["counts"]["SUCCEEDED"] == 4);
+  CHECK(s["state"] == "succeeded");
+  CHECK(e.x({"status", id, "--exit-code"}).code == 0);
+  // Back again: the retired tasks return with what they did; nothing runs.
+  e.file("exp.yml", sweep("[0.01, 0.1]", "[2, 1, 3]"));
+  r = e.x({"resume", id, "--reload"});
+  CHECK(r.err.find("+0 new, 0 to rerun, 0 retired, 6 kept, 2 back from retirement") != std::string::npos);
+  // One value edited: its tasks are new work, the old ones retired.
+  e.file("exp.yml", sweep("[0.02, 0.1]", "[2, 1, 3]"));
+  r = e.x({"resume", id, "--reload"});
+  CHECK(r.err.find("+3 new, 0 to rerun, 3 retired, 3 kept") != std::string::npos);
+  n = ledger(e.path("ran.txt"));
+  CHECK(n["0.02-1"] == 1);
+  CHECK(n["0.1-1"] == 2);
+  // Only the walltime changes: nothing runs again.
+  e.file("exp.yml", sweep("[0.02, 0.1]", "[2, 1, 3]", "local:\n  walltime: '00:10:00'\n"));
+  r = e.x({"resume", id, "--reload"});
+  CHECK(r.code == 0);
+  CHECK(r.err.find("+0 new, 0 to rerun, 0 retired, 6 kept") != std::string::npos);
+  CHECK(ledger(e.path("ran.txt")) == n);
+  s = e.status(id);
+  CHECK(s["state"] == "succeeded");
+  CHECK(s["tasks"].size() == 6);
 }
 
 TEST_CASE("verbosity: -v logs what xrun decides and runs, -vv more, without -v nothing", "[cli][run]") {

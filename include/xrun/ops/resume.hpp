@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "xrun/ops/experiment.hpp"
+#include "xrun/plan/diff.hpp"
 
 namespace xrun::ops {
 
@@ -18,10 +19,21 @@ struct ResumePlan {
 // Refuses a task running on another host (the local pool can neither adopt nor stop it).
 Result<ResumePlan> plan_resume(const Opened& o, const std::vector<store::TaskStatus>& statuses);
 
-// --reload: the file as it is now replaces the plan of the tasks that did not succeed (matched
-// by position; the stages and their task counts must stay the same). Returns how many of those
-// now run a different command.
-Result<size_t> reload_plan(Opened& o, const std::vector<store::TaskStatus>& statuses);
+// What the experiment's file as it is now (`file`, else the one the run recorded) would change,
+// by task identity (plan/diff.hpp): the new plan (its tasks with the ids the diff gave them,
+// the tasks it retires kept in `retired`), and meta.json with the file's options.
+struct Reload {
+  plan::PlanDiff diff;
+  plan::Plan merged;
+  nlohmann::ordered_json meta;
+  std::string source;  // the file's text
+  std::string file;
+};
+Result<Reload> diff_reload(const Opened& o, const std::vector<store::TaskStatus>& statuses,
+                           const std::string& file = "");
+// --reload: acts on diff_reload(): refuses to retire a task that is still queued or running;
+// keeps the previous file and plan beside the new ones, writes them, and makes `o` read them.
+Result<plan::PlanDiff> reload_plan(Opened& o, const std::vector<store::TaskStatus>& statuses);
 
 // The cancel requests of the tasks a resume runs again applied to their earlier attempts: kept
 // aside as history (a request naming other tasks too is split: theirs stays in force). Returns

@@ -65,9 +65,19 @@ struct Stage {
 // What a stage waits for when the file does not say: the stage before it.
 std::vector<After> default_after(size_t stage);
 
+// A task a `resume --reload` retired: its key left the file. Kept (its id, its folder and
+// records stay in the store), listed, never run, counted nowhere; a later reload whose file has
+// its key again brings it back with its id and what it did.
+struct RetiredTask {
+  std::string stage;  // the name of its stage when it was retired
+  std::string key;    // its content key then (plan/task_key.hpp)
+  Task task;
+};
+
 struct Plan {
   std::string name;
   std::vector<Stage> stages;
+  std::vector<RetiredTask> retired;  // in plan.json's "retired" (absent when none)
   // Seeds drawn for `sample:` blocks that gave none: (line of the block, seed).
   std::vector<std::pair<int, uint64_t>> sample_seeds;
   size_t task_count() const;
@@ -77,7 +87,8 @@ struct Plan {
     size_t stage = 0, index = 0, slot = 0;
   };
   std::optional<Where> find(size_t id) const;
-  // One more than the largest id (0 without tasks): new tasks take ids from here on.
+  // One more than the largest id, retired tasks' too (0 without tasks): new tasks take ids
+  // from here on.
   size_t id_end() const;
   // Makes find() a lookup (after the tasks are set; without it, or after a change, find()
   // still answers, by scanning). Fails when two tasks have the same id.
