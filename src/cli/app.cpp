@@ -61,6 +61,7 @@ int run_cli(int argc, char** argv) {
   set_cancel_command(app, ctx);
   set_list_command(app, ctx);
   set_resume_command(app, ctx);
+  set_diff_command(app, ctx);
   set_rm_command(app, ctx);
   set_gc_command(app, ctx);
   set_help_command(app, ctx);

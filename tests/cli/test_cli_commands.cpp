@@ -260,3 +260,32 @@ TEST_CASE("verbosity: -v logs what xrun decides and runs, -vv more, without -v n
   auto vv = e.x({"run", f, "-q", "-vv"});
   CHECK(vv.err.find("xrun: trace: task 1: ended with exit code 1") != std::string::npos);
 }
+
+TEST_CASE("diff prints what resume --reload would change, and changes nothing", "[cli][resume][diff]") {
+  Env e;
+  auto f = e.file("exp.yml", sweep("[0.1, 0.01]", "[1, 2]"));
+  std::string id = first_line(e.x({"run", f, "-q"}).out);
+  const std::string plan_before = test::read(e.exp_dir(id) + "/plan.json");
+  // Another file: one value gone, one added, the failed task still there.
+  auto other = e.file("other.yml", sweep("[0.1, 0.5]", "[1, 2]"));
+  auto d = e.x({"diff", id, other});
+  REQUIRE(d.code == 0);
+  CHECK(d.out.find("+2 new, 1 to rerun, 2 retired, 1 kept") != std::string::npos);
+  CHECK(d.out.find("lr=0.5 seed=1") != std::string::npos);
+  CHECK(d.out.find("FAILED") != std::string::npos);
+  auto j = e.x({"diff", id, other, "--json"});
+  REQUIRE(j.code == 0);
+  auto dj = nlohmann::json::parse(j.out);
+  CHECK(dj["counts"]["new"] == 2);
+  CHECK(dj["new"][0]["id"] == 4);
+  CHECK(dj["new"][0]["variables"]["lr"] == 0.5);
+  CHECK(dj["rerun"][0]["id"] == 0);
+  CHECK(dj["rerun"][0]["state"] == "FAILED");
+  CHECK(dj["retired"].size() == 2);
+  CHECK(dj["kept"] == nlohmann::json::array({1}));
+  // The experiment's own file, unchanged: nothing new.
+  auto same = e.x({"diff", id, "--json"});
+  CHECK(nlohmann::json::parse(same.out)["summary"] == "+0 new, 1 to rerun, 0 retired, 3 kept");
+  CHECK(test::read(e.exp_dir(id) + "/plan.json") == plan_before);
+  CHECK(e.x({"diff", id, e.path("missing.yml")}).code == 2);
+}

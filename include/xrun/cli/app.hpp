@@ -34,6 +34,7 @@ void set_logs_command(CLI::App& app, Context& ctx);
 void set_cancel_command(CLI::App& app, Context& ctx);
 void set_list_command(CLI::App& app, Context& ctx);
 void set_resume_command(CLI::App& app, Context& ctx);
+void set_diff_command(CLI::App& app, Context& ctx);
 void set_rm_command(CLI::App& app, Context& ctx);
 void set_gc_command(CLI::App& app, Context& ctx);
 void set_worker_command(CLI::App& app, Context& ctx);
