@@ -1,5 +1,7 @@
 // `xrun resume EXP`: run again, in the same experiment, only the tasks that did not succeed.
 #include <iostream>
+#include <map>
+#include <set>
 #include <memory>
 
 #include <fmt/format.h>
@@ -21,9 +23,12 @@ struct ResumeArgs {
   backend::RunOptions opts;
   bool reload = false;
   double lock_timeout = 120;
+  std::vector<std::string> states;  // --state FAILED,TIMEOUT
 };
 
 int do_resume(const Context& ctx, ResumeArgs& a) {
+  auto only = parse_states(a.states);
+  if (!only) return report(only.error());
   auto o = open_experiment(ctx, a.ref);
   if (!o) return report(o.error());
   // On a scheduler, what to submit is decided under the experiment's lock, from a view of the
@@ -73,6 +78,26 @@ int do_resume(const Context& ctx, ResumeArgs& a) {
     a.opts.to_run.insert(diff->rerun.begin(), diff->rerun.end());
     a.opts.to_run.insert(diff->added.begin(), diff->added.end());
   }
+  // Each task to run, by its state (a new task's is PENDING); --state keeps only those states.
+  // (A task a scheduler still queues is submitted again only to chain it to work that reruns: never
+  // left out.)
+  std::map<size_t, store::State> state_of;
+  std::set<size_t> queued;
+  for (const auto& t : statuses) {
+    state_of[t.id] = t.state;
+    if (!t.backend_state.empty()) queued.insert(t.id);
+  }
+  std::map<store::State, size_t> taken;
+  for (auto it = a.opts.to_run.begin(); it != a.opts.to_run.end();) {
+    auto known = state_of.find(*it);
+    const store::State st = known != state_of.end() ? known->second : store::decide(o->exp.facts_of(*it)).status.state;
+    if (!only->empty() && !only->count(st) && !queued.count(*it)) {
+      it = a.opts.to_run.erase(it);
+      continue;
+    }
+    ++taken[st];
+    ++it;
+  }
   if (a.opts.to_run.empty() && still_active && a.opts.wait) {
     // Nothing to submit, but the scheduler still has work of it: --wait follows that.
     held.reset();
@@ -86,6 +111,10 @@ int do_resume(const Context& ctx, ResumeArgs& a) {
         std::cerr << fmt::format("xrun: nothing to resume: {} task{} of {} {} still queued or running (xrun status {})",
                                  still_active, still_active == 1 ? "" : "s", o->exp.id(), still_active == 1 ? "is" : "are",
                                  o->exp.id())
+                  << std::endl;
+      else if (!only->empty())
+        std::cerr << fmt::format("xrun: nothing to resume: no task of {} is {} and left to run", o->exp.id(),
+                                 fmt::join(a.states, ","))
                   << std::endl;
       else
         std::cerr << "xrun: nothing to resume: every task of " << o->exp.id() << " succeeded" << std::endl;
@@ -102,10 +131,13 @@ int do_resume(const Context& ctx, ResumeArgs& a) {
   a.opts.lock = held;
   spdlog::debug("resume {}: task(s) to run: {}", o->exp.id(), fmt::join(a.opts.to_run, " "));
   std::cout << o->exp.id() << std::endl;
-  if (!a.opts.quiet)
-    std::cerr << fmt::format("xrun: resuming {}: {} of {} task(s) to run", o->exp.id(), a.opts.to_run.size(),
-                             o->plan.task_count())
+  if (!a.opts.quiet) {
+    std::vector<std::string> parts;
+    for (const auto& [st, n] : taken) parts.push_back(fmt::format("{} {}", n, store::to_string(st)));
+    std::cerr << fmt::format("xrun: resuming {}: {} of {} task(s) to run ({})", o->exp.id(), a.opts.to_run.size(),
+                             o->plan.task_count(), fmt::join(parts, ", "))
               << std::endl;
+  }
   auto code = o->backend->launch(o->exp, o->plan, o->meta, a.opts);
   if (!code) {
     // Nothing of this resume runs (a failed submission cancels what it submitted): the cancel
@@ -125,6 +157,10 @@ void set_resume_command(CLI::App& app, Context& ctx) {
   sub->add_option("experiment", a->ref, "Experiment id, unique prefix, or 'latest'")->required();
   add_run_options(sub, a->opts);
   add_lock_timeout_option(sub, a->lock_timeout);
+  sub->add_option("--state", a->states,
+                  "Rerun only tasks in these states (FAILED,TIMEOUT; case-insensitive, repeatable; default: every "
+                  "task that did not succeed)")
+      ->type_name("S,...");
   sub->add_flag("--reload", a->reload,
                 "Re-read the experiment file: its tasks are matched to the experiment's by content (what they run); "
                 "new ones run, those that left the file are retired, finished work never runs again");

@@ -29,27 +29,6 @@ struct StatusArgs {
   double interval = 0;
 };
 
-// --state FAILED,LOST (or repeated): the states to list.
-Result<std::set<store::State>> parse_states(const std::vector<std::string>& args) {
-  std::set<store::State> out;
-  std::vector<std::string> names;
-  for (auto s : store::all_states()) names.push_back(store::to_string(s));
-  for (const auto& arg : args)
-    for (const auto& word : util::split(arg, ',')) {
-      std::string w = util::trim(word);
-      for (auto& ch : w) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-      if (w.empty()) continue;
-      auto st = store::parse_state(w);
-      if (!st) {
-        std::string sg = util::suggest(w, names);
-        return make_error(fmt::format("--state: '{}' is not a task state", word),
-                          sg.empty() ? fmt::format("states: {}", fmt::join(names, ", ")) : fmt::format("did you mean {}?", sg));
-      }
-      out.insert(*st);
-    }
-  return out;
-}
-
 int do_status(const Context& ctx, const StatusArgs& a) {
   auto only = parse_states(a.states);
   if (!only) return report(only.error());

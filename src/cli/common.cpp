@@ -4,12 +4,15 @@
 
 #include <fmt/format.h>
 #include <fmt/ostream.h>
+#include <fmt/ranges.h>
 
+#include <cctype>
 #include <cstdio>
 #include <limits>
 #include <iostream>
 
 #include "xrun/util/fs.hpp"
+#include "xrun/util/text.hpp"
 
 namespace xrun::cli {
 
@@ -100,6 +103,26 @@ Result<void> print_plan_text(plan::Expander& ex, std::ostream& os,
     os << body;
   }
   return {};
+}
+
+Result<std::set<store::State>> parse_states(const std::vector<std::string>& args) {
+  std::set<store::State> out;
+  std::vector<std::string> names;
+  for (auto s : store::all_states()) names.push_back(store::to_string(s));
+  for (const auto& arg : args)
+    for (const auto& word : util::split(arg, ',')) {
+      std::string w = util::trim(word);
+      for (auto& ch : w) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+      if (w.empty()) continue;
+      auto st = store::parse_state(w);
+      if (!st) {
+        std::string sg = util::suggest(w, names);
+        return make_error(fmt::format("--state: '{}' is not a task state", word),
+                          sg.empty() ? fmt::format("states: {}", fmt::join(names, ", ")) : fmt::format("did you mean {}?", sg));
+      }
+      out.insert(*st);
+    }
+  return out;
 }
 
 }  // namespace xrun::cli

@@ -289,3 +289,29 @@ TEST_CASE("diff prints what resume --reload would change, and changes nothing", 
   CHECK(test::read(e.exp_dir(id) + "/plan.json") == plan_before);
   CHECK(e.x({"diff", id, e.path("missing.yml")}).code == 2);
 }
+
+TEST_CASE("resume --state reruns only tasks in those states, and says how many of each it takes", "[cli][resume]") {
+  Env e;
+  // Task 0 succeeds, 1 fails, 2 overruns its walltime (TIMEOUT); each run is counted in ran.txt.
+  auto f = e.file("exp.yml",
+                  "command: 'echo {i} >> ran.txt; test {i} -ne 2 || sleep 30; test {i} -ne 1'\n"
+                  "variables:\n  i: [0, 1, 2]\nlocal:\n  walltime: '0:01'\n  kill_grace: 1\n");
+  std::string id = first_line(e.x({"run", f, "-q"}).out);
+  REQUIRE(e.state(id, 1) == "FAILED");
+  REQUIRE(e.state(id, 2) == "TIMEOUT");
+  auto r = e.x({"resume", id, "--state", "timeout"});
+  CHECK(r.code == 1);  // it overruns again
+  CHECK(r.err.find("1 of 3 task(s) to run (1 TIMEOUT)") != std::string::npos);
+  auto n = ledger(e.path("ran.txt"));
+  CHECK(n == std::map<std::string, int>{{"0", 1}, {"1", 1}, {"2", 2}});
+  auto s = e.status(id);
+  CHECK(s["tasks"][1]["attempt"] == 1);
+  CHECK(s["tasks"][2]["attempt"] == 2);
+  auto none = e.x({"resume", id, "--state", "CANCELLED"});
+  CHECK(none.code == 0);
+  CHECK(none.err.find("nothing to resume") != std::string::npos);
+  CHECK(e.x({"resume", id, "--state", "FAILD"}).code == 2);  // not a state: said, with the nearest one
+  auto all = e.x({"resume", id, "--state", "FAILED,TIMEOUT"});
+  CHECK(all.err.find("2 of 3 task(s) to run (1 FAILED, 1 TIMEOUT)") != std::string::npos);
+  CHECK(ledger(e.path("ran.txt"))["1"] == 2);
+}

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <functional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,8 @@ inline Result<Opened> open_experiment(const Context& ctx, const std::string& ref
 Result<store::RunnerLock> wait_for_submission(const Opened& o, double seconds);
 // `--lock-timeout S` (default in `seconds`), for resume and cancel.
 void add_lock_timeout_option(CLI::App* sub, double& seconds);
+// --state FAILED,LOST (or repeated, case-insensitive): the task states named.
+Result<std::set<store::State>> parse_states(const std::vector<std::string>& args);
 
 // The human-readable numbered task list (plan, run --dry-run).
 // `keep`, when given, decides which tasks are listed (run --dry-run --skip-existing).
