@@ -3,6 +3,8 @@
 // with the reason printed; scripts/test.sh makes a missing cluster fatal in CI.
 #include <catch2/catch.hpp>
 
+#include <map>
+
 #include <signal.h>
 #include <unistd.h>
 #include <sys/stat.h>
@@ -164,6 +166,39 @@ TEST_CASE("resume resubmits only the failed tasks as a sparse array", "[slurm]")
   CHECK(s["state"] == "succeeded");
   CHECK(s["tasks"][0]["attempt"] == 1);
   CHECK(s["tasks"][1]["attempt"] == 2);
+}
+
+TEST_CASE("resume --reload on Slurm matches tasks by identity: reordered and added values", "[slurm]") {
+  require_cluster();
+  Env e;
+  // Each run appends its value to a ledger outside the store; odd values fail until `ok` exists.
+  auto sweep = [&](const std::string& values) {
+    return std::string("command: 'echo {i} >> ") + e.path("ran.txt") + "; test -e " + e.path("ok") +
+           " || test $(( {i} % 2 )) -eq 0'\nvariables:\n  i: " + values + "\n" + kHeader;
+  };
+  auto f = e.file("exp.yml", sweep("[0, 1, 2, 3]"));
+  auto r = e.x({"run", f, "--wait", "--quiet"});
+  REQUIRE(r.code == 1);
+  std::string id = first_line(r.out);
+  e.file("ok", "");
+  e.file("exp.yml", sweep("[3, 2, 1, 0, 4, 5]"));
+  auto res = e.x({"resume", id, "--reload", "--wait"});
+  CHECK(res.code == 0);
+  CHECK(res.err.find("+2 new, 2 to rerun, 0 retired, 2 kept") != std::string::npos);
+  std::map<std::string, int> n;
+  for (const auto& line : util::split(test::read(e.path("ran.txt")), '\n'))
+    if (!line.empty()) ++n[line];
+  CHECK(n == std::map<std::string, int>{{"0", 1}, {"1", 2}, {"2", 1}, {"3", 2}, {"4", 1}, {"5", 1}});
+  auto s = e.status(id);
+  CHECK(s["state"] == "succeeded");
+  REQUIRE(s["tasks"].size() == 6);
+  CHECK(s["tasks"][0]["id"] == 3);  // i=3, first in the file now, under its id
+  CHECK(s["tasks"][0]["attempt"] == 2);
+  CHECK(s["tasks"][4]["id"] == 4);
+  // Its array runs ids that do not follow its indices: the submission maps them.
+  auto sub = nlohmann::json::parse(test::read(e.exp_dir(id) + "/backend/slurm/submission-2.json"));
+  REQUIRE(sub["arrays"].size() == 1);
+  CHECK(sub["arrays"][0]["tasks"] == nlohmann::json::array({3, 1, 4, 5}));
 }
 
 TEST_CASE("resume leaves tasks that Slurm still runs or queues alone", "[slurm]") {
