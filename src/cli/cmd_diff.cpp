@@ -36,7 +36,7 @@ ojson task_json(const plan::Task& t, const std::string& stage) {
 }
 
 int do_diff(const Context& ctx, const DiffArgs& a) {
-  auto o = open_experiment(ctx, a.ref);
+  auto o = open_experiment_by_name(ctx, a.ref);
   if (!o) return report(o.error());
   std::optional<Error> blind;
   auto statuses = o->statuses(&blind);
@@ -113,7 +113,7 @@ void set_diff_command(CLI::App& app, Context& ctx) {
   auto* sub = app.add_subcommand(
       "diff", "Show what `resume --reload` would change (new, rerun, retired and kept tasks, by identity), doing nothing");
   auto a = std::make_shared<DiffArgs>();
-  sub->add_option("experiment", a->ref, "Experiment id, unique prefix, or 'latest'")->required();
+  sub->add_option("experiment", a->ref, "Experiment id, unique prefix, name (its latest run), or 'latest'")->required();
   sub->add_option("file", a->file, "The experiment file to compare (default: the one the experiment was run from)");
   sub->add_flag("--json", a->json, "Print the difference as JSON: the tasks of each kind");
   sub->callback([&ctx, a] { ctx.action = [&ctx, a] { return do_diff(ctx, *a); }; });

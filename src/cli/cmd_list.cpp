@@ -1,5 +1,7 @@
-// `xrun list`: experiments in the store, newest first, with counts per state.
+// `xrun list [NAME]`: experiments in the store, newest first, with counts per state; the table
+// groups the runs of one name (names in the order of their latest run).
 #include <iostream>
+#include <map>
 #include <memory>
 
 #include <fmt/format.h>
@@ -13,10 +15,11 @@ namespace xrun::cli {
 
 namespace {
 
-int do_list(const Context& ctx, bool as_json) {
+int do_list(const Context& ctx, bool as_json, const std::string& name) {
   auto st = store::Store::open(ctx.store);
   nlohmann::ordered_json out = nlohmann::ordered_json::array();
   for (const auto& id : st.list()) {
+    if (!name.empty() && store::name_of_id(id) != name) continue;
     auto damaged = [&](const Error& err) {  // one damaged experiment never hides the others
       out.push_back({{"id", id}, {"name", ""}, {"backend", ""}, {"created", 0.0}, {"tasks", 0}, {"state", "damaged"},
                      {"counts", nlohmann::ordered_json::object()}, {"error", err.what}});
@@ -77,14 +80,28 @@ int do_list(const Context& ctx, bool as_json) {
     std::cerr << "xrun: no experiments in " << st.root() << std::endl;
     return kSuccess;
   }
-  fmt::print("{:<44} {:<8} {:<11} {:>6}  {}\n", "ID", "BACKEND", "STATE", "TASKS", "COUNTS");
+  // Runs of one name together, the names in the order of their latest run, newest first within.
+  std::vector<std::string> names;
+  std::map<std::string, std::vector<const nlohmann::ordered_json*>> runs;
   for (const auto& e : out) {
+    std::string n = store::name_of_id(e["id"].get<std::string>());
+    if (!runs.count(n)) names.push_back(n);
+    runs[n].push_back(&e);
+  }
+  fmt::print("{:<44} {:<8} {:<11} {:>6}  {}\n", "ID", "BACKEND", "STATE", "TASKS", "COUNTS");
+  size_t previous = 0;  // runs in the group before (a blank line sets a group of several apart)
+  for (const auto& n : names) {
+    if (previous > 0 && (previous > 1 || runs[n].size() > 1)) fmt::print("\n");
+    previous = runs[n].size();
+    for (const auto* ep : runs[n]) {
+    const auto& e = *ep;
     std::string c;
     for (auto& [k, v] : e["counts"].items())
       if (v.get<size_t>() > 0) c += fmt::format("{}{} {}", c.empty() ? "" : ", ", v.get<size_t>(), k);
     if (e.contains("error")) c = e["error"].get<std::string>();
     fmt::print("{:<44} {:<8} {:<11} {:>6}  {}\n", e["id"].get<std::string>(), e["backend"].get<std::string>(),
                e["state"].get<std::string>(), e["tasks"].get<size_t>(), c);
+    }
   }
   return kSuccess;
 }
@@ -92,10 +109,12 @@ int do_list(const Context& ctx, bool as_json) {
 }  // namespace
 
 void set_list_command(CLI::App& app, Context& ctx) {
-  auto* sub = app.add_subcommand("list", "List the experiments in the run store, newest first");
+  auto* sub = app.add_subcommand("list", "List the experiments in the run store, newest first, runs of one name together");
   auto as_json = std::make_shared<bool>(false);
-  sub->add_flag("--json", *as_json, "As JSON");
-  sub->callback([&ctx, as_json] { ctx.action = [&ctx, as_json] { return do_list(ctx, *as_json); }; });
+  auto name = std::make_shared<std::string>();
+  sub->add_option("name", *name, "Only the runs of this name (the part of an id before -YYYYMMDD-HHMMSS-xxxx)");
+  sub->add_flag("--json", *as_json, "As JSON (newest first)");
+  sub->callback([&ctx, as_json, name] { ctx.action = [&ctx, as_json, name] { return do_list(ctx, *as_json, *name); }; });
 }
 
 }  // namespace xrun::cli

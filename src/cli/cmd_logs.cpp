@@ -71,7 +71,7 @@ int do_logs(const Context& ctx, LogsArgs a) {
   }
   if (a.ref.empty())
     return report(make_error("an empty experiment reference", "give an experiment id, a unique prefix of one, or 'latest'"));
-  auto o = open_experiment(ctx, a.ref);
+  auto o = open_experiment_by_name(ctx, a.ref);
   if (!o) return report(o.error());
   if (a.failed) return print_failed(o.value(), a.tail);
   if (a.task.empty())
@@ -156,7 +156,7 @@ void set_logs_command(CLI::App& app, Context& ctx) {
   auto a = std::make_shared<LogsArgs>();
   sub->add_option("refs", a->refs,
                   "[EXPERIMENT] TASK: the task number as `xrun status` prints it (or STAGE/INDEX), of the latest "
-                  "experiment unless an id, unique prefix or 'latest' comes first")
+                  "experiment unless an id, unique prefix, name (its latest run) or 'latest' comes first")
       ->expected(0, 2);
   sub->add_flag("--failed", a->failed, "The stderr tail (-n lines, default 20) of every failed task");
   sub->add_flag("-e,--stderr", a->stderr_, "The task's stderr instead of its stdout");

@@ -29,7 +29,7 @@ struct ResumeArgs {
 int do_resume(const Context& ctx, ResumeArgs& a) {
   auto only = parse_states(a.states);
   if (!only) return report(only.error());
-  auto o = open_experiment(ctx, a.ref);
+  auto o = open_experiment_by_name(ctx, a.ref);
   if (!o) return report(o.error());
   // On a scheduler, what to submit is decided under the experiment's lock, from a view of the
   // scheduler read under it, and the lock is kept until the submission is recorded: a second
@@ -154,7 +154,7 @@ int do_resume(const Context& ctx, ResumeArgs& a) {
 void set_resume_command(CLI::App& app, Context& ctx) {
   auto* sub = app.add_subcommand("resume", "Run again the tasks of an experiment that did not succeed (same id)");
   auto a = std::make_shared<ResumeArgs>();
-  sub->add_option("experiment", a->ref, "Experiment id, unique prefix, or 'latest'")->required();
+  sub->add_option("experiment", a->ref, "Experiment id, unique prefix, name (its latest run), or 'latest'")->required();
   add_run_options(sub, a->opts);
   add_lock_timeout_option(sub, a->lock_timeout);
   sub->add_option("--state", a->states,

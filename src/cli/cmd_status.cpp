@@ -32,7 +32,7 @@ struct StatusArgs {
 int do_status(const Context& ctx, const StatusArgs& a) {
   auto only = parse_states(a.states);
   if (!only) return report(only.error());
-  auto o = open_experiment(ctx, a.ref);
+  auto o = open_experiment_by_name(ctx, a.ref);
   if (!o) return report(o.error());
   // --exit-code: 0 when every task succeeded (or was skipped as done), else 1.
   auto result = [&](const std::vector<store::TaskStatus>& st) {
@@ -76,7 +76,7 @@ int do_status(const Context& ctx, const StatusArgs& a) {
 void set_status_command(CLI::App& app, Context& ctx) {
   auto* sub = app.add_subcommand("status", "Show an experiment's state and its tasks (default: the latest)");
   auto a = std::make_shared<StatusArgs>();
-  sub->add_option("experiment", a->ref, "Experiment id, unique prefix, or 'latest'");
+  sub->add_option("experiment", a->ref, "Experiment id, unique prefix, name (its latest run), or 'latest'");
   sub->add_flag("--json", a->json, "The full status document as JSON (stable)");
   sub->add_flag("-w,--watch", a->watch, "Refresh until the experiment ends");
   sub->add_flag("-a,--all", a->all, "Show every task (by default, beyond 50 tasks only those not SUCCEEDED)");

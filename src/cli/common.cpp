@@ -125,4 +125,11 @@ Result<std::set<store::State>> parse_states(const std::vector<std::string>& args
   return out;
 }
 
+Result<Opened> open_experiment_by_name(const Context& ctx, const std::string& ref) {
+  std::string note;
+  auto o = ops::open_experiment(ctx.store, ref, true, &note);
+  if (o && !note.empty()) std::cerr << "xrun: note: " << note << std::endl;
+  return o;
+}
+
 }  // namespace xrun::cli

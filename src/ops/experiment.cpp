@@ -50,10 +50,11 @@ store::TaskStatus Opened::status_of(size_t task) const {
   return backend::observe_task(*backend, exp, plan, meta, task, exp.cancelled().count(task) > 0);
 }
 
-Result<Opened> open_experiment(const std::string& store_root, const std::string& ref) {
+Result<Opened> open_experiment(const std::string& store_root, const std::string& ref, bool by_name,
+                               std::string* note) {
   Opened o;
   o.store = store::Store::open(store_root);
-  auto e = o.store.find(ref);
+  auto e = o.store.find(ref, by_name, note);
   if (!e) return e.error();
   o.exp = e.value();
   auto m = o.exp.meta();

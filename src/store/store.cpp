@@ -850,7 +850,20 @@ std::vector<std::string> Store::list() const {
   return ids;
 }
 
-Result<Experiment> Store::find(const std::string& ref) const {
+std::string name_of_id(const std::string& id) {
+  // <name>-YYYYMMDD-HHMMSS-<4 characters>: 21 characters after the name.
+  constexpr size_t kSuffix = 21;
+  if (id.size() <= kSuffix) return "";
+  const std::string tail = id.substr(id.size() - kSuffix);
+  auto digits = [&](size_t from, size_t n) {
+    return std::all_of(tail.begin() + static_cast<long>(from), tail.begin() + static_cast<long>(from + n),
+                       [](char c) { return c >= '0' && c <= '9'; });
+  };
+  if (tail[0] != '-' || !digits(1, 8) || tail[9] != '-' || !digits(10, 6) || tail[16] != '-') return "";
+  return id.substr(0, id.size() - kSuffix);
+}
+
+Result<Experiment> Store::find(const std::string& ref, bool by_name, std::string* note) const {
   auto ids = list();
   if (ids.empty())
     return make_error(fmt::format("no experiments in the store {}", root_),
@@ -860,11 +873,21 @@ Result<Experiment> Store::find(const std::string& ref) const {
   if (ref == "latest") return Experiment(ids.front(), experiments_dir() + "/" + ids.front());
   if (!valid_id(ref))
     return make_error(fmt::format("'{}' is not an experiment id", ref), "ids look like name-20261122-153012-k3f9");
-  std::vector<std::string> matches;
-  for (const auto& id : ids) {
-    if (id == ref) return Experiment(id, experiments_dir() + "/" + id);
-    if (util::starts_with(id, ref)) matches.push_back(id);
+  if (std::find(ids.begin(), ids.end(), ref) != ids.end()) return Experiment(ref, experiments_dir() + "/" + ref);
+  if (by_name) {  // the latest run of that name (ids are newest first)
+    std::vector<std::string> named;
+    for (const auto& id : ids)
+      if (name_of_id(id) == ref) named.push_back(id);
+    if (!named.empty()) {
+      if (named.size() > 1 && note)
+        *note = fmt::format("'{}' names {} experiments; the latest, {}, is used (give an id for another: xrun list)",
+                            ref, named.size(), named.front());
+      return Experiment(named.front(), experiments_dir() + "/" + named.front());
+    }
   }
+  std::vector<std::string> matches;
+  for (const auto& id : ids)
+    if (util::starts_with(id, ref)) matches.push_back(id);
   if (matches.size() == 1) return Experiment(matches[0], experiments_dir() + "/" + matches[0]);
   if (matches.empty())
     return make_error(fmt::format("no experiment matches '{}'", ref), "list them with `xrun list`");

@@ -129,3 +129,36 @@ TEST_CASE("task ids are the plan's, not positions: status, logs, resume and fold
   CHECK(e.x({"logs", id, "b/0"}).out == "b-done\n");
   CHECK(e.x({"logs", id, "1"}).code == 2);  // no task has id 1 now
 }
+
+TEST_CASE("names: read commands, resume and diff take an experiment's name (its latest run), rm and cancel do not",
+          "[cli][store][names]") {
+  test::Env e;
+  auto f = e.file("exp.yml", "name: sweep\ncommand: echo {x}\nvariables:\n  x: [1, 2]\n");
+  auto g = e.file("other.yml", "name: sweep-b\ncommand: echo b\n");
+  const std::string first = test::first_line(e.x({"run", f, "-q"}).out);
+  const std::string other = test::first_line(e.x({"run", g, "-q"}).out);
+  auto second = e.x({"run", f, "-q"});
+  const std::string latest = test::first_line(second.out);
+  REQUIRE(first != latest);
+  // "sweep" is the name of two runs (and a prefix of sweep-b's id): the latest of that name.
+  auto s = e.x({"status", "sweep", "--json"});
+  REQUIRE(s.code == 0);
+  CHECK(nlohmann::json::parse(s.out)["id"] == latest);
+  CHECK(s.err.find("'sweep' names 2 experiments; the latest, " + latest + ", is used") != std::string::npos);
+  CHECK(e.x({"logs", "sweep", "1"}).out == "2\n");
+  CHECK(nlohmann::json::parse(e.x({"status", "sweep-b", "--json"}).out)["id"] == other);
+  CHECK(e.x({"diff", "sweep"}).code == 0);
+  CHECK(e.x({"resume", "sweep", "-q"}).code == 0);  // nothing to resume, but found
+  // rm and cancel need an id or an unambiguous prefix of one: the name removes nothing.
+  CHECK(e.x({"rm", "sweep"}).code == 2);
+  CHECK(e.x({"cancel", "sweep"}).code == 2);
+  CHECK(util::exists(e.exp_dir(first)));
+  CHECK(util::exists(e.exp_dir(latest)));
+  // list NAME: that name's runs; the table keeps the runs of a name together.
+  auto l = nlohmann::json::parse(e.x({"list", "sweep", "--json"}).out);
+  REQUIRE(l.size() == 2);
+  CHECK(l[0]["id"] == latest);
+  auto table = e.x({"list"}).out;
+  CHECK(table.find(latest) < table.find(first));
+  CHECK(table.find(first) < table.find(other));  // sweep's runs together, though sweep-b ran between them
+}

@@ -344,3 +344,11 @@ TEST_CASE("an attempt that never started is archived without the earlier task's 
   CHECK((!archived || archived->find("SUCCEEDED") == std::string::npos));
   CHECK_FALSE(util::exists(d + "/status"));
 }
+
+TEST_CASE("an experiment id's name part", "[store]") {
+  CHECK(store::name_of_id("sweep-20261122-153012-k3f9") == "sweep");
+  CHECK(store::name_of_id("my-sweep-2-20261122-153012-k3f9") == "my-sweep-2");
+  CHECK(store::name_of_id("sweep-2026112-153012-k3f9x") == "");  // not the shape of an id
+  CHECK(store::name_of_id("-20261122-153012-k3f9") == "");
+  CHECK(store::name_of_id("sweep") == "");
+}

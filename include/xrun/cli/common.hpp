@@ -29,6 +29,9 @@ void print_warnings(const std::string& file, const std::vector<vars::Warning>& w
 inline Result<Opened> open_experiment(const Context& ctx, const std::string& ref) {
   return ops::open_experiment(ctx.store, ref);
 }
+// The same, `ref` also an experiment's name (its latest run, said on stderr when it has several):
+// for status, logs, resume and diff; rm and cancel take ids only, so that a typo acts on nothing.
+Result<Opened> open_experiment_by_name(const Context& ctx, const std::string& ref);
 
 // A Slurm/PBS experiment's lock, for a command that must not act while a submission is under way
 // (resume, cancel): waits up to `seconds` for the process holding it, saying once on stderr that

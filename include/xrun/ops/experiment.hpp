@@ -38,7 +38,10 @@ struct Opened {
   std::vector<store::TaskStatus> statuses(std::optional<Error>* warning = nullptr) const;
   store::TaskStatus status_of(size_t task) const;
 };
-Result<Opened> open_experiment(const std::string& store_root, const std::string& ref);
+// `by_name`: `ref` may be an experiment's name (the latest run of it; `note` says which when the
+// name has several): for commands that only read, resume and diff, never for rm and cancel.
+Result<Opened> open_experiment(const std::string& store_root, const std::string& ref, bool by_name = false,
+                               std::string* note = nullptr);
 
 // Cancel these unfinished tasks: the request is recorded first (so no runner starts them),
 // then the backend stops what runs. Returns the backend's error, if any.

@@ -169,8 +169,10 @@ class Store {
 
   // A new experiment folder with a fresh unique id <name>-YYYYMMDD-HHMMSS-<rand>.
   Result<Experiment> create(const std::string& name) const;
-  // An id, a unique prefix of one, or "latest".
-  Result<Experiment> find(const std::string& ref) const;
+  // An id, a unique prefix of one, or "latest"; with `by_name`, also an experiment's name (the
+  // exact part of its id before -YYYYMMDD-HHMMSS-xxxx), for the latest run of that name, which
+  // `note` names when the name has several runs.
+  Result<Experiment> find(const std::string& ref, bool by_name = false, std::string* note = nullptr) const;
   // Ids, newest first.
   std::vector<std::string> list() const;
   // Delete an experiment: its folder is first renamed to a hidden name (atomic: it leaves the
@@ -184,6 +186,8 @@ class Store {
   std::string root_;
 };
 
+// The name part of an experiment id ("sweep" of "sweep-20261122-153012-k3f9"; "" if it is not one).
+std::string name_of_id(const std::string& id);
 // Task reference from the command line: "12" (as status prints it) or "STAGE/INDEX".
 Result<size_t> resolve_task_ref(const plan::Plan& p, const std::string& ref);
 // (stage, index) of the task with this id ((stages, 0) when there is none): Plan::find.
