@@ -201,6 +201,27 @@ TEST_CASE("resume --reload on Slurm matches tasks by identity: reordered and add
   CHECK(sub["arrays"][0]["tasks"] == nlohmann::json::array({3, 1, 4, 5}));
 }
 
+TEST_CASE("resume --reload refuses to retire a task Slurm still queues or runs, until it is cancelled", "[slurm]") {
+  require_cluster();
+  Env e;
+  auto f = e.file("exp.yml", "command: 'sleep {t}'\nvariables:\n  t: [0, 30, 31]\n"
+                             "slurm:\n  max_parallel: 1\n  poll_interval: 1\n");
+  auto r = e.x({"run", f});
+  REQUIRE(r.code == 0);
+  std::string id = first_line(r.out);
+  REQUIRE(test::eventually([&] { return e.state(id, 1) == "RUNNING"; }, 30));
+  const std::string plan = test::read(e.exp_dir(id) + "/plan.json");
+  e.file("exp.yml", "command: 'sleep {t}'\nvariables:\n  t: [0, 31]\nslurm:\n  max_parallel: 1\n  poll_interval: 1\n");
+  auto refused = e.x({"resume", id, "--reload"});
+  CHECK(refused.code == 2);
+  CHECK(refused.err.find("would retire task 1, which is still queued or running") != std::string::npos);
+  CHECK(refused.err.find("xrun cancel " + id + " 1") != std::string::npos);
+  CHECK(test::read(e.exp_dir(id) + "/plan.json") == plan);  // nothing changed
+  auto d = e.x({"diff", id, "--json"});
+  CHECK(nlohmann::json::parse(d.out)["blocking"] == nlohmann::json::array({1}));
+  CHECK(e.x({"cancel", id}).code == 0);
+}
+
 TEST_CASE("resume leaves tasks that Slurm still runs or queues alone", "[slurm]") {
   require_cluster();
   Env e;
