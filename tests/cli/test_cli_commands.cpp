@@ -315,3 +315,29 @@ TEST_CASE("resume --state reruns only tasks in those states, and says how many o
   CHECK(all.err.find("2 of 3 task(s) to run (1 FAILED, 1 TIMEOUT)") != std::string::npos);
   CHECK(ledger(e.path("ran.txt"))["1"] == 2);
 }
+
+TEST_CASE("resume --reload by identity on an experiment written before task keys existed", "[cli][resume]") {
+  Env e;
+  // tests/fixtures/before-keys: a store written by the xrun before keys (commit 0a6aa9c): a 2x2
+  // sweep whose task (0.1, 1) failed. Its paths are made this test's.
+  const std::string id = "old-20261207-182050-k39f";
+  const std::string dir = e.path("store/experiments/" + id);
+  REQUIRE(util::make_dirs(dir + "/tasks").ok());
+  for (const char* name : {"experiment.yml", "index", "meta.json", "plan.json", "runner.json", "summary.json", "wrapper.sh"})
+    test::write_file(dir, name, test::read(test::source_dir() + "/tests/fixtures/before-keys/" + id + "/" + name));
+  auto meta = nlohmann::json::parse(test::read(dir + "/meta.json"));
+  auto f = e.file("exp.yml", sweep("[0.01, 0.1]", "[2, 1]"));  // reordered
+  meta["file"] = f;
+  meta["workdir"] = e.path("");
+  test::write_file(dir, "meta.json", meta.dump(2));
+  CHECK(e.status(id)["counts"]["FAILED"] == 1);
+  e.file("fixed", "");
+  auto r = e.x({"resume", id, "--reload"});
+  CHECK(r.code == 0);
+  CHECK(r.err.find("+0 new, 1 to rerun, 0 retired, 3 kept") != std::string::npos);
+  CHECK(ledger(e.path("ran.txt")) == std::map<std::string, int>{{"0.1-1", 1}});
+  auto s = e.status(id);
+  CHECK(s["state"] == "succeeded");
+  CHECK(s["tasks"][3]["id"] == 0);
+  CHECK(s["tasks"][3]["attempt"] == 2);
+}
