@@ -9,7 +9,6 @@
 #include <spdlog/spdlog.h>
 
 #include "xrun/plan/stage_graph.hpp"
-#include "xrun/plan/task_key.hpp"
 #include "xrun/run/report.hpp"
 #include "xrun/run/task_key.hpp"
 #include "xrun/util/fs.hpp"
@@ -70,27 +69,6 @@ Result<ResumePlan> plan_resume(const Opened& o, const std::vector<store::TaskSta
   return rp;
 }
 
-namespace {
-// The content keys of a plan's tasks, in its order (one KeyContext per stage).
-std::vector<std::string> plan_keys(const nlohmann::ordered_json& meta, const plan::Plan& p) {
-  std::vector<std::string> keys;
-  keys.reserve(p.task_count());
-  std::vector<std::string> texts;
-  std::vector<std::pair<std::string_view, std::string_view>> vars;
-  for (size_t s = 0; s < p.stages.size(); ++s) {
-    plan::KeyContext ctx(run::key_stage(meta, p, s));
-    for (const auto& t : p.stages[s].tasks) {
-      texts.clear();
-      vars.clear();
-      for (const auto& [name, value] : t.variables) texts.push_back(value.to_json().dump());
-      for (size_t k = 0; k < t.variables.size(); ++k) vars.emplace_back(t.variables[k].first, texts[k]);
-      keys.push_back(ctx.key(t.commands, vars));
-    }
-  }
-  return keys;
-}
-}  // namespace
-
 Result<Reload> diff_reload(const Opened& o, const std::vector<store::TaskStatus>& statuses, const std::string& file) {
   SpecInputs in;
   in.file = file.empty() ? o.meta.value("file", std::string()) : file;
@@ -110,7 +88,7 @@ Result<Reload> diff_reload(const Opened& o, const std::vector<store::TaskStatus>
   r.meta["options"] = ex->spec().sections;
   // The old tasks, by key: the plan's (their states as read), then those retired before (what
   // their own records say: no scheduler has them).
-  const auto old_keys = plan_keys(o.meta, old);
+  const auto old_keys = run::plan_keys(o.meta, old);
   const bool local = o.backend && o.backend->adopts();
   std::vector<plan::OldTask> olds;
   olds.reserve(statuses.size() + old.retired.size());
@@ -124,7 +102,7 @@ Result<Reload> diff_reload(const Opened& o, const std::vector<store::TaskStatus>
     auto d = store::decide(o.exp.facts_of(rt.task.id));
     olds.push_back(plan::OldTask{rt.task.id, rt.key, run::satisfied(d.status), false, true});
   }
-  r.diff = plan::diff_tasks(olds, plan_keys(r.meta, fresh.value()), old.id_end());
+  r.diff = plan::diff_tasks(olds, run::plan_keys(r.meta, fresh.value()), old.id_end());
   // The new plan: the file's stages and tasks, each with the id the diff gave it.
   r.merged = std::move(fresh.value());
   size_t k = 0;

@@ -1,5 +1,9 @@
 #include "xrun/run/task_key.hpp"
 
+#include <string_view>
+#include <utility>
+#include <vector>
+
 #include "xrun/run/report.hpp"
 
 namespace xrun::run {
@@ -25,6 +29,24 @@ plan::KeyInputs key_inputs(const nlohmann::ordered_json& meta, const plan::Plan&
 
 std::string task_key(const nlohmann::ordered_json& meta, const plan::Plan& p, size_t stage, const plan::Task& t) {
   return plan::task_key(key_inputs(meta, p, stage, t));
+}
+
+std::vector<std::string> plan_keys(const nlohmann::ordered_json& meta, const plan::Plan& p) {
+  std::vector<std::string> keys;
+  keys.reserve(p.task_count());
+  std::vector<std::string> texts;
+  std::vector<std::pair<std::string_view, std::string_view>> vars;
+  for (size_t s = 0; s < p.stages.size(); ++s) {
+    plan::KeyContext ctx(key_stage(meta, p, s));
+    for (const auto& t : p.stages[s].tasks) {
+      texts.clear();
+      vars.clear();
+      for (const auto& [name, value] : t.variables) texts.push_back(value.to_json().dump());
+      for (size_t k = 0; k < t.variables.size(); ++k) vars.emplace_back(t.variables[k].first, texts[k]);
+      keys.push_back(ctx.key(t.commands, vars));
+    }
+  }
+  return keys;
 }
 
 }  // namespace xrun::run

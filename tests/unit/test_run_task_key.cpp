@@ -75,3 +75,14 @@ TEST_CASE("run::task_key: the variables as plan.json stores them (1 and 1.0 and 
   CHECK(with(spec::Value::integer(1)) != with(spec::Value::string("1")));
   CHECK(with(spec::Value::integer(1)) != with(spec::Value::floating(1.0)));
 }
+
+TEST_CASE("run::plan_keys: every task's task_key, in the plan's order", "[run][task_key]") {
+  auto p = two_stages();
+  for (const auto& meta : {meta_of("local"), meta_of("docker", json{{"docker", {{"image", "alpine"}, {"setup", "x"}}}})}) {
+    auto keys = run::plan_keys(meta, p);
+    std::vector<std::string> want;
+    for (size_t s = 0; s < p.stages.size(); ++s)
+      for (const auto& t : p.stages[s].tasks) want.push_back(run::task_key(meta, p, s, t));
+    CHECK(keys == want);
+  }
+}

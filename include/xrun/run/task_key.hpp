@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -18,5 +19,7 @@ namespace xrun::run {
 plan::KeyStage key_stage(const nlohmann::ordered_json& meta, const plan::Plan& p, size_t stage);
 plan::KeyInputs key_inputs(const nlohmann::ordered_json& meta, const plan::Plan& p, size_t stage, const plan::Task& t);
 std::string task_key(const nlohmann::ordered_json& meta, const plan::Plan& p, size_t stage, const plan::Task& t);
+// Every task's key, in the plan's order (one plan::KeyContext per stage): what task_key gives each.
+std::vector<std::string> plan_keys(const nlohmann::ordered_json& meta, const plan::Plan& p);
 
 }  // namespace xrun::run
