@@ -85,7 +85,7 @@ _start() {
   # Each task runs in a freshly started shell (its own $$, no job control, none of the
   # wrapper's variables or functions), with nothing open but its stdin, stdout and stderr.
   if [ -n "$_sh_path" ]; then
-    ( trap - TERM INT HUP PIPE
+    ( trap - HUP INT QUIT USR1 USR2 ALRM TERM PIPE
       for _fd in /proc/self/fd/*; do
         _fd=${_fd##*/}
         case $_fd in
@@ -162,17 +162,20 @@ if [ -n "${2:-}" ]; then
 fi
 [ -d "$_dir" ] || { echo "xrun wrapper: no task directory $_dir" >&2; exit 2; }
 env --default-signal=INT true 2>/dev/null && _envdef=1
-# A signal is passed on once to the whole process group (the task and its children): in a
-# container the wrapper is the first process, the only one `docker kill` reaches.
+# A signal the wrapper gets is passed on to the whole process group (the task and its
+# children): in a container the wrapper is the first process, the only one `docker kill`
+# reaches, and Slurm's `--signal=B:SIG` reaches the batch shell (the wrapper) only. The copy the
+# wrapper sends itself with the group's is let through once (_s_SIG), so a signal sent again
+# later (USR1 to checkpoint twice) is passed on again. The list is
+# backend::batch::forwarded_signals().
 _fwd() {
   [ -n "$_child" ] || return 0
-  eval "[ -z \"\${_f_$1:-}\" ]" || return 0
-  eval "_f_$1=1"
+  eval "_skip=\${_s_$1:-}"
+  if [ -n "$_skip" ]; then eval "_s_$1="; return 0; fi
+  eval "_s_$1=1"
   kill -"$1" 0 2>/dev/null
 }
-trap '_fwd TERM' TERM
-trap '_fwd INT' INT
-trap '_fwd HUP' HUP
+for _sig in HUP INT QUIT USR1 USR2 ALRM TERM; do trap "_fwd $_sig" "$_sig"; done
 _start "$_dir"
 [ -n "$_norun" ] && exit "$_rc"
 _finish

@@ -53,6 +53,35 @@ TEST_CASE("an index list squeue abbreviated, or cannot read, still means the job
   CHECK(recs[1].job == "124");
 }
 
+TEST_CASE("the slurm option signal always reaches the batch shell (B:), which passes it on - a signal the wrapper would die of is "
+          "an input error", "[backend][slurm]") {
+  auto sig = [](const char* v) { return batch_signal(v); };
+  CHECK(sig("B:USR1@300")->value == "B:USR1@300");
+  CHECK_FALSE(sig("B:USR1@300")->added);
+  CHECK(sig("USR1@300")->value == "B:USR1@300");
+  CHECK(sig("USR1@300")->added);
+  CHECK(sig("R:SIGUSR2@60")->value == "RB:SIGUSR2@60");
+  CHECK(sig("br:10")->value == "BR:10");
+  CHECK(sig("TERM")->value == "B:TERM");
+  CHECK(sig("12@5")->value == "B:12@5");
+  for (const char* bad : {"B:KILL@60", "STOP", "9@10", "B:USR3", "X:USR1", "BB:USR1", "B:USR1@soon", ":USR1", "B:"}) {
+    INFO(bad);
+    auto r = sig(bad);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().hint.find("USR1") != std::string::npos);
+  }
+  // In the options: the directive as submitted, and a note saying what xrun changed.
+  auto s = slurm_settings({{"signal", "USR1@120"}});
+  REQUIRE(s);
+  CHECK(std::find(s->directives.begin(), s->directives.end(), "--signal=B:USR1@120") != s->directives.end());
+  REQUIRE(s->notes.size() == 1);
+  CHECK(s->notes[0].find("'B:USR1@120'") != std::string::npos);
+  auto as_given = slurm_settings({{"signal", "B:USR1@120"}});
+  REQUIRE(as_given);
+  CHECK(as_given->notes.empty());
+  CHECK_FALSE(slurm_settings({{"signal", "KILL@120"}}));
+}
+
 TEST_CASE("MaxArraySize from scontrol show config", "[backend][slurm]") {
   CHECK(parse_max_array_size("AuthType = auth/munge\nMaxArraySize            = 10\nMaxJobCount = 1\n") == 10);
   CHECK(parse_max_array_size("nothing here") == 1001);

@@ -148,7 +148,7 @@ TEST_CASE("process liveness checks the command line, not just the pid", "[run]")
   CHECK_FALSE(run::process_alive(0, ""));
 }
 
-TEST_CASE("the single-task wrapper passes INT and TERM to the task's whole group, even under dash", "[run]") {
+TEST_CASE("the single-task wrapper passes the signals it gets to the task's whole group, even under dash", "[run]") {
   auto start = [](Fixture& f) {
     REQUIRE(run::prepare_task(f.exp, f.p, f.meta, 0).ok());
     run::Child::Spawn sp;
@@ -171,6 +171,23 @@ TEST_CASE("the single-task wrapper passes INT and TERM to the task's whole group
     CHECK(*st.exit_code == 3);
     CHECK(test::read(f.exp.task_dir(0) + "/stdout") == "got-int\n");
     c.kill_group(SIGKILL);  // the sleep (shells ignore INT in their own background jobs)
+  }
+  SECTION("USR1, USR2, ALRM and QUIT to the wrapper alone (Slurm's --signal=B:SIG) reach the task, every time; "
+          "the wrapper lives on and records the task's own end") {
+    Fixture f(
+        "command: 'n=0; for s in USR1 USR2 ALRM QUIT; do trap \"n=\\$((n+1)); echo $s\" $s; done; echo $$ > child.pid; "
+        "while [ $n -lt 5 ]; do sleep 0.05; done; exit 0'\n");
+    auto c = start(f);
+    std::string seen;
+    for (int sig : {SIGUSR1, SIGUSR2, SIGALRM, SIGQUIT, SIGUSR1}) {
+      seen += std::string(sig == SIGUSR1 ? "USR1" : sig == SIGUSR2 ? "USR2" : sig == SIGALRM ? "ALRM" : "QUIT") + "\n";
+      ::kill(c.pid(), sig);
+      INFO(seen);
+      REQUIRE(test::eventually([&] { return test::read(f.exp.task_dir(0) + "/stdout") == seen; }, 10));
+    }
+    REQUIRE(ended(f));
+    auto st = store::decide(f.exp.facts_of(0)).status;
+    CHECK(st.state == store::State::Succeeded);
   }
   SECTION("TERM to the wrapper alone reaches the task's children") {
     Fixture f("command: 'sleep 20 & echo $! > child.pid; wait'\n");

@@ -176,6 +176,7 @@ Result<std::vector<Settings>> stage_settings(const Dialect& d, const json& meta,
       if (!p.stages[s].options.empty()) e.what = fmt::format("stage '{}': {}", p.stages[s].name, e.what);
       return e;
     }
+    if (notes) notes->insert(notes->end(), st->notes.begin(), st->notes.end());
     out.push_back(st.value());
   }
   return out;

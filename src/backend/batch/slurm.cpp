@@ -1,6 +1,9 @@
 #include "xrun/backend/batch/slurm.hpp"
 
+#include <csignal>
+
 #include <algorithm>
+#include <map>
 #include <string_view>
 
 #include <fmt/format.h>
@@ -51,6 +54,57 @@ bool in(const std::vector<std::string>& v, const std::string& s) { return std::f
 
 }  // namespace
 
+const std::vector<std::string>& forwarded_signals() {
+  static const std::vector<std::string> names = {"HUP", "INT", "QUIT", "USR1", "USR2", "ALRM", "TERM"};
+  return names;
+}
+
+Result<BatchSignal> batch_signal(const std::string& value) {
+  const std::string hint = fmt::format(
+      "write it as [B:]SIGNAL[@SECONDS], e.g. 'B:USR1@300'; the task gets one of {} (xrun's task wrapper passes "
+      "these on to the task's process group)",
+      fmt::join(forwarded_signals(), ", "));
+  BatchSignal out;
+  std::string v = util::trim(value), flags, sig = v, when;
+  if (auto colon = v.find(':'); colon != std::string::npos) {
+    flags = v.substr(0, colon);
+    sig = v.substr(colon + 1);
+    std::transform(flags.begin(), flags.end(), flags.begin(), ::toupper);
+    if (flags.empty() || flags.size() > 2 || flags.find_first_not_of("RB") != std::string::npos ||
+        (flags.size() == 2 && flags[0] == flags[1]))
+      return make_error(fmt::format("slurm option 'signal': '{}' has the flags '{}'; Slurm knows only R and B", v, flags),
+                        hint);
+  }
+  if (auto at = sig.find('@'); at != std::string::npos) {
+    when = sig.substr(at + 1);
+    sig = sig.substr(0, at);
+    if (!all_digits(when) || when.size() > 5)
+      return make_error(fmt::format("slurm option 'signal': '{}' is not a number of seconds in '{}'", when, v), hint);
+  }
+  std::string name = sig;
+  std::transform(name.begin(), name.end(), name.begin(), ::toupper);
+  if (util::starts_with(name, "SIG")) name = name.substr(3);
+  if (all_digits(name)) {
+    static const std::map<int, std::string> by_number = {{SIGHUP, "HUP"},   {SIGINT, "INT"},   {SIGQUIT, "QUIT"},
+                                                         {SIGUSR1, "USR1"}, {SIGUSR2, "USR2"}, {SIGALRM, "ALRM"},
+                                                         {SIGTERM, "TERM"}};
+    auto it = name.size() < 4 ? by_number.find(std::stoi(name)) : by_number.end();
+    name = it == by_number.end() ? "" : it->second;
+  }
+  const auto& ok = forwarded_signals();
+  if (name.empty() || std::find(ok.begin(), ok.end(), name) == ok.end())
+    return make_error(fmt::format("slurm option 'signal': xrun's task wrapper does not pass '{}' on: it would stop the "
+                                  "wrapper, or never reach the task",
+                                  sig),
+                      hint);
+  if (flags.find('B') == std::string::npos) {
+    flags += 'B';
+    out.added = true;
+  }
+  out.value = flags + ":" + sig + (when.empty() ? "" : "@" + when);
+  return out;
+}
+
 Result<Settings> SlurmDialect::settings(const json& opts) const {
   Settings s;
   for (const auto& [key, val] : opts.items()) {
@@ -70,6 +124,16 @@ Result<Settings> SlurmDialect::settings(const json& opts) const {
         if (!d) return d.error();
       }
       s.directives.push_back("--time=" + v);
+    }
+    else if (key == "signal") {
+      auto sig = batch_signal(v);
+      if (!sig) return sig.error();
+      s.directives.push_back("--signal=" + sig->value);
+      if (sig->added)
+        s.notes.push_back(fmt::format("slurm signal '{}' is sent as '{}': xrun runs no job steps, and Slurm sends a "
+                                      "signal without B: to job steps only; xrun's task wrapper passes it on to the "
+                                      "task's process group",
+                                      v, sig->value));
     }
     else if (key == "account") s.directives.push_back("--account=" + v);
     else if (key == "partition") s.directives.push_back("--partition=" + v);

@@ -24,6 +24,7 @@ struct Settings {
   long max_parallel = 0;                // elements of one array running at once; 0 = no limit
   std::string job_name;                 // "" = <experiment>.<stage>
   double poll = 5;                      // seconds between refreshes with --wait
+  std::vector<std::string> notes;       // what xrun changed in the options, said at launch and --dry-run
 };
 
 // A job this launch waits for, and whether it must succeed or only end.

@@ -37,6 +37,19 @@ class SlurmDialect : public Dialect {
   std::string element(const std::string& job, size_t index) const override;
 };
 
+// The value of Slurm's `--signal=[{R|B}:]SIG[@TIME]` as xrun submits it: always with `B:` (xrun
+// runs no job steps, and without `B:` Slurm signals only steps: the task would get nothing); the
+// task wrapper passes the signal on to the task's process group. `added` says `B:` was added. An
+// input error for a signal the wrapper does not pass on (it would stop the wrapper, or never
+// reach the task) or a value Slurm would refuse.
+struct BatchSignal {
+  std::string value;
+  bool added = false;
+};
+Result<BatchSignal> batch_signal(const std::string& value);
+// The signals the task wrapper passes on to the task's process group (run/task_files.cpp).
+const std::vector<std::string>& forwarded_signals();
+
 // Lines of `squeue -h -r -t all -o '%i|%T|%r'`; an index list squeue abbreviated or that cannot
 // be read stands for the whole job (it is still there).
 std::vector<QueueEntry> parse_squeue(const std::string& out);
