@@ -254,9 +254,12 @@ Result<Child> Child::spawn(const Spawn& s) {
     while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
     }
   }
-  if (err != 0)
-    return runtime_error(fmt::format("cannot start '{}': {}", s.argv[0], std::strerror(err)),
-                      "check that the program exists and the system has free process slots");
+  if (err != 0) {
+    Error e = runtime_error(fmt::format("cannot start '{}': {}", s.argv[0], std::strerror(err)),
+                            "check that the program exists and the system has free process slots");
+    e.os_errno = err;
+    return e;
+  }
   Child c;
   c.pid_ = pid;
   return c;

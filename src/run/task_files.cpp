@@ -70,9 +70,10 @@ _start() {
   _rc=
   _child=
   # Both records' room is reserved before the task starts (this also clears an earlier final
-  # record): a store that fills up while the task runs cannot lose its end. Without room the
-  # task is not started (exit 75) and stays PENDING.
-  if ! { _reserve "$_d/status" && _reserve "$_d/started"; } 2>/dev/null; then
+  # record): a store that fills up while the task runs cannot lose its end. Its output files
+  # are made too. Without room (space or inodes) the task is not started (exit 75) and stays
+  # PENDING.
+  if ! { _reserve "$_d/status" && _reserve "$_d/started" && : >"$_d/stdout" && : >"$_d/stderr"; } 2>/dev/null; then
     _rc=75
     _norun=1
     return

@@ -100,6 +100,9 @@ std::string g_said;
 // when the child opens the task's stdout, before it records the start.)
 int g_runner = 1;
 void say(const std::string& line) { g_said += line; }
+
+// An errno that says the store has no room (space, inodes, quota) or cannot be written.
+bool store_full(int err) { return err == ENOSPC || err == EDQUOT || err == EROFS; }
 void flush() {
   (void)util::write_fully(g_runner, g_said);
   g_said.clear();
@@ -202,6 +205,15 @@ class Worker {
         sp.argv = {shell_path_, file};
         sp.env.resize(own);
         c = Child::spawn(sp);
+      }
+      if (!c && store_full(c.error().os_errno)) {
+        // Its output files could not be made (no space or no inode left, a read-only store): the
+        // task did not start. Its reserved records stay blank: it is PENDING, and the runner
+        // stops as on a full disk (its stop message is the reason: there may be no room left
+        // for one of the task's own).
+        settle_signals();
+        say(fmt::format("E 75 {}\n", id));
+        return;
       }
       if (c) {
         child = std::move(c.value());

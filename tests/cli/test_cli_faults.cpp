@@ -406,6 +406,51 @@ TEST_CASE("a store that fills up mid-run: finished tasks keep their end, resume 
   CHECK(ran == std::vector<std::string>{"", "0", "1", "2", "3", "4", "5"});  // each task ran once
 }
 
+TEST_CASE("a store out of inodes: a task whose output cannot be made stays PENDING (never FAILED 126), the run stops "
+          "as on a full disk, resume runs each task once", "[cli][faults]") {
+  // Task 0 takes every inode left but `free`, so that the next task runs out at each step of
+  // its start in turn: its folder, its two records, its stdout, its stderr, the index.
+  for (int free = 0; free <= 6; ++free) {
+    DYNAMIC_SECTION("inodes left after task 0: " << free) {
+      Env e;
+      SmallStore small(e, "16m,nr_inodes=400");
+      const std::string store = small.dir + "/store";
+      const std::string fill = small.dir + "/fill";
+      auto f = e.file("exp.yml",
+                      "command: 'if [ {i} = 0 ]; then mkdir -p " + fill + "; n=0; while touch " + fill +
+                          "/$n 2>/dev/null; do n=$((n+1)); done; k=" + std::to_string(free) +
+                          "; while [ $k -gt 0 ]; do n=$((n-1)); rm " + fill +
+                          "/$n; k=$((k-1)); done; fi; echo {i} >> " + e.path("ran.txt") +
+                          "'\nvariables:\n  i:\n    arange: 4\n");
+      auto r = e.x({"--store", store, "run", f, "-j", "1", "--quiet"});
+      INFO(r.err);
+      CHECK_FALSE(r.timed_out);
+      std::string id = first_line(r.out);
+      REQUIRE_FALSE(id.empty());
+      if (r.code != 0) {
+        CHECK(r.code == 1);
+        CHECK(r.err.find("the run store cannot be written") != std::string::npos);
+      }
+      auto st = e.x({"--store", store, "status", id, "--json"});
+      REQUIRE(st.code == 0);
+      auto s = nlohmann::json::parse(st.out);
+      for (const auto& t : s["tasks"]) {
+        INFO(t.dump());
+        CHECK((t["state"] == "SUCCEEDED" || t["state"] == "PENDING"));
+      }
+      test::run_program({"rm", "-rf", fill}, {});
+      auto again = e.x({"--store", store, "resume", id, "--quiet"});
+      INFO(again.err);
+      CHECK(again.code == 0);
+      for (const auto& t : nlohmann::json::parse(e.x({"--store", store, "status", id, "--json"}).out)["tasks"])
+        CHECK(t["state"] == "SUCCEEDED");
+      auto ran = util::split(test::read(e.path("ran.txt")), '\n');
+      std::sort(ran.begin(), ran.end());
+      CHECK(ran == std::vector<std::string>{"", "0", "1", "2", "3"});  // each task ran once
+    }
+  }
+}
+
 TEST_CASE("Ctrl-C and walltime reach the tasks a resume adopted from a crashed runner", "[cli][faults]") {
   Env e;
   SECTION("SIGINT to the resuming runner cancels the adopted task and kills its group") {

@@ -16,6 +16,7 @@ struct Error {
   std::string what;
   std::string hint;
   int exit_code = 2;  // 2 = bad input; 1 = runtime failure
+  int os_errno = 0;   // the system's errno behind a runtime failure, when it came from one
 
   // "file:line:col: error: what" (+ "\n  hint: ..."), without the program name.
   std::string format() const;
