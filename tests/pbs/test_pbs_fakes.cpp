@@ -111,6 +111,30 @@ TEST_CASE("pbs pro fake: walltime is TIMEOUT", "[pbs]") {
   stop_fake(site);
 }
 
+TEST_CASE("a login shell that is not sh (csh, fish) never runs xrun's scripts: #PBS -S /bin/sh, on both fakes",
+          "[pbs]") {
+  for (std::string flavour : {"pro", "torque"}) {
+    DYNAMIC_SECTION(flavour) {
+      test::Env scratch;
+      auto site = fake_site(scratch, flavour);
+      // A login shell that cannot read sh (as csh cannot read `_now() {`).
+      std::string csh = scratch.file("csh", "#!/bin/sh\necho \"csh: syntax error\" >&2\nexit 1\n");
+      ::chmod(csh.c_str(), 0755);
+      site.env["XRUN_FAKE_PBS_LOGIN_SHELL"] = csh;
+      test::Env e;
+      test::pbs::apply(site, e);
+      auto f = e.file("exp.yml", "command: 'echo ran {x}'\nvariables:\n  x: [1, 2]\n" + site.section);
+      auto r = e.x({"run", f, "--wait", "--quiet"});
+      INFO(r.err);
+      CHECK(r.code == 0);
+      std::string id = test::first_line(r.out);
+      CHECK(e.state(id, 0) == "SUCCEEDED");
+      CHECK(e.state(id, 1) == "SUCCEEDED");
+      stop_fake(site);
+    }
+  }
+}
+
 TEST_CASE("torque fake: 3 stages, a failure skips the next, resume reruns only it", "[pbs]") {
   test::Env scratch;
   auto site = fake_site(scratch, "torque");

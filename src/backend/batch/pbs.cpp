@@ -161,6 +161,9 @@ std::string PbsDialect::header(const Settings& s, const std::string& job_name, c
   out += fmt::format("#PBS -N {}\n", pbs_quote(job_name.substr(0, 230)));
   // The script keeps its own log (below); the scheduler's copies go nowhere.
   out += "#PBS -j oe\n#PBS -o /dev/null\n";
+  // PBS runs a job script with the user's login shell (csh, tcsh, fish ...) unless told: the
+  // script is sh.
+  out += "#PBS -S /bin/sh\n";
   for (const auto& d : s.directives) out += "#PBS " + d + "\n";
   (void)workdir;
   return out;

@@ -341,9 +341,11 @@ fake_mom() { # SEQ IDX
   mkdir -p "$E/tmp"
   echo "$FAKE_HOST" > "$E/nodefile"
 
-  # interpreter: -S, else the script's #! line, else /bin/sh
+  # interpreter: -S, else the user's login shell (XRUN_FAKE_PBS_LOGIN_SHELL, as PBS does: the
+  # script's #! line is then only a comment), else the script's #! line, else /bin/sh
   interp=/bin/sh; iarg=
   if [ -n "$SHELL_PATH" ]; then interp=$SHELL_PATH
+  elif [ -n "${XRUN_FAKE_PBS_LOGIN_SHELL:-}" ]; then interp=$XRUN_FAKE_PBS_LOGIN_SHELL
   else
     IFS= read -r first < "$J/script" || :
     case $first in
