@@ -276,6 +276,11 @@ Decision decide(const TaskFacts& f) {
       take_verdict(*v);
     } else if (!f.blocked.empty()) {
       set(State::Skipped, f.blocked);
+    } else if (f.scheduler->phase == Phase::Gone && f.scheduler->log.empty()) {
+      // Gone with no record and no log of its own: it never started, and the scheduler let go of
+      // it (`scancel` of a pending element, which leaves the queue at once).
+      take_verdict({"CANCELLED", fmt::format("{} job {} left the queue before it started", f.scheduler->name,
+                                             f.scheduler->element)});
     } else {
       take_verdict({"LOST", fmt::format("{} job {} {} without a final task status{}", f.scheduler->name,
                                         f.scheduler->element,

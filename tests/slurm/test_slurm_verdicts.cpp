@@ -3,6 +3,10 @@
 // (SKIPPED), as in test_slurm.cpp.
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
+
+#include <cstdlib>
+
 #include <nlohmann/json.hpp>
 
 #include "support/env.hpp"
@@ -21,6 +25,23 @@ using test::require_cluster;
 std::string first_job(Env& e, const std::string& id) {
   auto runner = nlohmann::json::parse(test::read(e.exp_dir(id) + "/runner.json"));
   return runner["jobs"][0];
+}
+
+// PATH with an squeue that knows no job, as after MinJobAge purged them.
+std::string purged_path(Env& e) {
+  std::string bin = e.path("purged");
+  test::write_file(bin, "squeue", "#!/bin/sh\nexit 0\n");
+  ::chmod((bin + "/squeue").c_str(), 0755);
+  return bin + ":" + std::getenv("PATH");
+}
+
+// The Slurm log of element 0 of the experiment's first job.
+std::string slurm_log(Env& e, const std::string& id) {
+  return test::read(e.exp_dir(id) + "/backend/slurm/logs/" + first_job(e, id) + "_0.out");
+}
+
+bool final_record(Env& e, const std::string& id) {
+  return test::read(e.exp_dir(id) + "/tasks/0/status").find("written=1") != std::string::npos;
 }
 
 }  // namespace
@@ -62,3 +83,63 @@ TEST_CASE("a slurm signal the wrapper would die of is an input error before anyt
   CHECK(e.x({"list", "--json"}).out.find("exp") == std::string::npos);
 }
 
+TEST_CASE("a pending element cancelled with scancel outside xrun leaves the queue: CANCELLED before it started, never "
+          "LOST", "[slurm]") {
+  require_cluster();
+  Env e;
+  // %1 throttle: element 0 runs while elements 1 and 2 wait (JobArrayTaskLimit). (The last
+  // pending element stands for the array's own record: cancelled, it stays listed as CANCELLED.)
+  auto f = e.file("exp.yml", "command: 'sleep 30 # {x}'\nvariables:\n  x: [0, 1, 2]\n"
+                             "slurm:\n  max_parallel: 1\n  poll_interval: 1\n");
+  auto r = e.x({"run", f});
+  REQUIRE(r.code == 0);
+  std::string id = first_line(r.out);
+  std::string job = first_job(e, id);
+  REQUIRE(test::eventually([&] { return e.state(id, 0) == "RUNNING" && e.state(id, 1) == "PENDING"; }, 60));
+  REQUIRE(run::capture({"scancel", job + "_1"}, 30)->code == 0);  // not through xrun
+  // Slurm forgets a pending element cancelled on its own at once: squeue no longer lists it.
+  auto listed = [&] {
+    auto q = run::capture({"squeue", "-h", "-r", "-t", "all", "-j", job, "-o", "%i"}, 30);
+    return q && q->out.find(job + "_1\n") != std::string::npos;
+  };
+  REQUIRE(test::eventually([&] { return !listed(); }, 60));
+  auto s = e.status(id);
+  CHECK(s["tasks"][1]["state"] == "CANCELLED");
+  CHECK(s["tasks"][1]["reason"] == "Slurm job " + job + "_1 left the queue before it started");
+  CHECK(s["tasks"][0]["state"] == "RUNNING");  // its siblings run on, or wait
+  CHECK(s["tasks"][2]["state"] == "PENDING");
+  CHECK(e.x({"cancel", id}).code == 0);
+}
+
+TEST_CASE("a running element cancelled outside xrun and purged before any status looked is CANCELLED, from Slurm's log",
+          "[slurm]") {
+  require_cluster();
+  Env e;
+  auto f = e.file("exp.yml", "command: 'sleep 60 # {x}'\nvariables:\n  x: [1]\nslurm:\n  poll_interval: 1\n");
+  auto r = e.x({"run", f});
+  REQUIRE(r.code == 0);
+  std::string id = first_line(r.out);
+  REQUIRE(test::eventually([&] { return test::read(e.exp_dir(id) + "/tasks/0/started").find("written=1") != std::string::npos; }, 60));
+  REQUIRE(run::capture({"scancel", first_job(e, id)}, 30)->code == 0);  // not through xrun, and nobody looks
+  REQUIRE(test::eventually([&] { return final_record(e, id) && slurm_log(e, id).find("CANCELLED AT") != std::string::npos; }, 60));
+  e.opts.env["PATH"] = purged_path(e);
+  auto s = e.status(id);
+  CHECK(s["tasks"][0]["state"] == "CANCELLED");
+  CHECK(s["tasks"][0]["reason"] == "cancelled in Slurm (outside xrun)");
+  CHECK(s["state"] == "cancelled");
+}
+
+TEST_CASE("a job killed at its time limit and purged before any status looked is TIMEOUT, from Slurm's log", "[slurm]") {
+  require_cluster();
+  Env e;
+  // One minute, Slurm's smallest limit: Slurm ends it within about a minute more.
+  auto f = e.file("exp.yml", "command: 'sleep 300 # {x}'\nvariables:\n  x: [1]\nslurm:\n  poll_interval: 1\n  walltime: 1\n");
+  auto r = e.x({"run", f});
+  REQUIRE(r.code == 0);
+  std::string id = first_line(r.out);
+  REQUIRE(test::eventually([&] { return final_record(e, id) && slurm_log(e, id).find("DUE TO TIME LIMIT") != std::string::npos; }, 240));
+  e.opts.env["PATH"] = purged_path(e);
+  auto s = e.status(id);
+  CHECK(s["tasks"][0]["state"] == "TIMEOUT");
+  CHECK(s["tasks"][0]["reason"] == "Slurm's time limit was reached");
+}

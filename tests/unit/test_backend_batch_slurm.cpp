@@ -82,6 +82,35 @@ TEST_CASE("the slurm option signal always reaches the batch shell (B:), which pa
   CHECK_FALSE(slurm_settings({{"signal", "KILL@120"}}));
 }
 
+TEST_CASE("the Slurm log of a purged job says TIMEOUT or CANCELLED, and an earlier run's lines do not count",
+          "[backend][slurm]") {
+  using EndedAs = store::SchedulerView::EndedAs;
+  auto stamp = [](time_t t) {  // as slurmstepd writes it: the node's local time
+    char buf[32];
+    struct tm tm {};
+    ::localtime_r(&t, &tm);
+    ::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    return std::string(buf);
+  };
+  const time_t t = 1796670000;
+  const std::string timeout = "slurmstepd: error: *** JOB 125 ON vm CANCELLED AT " + stamp(t) + " DUE TO TIME LIMIT ***\n";
+  const std::string cancel = "slurmstepd: error: *** JOB 125 ON vm CANCELLED AT " + stamp(t) + " ***\n";
+  SlurmDialect d;
+  CHECK(d.ended_in_log(timeout, 0) == EndedAs::Timeout);
+  CHECK(d.ended_in_log(timeout, t - 100) == EndedAs::Timeout);
+  CHECK(d.ended_in_log(cancel, t - 100) == EndedAs::Cancelled);
+  CHECK(d.ended_in_log("slurmstepd: error: *** JOB 125 ON vm CANCELLED AT " + stamp(t) + " DUE TO PREEMPTION ***\n", 0) ==
+        EndedAs::Cancelled);
+  CHECK(d.ended_in_log("slurmstepd: error: *** JOB 125 ON vm CANCELLED AT " + stamp(t) + " DUE TO NODE FAILURE ***\n", 0) ==
+        EndedAs::Other);
+  CHECK(d.ended_in_log("", 0) == EndedAs::Other);
+  CHECK(d.ended_in_log("task said: CANCELLED AT noon\n", 0) == EndedAs::Other);  // not slurmstepd's line
+  // A requeued job's log keeps the earlier run's line: older than this run's start, it does not count.
+  CHECK(d.ended_in_log(timeout, t + 30) == EndedAs::Other);
+  // The last line is the one that counts.
+  CHECK(d.ended_in_log(timeout + cancel, 0) == EndedAs::Cancelled);
+}
+
 TEST_CASE("MaxArraySize from scontrol show config", "[backend][slurm]") {
   CHECK(parse_max_array_size("AuthType = auth/munge\nMaxArraySize            = 10\nMaxJobCount = 1\n") == 10);
   CHECK(parse_max_array_size("nothing here") == 1001);

@@ -111,6 +111,22 @@ TEST_CASE("task state: the scheduler's view", "[store][task_state]") {
     CHECK(F().sched(view(P::NeverRuns, "PENDING")).blocked("stage 'a' did not succeed").d().status.reason ==
           "stage 'a' did not succeed");
   }
+  SECTION("a job that left the queue before it started (no record, no scheduler log) is CANCELLED, persisted") {
+    // `scancel JOB_IDX` of a pending element: it vanishes from the queue; it never ran.
+    auto left = F().sched(view(P::Gone)).d();
+    CHECK(left.status.state == State::Cancelled);
+    REQUIRE(left.verdict);
+    CHECK(left.verdict->state == "CANCELLED");
+    CHECK(left.verdict->reason == "Slurm job 7_3 left the queue before it started");
+    // A scheduler log says it did start (its wrapper could not record it): LOST, with the log.
+    auto v = view(P::Gone);
+    v.log = "; Slurm log (x.out): sh: wrapper.sh: not found";
+    auto started = F().sched(v).d();
+    CHECK(started.status.state == State::Lost);
+    CHECK(started.status.reason.find("wrapper.sh: not found") != std::string::npos);
+    // Removed because its dependency failed (kill_invalid_depend), even once purged: SKIPPED.
+    CHECK(F().sched(view(P::Gone)).blocked("stage 'a' did not succeed").state() == State::Skipped);
+  }
   SECTION("a requeued job is PENDING again, not LOST or FAILED") {
     auto r = F().record(rec("FAILED", 143, SIGTERM)).sched(view(P::Queued, "PENDING")).d();
     CHECK(r.status.state == State::Pending);

@@ -587,6 +587,16 @@ Result<void> BatchBackend::observe(const store::Experiment& exp, const plan::Pla
       std::replace(tail.begin(), tail.end(), '\n', ' ');
       if (tail.size() > 300) tail = tail.substr(tail.size() - 300);
       if (!tail.empty()) v.log = fmt::format("; {} log ({}): {}", d_->display(), log, tail);
+      // Gone (purged before anyone looked): the scheduler's own log may still say how it ended.
+      if (v.phase == store::SchedulerView::Phase::Gone) {
+        const auto as = d_->ended_in_log(run::tail_lines(log, 50), f.record ? f.record->start : 0);
+        if (as != store::SchedulerView::EndedAs::Other) {
+          v.phase = store::SchedulerView::Phase::Ended;
+          v.ended_as = as;
+          v.state = as == store::SchedulerView::EndedAs::Timeout ? "TIMEOUT" : "CANCELLED";
+          v.reason = "from its log";
+        }
+      }
     }
     if (v.phase == store::SchedulerView::Phase::NeverRuns && q && q->state == "PENDING") {
       if (q->indices.empty()) never.insert(job);

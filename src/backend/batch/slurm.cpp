@@ -1,6 +1,7 @@
 #include "xrun/backend/batch/slurm.hpp"
 
 #include <csignal>
+#include <ctime>
 
 #include <algorithm>
 #include <map>
@@ -241,6 +242,36 @@ bool SlurmDialect::cancel_error_is_benign(const std::string& err) const {
 }
 
 std::string SlurmDialect::element(const std::string& job, size_t index) const { return fmt::format("{}_{}", job, index); }
+
+store::SchedulerView::EndedAs SlurmDialect::ended_in_log(const std::string& log_text, double since) const {
+  // slurmstepd's words when it ends a running job: "*** JOB 123 ON node CANCELLED AT
+  // 2026-12-07T10:00:00 DUE TO TIME LIMIT ***" (or "... ***" for scancel, "DUE TO PREEMPTION"),
+  // the time in the node's local time. The last such line is the one that counts.
+  using EndedAs = store::SchedulerView::EndedAs;
+  const std::string_view marker = " CANCELLED AT ";
+  size_t at = std::string::npos;
+  for (size_t pos = log_text.find(marker); pos != std::string::npos; pos = log_text.find(marker, pos + 1)) {
+    size_t line = log_text.rfind('\n', pos);
+    line = line == std::string::npos ? 0 : line + 1;
+    if (log_text.find("*** JOB ", line) < pos) at = pos;
+  }
+  if (at == std::string::npos) return EndedAs::Other;
+  size_t eol = log_text.find('\n', at);
+  const std::string rest = log_text.substr(at + marker.size(), eol == std::string::npos ? std::string::npos : eol - at - marker.size());
+  if (since > 0) {
+    struct tm tm {};
+    if (const char* end = ::strptime(rest.c_str(), "%Y-%m-%dT%H:%M:%S", &tm); end) {
+      tm.tm_isdst = -1;
+      const time_t when = ::mktime(&tm);
+      // (Whole seconds: a line of the same second as the start is this run's.)
+      if (when != static_cast<time_t>(-1) && static_cast<double>(when) + 1 < since) return EndedAs::Other;
+    }
+  }
+  if (rest.find("DUE TO TIME LIMIT") != std::string::npos) return EndedAs::Timeout;
+  const auto due = rest.find("DUE TO");
+  if (due == std::string::npos || rest.find("DUE TO PREEMPTION") != std::string::npos) return EndedAs::Cancelled;
+  return EndedAs::Other;  // (node failure, ...: no verdict of its own; the log says it)
+}
 
 std::vector<QueueEntry> parse_squeue(const std::string& out) {
   // Read in place (one line per array element with -r: 100,000 lines for a large sweep); only

@@ -104,6 +104,15 @@ class Dialect {
   virtual bool cancel_error_is_benign(const std::string& err) const = 0;
   // An element's name, e.g. 123_4 (Slurm) or 123[4] (PBS).
   virtual std::string element(const std::string& job, size_t index) const = 0;
+  // How the scheduler's own log of an element says it ended (Slurm: "*** JOB 123 ON node
+  // CANCELLED AT 2026-12-07T10:00:00 DUE TO TIME LIMIT ***"), for a job the scheduler no longer
+  // knows; Other when it says nothing. Lines older than `since` (the task's recorded start, 0 =
+  // any) are an earlier run's (a requeued job's log is appended to) and do not count.
+  virtual store::SchedulerView::EndedAs ended_in_log(const std::string& log_text, double since) const {
+    (void)log_text;
+    (void)since;
+    return store::SchedulerView::EndedAs::Other;
+  }
 };
 
 // The settings every dialect reads the same way (max_parallel/concurrency, poll_interval):

@@ -35,6 +35,7 @@ class SlurmDialect : public Dialect {
   std::vector<std::string> cancel_argv(const std::vector<std::string>& targets) const override;
   bool cancel_error_is_benign(const std::string& err) const override;
   std::string element(const std::string& job, size_t index) const override;
+  store::SchedulerView::EndedAs ended_in_log(const std::string& log_text, double since) const override;
 };
 
 // The value of Slurm's `--signal=[{R|B}:]SIG[@TIME]` as xrun submits it: always with `B:` (xrun
