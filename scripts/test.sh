@@ -5,7 +5,7 @@
 # Installs what it needs from Debian packages (sudo when not root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh parallel
+scripts/deps.sh parallel libfaketime
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DXRUN_BUILD_TESTS=ON >/dev/null
 cmake --build build -j2
 if [ -x scripts/slurm-cluster.sh ]; then

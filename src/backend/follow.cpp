@@ -12,6 +12,7 @@
 #include "xrun/run/report.hpp"
 #include "xrun/util/fs.hpp"
 #include "xrun/util/text.hpp"
+#include "xrun/util/clock.hpp"
 
 namespace xrun::backend {
 
@@ -28,7 +29,7 @@ int follow(Backend& b, const store::Experiment& exp, const plan::Plan& p, const 
            bool quiet) {
   run::SignalBlocker sigs({SIGINT, SIGTERM, SIGHUP});
   run::Progress progress(quiet, 2, std::max(5.0, poll_seconds));
-  const double start = util::now_seconds();
+  const double start = util::monotonic_seconds();
   for (;;) {
     auto seen = observe_tasks(b, exp, p, meta);
     if (seen.warning) progress.note("xrun: warning: " + seen.warning->what, true);
@@ -37,7 +38,7 @@ int follow(Backend& b, const store::Experiment& exp, const plan::Plan& p, const 
     for (const auto& t : st) ++n[t.state];
     if (n[State::Pending] == 0 && n[State::Running] == 0) {
       progress.clear();
-      if (!quiet) run::print_summary(std::cerr, exp, p, st, util::now_seconds() - start);
+      if (!quiet) run::print_summary(std::cerr, exp, p, st, util::monotonic_seconds() - start);
       bool ok = std::all_of(st.begin(), st.end(), [](const store::TaskStatus& t) { return run::satisfied(t); });
       return ok ? 0 : 1;
     }
@@ -54,7 +55,7 @@ int follow(Backend& b, const store::Experiment& exp, const plan::Plan& p, const 
                                 st.size(), n[State::Running],
                                 stages.empty() ? "" : fmt::format(" ({})", fmt::join(stages, ", ")), n[State::Pending],
                                 n[State::Failed] + n[State::Timeout] + n[State::Lost],
-                                util::human_duration(util::now_seconds() - start)));
+                                util::human_duration(util::monotonic_seconds() - start)));
     }
     int sig = sigs.wait(poll_seconds);
     if (sig == SIGHUP) {

@@ -9,6 +9,7 @@
 #include "xrun/backend/observe.hpp"
 #include "xrun/spec/spec.hpp"
 #include "xrun/util/fs.hpp"
+#include "xrun/util/clock.hpp"
 
 namespace xrun::ops {
 
@@ -78,9 +79,9 @@ Result<void> cancel_tasks(const Opened& o, const std::vector<store::TaskStatus>&
 }
 
 bool wait_runner_gone(const store::Experiment& exp, double seconds) {
-  const double until = util::now_seconds() + seconds;
+  const double until = util::monotonic_seconds() + seconds;
   while (exp.runner_alive()) {
-    if (util::now_seconds() >= until) return false;
+    if (util::monotonic_seconds() >= until) return false;
     ::usleep(20000);
   }
   return true;

@@ -20,6 +20,7 @@
 #include <fmt/format.h>
 
 #include "xrun/util/fs.hpp"
+#include "xrun/util/text.hpp"
 
 extern char** environ;
 
@@ -84,8 +85,37 @@ struct SpawnArgs {
   size_t record_after_len = 0;
   char* record = nullptr;      // room for the whole record, filled by the child
   size_t record_len = 0;       // what the child wrote of it
+  const char* record_start_key = nullptr;  // "\npid_start=" (or null: no start time)
+  size_t record_start_key_len = 0;
   int err = 0;       // the child's errno when it could not start the program
 };
+
+// The calling process's start time in clock ticks since boot, as decimal digits into `out`
+// (at most 20): field 22 of /proc/self/stat, counted after the command's closing ')'. System
+// calls only (it runs in the spawned child before exec). 0 digits when it cannot be read.
+size_t own_start_digits(char* out) {
+  char buf[1024];
+  int fd = ::open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) return 0;
+  ssize_t close_paren = -1;
+  for (ssize_t i = 0; i < n; ++i)
+    if (buf[i] == ')') close_paren = i;
+  if (close_paren < 0) return 0;
+  // ") S ppid ...": after the ')', field 3 (state) is the 1st; starttime (22) the 20th.
+  int field = 0;
+  ssize_t i = close_paren + 1;
+  while (i < n) {
+    while (i < n && buf[i] == ' ') ++i;
+    if (++field == 20) break;
+    while (i < n && buf[i] != ' ') ++i;
+  }
+  size_t len = 0;
+  while (i < n && len < 20 && buf[i] >= '0' && buf[i] <= '9') out[len++] = buf[i++];
+  return len;
+}
 
 // The child's start record, written in one pwrite at offset 0: before + its pid + after.
 bool write_start_record(SpawnArgs* a) {
@@ -97,6 +127,16 @@ bool write_start_record(SpawnArgs* a) {
   std::memcpy(out, a->record_before, a->record_before_len);
   out += a->record_before_len;
   while (n > 0) *out++ = digits[--n];
+  if (a->record_start_key) {
+    char start[20];
+    const size_t len = own_start_digits(start);
+    if (len > 0) {
+      std::memcpy(out, a->record_start_key, a->record_start_key_len);
+      out += a->record_start_key_len;
+      std::memcpy(out, start, len);
+      out += len;
+    }
+  }
   std::memcpy(out, a->record_after, a->record_after_len);
   out += a->record_after_len;
   const ssize_t len = out - a->record;
@@ -221,13 +261,17 @@ Result<Child> Child::spawn(const Spawn& s) {
   for (int sig : kChildDefaults) sigaddset(&a.reset, sig);
   std::string record_room;
   if (s.record_fd >= 0) {
-    record_room.resize(s.record_before.size() + s.record_after.size() + 24);
+    record_room.resize(s.record_before.size() + s.record_after.size() + s.record_start_key.size() + 48);
     a.record_fd = s.record_fd;
     a.record_before = s.record_before.data();
     a.record_before_len = s.record_before.size();
     a.record_after = s.record_after.data();
     a.record_after_len = s.record_after.size();
     a.record = record_room.data();
+    if (!s.record_start_key.empty()) {
+      a.record_start_key = s.record_start_key.data();
+      a.record_start_key_len = s.record_start_key.size();
+    }
   }
 
   // The child's stack: this thread's, reused (its pages stay mapped from one task to the next).
@@ -360,6 +404,35 @@ size_t terminal_width(int fd) {
     if (v > 0 && v < 10000) return static_cast<size_t>(v);
   }
   return 80;
+}
+
+std::optional<uint64_t> process_start_ticks(long pid) {
+  if (pid <= 0) return std::nullopt;
+  auto stat = util::try_read_file(fmt::format("/proc/{}/stat", pid));
+  if (!stat) return std::nullopt;
+  auto close_paren = stat->rfind(')');
+  if (close_paren == std::string::npos) return std::nullopt;
+  auto fields = util::split(util::trim(stat->substr(close_paren + 1)), ' ');
+  if (fields.size() < 20 || fields[0] == "Z" || fields[0] == "X") return std::nullopt;  // ended
+  auto v = util::parse_long(fields[19]);
+  if (!v || *v < 0) return std::nullopt;
+  return static_cast<uint64_t>(*v);
+}
+
+double boot_seconds() {
+  struct timespec ts {};
+  ::clock_gettime(CLOCK_BOOTTIME, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+double ticks_to_seconds(uint64_t ticks) {
+  static const long hz = ::sysconf(_SC_CLK_TCK);
+  return static_cast<double>(ticks) / static_cast<double>(hz > 0 ? hz : 100);
+}
+
+const std::string& boot_id() {
+  static const std::string id = util::trim(util::try_read_file("/proc/sys/kernel/random/boot_id").value_or(""));
+  return id;
 }
 
 bool process_alive(long pid, const std::string& needle) {

@@ -6,6 +6,7 @@
 
 #include "xrun/run/process.hpp"
 #include "xrun/util/fs.hpp"
+#include "xrun/util/clock.hpp"
 
 namespace xrun::run {
 
@@ -14,13 +15,13 @@ Progress::Progress(bool quiet, int fd, double plain_every)
 
 bool Progress::due() const {
   if (quiet_) return false;
-  double now = util::now_seconds();
+  double now = util::monotonic_seconds();
   return now - last_ >= (tty_ ? 0.2 : plain_every_);
 }
 
 void Progress::show(const std::string& text) {
   if (quiet_) return;
-  last_ = util::now_seconds();
+  last_ = util::monotonic_seconds();
   std::string line = text;
   if (tty_) {
     // Never wrap: a wrapped line cannot be redrawn in place.

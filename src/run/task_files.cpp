@@ -46,8 +46,9 @@ constexpr const char* kWrapper = R"SH(#!/bin/sh
 # output in TASK_DIR/stdout and TASK_DIR/stderr. Two records are written, each once, into its own
 # room reserved before the task starts, with a single printf ending in `written=1` (readers
 # ignore a record without it; sh cannot rename without running mv):
-#   TASK_DIR/started  state=RUNNING, host, pid (the task's process group), wrapper pid, start, attempt,
-#                     resources
+#   TASK_DIR/started  state=RUNNING, host, pid (the task's process group), pid_start (when that
+#                     process started, ticks since boot: with boot, the boot id, the pid names it
+#                     for good), wrapper pid, start, attempt, resources
 #   TASK_DIR/status   SUCCEEDED or FAILED, exit code (and signal, for codes above 128), times
 task_shell=@SHELL@
 _now() {
@@ -109,7 +110,8 @@ _start() {
   fi
   # The task runs in the wrapper's own process group (no job control).
   _pg=$$
-  _put started state=RUNNING "host=$_host" "pid=$_pg" "wrapper=$$" "start=$_begin" "attempt=$_attempt" "resources="
+  _put started state=RUNNING "host=$_host" "pid=$_pg" "pid_start=$_pst" "wrapper=$$" "wrapper_start=$_pst" \
+    "boot=$_boot" "start=$_begin" "attempt=$_attempt" "resources="
 }
 # Wait for the task and write its final record: sets _rc.
 _finish() {
@@ -149,6 +151,21 @@ if [ -z "$_sh" ]; then
   if command -v bash >/dev/null 2>&1; then _sh=bash; else _sh=sh; fi
 fi
 _sh_path=$(command -v "$_sh" 2>/dev/null) || _sh_path=  # a path, or a name (busybox applets)
+# This process's start (field 22 of /proc/$$/stat, counted after the command's ')') and the boot
+# id: a reader tells this wrapper from a later process given the same pid.
+# (A function: its `set --` leaves the script's arguments alone.)
+_proc_start() {
+  _pst=0
+  [ -r /proc/$$/stat ] || return 0
+  read -r _st < /proc/$$/stat || return 0
+  _st=${_st##*) }
+  set -- $_st
+  [ $# -ge 20 ] && eval "_pst=\${20}"
+  case $_pst in ''|*[!0-9]*) _pst=0 ;; esac
+}
+_proc_start
+_boot=
+[ -r /proc/sys/kernel/random/boot_id ] && read -r _boot < /proc/sys/kernel/random/boot_id
 _dir=${1:?usage: sh wrapper.sh TASK_DIR [SCRIPTS]}
 _given_attempt=
 if [ -n "${2:-}" ]; then

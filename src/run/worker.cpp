@@ -165,6 +165,8 @@ class Worker {
       w.attempt = static_cast<int>(*v);
     w.host = host_;
     w.wrapper = pid_;
+    w.wrapper_start = own_start_;
+    w.boot = boot_id();
     w.resources = env_words;
     w.start = util::now_seconds();
 
@@ -191,6 +193,7 @@ class Worker {
       w.pid = 0;
       sp.record_fd = started.get();
       std::tie(sp.record_before, sp.record_after) = store::started_record_around_pid(w);
+      sp.record_start_key = "\npid_start=";
       for (auto& word : util::split(env_words, ' '))
         if (word.find('=') != std::string::npos) sp.env.push_back(std::move(word));
       const size_t own = sp.env.size();
@@ -272,6 +275,7 @@ class Worker {
  private:
   std::string tasks_, host_, shell_name_, shell_path_;
   pid_t pid_ = ::getpid();
+  uint64_t own_start_ = process_start_ticks(::getpid()).value_or(0);  // with pid_: this worker, for good
   util::Fd devnull_{::open("/dev/null", O_RDONLY | O_CLOEXEC)};  // every task's stdin
   sigset_t empty_mask_ = [] {
     sigset_t s;

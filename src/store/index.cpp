@@ -130,14 +130,17 @@ std::string format_wrapper_record(const WrapperRecord& w) {
 }
 
 std::pair<std::string, std::string> started_record_around_pid(const WrapperRecord& w) {
+  std::string ids;
+  if (w.wrapper_start > 0) ids += fmt::format("\nwrapper_start={}", w.wrapper_start);
+  if (!w.boot.empty()) ids += fmt::format("\nboot={}", w.boot);
   return {fmt::format("state={}\nhost={}\npid=", w.state, w.host),
-          fmt::format("\nwrapper={}\nstart={:.6f}\nattempt={}\nresources={}\nwritten=1\n", w.wrapper, w.start, w.attempt,
-                      w.resources)};
+          fmt::format("\nwrapper={}{}\nstart={:.6f}\nattempt={}\nresources={}\nwritten=1\n", w.wrapper, ids, w.start,
+                      w.attempt, w.resources)};
 }
 
 std::string format_started_record(const WrapperRecord& w) {
   auto [before, after] = started_record_around_pid(w);
-  return fmt::format("{}{}{}", before, w.pid, after);
+  return fmt::format("{}{}{}{}", before, w.pid, w.pid_start > 0 ? fmt::format("\npid_start={}", w.pid_start) : "", after);
 }
 
 std::string TaskIndex::format_entry(const IndexEntry& e) {

@@ -97,6 +97,9 @@ std::optional<WrapperRecord> parse_wrapper_record(const std::string& text) {
   w.pid = parse_long(kv["pid"]).value_or(0);
   w.wrapper = parse_long(kv["wrapper"]).value_or(w.pid);
   w.attempt = static_cast<int>(parse_long(kv["attempt"]).value_or(1));
+  if (auto v = parse_long(kv["pid_start"]); v && *v > 0) w.pid_start = static_cast<uint64_t>(*v);
+  if (auto v = parse_long(kv["wrapper_start"]); v && *v > 0) w.wrapper_start = static_cast<uint64_t>(*v);
+  w.boot = kv["boot"];
   w.resources = kv["resources"];
   return w;
 }

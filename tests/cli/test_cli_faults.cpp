@@ -2,10 +2,12 @@
 #include <catch2/catch.hpp>
 
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <vector>
@@ -13,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "support/env.hpp"
+#include "xrun/run/process.hpp"
 #include "xrun/util/fs.hpp"
 #include "xrun/util/text.hpp"
 
@@ -449,6 +452,107 @@ TEST_CASE("a store out of inodes: a task whose output cannot be made stays PENDI
       CHECK(ran == std::vector<std::string>{"", "0", "1", "2", "3"});  // each task ran once
     }
   }
+}
+
+TEST_CASE("pid reuse after a crash: a process given the task's pid whose command line names the experiment is not the "
+          "task - LOST, and resume does not hang", "[cli][faults]") {
+  Env e;
+  const std::string marker = e.path("marker");
+  auto f = e.file("exp.yml", "command: 'test -e " + marker + " || sleep 300'\n");
+  auto b = e.bg({"run", f, "--quiet"});
+  std::string id = wait_for_id(b);
+  REQUIRE(test::eventually([&] { return e.state(id, 0) == "RUNNING"; }));
+  auto [group, wrapper] = e.started_pids(id, 0);
+  // The machine's crash: the runner, its worker and the task all gone at once.
+  ::kill(b.pid, SIGKILL);
+  b.wait();
+  ::kill(static_cast<pid_t>(wrapper), SIGKILL);
+  ::kill(static_cast<pid_t>(-group), SIGKILL);
+  auto freed = [](long pid) {
+    while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+    }
+    return !util::exists("/proc/" + std::to_string(pid));
+  };
+  REQUIRE(test::eventually([&] { return freed(wrapper) && freed(group); }, 10));
+  // The worker's pid given to a `tail -f` of the task's log (its command line names the
+  // experiment's folder): the kernel hands out last_pid + 1.
+  const std::string log = e.exp_dir(id) + "/tasks/0/stdout";
+  std::optional<run::Child> impostor;
+  for (int attempt = 0; attempt < 200 && !impostor; ++attempt) {
+    std::ofstream last("/proc/sys/kernel/ns_last_pid");
+    if (!(last << (wrapper - 1) << std::flush)) break;
+    last.close();
+    run::Child::Spawn sp;
+    sp.argv = {"tail", "-f", log};
+    auto c = run::Child::spawn(sp);
+    REQUIRE(c);
+    if (c->pid() == wrapper) impostor = std::move(c.value());
+  }
+  if (!impostor) {
+    std::cout << "SKIPPED: cannot have the kernel reuse a pid here (needs root and /proc/sys/kernel/ns_last_pid)"
+              << std::endl;
+    xrun::test::skip_exit();
+  }
+  auto s = e.status(id);
+  CHECK(s["tasks"][0]["state"] == "LOST");
+  std::ofstream(marker) << "";
+  auto r = e.x({"resume", id, "--quiet"});
+  CHECK_FALSE(r.timed_out);
+  CHECK(r.code == 0);
+  CHECK(e.state(id, 0) == "SUCCEEDED");
+  impostor->kill_group(SIGKILL);
+}
+
+namespace {
+// The wall clock of xrun and its tasks stepped at will (libfaketime, Debian's package of it):
+// step("+1h") sets it an hour ahead from then on. The monotonic clock is left alone.
+struct SteppedWallClock {
+  std::string file;
+  explicit SteppedWallClock(Env& e) : file(e.path("faketime")) {
+    const std::string lib = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+    if (!util::exists(lib)) {
+      std::cout << "SKIPPED: libfaketime is not installed (apt-get install libfaketime)" << std::endl;
+      xrun::test::skip_exit();
+    }
+    step("+0");
+    e.opts.env["LD_PRELOAD"] = lib;
+    e.opts.env["FAKETIME_TIMESTAMP_FILE"] = file;
+    e.opts.env["FAKETIME_NO_CACHE"] = "1";
+    e.opts.env["FAKETIME_DONT_FAKE_MONOTONIC"] = "1";
+  }
+  void step(const std::string& offset) const { std::ofstream(file) << offset << "\n"; }
+};
+}  // namespace
+
+TEST_CASE("the wall clock stepped an hour ahead while a task runs: no TIMEOUT, the walltime counts real time",
+          "[cli][faults]") {
+  Env e;
+  SteppedWallClock wall(e);
+  auto f = e.file("exp.yml", "command: 'touch " + e.path("started") + "; sleep 2; echo ok'\nlocal:\n  walltime: '0:30'\n");
+  auto b = e.bg({"run", f, "--quiet"});
+  std::string id = wait_for_id(b);
+  REQUIRE(test::eventually([&] { return util::exists(e.path("started")); }));
+  wall.step("+1h");
+  CHECK(b.wait(30) == 0);
+  CHECK(e.state(id, 0) == "SUCCEEDED");
+}
+
+TEST_CASE("the wall clock stepped an hour back: Ctrl-C's kill grace is still its seconds", "[cli][faults]") {
+  Env e;
+  SteppedWallClock wall(e);
+  // The task and its sleep ignore SIGTERM: only the SIGKILL after the grace ends them.
+  auto f = e.file("exp.yml", "command: 'trap \"\" TERM; touch " + e.path("started") + "; sleep 60'\n"
+                             "local:\n  kill_grace: 2\n");
+  auto b = e.bg({"run", f, "--quiet"});
+  std::string id = wait_for_id(b);
+  REQUIRE(test::eventually([&] { return util::exists(e.path("started")); }));
+  ::kill(b.pid, SIGINT);
+  ::usleep(300000);
+  wall.step("-1h");  // within the grace
+  const int code = b.wait(20);
+  CHECK(code == 130);
+  if (code < 0) test::kill_processes_in(e.path(""));
+  CHECK(e.state(id, 0) == "CANCELLED");
 }
 
 TEST_CASE("Ctrl-C and walltime reach the tasks a resume adopted from a crashed runner", "[cli][faults]") {

@@ -7,11 +7,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <iostream>
 
 #include "support/env.hpp"
 #include "xrun/run/process.hpp"
+#include "xrun/util/fs.hpp"
 #include "xrun/util/text.hpp"
 
 using namespace xrun;
@@ -52,6 +54,17 @@ std::string containers_of(const std::string& id, const std::string& cli = "docke
   return r ? util::trim(r->out) : "?";
 }
 
+// The pid of the `docker run` client of a task's container (0 when none runs).
+long client_of(const std::string& id, size_t task) {
+  const std::string name = "--name=xrun-" + id + "-" + std::to_string(task);
+  for (const auto& entry : util::list_dir("/proc")) {
+    if (entry.empty() || entry.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string cmd = test::read("/proc/" + entry + "/cmdline");
+    std::replace(cmd.begin(), cmd.end(), '\0', ' ');
+    if (cmd.find(" run ") != std::string::npos && cmd.find(name + " ") != std::string::npos) return std::stol(entry);
+  }
+  return 0;
+}
 
 }  // namespace
 
@@ -258,4 +271,48 @@ TEST_CASE("early_stopping on docker: the pool stops dispatching once a container
   CHECK(s["tasks"][2]["state"] == "SKIPPED");
   CHECK(s["tasks"][3]["state"] == "SKIPPED");
   CHECK(containers_of(id).empty());
+}
+
+TEST_CASE("a task whose docker run client is killed keeps its slot and GPU until its container is gone", "[docker]") {
+  require_engine();
+  Env e;
+  // One GPU for two tasks: the second may start only once the first's container has ended.
+  auto f = e.file("exp.yml",
+                  "variables:\n  i: [0, 1]\n"
+                  "jobs:\n  - name: train\n    resources: {gpu: 1}\n"
+                  "    command: 'echo start {i} $XRUN_RESOURCE_GPU >> ledger.txt; sleep 4; echo end {i} >> ledger.txt'\n" +
+                      header());
+  auto b = e.bg({"run", f, "-j", "2", "--resources", "gpu=1", "--quiet"});
+  std::string id = wait_for_id(b);
+  REQUIRE(test::eventually([&] { return test::read(e.path("ledger.txt")).find("start") != std::string::npos; }, 30));
+  const size_t first = test::read(e.path("ledger.txt")).find("start 0") != std::string::npos ? 0 : 1;
+  long client = 0;
+  REQUIRE(test::eventually([&] { return (client = client_of(id, first)) > 0; }, 10));
+  ::kill(static_cast<pid_t>(client), SIGKILL);  // the client only: the container runs on
+  CHECK(b.wait(60) == 0);
+  auto lines = util::split(util::trim(test::read(e.path("ledger.txt"))), '\n');
+  const std::string a = std::to_string(first), c = std::to_string(1 - first);
+  CHECK(lines == std::vector<std::string>{"start " + a + " 0", "end " + a, "start " + c + " 0", "end " + c});
+  CHECK(e.state(id, 0) == "SUCCEEDED");
+  CHECK(e.state(id, 1) == "SUCCEEDED");
+}
+
+TEST_CASE("Ctrl-C after a task's docker run client was killed still stops its container: CANCELLED, none left",
+          "[docker]") {
+  require_engine();
+  Env e;
+  auto f = e.file("exp.yml", "command: 'trap \"\" TERM; sleep 30 # {x}'\nvariables:\n  x: [1]\n"
+                             "docker:\n  image: xrun-test:latest\n  pull: never\n  kill_grace: 1\n");
+  auto b = e.bg({"run", f, "--quiet"});
+  std::string id = wait_for_id(b);
+  REQUIRE(test::eventually([&] { return e.state(id, 0) == "RUNNING"; }, 30));
+  long client = 0;
+  REQUIRE(test::eventually([&] { return (client = client_of(id, 0)) > 0; }, 10));
+  ::kill(static_cast<pid_t>(client), SIGKILL);
+  ::usleep(500000);
+  CHECK(containers_of(id) == "xrun-" + id + "-0");  // it runs on
+  ::kill(b.pid, SIGINT);
+  CHECK(b.wait(30) == 130);
+  CHECK(e.state(id, 0) == "CANCELLED");
+  CHECK(test::eventually([&] { return containers_of(id).empty(); }, 20));
 }

@@ -182,3 +182,31 @@ TEST_CASE("a child records its own start, with its pid, before it runs, and take
   REQUIRE_FALSE(bad.ok());
   CHECK(test::read(tmp.path() + "/started") == room);
 }
+
+TEST_CASE("a child records its start time beside its pid: the pair names it for good", "[run][process]") {
+  util::TempDir tmp;
+  const std::string room = std::string(511, ' ') + "\n";
+  test::write_file(tmp.path(), "started", room);
+  util::Fd rec(::open((tmp.path() + "/started").c_str(), O_WRONLY | O_CLOEXEC));
+  REQUIRE(rec.valid());
+  run::Child::Spawn sp;
+  sp.argv = {"/bin/sh", "-c", "sleep 5"};
+  sp.record_fd = rec.get();
+  sp.record_before = "pid=";
+  sp.record_start_key = "\npid_start=";
+  sp.record_after = "\nwritten=1\n";
+  auto c = run::Child::spawn(sp);
+  REQUIRE(c.ok());
+  auto start = run::process_start_ticks(c.value().pid());
+  REQUIRE(start);
+  const std::string want = fmt::format("pid={}\npid_start={}\nwritten=1\n", c.value().pid(), *start);
+  CHECK(test::read(tmp.path() + "/started").substr(0, want.size()) == want);
+  // This process started earlier (or in the same tick), and the clock of starts runs on.
+  CHECK(*run::process_start_ticks(::getpid()) <= *start);
+  CHECK(run::ticks_to_seconds(*start) <= run::boot_seconds());
+  c.value().kill_group(SIGKILL);
+  wait_for(c.value());
+  CHECK_FALSE(run::process_start_ticks(c.value().pid()));  // ended (and reaped)
+  CHECK_FALSE(run::process_start_ticks(0));
+  CHECK(run::boot_id().size() == 36);
+}

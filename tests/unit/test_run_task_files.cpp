@@ -63,6 +63,12 @@ TEST_CASE("the wrapper records RUNNING then the final state, with plain sh", "[r
   CHECK(test::read(f.exp.task_dir(0) + "/stdout") == "out-1\nnever\n");
   CHECK(test::read(f.exp.task_dir(1) + "/stdout") == "out-2\n");  // stops at the first failure
   CHECK(test::read(f.exp.task_dir(1) + "/stderr") == "err-2\n");
+  // The start record names the wrapper's process for good: its start time and the boot.
+  auto started = store::parse_wrapper_record(test::read(f.exp.task_dir(0) + "/started"));
+  REQUIRE(started);
+  CHECK(started->pid_start > 0);
+  CHECK(started->wrapper_start == started->pid_start);
+  CHECK(started->boot == run::boot_id());
 }
 
 TEST_CASE("tasks see XRUN_* and their variables, in the working directory", "[run]") {

@@ -7,6 +7,8 @@
 #include <signal.h>
 #include <sys/types.h>
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -54,9 +56,11 @@ class Child {
     // record_before + its pid + record_after (a task's start, durable before its shell runs: a
     // parent killed meanwhile cannot leave a task running that its records do not name). The
     // child does not run its program when the record cannot be written, and writes blanks over
-    // it when its exec fails (it ran nothing). -1: none.
+    // it when its exec fails (it ran nothing). -1: none. With `record_start_key` (e.g.
+    // "\npid_start="), the record is record_before + pid + record_start_key + the child's start
+    // time (process_start_ticks) + record_after: the pid and the process it names, together.
     int record_fd = -1;
-    std::string record_before, record_after;
+    std::string record_before, record_after, record_start_key;
   };
   static Result<Child> spawn(const Spawn& s);
 
@@ -93,6 +97,16 @@ size_t terminal_width(int fd);
 
 // The pid is alive on this host and its command line names `needle` (guards against pid reuse).
 bool process_alive(long pid, const std::string& needle);
+// When the process `pid` started, in clock ticks since boot (/proc/PID/stat's starttime): with
+// the pid and the boot id it names one process for good, whatever pid reuse. nullopt when no
+// such process runs (a zombie has ended).
+std::optional<uint64_t> process_start_ticks(long pid);
+// Seconds since boot, suspend included (CLOCK_BOOTTIME): the clock of process_start_ticks.
+double boot_seconds();
+// process_start_ticks as seconds since boot.
+double ticks_to_seconds(uint64_t ticks);
+// This boot's id (/proc/sys/kernel/random/boot_id), "" where there is none.
+const std::string& boot_id();
 
 // Full path of `program` found on PATH, or empty.
 std::string find_on_path(const std::string& program);

@@ -35,6 +35,11 @@ struct WrapperRecord {
   std::string host;
   long pid = 0;      // the task's process group
   long wrapper = 0;  // the wrapper process that will write the final record
+  // When `pid` and `wrapper` started (clock ticks since boot, run::process_start_ticks) on the
+  // boot `boot`: with them a pid names one process for good (0 / "": not recorded, as by an
+  // xrun before them; its command line is checked instead).
+  uint64_t pid_start = 0, wrapper_start = 0;
+  std::string boot;
   int attempt = 0;
   // What the pool handed the task ("XRUN_RESOURCE_GPU=0 CUDA_VISIBLE_DEVICES=0 ..."), so that
   // a runner that adopts it after a crash holds the same ids.

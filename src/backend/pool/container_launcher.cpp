@@ -193,23 +193,29 @@ void ContainerLauncher::signal(const store::Experiment& exp, size_t task, long p
   (void)proc;
 }
 
-void ContainerLauncher::observe(const store::Experiment& exp, std::vector<store::TaskFacts>& facts) const {
-  bool any = false;
-  for (const auto& f : facts) any = any || !f.record || f.record->state == "RUNNING";
-  if (!any) return;
+std::optional<std::set<size_t>> ContainerLauncher::running_apart(const store::Experiment& exp) const {
   // One call for the whole experiment.
   // docker's template language has .Label; podman's has only the .Labels map.
   const std::string format = s_.cli == "podman" ? "{{index .Labels \"xrun.task\"}}" : "{{.Label \"xrun.task\"}}";
   auto r = run::capture({s_.cli, "ps", "--filter", "label=xrun.experiment=" + exp.id(), "--format", format}, 30);
   if (!r || r->code != 0) {
     spdlog::warn("cannot ask {} about the experiment's containers: {}", s_.cli, r ? util::trim(r->err) : r.error().what);
-    return;  // unknown: the records stand
+    return std::nullopt;
   }
-  std::set<std::string> running;
+  std::set<size_t> running;
   for (const auto& line : util::split(r->out, '\n'))
-    if (!util::trim(line).empty()) running.insert(util::trim(line));
+    if (auto id = util::parse_long(util::trim(line)); id && *id >= 0) running.insert(static_cast<size_t>(*id));
+  return running;
+}
+
+void ContainerLauncher::observe(const store::Experiment& exp, std::vector<store::TaskFacts>& facts) const {
+  bool any = false;
+  for (const auto& f : facts) any = any || !f.record || f.record->state == "RUNNING";
+  if (!any) return;
+  auto running = running_apart(exp);
+  if (!running) return;  // unknown: the records stand
   for (auto& f : facts) {
-    const bool up = running.count(std::to_string(f.id)) > 0;
+    const bool up = running->count(f.id) > 0;
     if (f.record && f.record->state == "RUNNING") f.liveness = up ? store::Liveness::Alive : store::Liveness::Gone;
     // Started, but its wrapper has not recorded it yet (e.g. the runner died meanwhile).
     else if (!f.record && up) f.liveness = store::Liveness::Alive;

@@ -31,6 +31,7 @@
 #include "xrun/backend/options.hpp"
 #include "xrun/plan/stage_graph.hpp"
 #include "xrun/run/process.hpp"
+#include "xrun/util/clock.hpp"
 #include "xrun/run/progress.hpp"
 #include "xrun/run/report.hpp"
 #include "xrun/run/task_files.hpp"
@@ -236,7 +237,7 @@ class Pool {
 
   // Runs the whole experiment; returns the exit code.
   int run() {
-    start_ = util::now_seconds();
+    start_ = clock_.now();
     exp_.remove_spares();  // an earlier runner's, if it was killed
     // A resume first takes over the tasks that a wrapper from an earlier runner still runs,
     // before anything is dispatched: they are watched (and stopped by signals and walltime),
@@ -299,6 +300,10 @@ class Pool {
     long orphan = 0;  // the worker died while this group's leader ran: the runner reaps it
     double start = 0, term_at = 0;
     bool cancel_sent = false;
+    // The one-shot process that started the task (a `docker run` client) ended while the task
+    // runs on apart from it (its container): the slot and its resources stay held until it is
+    // gone (poll_apart).
+    bool client_gone = false;
     bool busy() const { return task.has_value(); }
   };
   // A task a wrapper from an earlier runner still runs (resume after a crash).
@@ -308,6 +313,7 @@ class Pool {
     long pgid = 0;
     double start = 0, term_at = 0;
     std::map<std::string, std::vector<size_t>> held;  // resource ids it still holds
+    uint64_t leader_start = 0;  // when the group's leader (pid pgid) started; 0 = not recorded
   };
   // A stage as this runner drives it: waiting for the stages it needs, open (its tasks start as
   // they become ready), done.
@@ -352,12 +358,22 @@ class Pool {
     }
   }
 
+  // An adopted task's start on this runner's clock, taken once: from the boot-relative start
+  // of its group's leader (recorded with the boot id: no wall-clock step moves it), else from
+  // its wall-clock `start` as it is now.
+  double adopted_start(const store::TaskStatus& t, uint64_t leader_start) const {
+    if (leader_start > 0) return clock_.now() - std::max(0.0, run::boot_seconds() - run::ticks_to_seconds(leader_start));
+    if (t.start > 0) return clock_.now() - std::max(0.0, util::now_seconds() - t.start);
+    return clock_.now();
+  }
+
   void adopt(const store::TaskStatus& t) {
     spdlog::debug("task {}: adopted (its wrapper from an earlier runner still runs it)", t.id);
     size_t s = stage_of(t.id);
     auto f = exp_.facts_of(t.id);
-    adopted_.push_back({t.id, s, t.pid, t.start > 0 ? t.start : util::now_seconds(), 0,
-                        resources_.retake(f.record ? f.record->resources : "")});
+    const uint64_t leader_start = f.record && f.record->boot == run::boot_id() ? f.record->pid_start : 0;
+    adopted_.push_back({t.id, s, t.pid, adopted_start(t, leader_start), 0,
+                        resources_.retake(f.record ? f.record->resources : ""), leader_start});
     adopted_ids_.insert(t.id);
     ++stages_[s].running;
   }
@@ -670,7 +686,7 @@ class Pool {
     slot.task = slot.next.front().id;
     slot.stage = slot.next.front().stage;
     slot.next.pop_front();
-    slot.start = util::now_seconds();
+    slot.start = clock_.now();
     slot.term_at = 0;
     slot.pgid = 0;
     slot.orphan = 0;
@@ -812,7 +828,7 @@ class Pool {
     }
     auto ready = take_prepared(id);
     if (!ready) return false;  // not started: it stays PENDING for `xrun resume`
-    slot.start = util::now_seconds();
+    slot.start = clock_.now();
     slot.term_at = 0;
     slot.pgid = 0;
     slot.orphan = 0;
@@ -880,7 +896,7 @@ class Pool {
     slot.held.clear();
     --stages_[slot.stage].running;
     spdlog::trace("task {}: ended{}", id, rc ? fmt::format(" with exit code {}", *rc) : std::string(" (worker gone)"));
-    const double took = util::now_seconds() - slot.start;
+    const double took = clock_.now() - slot.start;
     durations_ += took;
     ++timed_;
     recent_ = timed_ == 1 ? took : 0.8 * recent_ + 0.2 * took;
@@ -1076,7 +1092,14 @@ class Pool {
         if (slot.oneshot.pid() == pid) {
           slot.oneshot.mark_reaped(status);
           known = true;
-          task_ended(slot, WIFEXITED(status) ? std::optional<int>(WEXITSTATUS(status)) : std::nullopt);
+          if (runs_apart(slot)) {
+            slot.client_gone = true;
+            spdlog::warn("task {}: the process that started it ended (status {}) while the task runs on apart from it; its "
+                         "slot and resources stay held until it is gone",
+                         *slot.task, status);
+          } else {
+            task_ended(slot, WIFEXITED(status) ? std::optional<int>(WEXITSTATUS(status)) : std::nullopt);
+          }
         }
         if (slot.busy() && slot.orphan == pid) {
           known = true;
@@ -1093,8 +1116,17 @@ class Pool {
 
   // A group asked to stop gets SIGKILL once the grace is over, even if its leader has already
   // exited: a member that ignores SIGTERM must not survive its task.
-  void doom(size_t task, long group, int sig) {
-    if (sig != SIGKILL && group > 0) doomed_.push_back({task, group, util::now_seconds() + grace_of(task)});
+  void doom(size_t task, long group, int sig, uint64_t leader_start = 0) {
+    if (sig != SIGKILL && group > 0) doomed_.push_back({task, group, clock_.now() + grace_of(task), leader_start});
+  }
+
+  // The process group `group` is still the one whose leader started at `leader_start`: its pid
+  // was not given to another process (a pgid's pid is not given again while its group lives, so
+  // a group whose leader has gone is still the task's). 0: not recorded, taken as ours.
+  static bool still_the_group(long group, uint64_t leader_start) {
+    if (leader_start == 0) return true;
+    auto now = run::process_start_ticks(group);
+    return !now || *now == leader_start;
   }
 
   // Signal a slot's task: its process group once known, else the worker (which forwards it).
@@ -1105,15 +1137,17 @@ class Pool {
   }
 
   void signal_adopted(Adopted& a, int sig) {
+    if (!still_the_group(a.pgid, a.leader_start)) return;  // gone; its pid is another process's now
     launcher_.signal(exp_, a.id, a.pgid, 0, sig);
-    doom(a.id, a.pgid, sig);
+    doom(a.id, a.pgid, sig, a.leader_start);
   }
 
   // SIGKILL the groups whose grace is over (all of them with `now_all`); forget the gone ones.
   void kill_doomed(bool now_all) {
-    double now = util::now_seconds();
+    double now = clock_.now();
     for (auto it = doomed_.begin(); it != doomed_.end();) {
-      if (::kill(static_cast<pid_t>(-it->group), 0) != 0 && errno == ESRCH) {
+      if ((::kill(static_cast<pid_t>(-it->group), 0) != 0 && errno == ESRCH) ||
+          !still_the_group(it->group, it->leader_start)) {
         it = doomed_.erase(it);
       } else if (now_all || now >= it->deadline) {
         launcher_.signal(exp_, it->task, it->group, 0, SIGKILL);
@@ -1129,15 +1163,17 @@ class Pool {
     while (!doomed_.empty()) {
       double next = doomed_.front().deadline;
       for (const auto& d : doomed_) next = std::min(next, d.deadline);
-      wait_events(std::max(0.01, std::min(0.2, next - util::now_seconds())));
+      wait_events(std::max(0.01, std::min(0.2, next - clock_.now())));
       kill_doomed(false);
     }
   }
 
   double next_wakeup() const {
     double wake = adopted_.empty() ? 1.0 : 0.2;
-    for (const auto& d : doomed_) wake = std::min(wake, std::max(0.01, d.deadline - util::now_seconds()));
-    double now = util::now_seconds();
+    for (const auto& s : slots_)
+      if (s.busy() && s.client_gone) wake = std::min(wake, kApartPoll);
+    for (const auto& d : doomed_) wake = std::min(wake, std::max(0.01, d.deadline - clock_.now()));
+    double now = clock_.now();
     for (const auto& s : slots_) {
       if (!s.busy()) continue;
       const auto& set = stages_[s.stage].set;
@@ -1154,7 +1190,7 @@ class Pool {
 
   // Each task's walltime is its stage's.
   void enforce_walltime() {
-    double now = util::now_seconds();
+    double now = clock_.now();
     for (auto& s : slots_) {
       if (!s.busy()) continue;
       const auto& set = stages_[s.stage].set;
@@ -1178,7 +1214,35 @@ class Pool {
     }
   }
 
+  // Whether the slot's task runs on apart from its one-shot process (a container whose client
+  // ended): not when the launcher says it is gone.
+  bool runs_apart(const Slot& slot) const {
+    if (!slot.task) return false;
+    auto apart = launcher_for(slot.stage).running_apart(exp_);
+    return !apart || apart->count(*slot.task) > 0;
+  }
+
+  // The slots whose client ended while their task ran on: freed once the task is gone.
+  void poll_apart() {
+    const double now = clock_.now();
+    if (now - apart_polled_ < kApartPoll) return;  // (one engine call per half second at most)
+    apart_polled_ = now;
+    std::optional<std::set<size_t>> apart;
+    bool asked = false;
+    for (auto& slot : slots_) {
+      if (!slot.busy() || !slot.client_gone) continue;
+      if (!asked) {
+        apart = launcher_for(slot.stage).running_apart(exp_);
+        asked = true;
+      }
+      if (!apart || apart->count(*slot.task)) continue;
+      slot.client_gone = false;
+      task_ended(slot);  // (its end is in its records)
+    }
+  }
+
   void poll_adopted() {
+    poll_apart();
     if (adopted_.empty()) return;
     // One look at all of them (a single `docker ps` for containers). Adopted tasks carry no
     // cancel request: a resume set the earlier ones aside.
@@ -1203,7 +1267,7 @@ class Pool {
 
   void show_progress() {
     if (!progress_.due()) return;
-    double now = util::now_seconds();
+    double now = clock_.now();
     // Every open stage with work left, side by side: "[stage 2/3 sim]" alone, else
     // "[2 stages: sim 3/10, prep 1/1]" with the counts of all of them.
     size_t total = 0, done = 0, failed = 0;
@@ -1242,13 +1306,13 @@ class Pool {
   // Close the workers' input (they exit once idle) and wait a little for them.
   void stop_workers(double seconds) {
     for (auto& s : slots_) s.to.reset();
-    double until = util::now_seconds() + seconds;
+    double until = clock_.now() + seconds;
     auto any = [&] {
       for (auto& s : slots_)
         if (s.worker.running() || s.oneshot.running()) return true;
       return false;
     };
-    while (any() && util::now_seconds() < until) wait_events(0.05);
+    while (any() && clock_.now() < until) wait_events(0.05);
   }
 
   int interrupted() {
@@ -1292,8 +1356,8 @@ class Pool {
       if (!cancelled_.count(id)) decide(id, {"CANCELLED", why + " before it started"});
     // Grace, then SIGKILL. A second signal cuts the grace short.
     for (auto& s : slots_) s.to.reset();
-    double until = util::now_seconds() + set_.kill_grace;
-    while (busy() > 0 && util::now_seconds() < until) {
+    double until = clock_.now() + set_.kill_grace;
+    while (busy() > 0 && clock_.now() < until) {
       int again = wait_events(0.1);
       poll_adopted();
       if (again == SIGINT || again == SIGTERM || again == SIGHUP) break;
@@ -1329,7 +1393,7 @@ class Pool {
                          static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
     r["exit_code"] = state == "interrupted" ? 130 : (all_ok ? 0 : 1);
     if (auto w = exp_.write_runner(r); !w) spdlog::warn("{}", w.error().what);
-    if (!opts_.quiet) run::print_summary(std::cerr, exp_, plan_, statuses, util::now_seconds() - start_);
+    if (!opts_.quiet) run::print_summary(std::cerr, exp_, plan_, statuses, clock_.now() - start_);
     return state == "interrupted" ? 130 : (all_ok ? 0 : 1);
   }
 
@@ -1351,12 +1415,16 @@ class Pool {
   std::vector<StageRun> stages_;
   std::map<size_t, size_t> open_parents_;  // task -> parents (per task) still to end
   util::Fd sigfd_;
+  const util::Clock& clock_ = util::steady_clock();  // every timer and deadline
+  static constexpr double kApartPoll = 0.5;  // seconds between looks at tasks running apart
+  double apart_polled_ = -1e9;
   std::list<Adopted> adopted_;
   std::set<size_t> adopted_ids_;
   struct Doomed {
     size_t task = 0;
     long group = 0;         // the process group signalled
     double deadline = 0;    // when it gets SIGKILL
+    uint64_t leader_start = 0;  // an adopted group's leader's start (still_the_group); 0 = ours
   };
   std::vector<Doomed> doomed_;
   std::map<size_t, run::PreparedTask> prepared_;
@@ -1558,11 +1626,11 @@ Result<void> PoolBackend::cancel(const store::Experiment& exp, const plan::Plan&
   if (auto s = settings(run::merged_options(meta, name()), RunOptions{})) grace = s->kill_grace;
   // Wait until each task has ended (or is gone), then SIGKILL whatever is left of the groups:
   // members that ignored SIGTERM. Zombies are not waited for.
-  double until = util::now_seconds() + grace;
+  double until = util::monotonic_seconds() + grace;
   // One look at all of them per round (a single `docker ps` for containers).
   std::vector<size_t> waiting;
   for (const auto* t : stopping) waiting.push_back(t->id);
-  while (!waiting.empty() && util::now_seconds() < until) {
+  while (!waiting.empty() && util::monotonic_seconds() < until) {
     std::vector<size_t> still;
     for (const auto& st : observe_some(*this, exp, p, meta, waiting, true))
       if (st.state == State::Running) still.push_back(st.id);

@@ -40,9 +40,18 @@ store::Liveness ProcessLauncher::liveness(const store::Experiment& exp, const st
   // leader of its process group (its command line names the task's cmd.sh).
   // Matched on the experiment's own part of the path, whatever spelling of the store's root
   // (a trailing '/', a symbolic link) started it.
+  // A record that names its processes' start times and the boot (every xrun since they were
+  // recorded) is matched on them: a pid given meanwhile to another process (a new runner's
+  // worker, a `tail -f` of the task's log) is not the task's, whatever its command line.
+  if (!w.boot.empty() && !run::boot_id().empty() && w.boot != run::boot_id()) return store::Liveness::Gone;
   const std::string needle = "/experiments/" + exp.id() + "/";
-  if (run::process_alive(w.wrapper, needle)) return store::Liveness::Alive;
-  if (w.pid > 0 && w.pid != w.wrapper && run::process_alive(w.pid, needle)) return store::Liveness::Alive;
+  auto is = [&](long pid, uint64_t start) {
+    if (start == 0 || w.boot.empty()) return run::process_alive(pid, needle);  // (an older record)
+    return run::process_start_ticks(pid) == std::optional<uint64_t>(start);
+  };
+  const uint64_t wrapper_start = w.wrapper_start > 0 ? w.wrapper_start : w.wrapper == w.pid ? w.pid_start : 0;
+  if (is(w.wrapper, wrapper_start)) return store::Liveness::Alive;
+  if (w.pid > 0 && w.pid != w.wrapper && is(w.pid, w.pid_start)) return store::Liveness::Alive;
   return store::Liveness::Gone;
 }
 

@@ -41,6 +41,7 @@ class ContainerLauncher : public Launcher {
   void signal(const store::Experiment& exp, size_t task, long pgid, pid_t proc, int sig) const override;
   void observe(const store::Experiment& exp, std::vector<store::TaskFacts>& facts) const override;
   bool reaches(const std::string& host) const override;
+  std::optional<std::set<size_t>> running_apart(const store::Experiment& exp) const override;
 
   // The container of a task: xrun-<experiment id>-<task>.
   static std::string container_name(const store::Experiment& exp, size_t task);

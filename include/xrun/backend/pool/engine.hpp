@@ -12,6 +12,8 @@
 
 #include <map>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -77,6 +79,14 @@ class Launcher {
   virtual void observe(const store::Experiment& exp, std::vector<store::TaskFacts>& facts) const = 0;
   // Whether this launcher can reach a task recorded on `host` (to stop it from `xrun cancel`).
   virtual bool reaches(const std::string& host) const = 0;
+  // The tasks of `exp` that run on apart from the process the pool started for them (a
+  // container whose `docker run` client has gone): a slot and its resources are free only once
+  // its task is no longer among them. nullopt: it cannot tell now (the slot stays held). None
+  // by default: a task run by a process ends with it.
+  virtual std::optional<std::set<size_t>> running_apart(const store::Experiment& exp) const {
+    (void)exp;
+    return std::set<size_t>{};
+  }
 };
 
 class PoolBackend : public Backend {
