@@ -54,7 +54,7 @@ int follow(Backend& b, const store::Experiment& exp, const plan::Plan& p, const 
       progress.show(fmt::format("[{}] {}/{} done, {} running{}, {} pending, {} failed, elapsed {}", b.name(), done,
                                 st.size(), n[State::Running],
                                 stages.empty() ? "" : fmt::format(" ({})", fmt::join(stages, ", ")), n[State::Pending],
-                                n[State::Failed] + n[State::Timeout] + n[State::Lost],
+                                n[State::Failed] + n[State::Timeout] + n[State::Lost] + n[State::OutOfMemory],
                                 util::human_duration(util::monotonic_seconds() - start)));
     }
     int sig = sigs.wait(poll_seconds);

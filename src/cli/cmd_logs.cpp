@@ -43,12 +43,12 @@ off_t copy_from(const std::string& path, off_t offset) {
   return offset;
 }
 
-// --failed: the stderr tail of every task that failed, timed out or was lost.
+// --failed: the stderr tail of every task that failed, timed out, was lost or ran out of memory.
 int print_failed(const Opened& o, long tail) {
   auto st = o.statuses();
   size_t n = 0;
   for (const auto& t : st) {
-    if (t.state != store::State::Failed && t.state != store::State::Timeout && t.state != store::State::Lost) continue;
+    if (!store::is_failure(t.state)) continue;
     ++n;
     std::cout << fmt::format("== task {} ({}/{}) {}{}\n", t.id, o.plan.stages[t.stage].name, t.index,
                              store::to_string(t.state), t.reason.empty() ? "" : ": " + t.reason);

@@ -100,8 +100,7 @@ std::string experiment_state(const std::vector<TaskStatus>& tasks, bool runner_a
       pending = true;
       if (!t.backend_state.empty()) running = true;  // queued at a scheduler
     }
-    if (t.state == State::Failed || t.state == State::Timeout || t.state == State::Lost ||
-        (t.state == State::Skipped && !satisfied(t)))
+    if (store::is_failure(t.state) || (t.state == State::Skipped && !satisfied(t)))
       bad = true;
     if (t.state == State::Cancelled) cancelled = true;
   }
@@ -158,7 +157,8 @@ std::string tail_lines(const std::string& path, size_t n) {
 namespace {
 
 std::string outcome(const TaskStatus& t) {
-  if (t.signal && (t.state == State::Failed || t.state == State::Cancelled || t.state == State::Timeout))
+  if (t.signal && (t.state == State::Failed || t.state == State::Cancelled || t.state == State::Timeout ||
+                   t.state == State::OutOfMemory))
     return fmt::format("sig {}", *t.signal);
   if (t.exit_code && t.end > 0) return std::to_string(*t.exit_code);
   return "";
@@ -194,7 +194,7 @@ void print_summary(std::ostream& os, const store::Experiment& exp, const plan::P
              util::human_duration(elapsed), fmt::join(parts, ", "));
   std::vector<const TaskStatus*> bad;
   for (const auto& t : tasks)
-    if (t.state == State::Failed || t.state == State::Timeout || t.state == State::Lost) bad.push_back(&t);
+    if (store::is_failure(t.state)) bad.push_back(&t);
   if (bad.empty()) return;
   fmt::print(os, "failed tasks ({}):\n", bad.size());
   size_t shown = 0;

@@ -18,7 +18,7 @@ namespace {
 const std::vector<std::pair<State, const char*>> kStateNames = {
     {State::Pending, "PENDING"},   {State::Running, "RUNNING"},     {State::Succeeded, "SUCCEEDED"},
     {State::Failed, "FAILED"},     {State::Timeout, "TIMEOUT"},     {State::Cancelled, "CANCELLED"},
-    {State::Skipped, "SKIPPED"},   {State::Lost, "LOST"}};
+    {State::Skipped, "SKIPPED"},   {State::Lost, "LOST"},           {State::OutOfMemory, "OUT_OF_MEMORY"}};
 
 // key=value lines -> map (tolerant: unknown keys and junk lines are ignored)
 std::map<std::string, std::string> parse_kv(const std::string& text) {
@@ -56,6 +56,8 @@ std::optional<ControlRecord> scheduler_verdict(const TaskFacts& f) {
   const auto& v = *f.scheduler;
   if (v.ended_as == SchedulerView::EndedAs::Timeout)
     return ControlRecord{"TIMEOUT", fmt::format("{}'s time limit was reached", v.name)};
+  if (v.ended_as == SchedulerView::EndedAs::OutOfMemory)
+    return ControlRecord{"OUT_OF_MEMORY", fmt::format("{} killed it for using more memory than its job asked for", v.name)};
   if (v.ended_as == SchedulerView::EndedAs::Cancelled && !f.cancel_requested)
     return ControlRecord{"CANCELLED", fmt::format("cancelled in {} (outside xrun)", v.name)};
   return std::nullopt;
@@ -76,12 +78,17 @@ std::optional<State> parse_state(const std::string& s) {
 }
 
 const std::vector<State>& all_states() {
-  static const std::vector<State> v = {State::Pending,   State::Running,   State::Succeeded, State::Failed,
-                                       State::Timeout,   State::Cancelled, State::Skipped,   State::Lost};
+  static const std::vector<State> v = {State::Pending,   State::Running,   State::Succeeded,
+                                       State::Failed,    State::Timeout,   State::Cancelled,
+                                       State::Skipped,   State::Lost,      State::OutOfMemory};
   return v;
 }
 
 bool is_final(State s) { return s != State::Pending && s != State::Running; }
+
+bool is_failure(State s) {
+  return s == State::Failed || s == State::Timeout || s == State::Lost || s == State::OutOfMemory;
+}
 
 std::optional<WrapperRecord> parse_wrapper_record(const std::string& text) {
   auto kv = parse_kv(text);
@@ -147,11 +154,16 @@ Decision decide(const TaskFacts& f) {
   // The scheduler's verdict, persisted at once; it is also the state.
   auto take_verdict = [&](const ControlRecord& v) {
     d.verdict = v;
-    set(v.state == "TIMEOUT" ? State::Timeout : v.state == "CANCELLED" ? State::Cancelled : State::Lost, v.reason);
+    set(v.state == "TIMEOUT"         ? State::Timeout
+        : v.state == "CANCELLED"     ? State::Cancelled
+        : v.state == "OUT_OF_MEMORY" ? State::OutOfMemory
+                                     : State::Lost,
+        v.reason);
   };
   // A task that was stopped: the recorded reason (walltime, cancel), else `fallback`.
   auto stopped_as = [&](State fallback, const std::string& fallback_reason) {
     if (cstate == "TIMEOUT") set(State::Timeout, f.control->reason.empty() ? "walltime exceeded" : f.control->reason);
+    else if (cstate == "OUT_OF_MEMORY") set(State::OutOfMemory, f.control->reason);
     else if (f.cancel_requested || cstate == "CANCELLED")
       set(State::Cancelled, cstate == "CANCELLED" && !f.control->reason.empty() ? f.control->reason : "cancelled");
     else set(fallback, fallback_reason);
@@ -210,7 +222,7 @@ Decision decide(const TaskFacts& f) {
         t.state = State::Running;
         return d;
       }
-      if (f.cancel_requested || cstate == "TIMEOUT" || cstate == "CANCELLED") {
+      if (f.cancel_requested || cstate == "TIMEOUT" || cstate == "CANCELLED" || cstate == "OUT_OF_MEMORY") {
         stopped_as(State::Lost, "");
         return d;
       }
@@ -237,7 +249,7 @@ Decision decide(const TaskFacts& f) {
     }
     // Nobody here can tell (another host, a scheduler that cannot be asked): a recorded
     // decision stands, else the task is taken as running.
-    if (f.cancel_requested || cstate == "TIMEOUT" || cstate == "CANCELLED") {
+    if (f.cancel_requested || cstate == "TIMEOUT" || cstate == "CANCELLED" || cstate == "OUT_OF_MEMORY") {
       stopped_as(State::Running, "");
       return d;
     }
@@ -269,6 +281,8 @@ Decision decide(const TaskFacts& f) {
     set(State::Lost, f.control->reason);
   } else if (cstate == "TIMEOUT") {
     set(State::Timeout, f.control->reason.empty() ? "walltime exceeded" : f.control->reason);
+  } else if (cstate == "OUT_OF_MEMORY") {
+    set(State::OutOfMemory, f.control->reason);
   } else if (f.cancel_requested || cstate == "CANCELLED") {
     set(State::Cancelled,
         cstate == "CANCELLED" && !f.control->reason.empty() ? f.control->reason : "cancelled before it started");

@@ -143,3 +143,37 @@ TEST_CASE("a job killed at its time limit and purged before any status looked is
   CHECK(s["tasks"][0]["state"] == "TIMEOUT");
   CHECK(s["tasks"][0]["reason"] == "Slurm's time limit was reached");
 }
+
+TEST_CASE("a job Slurm killed for its memory is OUT_OF_MEMORY - counted, listed by --failed, chosen by --state - never "
+          "LOST", "[slurm]") {
+  require_cluster();
+  Env e;
+  auto f = e.file("exp.yml", "command: 'sleep 60 # {x}'\nvariables:\n  x: [1]\nslurm:\n  poll_interval: 1\n  mem: 50M\n");
+  auto r = e.x({"run", f});
+  REQUIRE(r.code == 0);
+  std::string id = first_line(r.out);
+  const std::string job = first_job(e, id);
+  REQUIRE(test::eventually([&] { return test::read(e.exp_dir(id) + "/tasks/0/started").find("written=1") != std::string::npos; }, 60));
+  // The cgroup OOM killer ends every process of the job at once, the wrapper too (the test
+  // cluster has none: its group is killed by hand, and squeue answers as Slurm then does).
+  auto [group, wrapper] = e.started_pids(id, 0);
+  (void)wrapper;
+  ::kill(static_cast<pid_t>(-group), SIGKILL);
+  REQUIRE(test::eventually([&] {
+    auto q = run::capture({"squeue", "-h", "-r", "-j", job, "-o", "%T"}, 30);
+    return q && q->out.find("RUNNING") == std::string::npos && q->out.find("COMPLETING") == std::string::npos;
+  }, 60));
+  std::string bin = e.path("oom");
+  test::write_file(bin, "squeue", "#!/bin/sh\necho '" + job + "_0|OUT_OF_MEMORY|OutOfMemory'\n");
+  ::chmod((bin + "/squeue").c_str(), 0755);
+  e.opts.env["PATH"] = bin + ":" + std::getenv("PATH");
+  auto s = e.status(id);
+  CHECK(s["tasks"][0]["state"] == "OUT_OF_MEMORY");
+  CHECK(s["tasks"][0]["reason"] == "Slurm killed it for using more memory than its job asked for");
+  CHECK(s["counts"]["OUT_OF_MEMORY"] == 1);
+  CHECK(s["state"] == "failed");
+  auto only = e.x({"status", id, "--state", "OUT_OF_MEMORY", "--json"});
+  CHECK(nlohmann::json::parse(only.out)["tasks"].size() == 1);
+  auto logs = e.x({"logs", id, "--failed"});
+  CHECK(logs.out.find("OUT_OF_MEMORY") != std::string::npos);
+}

@@ -109,6 +109,18 @@ TEST_CASE("the Slurm log of a purged job says TIMEOUT or CANCELLED, and an earli
   CHECK(d.ended_in_log(timeout, t + 30) == EndedAs::Other);
   // The last line is the one that counts.
   CHECK(d.ended_in_log(timeout + cancel, 0) == EndedAs::Cancelled);
+  // Killed for its memory.
+  const std::string oom = "slurmstepd: error: Detected 1 oom_kill event in StepId=125.batch. Some of the step tasks have "
+                          "been OOM Killed.\n";
+  CHECK(d.ended_in_log(oom, 0) == EndedAs::OutOfMemory);
+  CHECK(d.ended_in_log("slurmstepd: error: Detected 1 oom-kill event(s) in step 125.batch cgroup.\n", 0) ==
+        EndedAs::OutOfMemory);
+  CHECK(d.ended_in_log(oom + cancel, 0) == EndedAs::Cancelled);
+  CHECK(d.ended_in_log("my task says: oom_kill event\n", 0) == EndedAs::Other);
+  QueueEntry q;
+  q.job = "125";
+  q.state = "OUT_OF_MEMORY";
+  CHECK(d.classify(q).ended_as == EndedAs::OutOfMemory);
 }
 
 TEST_CASE("MaxArraySize from scontrol show config", "[backend][slurm]") {

@@ -3,6 +3,8 @@
 
 #include <signal.h>
 
+#include <fmt/format.h>
+
 #include "xrun/store/task_state.hpp"
 
 using namespace xrun::store;
@@ -126,6 +128,24 @@ TEST_CASE("task state: the scheduler's view", "[store][task_state]") {
     CHECK(started.status.reason.find("wrapper.sh: not found") != std::string::npos);
     // Removed because its dependency failed (kill_invalid_depend), even once purged: SKIPPED.
     CHECK(F().sched(view(P::Gone)).blocked("stage 'a' did not succeed").state() == State::Skipped);
+  }
+  SECTION("out of memory is its own verdict, persisted, never LOST") {
+    // The whole job killed (its wrapper too): no final record.
+    auto oom = F().record(rec("RUNNING")).sched(view(P::Ended, "OUT_OF_MEMORY", E::OutOfMemory)).d();
+    CHECK(oom.status.state == State::OutOfMemory);
+    REQUIRE(oom.verdict);
+    CHECK(oom.verdict->state == "OUT_OF_MEMORY");
+    // The task killed (SIGKILL), its wrapper alive to record it.
+    CHECK(F().record(rec("FAILED", 137, SIGKILL)).sched(view(P::Ended, "OUT_OF_MEMORY", E::OutOfMemory)).state() ==
+          State::OutOfMemory);
+    // Recorded, it stands once the job is forgotten.
+    CHECK(F().record(rec("RUNNING")).control("OUT_OF_MEMORY", "x").sched(view(P::Gone)).state() == State::OutOfMemory);
+    CHECK(F().record(rec("FAILED", 137, SIGKILL)).control("OUT_OF_MEMORY", "x").sched(view(P::Gone)).state() ==
+          State::OutOfMemory);
+    CHECK(F().control("OUT_OF_MEMORY", "x").state() == State::OutOfMemory);
+    CHECK(parse_state("OUT_OF_MEMORY") == State::OutOfMemory);
+    CHECK(is_failure(State::OutOfMemory));
+    CHECK(is_final(State::OutOfMemory));
   }
   SECTION("a requeued job is PENDING again, not LOST or FAILED") {
     auto r = F().record(rec("FAILED", 143, SIGTERM)).sched(view(P::Queued, "PENDING")).d();

@@ -20,11 +20,16 @@
 
 namespace xrun::store {
 
-enum class State { Pending, Running, Succeeded, Failed, Timeout, Cancelled, Skipped, Lost };
+// OutOfMemory: killed for its memory by the scheduler (Slurm's OUT_OF_MEMORY, an oom_kill
+// event in its log); listed after Lost, so that the earlier states keep their order.
+enum class State { Pending, Running, Succeeded, Failed, Timeout, Cancelled, Skipped, Lost, OutOfMemory };
 const char* to_string(State s);
 std::optional<State> parse_state(const std::string& s);
 const std::vector<State>& all_states();
 bool is_final(State s);
+// FAILED, TIMEOUT, LOST, OUT_OF_MEMORY: it ended without success, not by a decision (cancel,
+// skip): what --failed, the summaries and the failure counts list.
+bool is_failure(State s);
 
 // What the wrapper wrote (tasks/<id>/started, then tasks/<id>/status), key=value lines.
 struct WrapperRecord {
@@ -68,7 +73,7 @@ struct SchedulerView {
     Gone,       // no longer known to the scheduler (purged from its memory)
     NeverRuns,  // waits for a dependency that can never be satisfied
   };
-  enum class EndedAs { Other, Timeout, Cancelled };
+  enum class EndedAs { Other, Timeout, Cancelled, OutOfMemory };
   Phase phase = Phase::Queued;
   EndedAs ended_as = EndedAs::Other;
   std::string state;    // e.g. PENDING, RUNNING, TIMEOUT, NODE_FAIL

@@ -593,7 +593,9 @@ Result<void> BatchBackend::observe(const store::Experiment& exp, const plan::Pla
         if (as != store::SchedulerView::EndedAs::Other) {
           v.phase = store::SchedulerView::Phase::Ended;
           v.ended_as = as;
-          v.state = as == store::SchedulerView::EndedAs::Timeout ? "TIMEOUT" : "CANCELLED";
+          v.state = as == store::SchedulerView::EndedAs::Timeout       ? "TIMEOUT"
+                    : as == store::SchedulerView::EndedAs::OutOfMemory ? "OUT_OF_MEMORY"
+                                                                        : "CANCELLED";
           v.reason = "from its log";
         }
       }

@@ -225,6 +225,7 @@ store::SchedulerView SlurmDialect::classify(const QueueEntry& e) const {
   else {
     v.phase = Phase::Ended;
     if (e.state == "TIMEOUT" || e.state == "DEADLINE") v.ended_as = store::SchedulerView::EndedAs::Timeout;
+    else if (e.state == "OUT_OF_MEMORY") v.ended_as = store::SchedulerView::EndedAs::OutOfMemory;
     else if (e.state == "CANCELLED") v.ended_as = store::SchedulerView::EndedAs::Cancelled;
   }
   return v;
@@ -247,14 +248,27 @@ store::SchedulerView::EndedAs SlurmDialect::ended_in_log(const std::string& log_
   // slurmstepd's words when it ends a running job: "*** JOB 123 ON node CANCELLED AT
   // 2026-12-07T10:00:00 DUE TO TIME LIMIT ***" (or "... ***" for scancel, "DUE TO PREEMPTION"),
   // the time in the node's local time. The last such line is the one that counts.
+  // Its memory: "slurmstepd: error: Detected 1 oom_kill event in StepId=123.batch. Some of the
+  // step tasks have been OOM Killed." (older Slurm: "oom-kill event(s)"). The later of the two
+  // kinds of line decides.
   using EndedAs = store::SchedulerView::EndedAs;
+  auto line_start = [&](size_t pos) {
+    size_t nl = log_text.rfind('\n', pos);
+    return nl == std::string::npos ? size_t{0} : nl + 1;
+  };
+  size_t oom = std::string::npos;
+  for (const char* word : {"oom_kill event", "oom-kill event", "OOM Killed"}) {
+    auto pos = log_text.rfind(word);
+    // (slurmstepd's line only: what the task printed is in its own files, but be sure)
+    if (pos != std::string::npos && log_text.find("slurmstepd", line_start(pos)) < pos &&
+        (oom == std::string::npos || pos > oom))
+      oom = pos;
+  }
   const std::string_view marker = " CANCELLED AT ";
   size_t at = std::string::npos;
-  for (size_t pos = log_text.find(marker); pos != std::string::npos; pos = log_text.find(marker, pos + 1)) {
-    size_t line = log_text.rfind('\n', pos);
-    line = line == std::string::npos ? 0 : line + 1;
-    if (log_text.find("*** JOB ", line) < pos) at = pos;
-  }
+  for (size_t pos = log_text.find(marker); pos != std::string::npos; pos = log_text.find(marker, pos + 1))
+    if (log_text.find("*** JOB ", line_start(pos)) < pos) at = pos;
+  if (oom != std::string::npos && (at == std::string::npos || oom > at)) return EndedAs::OutOfMemory;
   if (at == std::string::npos) return EndedAs::Other;
   size_t eol = log_text.find('\n', at);
   const std::string rest = log_text.substr(at + marker.size(), eol == std::string::npos ? std::string::npos : eol - at - marker.size());
