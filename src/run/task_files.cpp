@@ -49,7 +49,8 @@ constexpr const char* kWrapper = R"SH(#!/bin/sh
 #   TASK_DIR/started  state=RUNNING, host, pid (the task's process group), pid_start (when that
 #                     process started, ticks since boot: with boot, the boot id, the pid names it
 #                     for good), wrapper pid, start, attempt, resources
-#   TASK_DIR/status   SUCCEEDED or FAILED, exit code (and signal, for codes above 128), times
+#   TASK_DIR/status   SUCCEEDED or FAILED, exit code (and signal, for codes above 128), the
+#                     stopping signal the wrapper got from outside (got=TERM, when one came), times
 task_shell=@SHELL@
 _now() {
   if [ -n "${EPOCHREALTIME:-}" ]; then eval '_t=${EPOCHREALTIME/,/.}'; return; fi
@@ -138,13 +139,14 @@ _finish() {
   _sig=0
   if [ "$_rc" -gt 128 ] && [ "$_rc" -lt 193 ]; then _sig=$((_rc - 128)); fi
   if [ "$_rc" -eq 0 ]; then _state=SUCCEEDED; else _state=FAILED; fi
-  _put status "state=$_state" "exit=$_rc" "signal=$_sig" "host=$_host" "pid=$_pg" "wrapper=$$" "start=$_begin" \
-    "end=$_t" "attempt=$_attempt"
+  _put status "state=$_state" "exit=$_rc" "signal=$_sig" "got=$_got" "host=$_host" "pid=$_pg" "wrapper=$$" \
+    "start=$_begin" "end=$_t" "attempt=$_attempt"
   _child=
 }
 _child=
 _envdef=
 _given_attempt=
+_got=
 # The task shell, found once (bash unless the file says `shell:`; sh where bash is missing).
 _sh=$task_shell
 if [ -z "$_sh" ]; then
@@ -191,6 +193,9 @@ _fwd() {
   eval "_skip=\${_s_$1:-}"
   if [ -n "$_skip" ]; then eval "_s_$1="; return 0; fi
   eval "_s_$1=1"
+  # The first stopping signal from outside is recorded with the task's end (got=TERM): a task
+  # that traps it and exits with its own code was still stopped (a time limit, a cancel).
+  case $1 in TERM|INT|HUP) [ -z "$_got" ] && _got=$1 ;; esac
   kill -"$1" 0 2>/dev/null
 }
 for _sig in HUP INT QUIT USR1 USR2 ALRM TERM; do trap "_fwd $_sig" "$_sig"; done

@@ -269,14 +269,18 @@ std::vector<size_t> TaskIndex::ids() const {
 bool foldable(const TaskFacts& f, bool requeues) {
   if (!f.record || !f.record->final()) return false;
   const bool killed = f.record->signal && (*f.record->signal == SIGTERM || *f.record->signal == SIGKILL);
-  return !requeues || !killed || f.control.has_value();
+  // (A task whose wrapper got a stopping signal may have been stopped at its time limit: the
+  // scheduler's verdict is recorded first, as for a killed one.)
+  return !requeues || (!killed && f.record->got.empty()) || f.control.has_value();
 }
 
 TaskFacts facts_of_entry(const IndexEntry& e) {
   TaskFacts f;
   f.id = e.id;
   f.record = e.record;
-  if (e.record.state != "SUCCEEDED") f.control = e.control;
+  // (A success keeps only a TIMEOUT decision: stopped at its limit, it ended with its own code.
+  // Any other decision about a task that succeeded is void.)
+  if (e.record.state != "SUCCEEDED" || (e.control && e.control->state == "TIMEOUT")) f.control = e.control;
   f.folded = true;
   return f;
 }

@@ -198,9 +198,12 @@ TaskFacts Experiment::facts_at(int tasks_fd, size_t task, bool cancelled) const 
   if (begun)
     if (auto t = read("status")) f.record = parse_wrapper_record(*t);
   if (!f.record && begun) f.record = parse_wrapper_record(*start);
-  // Decisions matter only for tasks that did not succeed.
-  if (!f.record || f.record->state != "SUCCEEDED")
-    if (auto t = read("control")) f.control = parse_control_record(*t);
+  // A decision matters for a task that succeeded too: a TIMEOUT made before it was stopped at its
+  // time limit (it trapped the signal and exited 0). (Any other is void for a success.)
+  if (auto t = read("control")) {
+    f.control = parse_control_record(*t);
+    if (f.control && f.record && f.record->state == "SUCCEEDED" && f.control->state != "TIMEOUT") f.control.reset();
+  }
   return f;
 }
 

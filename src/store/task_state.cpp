@@ -107,6 +107,7 @@ std::optional<WrapperRecord> parse_wrapper_record(const std::string& text) {
   if (auto v = parse_long(kv["pid_start"]); v && *v > 0) w.pid_start = static_cast<uint64_t>(*v);
   if (auto v = parse_long(kv["wrapper_start"]); v && *v > 0) w.wrapper_start = static_cast<uint64_t>(*v);
   w.boot = kv["boot"];
+  w.got = kv["got"];
   w.resources = kv["resources"];
   return w;
 }
@@ -172,11 +173,30 @@ Decision decide(const TaskFacts& f) {
 
   // 1. The wrapper recorded the task's end.
   if (w && w->final()) {
+    const bool killed = w->signal && (*w->signal == SIGTERM || *w->signal == SIGKILL);
+    // Stopped at its time limit, it trapped the signal and ended with its own code (a
+    // checkpoint, then exit 0 or 3): TIMEOUT wins, its code in the reason. Known from the
+    // runner's decision made before it sent the signal (local walltime), or from the scheduler
+    // when the wrapper got a stopping signal (Slurm's time limit).
+    if (!killed) {
+      const std::string own = fmt::format(" (the task then ended with its own exit code {})", w->exit_code.value_or(-1));
+      if (cstate == "TIMEOUT" && !f.cancel_requested) {
+        const std::string& why = f.control->reason;
+        set(State::Timeout, (why.empty() ? "walltime exceeded" : why) +
+                                (why.find("its own exit code") == std::string::npos ? own : ""));
+        return d;
+      }
+      if (!w->got.empty() && cstate.empty())
+        if (auto v = scheduler_verdict(f); v && v->state == "TIMEOUT") {
+          v->reason += own;
+          take_verdict(*v);
+          return d;
+        }
+    }
     if (w->state == "SUCCEEDED") {
       t.state = State::Succeeded;
       return d;
     }
-    const bool killed = w->signal && (*w->signal == SIGTERM || *w->signal == SIGKILL);
     // Killed, and the scheduler queues the job again (requeued after a node failure or a
     // preemption): it will run again; the killed run is not its end.
     if (killed && requeued && !f.cancel_requested && cstate.empty()) {

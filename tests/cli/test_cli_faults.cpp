@@ -555,6 +555,29 @@ TEST_CASE("the wall clock stepped an hour back: Ctrl-C's kill grace is still its
   CHECK(e.state(id, 0) == "CANCELLED");
 }
 
+TEST_CASE("a task stopped at its walltime that traps SIGTERM and exits with its own code (0 or 3) is TIMEOUT, its code "
+          "in the reason", "[cli][faults]") {
+  Env e;
+  // Checkpoint-style: on SIGTERM it saves and ends by itself, with its own code.
+  auto f = e.file("exp.yml", "command: 'trap \"echo saved {code}; exit {code}\" TERM; sleep 30 & wait'\n"
+                             "variables:\n  code: [0, 3]\nlocal:\n  walltime: '0:01'\n  kill_grace: 5\n");
+  auto r = e.x({"run", f, "-j", "2", "--quiet"});
+  CHECK(r.code == 1);
+  std::string id = first_line(r.out);
+  auto s = e.status(id);
+  for (int i = 0; i < 2; ++i) {
+    INFO(s["tasks"][i].dump());
+    CHECK(s["tasks"][i]["state"] == "TIMEOUT");
+    CHECK(s["tasks"][i]["reason"] == fmt::format("walltime of 1.0s exceeded (the task then ended with its own exit code {})",
+                                                 i == 0 ? 0 : 3));
+  }
+  CHECK(test::read(e.exp_dir(id) + "/tasks/0/stdout") == "saved 0\n");
+  // Not done: resume takes them again (and they time out again).
+  auto again = e.x({"resume", id});
+  CHECK(again.err.find("2 TIMEOUT") != std::string::npos);
+  CHECK(again.code == 1);
+}
+
 TEST_CASE("Ctrl-C and walltime reach the tasks a resume adopted from a crashed runner", "[cli][faults]") {
   Env e;
   SECTION("SIGINT to the resuming runner cancels the adopted task and kills its group") {

@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "support/env.hpp"
@@ -129,19 +130,35 @@ TEST_CASE("a running element cancelled outside xrun and purged before any status
   CHECK(s["state"] == "cancelled");
 }
 
-TEST_CASE("a job killed at its time limit and purged before any status looked is TIMEOUT, from Slurm's log", "[slurm]") {
+TEST_CASE("jobs killed at their time limit and purged before any status looked are TIMEOUT, from Slurm's log - also "
+          "those that trapped SIGTERM and exited 0 or 3", "[slurm]") {
   require_cluster();
   Env e;
-  // One minute, Slurm's smallest limit: Slurm ends it within about a minute more.
-  auto f = e.file("exp.yml", "command: 'sleep 300 # {x}'\nvariables:\n  x: [1]\nslurm:\n  poll_interval: 1\n  walltime: 1\n");
+  // One minute, Slurm's smallest limit: Slurm ends them within about a minute more. Element 0
+  // dies of the signal; 1 and 2 checkpoint on SIGTERM and end with their own code.
+  auto f = e.file("exp.yml",
+                  "command: 'if [ {x} = plain ]; then sleep 300; else trap \"echo saved; exit {x}\" TERM; sleep 300 & wait; fi'\n"
+                  "variables:\n  x: [plain, 0, 3]\nslurm:\n  poll_interval: 1\n  walltime: 1\n");
   auto r = e.x({"run", f});
   REQUIRE(r.code == 0);
   std::string id = first_line(r.out);
-  REQUIRE(test::eventually([&] { return final_record(e, id) && slurm_log(e, id).find("DUE TO TIME LIMIT") != std::string::npos; }, 240));
+  const std::string job = first_job(e, id);
+  auto ended = [&](size_t i) {
+    return test::read(e.exp_dir(id) + "/tasks/" + std::to_string(i) + "/status").find("written=1") != std::string::npos &&
+           test::read(e.exp_dir(id) + "/backend/slurm/logs/" + job + "_" + std::to_string(i) + ".out").find("DUE TO TIME LIMIT") !=
+               std::string::npos;
+  };
+  REQUIRE(test::eventually([&] { return ended(0) && ended(1) && ended(2); }, 240));
   e.opts.env["PATH"] = purged_path(e);
   auto s = e.status(id);
   CHECK(s["tasks"][0]["state"] == "TIMEOUT");
   CHECK(s["tasks"][0]["reason"] == "Slurm's time limit was reached");
+  for (int i : {1, 2}) {
+    INFO(s["tasks"][i].dump());
+    CHECK(s["tasks"][i]["state"] == "TIMEOUT");
+    CHECK(s["tasks"][i]["reason"] == fmt::format("Slurm's time limit was reached (the task then ended with its own exit "
+                                                 "code {})", i == 1 ? 0 : 3));
+  }
 }
 
 TEST_CASE("a job Slurm killed for its memory is OUT_OF_MEMORY - counted, listed by --failed, chosen by --state - never "

@@ -53,6 +53,16 @@ TEST_CASE("task state: the wrapper's final record", "[store][task_state]") {
   CHECK(F().record(rec("FAILED", 1)).d().status.reason == "exit code 1");
   CHECK(F().record(rec("FAILED", 143, SIGTERM)).cancel().state() == State::Cancelled);
   CHECK(F().record(rec("FAILED", 143, SIGTERM)).control("TIMEOUT", "w").state() == State::Timeout);
+  // Stopped at its walltime, the task trapped SIGTERM and ended with its own code: TIMEOUT wins,
+  // its code in the reason. (This reverses the earlier rule "the task's status wins": a task
+  // that checkpoints and exits 0 at its limit did not finish its work, and the user must see it
+  // needs more time.)
+  auto saved = F().record(rec("SUCCEEDED")).control("TIMEOUT", "walltime of 2s exceeded").d().status;
+  CHECK(saved.state == State::Timeout);
+  CHECK(saved.reason == "walltime of 2s exceeded (the task then ended with its own exit code 0)");
+  auto three = F().record(rec("FAILED", 3)).control("TIMEOUT", "w").d().status;
+  CHECK(three.state == State::Timeout);
+  CHECK(three.reason == "w (the task then ended with its own exit code 3)");
   CHECK(F().record(rec("FAILED", 139, 11)).d().status.reason == "killed by signal 11");
 }
 
@@ -99,8 +109,27 @@ TEST_CASE("task state: the scheduler's view", "[store][task_state]") {
     auto mine = F().record(rec("FAILED", 143, SIGTERM)).cancel().sched(view(P::Ended, "CANCELLED", E::Cancelled)).d();
     CHECK(mine.status.state == State::Cancelled);
     CHECK_FALSE(mine.verdict);
-    // A task that failed on its own is FAILED whatever the job's state.
+    // A task that failed on its own (its wrapper got no stopping signal) is FAILED whatever the
+    // job's state; one whose wrapper got TERM at the time limit, and that trapped it and ended
+    // with its own code, is TIMEOUT (TIMEOUT wins: this reverses "the task's status wins").
     CHECK(F().record(rec("FAILED", 1)).sched(view(P::Ended, "TIMEOUT", E::Timeout)).state() == State::Failed);
+    auto got = [](WrapperRecord r) {
+      r.got = "TERM";
+      return r;
+    };
+    for (auto r : {rec("SUCCEEDED"), rec("FAILED", 3)}) {
+      auto d = F().record(got(r)).sched(view(P::Ended, "TIMEOUT", E::Timeout)).d();
+      CHECK(d.status.state == State::Timeout);
+      REQUIRE(d.verdict);
+      CHECK(d.verdict->state == "TIMEOUT");
+      CHECK(d.verdict->reason == fmt::format("Slurm's time limit was reached (the task then ended with its own exit code {})",
+                                             r.exit_code.value_or(-1)));
+      // Recorded, it stands once the job is forgotten, its code said once.
+      CHECK(F().record(got(r)).control("TIMEOUT", d.verdict->reason).sched(view(P::Gone)).d().status.reason ==
+            d.verdict->reason);
+    }
+    // Got TERM from a cancel outside xrun and ended on its own: its own status.
+    CHECK(F().record(got(rec("SUCCEEDED"))).sched(view(P::Ended, "CANCELLED", E::Cancelled)).state() == State::Succeeded);
   }
   SECTION("a job gone without a final status is LOST, persisted; a blocked one is SKIPPED") {
     auto gone = F().record(rec("RUNNING")).sched(view(P::Gone)).d();

@@ -45,6 +45,9 @@ struct WrapperRecord {
   // xrun before them; its command line is checked instead).
   uint64_t pid_start = 0, wrapper_start = 0;
   std::string boot;
+  // The stopping signal the sh wrapper got from outside while the task ran (TERM, INT, HUP), ""
+  // when none: a task that trapped it and ended with its own code was still stopped.
+  std::string got;
   int attempt = 0;
   // What the pool handed the task ("XRUN_RESOURCE_GPU=0 CUDA_VISIBLE_DEVICES=0 ..."), so that
   // a runner that adopts it after a crash holds the same ids.

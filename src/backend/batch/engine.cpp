@@ -526,6 +526,8 @@ Result<void> BatchBackend::observe(const store::Experiment& exp, const plan::Pla
   // cancels or requeues it: the scheduler's word is the truth).
   auto wanted = [&](const store::TaskFacts& f) {
     if (!task_jobs.count(f.id)) return false;
+    // (Its wrapper got a stopping signal: a time limit the task trapped is still a TIMEOUT.)
+    if (f.record && f.record->final() && !f.record->got.empty()) return !f.control;
     if (f.record && f.record->state == "SUCCEEDED") return false;
     if (f.record && f.record->state == "FAILED")
       return f.record->signal && (*f.record->signal == SIGTERM || *f.record->signal == SIGKILL);
