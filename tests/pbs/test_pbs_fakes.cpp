@@ -7,6 +7,8 @@
 
 #include <cstdlib>
 
+#include <nlohmann/json.hpp>
+
 #include "support/pbs_scenarios.hpp"
 #include "support/scheduler.hpp"
 #include "xrun/run/process.hpp"
@@ -133,6 +135,78 @@ TEST_CASE("a login shell that is not sh (csh, fish) never runs xrun's scripts: #
       stop_fake(site);
     }
   }
+}
+
+TEST_CASE("job history as the servers keep it by default: PBS Pro forgets a finished job at once, Torque after "
+          "keep_completed - a walltime is TIMEOUT on both, a qdel of a pending element CANCELLED", "[pbs]") {
+  for (std::string flavour : {"pro", "torque"}) {
+    DYNAMIC_SECTION(flavour) {
+      test::Env scratch;
+      auto site = fake_site(scratch, flavour);
+      site.env["XRUN_FAKE_PBS_KEEP"] = flavour == "pro" ? "0" : "3";  // job_history_enable false / keep_completed
+      site.env["XRUN_FAKE_PBS_SLOTS"] = "1";
+      test::Env e;
+      test::pbs::apply(site, e);
+      // Task 0 reaches its walltime (it dies of SIGTERM, or traps it and exits 0); task 1 waits
+      // for the only slot and is deleted from the queue by hand.
+      auto f = e.file("exp.yml", "command: 'if [ {x} = 0 ]; then sleep 30; else sleep 1; fi'\n"
+                                 "variables:\n  x: [0, 1]\npbs:\n  flavor: " + flavour +
+                                     "\n  walltime: '0:02'\n  poll_interval: 0.5\n");
+      auto r = e.x({"run", f, "--quiet"});
+      REQUIRE(r.code == 0);
+      std::string id = test::first_line(r.out);
+      REQUIRE(test::eventually([&] { return e.state(id, 0) == "RUNNING"; }, 30));
+      // The element of task 1, deleted while it waits (qdel outside xrun).
+      auto runner = nlohmann::json::parse(test::read(e.exp_dir(id) + "/runner.json"));
+      std::string job = runner["jobs"][0];
+      std::string element = job.substr(0, job.find("[]")) + "[1]" + job.substr(job.find("[]") + 2);
+      test::RunOpts o;
+      o.env = site.env;
+      const std::string qdel = test::source_dir() + "/tests/fakes/" + (flavour == "pro" ? "pbspro" : "torque") + "/qdel";
+      auto del = test::run_program({qdel, element}, o);
+      INFO(del.err);
+      REQUIRE(del.code == 0);
+      REQUIRE(test::eventually([&] { return e.state(id, 0) != "RUNNING"; }, 30));
+      // Wait until the server forgot the job, then look.
+      ::sleep(flavour == "pro" ? 1 : 4);
+      auto s = e.status(id);
+      INFO(s.dump());
+      CHECK(s["tasks"][0]["state"] == "TIMEOUT");
+      CHECK(s["tasks"][1]["state"] == "CANCELLED");
+      stop_fake(site);
+    }
+  }
+}
+
+TEST_CASE("an exit status of 271 is TIMEOUT only when the walltime used reached the limit, else CANCELLED", "[pbs]") {
+  test::Env scratch;
+  auto site = fake_site(scratch, "torque");
+  site.env["XRUN_FAKE_PBS_WALLTIME_EXIT"] = "271";  // a site where a walltime kill reads as a SIGTERM
+  test::Env e;
+  test::pbs::apply(site, e);
+  // Task 0 reaches its 2 s walltime; task 1 (10 minutes) is deleted by hand while it runs.
+  auto f = e.file("exp.yml", "pbs:\n  flavor: torque\n  walltime: '0:02'\n  poll_interval: 0.5\n"
+                             "jobs:\n  - name: short\n    command: 'sleep 30'\n"
+                             "  - name: long\n    depends_on: []\n    command: 'sleep 30'\n    pbs: {walltime: '10:00'}\n");
+  auto r = e.x({"run", f, "--quiet"});
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  std::string id = test::first_line(r.out);
+  REQUIRE(test::eventually([&] { return e.state(id, 1) == "RUNNING"; }, 30));
+  auto runner = nlohmann::json::parse(test::read(e.exp_dir(id) + "/runner.json"));
+  test::RunOpts o;
+  o.env = site.env;
+  for (const auto& job : runner["jobs"]) {
+    auto q = test::run_program({test::source_dir() + "/tests/fakes/torque/qstat", "-f", job.get<std::string>()}, o);
+    if (q.out.find("walltime = 00:10:00") != std::string::npos || q.out.find("walltime = 10:00") != std::string::npos)
+      REQUIRE(test::run_program({test::source_dir() + "/tests/fakes/torque/qdel", job.get<std::string>()}, o).code == 0);
+  }
+  REQUIRE(test::eventually([&] { return e.state(id, 0) != "RUNNING" && e.state(id, 1) != "RUNNING"; }, 30));
+  auto s = e.status(id);
+  INFO(s.dump());
+  CHECK(s["tasks"][0]["state"] == "TIMEOUT");
+  CHECK(s["tasks"][1]["state"] == "CANCELLED");
+  stop_fake(site);
 }
 
 TEST_CASE("torque fake: 3 stages, a failure skips the next, resume reruns only it", "[pbs]") {

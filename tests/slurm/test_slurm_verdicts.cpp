@@ -45,6 +45,17 @@ bool final_record(Env& e, const std::string& id) {
   return test::read(e.exp_dir(id) + "/tasks/0/status").find("written=1") != std::string::npos;
 }
 
+// Submits one task (`sleep 60`, with `slurm_extra` lines under `slurm:`) and waits until it has
+// recorded its start; returns the experiment's id.
+std::string one_running_task(Env& e, const std::string& slurm_extra = "") {
+  auto f = e.file("exp.yml", "command: 'sleep 60 # {x}'\nvariables:\n  x: [1]\nslurm:\n  poll_interval: 1\n" + slurm_extra);
+  auto r = e.x({"run", f});
+  REQUIRE(r.code == 0);
+  std::string id = first_line(r.out);
+  REQUIRE(test::eventually([&] { return test::read(e.exp_dir(id) + "/tasks/0/started").find("written=1") != std::string::npos; }, 60));
+  return id;
+}
+
 }  // namespace
 
 TEST_CASE("slurm signal B:USR1 reaches the task through the wrapper, which lives on - without B: xrun adds it and says so",
@@ -116,11 +127,7 @@ TEST_CASE("a running element cancelled outside xrun and purged before any status
           "[slurm]") {
   require_cluster();
   Env e;
-  auto f = e.file("exp.yml", "command: 'sleep 60 # {x}'\nvariables:\n  x: [1]\nslurm:\n  poll_interval: 1\n");
-  auto r = e.x({"run", f});
-  REQUIRE(r.code == 0);
-  std::string id = first_line(r.out);
-  REQUIRE(test::eventually([&] { return test::read(e.exp_dir(id) + "/tasks/0/started").find("written=1") != std::string::npos; }, 60));
+  std::string id = one_running_task(e);
   REQUIRE(run::capture({"scancel", first_job(e, id)}, 30)->code == 0);  // not through xrun, and nobody looks
   REQUIRE(test::eventually([&] { return final_record(e, id) && slurm_log(e, id).find("CANCELLED AT") != std::string::npos; }, 60));
   e.opts.env["PATH"] = purged_path(e);
@@ -165,12 +172,8 @@ TEST_CASE("a job Slurm killed for its memory is OUT_OF_MEMORY - counted, listed 
           "LOST", "[slurm]") {
   require_cluster();
   Env e;
-  auto f = e.file("exp.yml", "command: 'sleep 60 # {x}'\nvariables:\n  x: [1]\nslurm:\n  poll_interval: 1\n  mem: 50M\n");
-  auto r = e.x({"run", f});
-  REQUIRE(r.code == 0);
-  std::string id = first_line(r.out);
+  std::string id = one_running_task(e, "  mem: 50M\n");
   const std::string job = first_job(e, id);
-  REQUIRE(test::eventually([&] { return test::read(e.exp_dir(id) + "/tasks/0/started").find("written=1") != std::string::npos; }, 60));
   // The cgroup OOM killer ends every process of the job at once, the wrapper too (the test
   // cluster has none: its group is killed by hand, and squeue answers as Slurm then does).
   auto [group, wrapper] = e.started_pids(id, 0);

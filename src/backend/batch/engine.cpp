@@ -558,6 +558,18 @@ Result<void> BatchBackend::observe(const store::Experiment& exp, const plan::Pla
     uint64_t no = job_no.emplace(q.job, job_no.size()).first->second;
     for (size_t i : q.indices) by_element[element_key(no, i)] = &q;  // array indices are < 2^32
   }
+  // Each stage's time limit in seconds (xrun's one walltime rule), when known.
+  std::map<size_t, std::optional<double>> walltimes;
+  auto stage_walltime = [&](size_t stage) -> std::optional<double> {
+    auto it = walltimes.find(stage);
+    if (it != walltimes.end()) return it->second;
+    std::optional<double> limit = d_->default_walltime();
+    if (stage < p.stages.size()) {
+      const json opts = run::stage_options(meta, p, stage, d_->name());
+      if (opts.contains("walltime")) limit = options::parse_duration(options::text(opts["walltime"]));
+    }
+    return walltimes[stage] = limit;
+  };
   const std::string* last_job = nullptr;
   const uint64_t* last_no = nullptr;
   // Queue entries whose dependency can never be met: cancelled, the entry only (an element
@@ -591,7 +603,16 @@ Result<void> BatchBackend::observe(const store::Experiment& exp, const plan::Pla
       if (!tail.empty()) v.log = fmt::format("; {} log ({}): {}", d_->display(), log, tail);
       // Gone (purged before anyone looked): the scheduler's own log may still say how it ended.
       if (v.phase == store::SchedulerView::Phase::Gone) {
-        const auto as = d_->ended_in_log(run::tail_lines(log, 50), f.record ? f.record->start : 0);
+        auto as = d_->ended_in_log(run::tail_lines(log, 50), f.record ? f.record->start : 0);
+        // Else a killed task (or one whose wrapper got a stopping signal) whose recorded run
+        // time reached its stage's time limit was stopped at that limit: the scheduler's own
+        // record of it is gone (PBS Pro keeps no history by default), this is the evidence.
+        if (as == store::SchedulerView::EndedAs::Other && f.record && f.record->final() && f.record->end > 0 &&
+            ((f.record->signal && (*f.record->signal == SIGTERM || *f.record->signal == SIGKILL)) ||
+             !f.record->got.empty())) {
+          const auto limit = stage_walltime(f.stage);
+          if (limit && f.record->end - f.record->start >= *limit - 2) as = store::SchedulerView::EndedAs::Timeout;
+        }
         if (as != store::SchedulerView::EndedAs::Other) {
           v.phase = store::SchedulerView::Phase::Ended;
           v.ended_as = as;

@@ -261,6 +261,8 @@ std::vector<QueueEntry> parse_qstat_text(const std::string& out) {
     auto& e = recs.back();
     if (key == "job_state") e.state = value;
     else if (key == "comment") e.comment = value;
+    else if (key == "resources_used.walltime") e.walltime_used = options::parse_duration(value);
+    else if (key == "Resource_List.walltime") e.walltime_limit = options::parse_duration(value);
     else if (key == "exit_status" || key == "Exit_status") {
       char* end = nullptr;
       long v = std::strtol(value.c_str(), &end, 10);
@@ -291,7 +293,9 @@ Result<std::vector<QueueEntry>> PbsDialect::query(const std::set<std::string>& j
     if (!util::trim(r->out).empty()) {
       try {
         auto j = nlohmann::json::parse(r->out);
-        if (!j.is_object() || !j.contains("Jobs"))
+        // (No "Jobs" beside the server's own keys: it knows none of them, e.g. a PBS Pro without
+        // job history that forgot them.)
+        if (!j.is_object() || (!j.contains("Jobs") && !j.contains("pbs_server")))
           return runtime_error("qstat's JSON has no 'Jobs'", "the states shown come from the store only");
       } catch (const std::exception& e) {
         return runtime_error(fmt::format("qstat's JSON cannot be read: {}", e.what()),
@@ -317,9 +321,18 @@ store::SchedulerView PbsDialect::classify(const QueueEntry& e) const {
     std::transform(c.begin(), c.end(), c.begin(), ::tolower);
     if (c.find("dependency") != std::string::npos) v.phase = Phase::NeverRuns;
     else if (e.exit_status && (*e.exit_status == -29 || *e.exit_status == -11)) v.ended_as = store::SchedulerView::EndedAs::Timeout;
+    // 256 + SIGTERM/SIGKILL is a qdel, or a walltime kill at some sites: TIMEOUT only with the
+    // evidence of the walltime it used reaching its limit.
+    else if (e.exit_status && (*e.exit_status == 256 + 15 || *e.exit_status == 256 + 9) && e.walltime_used &&
+             e.walltime_limit && *e.walltime_used >= *e.walltime_limit)
+      v.ended_as = store::SchedulerView::EndedAs::Timeout;
     // qdel: the job's shell killed by SIGTERM, then SIGKILL (PBS reports 256 + the signal).
     else if ((e.exit_status && (*e.exit_status == 256 + 15 || *e.exit_status == 256 + 9)) ||
              c.find("deleted") != std::string::npos || c.find("qdel") != std::string::npos)
+      v.ended_as = store::SchedulerView::EndedAs::Cancelled;
+    // Ended with no exit status at all: it never ran (PBS gives one to every job that did, even
+    // one that could not start); deleted while it waited (Torque's qdel of a queued element).
+    else if (!e.exit_status && c.empty())
       v.ended_as = store::SchedulerView::EndedAs::Cancelled;
   }
   return v;

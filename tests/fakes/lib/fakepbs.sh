@@ -26,7 +26,7 @@ fake_flavour() {
       PREFIX_DEFAULT='#PBS'
       QSUB_OPTS=':a:A:c:C:e:fhIj:J:k:l:m:M:N:o:p:P:q:r:R:S:u:v:VW:XzG' ;;
     torque)
-      SERVER=faketorque; QUEUE=batch; TERM_JOB=C; TERM_SUB=C; WALL_EXIT=-11
+      SERVER=faketorque; QUEUE=batch; TERM_JOB=C; TERM_SUB=C; WALL_EXIT=${XRUN_FAKE_PBS_WALLTIME_EXIT:--11}
       PREFIX_DEFAULT='#PBS'
       QSUB_OPTS=':a:A:b:c:C:d:D:e:EfF:hIj:k:K:l:L:m:M:nN:o:p:P:q:r:S:t:T:u:v:Vw:W:XxzZ' ;;
     *) echo "fakepbs: unknown flavour $FAKE_FLAVOR" >&2; exit 2 ;;
@@ -836,6 +836,14 @@ run_recs() { # DIR: attributes of an element that has started
     rec A run_count 1
   fi
   if [ -f "$E/etime" ] && [ "$FAKE_FLAVOR" = torque ]; then read_file "$E/etime"; rec A comp_time "$R"; fi
+  # The walltime it used (Torque's text output), HH:MM:SS, up to its end or now.
+  if [ -f "$E/stime" ] && [ "$FAKE_FLAVOR" = torque ]; then
+    local s0 s1
+    read_file "$E/stime"; s0=$R
+    if [ -f "$E/etime" ]; then read_file "$E/etime"; s1=$R; else s1=$(date +%s); fi
+    s1=$((s1 - s0))
+    rec S resources_used.walltime "$(printf '%02d:%02d:%02d' $((s1 / 3600)) $((s1 / 60 % 60)) $((s1 % 60)))"
+  fi
 }
 
 # emit_single SEQ: a job that is not an array
@@ -962,6 +970,17 @@ job_finished() { # job loaded: every element ended
   return 0
 }
 
+# job_forgotten: the job (loaded) ended XRUN_FAKE_PBS_KEEP seconds ago or more, and the server no
+# longer knows it: PBS Pro with job_history_enable false (its default) forgets a finished job at
+# once (KEEP=0), Torque after keep_completed seconds. Unset: finished jobs are kept.
+job_forgotten() {
+  [ -n "${XRUN_FAKE_PBS_KEEP:-}" ] || return 1
+  job_finished || return 1
+  local idx last=0
+  for idx in $INDICES; do read_file "$J/e/$idx/etime"; [ "${R:-0}" -gt "$last" ] && last=$R; done
+  [ $(($(date +%s) - last)) -ge "$XRUN_FAKE_PBS_KEEP" ]
+}
+
 fake_qstat() {
   PROG=qstat
   fake_init
@@ -1003,6 +1022,7 @@ fake_qstat() {
       for seq in $(ls "$S/jobs" | sort -n); do
         J=$S/jobs/$seq; [ -f "$J/array" ] || continue
         . "$J/job"
+        job_forgotten && continue
         if job_finished; then
           [ "$FAKE_FLAVOR" = pbspro ] && [ "$OPT_X" = 0 ] && continue
           [ "$FAKE_FLAVOR" = torque ] && [ "$OPT_C" = 1 ] && continue
@@ -1011,7 +1031,7 @@ fake_qstat() {
       done
     else
       for id in "$@"; do
-        if ! parse_id "$id" || ! job_exists "$ID_SEQ" "$ID_IDX"; then
+        if ! parse_id "$id" || ! job_exists "$ID_SEQ" "$ID_IDX" || job_forgotten; then
           if [ "$FAKE_FLAVOR" = pbspro ]; then echo "qstat: Unknown Job Id $id" >&2
           else echo "qstat: Unknown Job Id Error $id" >&2; fi
           rc=153; continue

@@ -43,6 +43,9 @@ struct QueueEntry {
   std::string reason;           // why it waits, when the scheduler says
   std::optional<int> exit_status;  // once ended, when the scheduler reports one
   std::string comment;             // the scheduler's note (PBS: why a job was deleted)
+  // The walltime it used and its limit, in seconds, when the scheduler says (PBS's
+  // resources_used.walltime and Resource_List.walltime).
+  std::optional<double> walltime_used, walltime_limit;
 };
 
 class Dialect {
@@ -108,6 +111,9 @@ class Dialect {
   // CANCELLED AT 2026-12-07T10:00:00 DUE TO TIME LIMIT ***"), for a job the scheduler no longer
   // knows; Other when it says nothing. Lines older than `since` (the task's recorded start, 0 =
   // any) are an earlier run's (a requeued job's log is appended to) and do not count.
+  // The time limit a job gets when the options give none (PBS: experi's `walltime: 1:00`), in
+  // seconds; nullopt when the site decides (Slurm's partition default).
+  virtual std::optional<double> default_walltime() const { return std::nullopt; }
   virtual store::SchedulerView::EndedAs ended_in_log(const std::string& log_text, double since) const {
     (void)log_text;
     (void)since;

@@ -49,6 +49,7 @@ class PbsDialect : public Dialect {
   std::vector<std::string> cancel_argv(const std::vector<std::string>& targets) const override;
   bool cancel_error_is_benign(const std::string& err) const override;
   std::string element(const std::string& job, size_t index) const override;
+  std::optional<double> default_walltime() const override { return 60; }  // `-l walltime=1:00`
 
   // The flavour: the file's `flavor`, else what `qstat --version` says (asked once).
   Flavor flavor() const;
