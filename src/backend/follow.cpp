@@ -10,9 +10,9 @@
 #include "xrun/run/process.hpp"
 #include "xrun/run/progress.hpp"
 #include "xrun/run/report.hpp"
+#include "xrun/util/clock.hpp"
 #include "xrun/util/fs.hpp"
 #include "xrun/util/text.hpp"
-#include "xrun/util/clock.hpp"
 
 namespace xrun::backend {
 

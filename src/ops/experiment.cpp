@@ -8,8 +8,8 @@
 
 #include "xrun/backend/observe.hpp"
 #include "xrun/spec/spec.hpp"
-#include "xrun/util/fs.hpp"
 #include "xrun/util/clock.hpp"
+#include "xrun/util/fs.hpp"
 
 namespace xrun::ops {
 

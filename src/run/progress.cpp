@@ -5,8 +5,8 @@
 #include <cstdio>
 
 #include "xrun/run/process.hpp"
-#include "xrun/util/fs.hpp"
 #include "xrun/util/clock.hpp"
+#include "xrun/util/fs.hpp"
 
 namespace xrun::run {
 

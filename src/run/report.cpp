@@ -137,6 +137,10 @@ std::string tail_lines(const std::string& path, size_t n) {
     if (static_cast<size_t>(std::count(data.begin(), data.end(), '\n')) > n) break;
     if (data.size() > 4 * 1024 * 1024) break;
   }
+  return last_lines(std::move(data), n);
+}
+
+std::string last_lines(std::string data, size_t n) {
   if (!data.empty() && data.back() == '\n') data.pop_back();
   size_t cut = data.size(), lines = 0;
   while (cut > 0) {

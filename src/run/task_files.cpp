@@ -9,6 +9,7 @@
 #include <set>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "xrun/plan/task_key.hpp"
 #include "xrun/run/process.hpp"
@@ -88,7 +89,7 @@ _start() {
   # Each task runs in a freshly started shell (its own $$, no job control, none of the
   # wrapper's variables or functions), with nothing open but its stdin, stdout and stderr.
   if [ -n "$_sh_path" ]; then
-    ( trap - HUP INT QUIT USR1 USR2 ALRM TERM PIPE
+    ( trap - @SIGNALS@ PIPE
       for _fd in /proc/self/fd/*; do
         _fd=${_fd##*/}
         case $_fd in
@@ -187,7 +188,7 @@ env --default-signal=INT true 2>/dev/null && _envdef=1
 # reaches, and Slurm's `--signal=B:SIG` reaches the batch shell (the wrapper) only. The copy the
 # wrapper sends itself with the group's is let through once (_s_SIG), so a signal sent again
 # later (USR1 to checkpoint twice) is passed on again. The list is
-# backend::batch::forwarded_signals().
+# run::forwarded_signals().
 _fwd() {
   [ -n "$_child" ] || return 0
   eval "_skip=\${_s_$1:-}"
@@ -198,7 +199,7 @@ _fwd() {
   case $1 in TERM|INT|HUP) [ -z "$_got" ] && _got=$1 ;; esac
   kill -"$1" 0 2>/dev/null
 }
-for _sig in HUP INT QUIT USR1 USR2 ALRM TERM; do trap "_fwd $_sig" "$_sig"; done
+for _sig in @SIGNALS@; do trap "_fwd $_sig" "$_sig"; done
 _start "$_dir"
 [ -n "$_norun" ] && exit "$_rc"
 _finish
@@ -207,10 +208,17 @@ exit "$_rc"
 
 }  // namespace
 
+const std::vector<std::string>& forwarded_signals() {
+  static const std::vector<std::string> names = {"HUP", "INT", "QUIT", "USR1", "USR2", "ALRM", "TERM"};
+  return names;
+}
+
 std::string wrapper_script(const std::string& shell) {
   std::string s = kWrapper;
   auto pos = s.find("@SHELL@");
   s.replace(pos, 7, shell.empty() ? std::string("''") : util::shell_quote(shell));
+  const std::string names = fmt::format("{}", fmt::join(forwarded_signals(), " "));
+  for (pos = s.find("@SIGNALS@"); pos != std::string::npos; pos = s.find("@SIGNALS@", pos)) s.replace(pos, 9, names);
   return s;
 }
 

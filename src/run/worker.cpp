@@ -71,7 +71,7 @@ void put(const util::Fd& fd, const std::string& text) {
 }
 
 // TERM, INT and HUP, forwarded to the running task.
-sigset_t forwarded_signals() {
+sigset_t forwarded_set() {
   sigset_t s;
   sigemptyset(&s);
   for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&s, sig);
@@ -81,7 +81,7 @@ sigset_t forwarded_signals() {
 // Before a task's end is said: the signals are blocked again, and those that came for this task
 // after it ended (or for one that never started) are dropped, not kept for the next task.
 void settle_signals() {
-  const sigset_t set = forwarded_signals();
+  const sigset_t set = forwarded_set();
   ::sigprocmask(SIG_BLOCK, &set, nullptr);
   const timespec none{0, 0};
   while (::sigtimedwait(&set, nullptr, &none) > 0) {
@@ -295,7 +295,7 @@ int run_worker(const std::string& tasks_dir, const std::string& shell) {
   // its task to end: none is lost in between, nor taken for the next task.
   sigset_t none;
   sigemptyset(&none);
-  const sigset_t forwarded = forwarded_signals();
+  const sigset_t forwarded = forwarded_set();
   ::sigprocmask(SIG_SETMASK, &forwarded, nullptr);
 
   // Nothing the runner was given reaches a task: descriptors inherited from whoever started it

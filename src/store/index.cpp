@@ -268,7 +268,7 @@ std::vector<size_t> TaskIndex::ids() const {
 
 bool foldable(const TaskFacts& f, bool requeues) {
   if (!f.record || !f.record->final()) return false;
-  const bool killed = f.record->signal && (*f.record->signal == SIGTERM || *f.record->signal == SIGKILL);
+  const bool killed = f.record->killed();
   // (A task whose wrapper got a stopping signal may have been stopped at its time limit: the
   // scheduler's verdict is recorded first, as for a killed one.)
   return !requeues || (!killed && f.record->got.empty()) || f.control.has_value();

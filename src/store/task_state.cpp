@@ -173,7 +173,7 @@ Decision decide(const TaskFacts& f) {
 
   // 1. The wrapper recorded the task's end.
   if (w && w->final()) {
-    const bool killed = w->signal && (*w->signal == SIGTERM || *w->signal == SIGKILL);
+    const bool killed = w->killed();
     // Stopped at its time limit, it trapped the signal and ended with its own code (a
     // checkpoint, then exit 0 or 3): TIMEOUT wins, its code in the reason. Known from the
     // runner's decision made before it sent the signal (local walltime), or from the scheduler

@@ -59,5 +59,7 @@ void print_status(std::ostream& os, const store::Experiment& exp, const json& me
 
 // The last `n` lines of a file (reads only its end).
 std::string tail_lines(const std::string& path, size_t n);
+// The last `n` lines of `text`, as tail_lines gives them (no final newline).
+std::string last_lines(std::string text, size_t n);
 
 }  // namespace xrun::run

@@ -18,6 +18,9 @@ using json = nlohmann::ordered_json;
 // The wrapper: needs nothing but a POSIX sh (no bash, no xrun binary on the node).
 // `shell`: the task shell (the file's `shell:`); empty = bash, falling back to sh.
 std::string wrapper_script(const std::string& shell);
+// The signals the task wrapper passes on to the task's process group, by name (HUP, INT, QUIT,
+// USR1, USR2, ALRM, TERM): the wrapper's traps are made from this list.
+const std::vector<std::string>& forwarded_signals();
 
 // The task's own script: XRUN_* and variables exported, cd to the working directory, the
 // `setup:` lines, then the commands in order, stopping at the first failure.

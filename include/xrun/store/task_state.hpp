@@ -13,6 +13,8 @@
 //   blocked    the stage graph's answer: the task can never start (an earlier stage failed)
 #pragma once
 
+#include <csignal>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -53,6 +55,8 @@ struct WrapperRecord {
   // a runner that adopts it after a crash holds the same ids.
   std::string resources;
   bool final() const { return state == "SUCCEEDED" || state == "FAILED"; }
+  // Ended by SIGTERM or SIGKILL (a scheduler's time limit, a cancel, a requeue, an OOM kill).
+  bool killed() const { return signal && (*signal == SIGTERM || *signal == SIGKILL); }
 };
 std::optional<WrapperRecord> parse_wrapper_record(const std::string& text);
 

@@ -530,7 +530,7 @@ Result<void> BatchBackend::observe(const store::Experiment& exp, const plan::Pla
     if (f.record && f.record->final() && !f.record->got.empty()) return !f.control;
     if (f.record && f.record->state == "SUCCEEDED") return false;
     if (f.record && f.record->state == "FAILED")
-      return f.record->signal && (*f.record->signal == SIGTERM || *f.record->signal == SIGKILL);
+      return f.record->killed();
     if (f.record) return true;  // started, no end recorded: only the scheduler can tell
     return !f.control || f.control->state == "LOST";
   };
@@ -597,21 +597,25 @@ Result<void> BatchBackend::observe(const store::Experiment& exp, const plan::Pla
     v.element = d_->element(job, index);
     if (v.phase == store::SchedulerView::Phase::Ended || v.phase == store::SchedulerView::Phase::Gone) {
       const std::string log = d_->log_path(logs_dir(exp, *d_), scripts[job], job, index);
-      std::string tail = util::trim(run::tail_lines(log, 3));
+      const std::string log_text = run::tail_lines(log, 50);  // (read once)
+      std::string tail = util::trim(run::last_lines(log_text, 3));
       std::replace(tail.begin(), tail.end(), '\n', ' ');
       if (tail.size() > 300) tail = tail.substr(tail.size() - 300);
       if (!tail.empty()) v.log = fmt::format("; {} log ({}): {}", d_->display(), log, tail);
       // Gone (purged before anyone looked): the scheduler's own log may still say how it ended.
       if (v.phase == store::SchedulerView::Phase::Gone) {
-        auto as = d_->ended_in_log(run::tail_lines(log, 50), f.record ? f.record->start : 0);
+        auto as = d_->ended_in_log(log_text, f.record ? f.record->start : 0);
+        std::string from = "from its log";
         // Else a killed task (or one whose wrapper got a stopping signal) whose recorded run
         // time reached its stage's time limit was stopped at that limit: the scheduler's own
         // record of it is gone (PBS Pro keeps no history by default), this is the evidence.
         if (as == store::SchedulerView::EndedAs::Other && f.record && f.record->final() && f.record->end > 0 &&
-            ((f.record->signal && (*f.record->signal == SIGTERM || *f.record->signal == SIGKILL)) ||
-             !f.record->got.empty())) {
+            (f.record->killed() || !f.record->got.empty())) {
           const auto limit = stage_walltime(f.stage);
-          if (limit && f.record->end - f.record->start >= *limit - 2) as = store::SchedulerView::EndedAs::Timeout;
+          if (limit && f.record->end - f.record->start >= *limit - 2) {
+            as = store::SchedulerView::EndedAs::Timeout;
+            from = "from the task's recorded run time";
+          }
         }
         if (as != store::SchedulerView::EndedAs::Other) {
           v.phase = store::SchedulerView::Phase::Ended;
@@ -619,7 +623,7 @@ Result<void> BatchBackend::observe(const store::Experiment& exp, const plan::Pla
           v.state = as == store::SchedulerView::EndedAs::Timeout       ? "TIMEOUT"
                     : as == store::SchedulerView::EndedAs::OutOfMemory ? "OUT_OF_MEMORY"
                                                                         : "CANCELLED";
-          v.reason = "from its log";
+          v.reason = from;
         }
       }
     }

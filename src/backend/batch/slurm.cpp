@@ -11,6 +11,7 @@
 #include <fmt/ranges.h>
 
 #include "xrun/backend/options.hpp"
+#include "xrun/run/task_files.hpp"
 #include "xrun/util/text.hpp"
 
 namespace xrun::backend::batch {
@@ -55,16 +56,11 @@ bool in(const std::vector<std::string>& v, const std::string& s) { return std::f
 
 }  // namespace
 
-const std::vector<std::string>& forwarded_signals() {
-  static const std::vector<std::string> names = {"HUP", "INT", "QUIT", "USR1", "USR2", "ALRM", "TERM"};
-  return names;
-}
-
 Result<BatchSignal> batch_signal(const std::string& value) {
   const std::string hint = fmt::format(
       "write it as [B:]SIGNAL[@SECONDS], e.g. 'B:USR1@300'; the task gets one of {} (xrun's task wrapper passes "
       "these on to the task's process group)",
-      fmt::join(forwarded_signals(), ", "));
+      fmt::join(run::forwarded_signals(), ", "));
   BatchSignal out;
   std::string v = util::trim(value), flags, sig = v, when;
   if (auto colon = v.find(':'); colon != std::string::npos) {
@@ -92,7 +88,7 @@ Result<BatchSignal> batch_signal(const std::string& value) {
     auto it = name.size() < 4 ? by_number.find(std::stoi(name)) : by_number.end();
     name = it == by_number.end() ? "" : it->second;
   }
-  const auto& ok = forwarded_signals();
+  const auto& ok = run::forwarded_signals();
   if (name.empty() || std::find(ok.begin(), ok.end(), name) == ok.end())
     return make_error(fmt::format("slurm option 'signal': xrun's task wrapper does not pass '{}' on: it would stop the "
                                   "wrapper, or never reach the task",

@@ -107,13 +107,13 @@ class Dialect {
   virtual bool cancel_error_is_benign(const std::string& err) const = 0;
   // An element's name, e.g. 123_4 (Slurm) or 123[4] (PBS).
   virtual std::string element(const std::string& job, size_t index) const = 0;
+  // The time limit a job gets when the options give none (PBS: experi's `walltime: 1:00`), in
+  // seconds; nullopt when the site decides (Slurm's partition default).
+  virtual std::optional<double> default_walltime() const { return std::nullopt; }
   // How the scheduler's own log of an element says it ended (Slurm: "*** JOB 123 ON node
   // CANCELLED AT 2026-12-07T10:00:00 DUE TO TIME LIMIT ***"), for a job the scheduler no longer
   // knows; Other when it says nothing. Lines older than `since` (the task's recorded start, 0 =
   // any) are an earlier run's (a requeued job's log is appended to) and do not count.
-  // The time limit a job gets when the options give none (PBS: experi's `walltime: 1:00`), in
-  // seconds; nullopt when the site decides (Slurm's partition default).
-  virtual std::optional<double> default_walltime() const { return std::nullopt; }
   virtual store::SchedulerView::EndedAs ended_in_log(const std::string& log_text, double since) const {
     (void)log_text;
     (void)since;

@@ -48,8 +48,6 @@ struct BatchSignal {
   bool added = false;
 };
 Result<BatchSignal> batch_signal(const std::string& value);
-// The signals the task wrapper passes on to the task's process group (run/task_files.cpp).
-const std::vector<std::string>& forwarded_signals();
 
 // Lines of `squeue -h -r -t all -o '%i|%T|%r'`; an index list squeue abbreviated or that cannot
 // be read stands for the whole job (it is still there).
