@@ -161,12 +161,13 @@ Result<store::Experiment> create_experiment(const store::Store& st, const spec::
     util::remove_all(exp.dir());  // never leave a half-made experiment behind
     return err;
   };
-  if (auto r = util::atomic_write(exp.path("experiment.yml"), sp.source); !r) return fail(r.error());
-  if (auto r = util::atomic_write(exp.path("plan.json"), p.to_json().dump() + "\n"); !r) return fail(r.error());
-  if (auto r = util::atomic_write(exp.path("wrapper.sh"), run::wrapper_script(sp.shell)); !r) return fail(r.error());
+  if (auto r = util::atomic_write(exp.path("experiment.yml"), sp.source, true); !r) return fail(r.error());
+  if (auto r = util::atomic_write(exp.path("plan.json"), p.to_json().dump() + "\n", true); !r) return fail(r.error());
+  if (auto r = util::atomic_write(exp.path("wrapper.sh"), run::wrapper_script(sp.shell), true); !r) return fail(r.error());
   if (auto r = util::make_dirs(exp.path("tasks")); !r) return fail(r.error());
-  // meta.json last: an experiment without it is not listed, so readers never see a half-made one.
-  if (auto r = util::atomic_write(exp.path("meta.json"), meta.dump(2) + "\n"); !r) return fail(r.error());
+  // meta.json last, once the others are on disk: an experiment without it is not listed, so
+  // readers never see a half-made one, even after a crash of the machine.
+  if (auto r = util::atomic_write(exp.path("meta.json"), meta.dump(2) + "\n", true); !r) return fail(r.error());
   return exp;
 }
 

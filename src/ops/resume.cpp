@@ -137,14 +137,13 @@ Result<plan::PlanDiff> reload_plan(Opened& o, const std::vector<store::TaskStatu
                       fmt::format("cancel {} first (xrun cancel {} {}), then reload", ids.size() == 1 ? "it" : "them",
                                   o.exp.id(), fmt::join(ids, " ")));
   }
-  // The previous file and plan are kept beside the new ones.
+  // The previous file and plan are kept beside the new ones; the three files change as one
+  // (Experiment::replace_files: a crash leaves the old three or the new three).
   std::string stamp = fmt::format("{:.0f}", util::now_seconds() * 1000);
-  XRUN_TRY(util::rename_path(o.exp.path("plan.json"), o.exp.path("plan." + stamp + ".json")));
-  if (util::exists(o.exp.path("experiment.yml")))
-    XRUN_TRY(util::rename_path(o.exp.path("experiment.yml"), o.exp.path("experiment." + stamp + ".yml")));
-  XRUN_TRY(util::atomic_write(o.exp.path("experiment.yml"), r->source));
-  XRUN_TRY(util::atomic_write(o.exp.path("plan.json"), r->merged.to_json().dump() + "\n"));
-  XRUN_TRY(util::atomic_write(o.exp.path("meta.json"), r->meta.dump(2) + "\n"));
+  XRUN_TRY(o.exp.replace_files({{"experiment.yml", r->source},
+                                {"plan.json", r->merged.to_json().dump() + "\n"},
+                                {"meta.json", r->meta.dump(2) + "\n"}},
+                               {{"plan.json", "plan." + stamp + ".json"}, {"experiment.yml", "experiment." + stamp + ".yml"}}));
   o.meta = std::move(r->meta);
   o.plan = std::move(r->merged);
   return std::move(r->diff);

@@ -47,7 +47,111 @@ Error damaged(Error e) {
 
 std::string Experiment::task_dir(size_t task) const { return fmt::format("{}/tasks/{}", dir_, task); }
 
+namespace {
+constexpr const char* kJournal = ".replacing";
+bool digits(const std::string& s) { return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos; }
+// The whole files a journal may name; the name of each one's new copy aside (.plan.json.<ms>.next)
+// and of its copy kept as history (plan.<ms>.json).
+bool replaceable(const std::string& name) {
+  return name == "experiment.yml" || name == "plan.json" || name == "meta.json";
+}
+bool aside_of(const std::string& name, const std::string& aside) {
+  const std::string head = "." + name + ".", tail = ".next";
+  return aside.size() > head.size() + tail.size() && aside.compare(0, head.size(), head) == 0 &&
+         aside.compare(aside.size() - tail.size(), tail.size(), tail) == 0 &&
+         digits(aside.substr(head.size(), aside.size() - head.size() - tail.size()));
+}
+bool kept_of(const std::string& name, const std::string& kept) {
+  const auto dot = name.rfind('.');
+  const std::string head = name.substr(0, dot + 1), tail = name.substr(dot);
+  return kept.size() > head.size() + tail.size() && kept.compare(0, head.size(), head) == 0 &&
+         kept.compare(kept.size() - tail.size(), tail.size(), tail) == 0 &&
+         digits(kept.substr(head.size(), kept.size() - head.size() - tail.size()));
+}
+}  // namespace
+
+Result<void> Experiment::replace_files(const std::vector<std::pair<std::string, std::string>>& files,
+                                       const std::vector<std::pair<std::string, std::string>>& keep) const {
+  XRUN_TRY(settle());
+  // Files aside that an earlier replacement left before its commit point: never used.
+  for (const auto& f : util::list_dir(dir_))
+    for (const char* name : {"experiment.yml", "plan.json", "meta.json"})
+      if (aside_of(name, f)) ::unlink(path(f).c_str());
+  const std::string stamp = fmt::format("{:.0f}", util::now_seconds() * 1000);
+  json journal = json::array();
+  std::vector<std::string> written;
+  auto forget = [&] {
+    for (const auto& f : written) ::unlink(path(f).c_str());
+  };
+  for (const auto& [name, content] : files) {
+    std::string kept;
+    for (const auto& [n, k] : keep)
+      if (n == name) kept = k;
+    if (!replaceable(name) || (!kept.empty() && !kept_of(name, kept)))
+      return make_error(fmt::format("internal: '{}' is not replaced through a journal (as '{}')", name, kept));
+    const std::string aside = "." + name + "." + stamp + ".next";
+    if (auto w = util::atomic_write(path(aside), content, true); !w) {
+      forget();
+      return w;
+    }
+    written.push_back(aside);
+    journal.push_back(json::array({name, aside, kept}));
+  }
+  util::crash_point("replace:aside");
+  if (auto w = util::atomic_write(path(kJournal), journal.dump() + "\n", true); !w) {
+    forget();
+    return w;
+  }
+  util::crash_point("replace:journal");
+  return settle();
+}
+
+Result<void> Experiment::settle() const {
+  auto text = util::try_read_file(path(kJournal));
+  if (!text) return {};
+  json journal;
+  try {
+    journal = json::parse(*text);
+  } catch (const std::exception&) {
+  }
+  struct Move {
+    std::string name, aside, kept;
+  };
+  std::vector<Move> moves;
+  if (journal.is_array())
+    for (const auto& m : journal) {
+      if (!m.is_array() || m.size() != 3 || !m[0].is_string() || !m[1].is_string() || !m[2].is_string()) break;
+      Move mv{m[0].get<std::string>(), m[1].get<std::string>(), m[2].get<std::string>()};
+      if (!replaceable(mv.name) || !aside_of(mv.name, mv.aside) || (!mv.kept.empty() && !kept_of(mv.name, mv.kept)))
+        break;
+      moves.push_back(std::move(mv));
+    }
+  if (moves.empty() || moves.size() != journal.size())
+    return damaged(make_error(fmt::format("experiment '{}': its journal of replaced files (.replacing) is damaged", id_)));
+  auto cannot = [&](const std::string& what) {
+    return damaged(runtime_error(
+        fmt::format("experiment '{}': a replacement of its files was cut short and cannot be finished: {}: {}", id_,
+                    what, std::strerror(errno)),
+        "run the command as a user who can write the run store: it finishes the replacement"));
+  };
+  bool first = true;
+  for (const auto& m : moves) {
+    if (!util::exists(path(m.aside))) continue;  // renamed already
+    // History first: cut short after it, this is done again and finds it made (the old file's).
+    if (!m.kept.empty() && !util::exists(path(m.kept)) && util::exists(path(m.name)))
+      if (auto k = util::keep_copy(path(m.name), path(m.kept)); !k && !util::exists(path(m.kept))) return k;
+    if (::rename(path(m.aside).c_str(), path(m.name).c_str()) != 0 && errno != ENOENT)  // ENOENT: another did it
+      return cannot(fmt::format("cannot rename '{}' over '{}'", m.aside, m.name));
+    if (first) util::crash_point("replace:renamed");
+    first = false;
+  }
+  XRUN_TRY(util::sync_dir(dir_));
+  if (::unlink(path(kJournal).c_str()) != 0 && errno != ENOENT) return cannot("cannot remove .replacing");
+  return {};
+}
+
 Result<json> Experiment::meta() const {
+  XRUN_TRY(settle());
   auto text = util::try_read_file(path("meta.json"));
   if (!text) return damaged(make_error(fmt::format("experiment '{}' has no meta.json", id_), "the store folder is damaged"));
   json j;
@@ -76,6 +180,7 @@ Result<json> Experiment::meta() const {
 }
 
 Result<plan::Plan> Experiment::load_plan() const {
+  XRUN_TRY(settle());
   auto read = read_plan(dir_);  // through its cache, plan.bin, when that is valid
   if (!read) return damaged(make_error(fmt::format("experiment '{}' has no plan.json", id_), "the store folder is damaged"));
   auto& p = *read;
@@ -834,6 +939,7 @@ std::vector<std::string> Store::list() const {
   std::vector<std::pair<double, std::string>> found;
   for (const auto& name : util::list_dir(experiments_dir())) {
     if (!valid_id(name)) continue;
+    (void)Experiment(name, experiments_dir() + "/" + name).settle();  // (damage shows when it is read)
     auto text = util::try_read_file(experiments_dir() + "/" + name + "/meta.json");
     if (!text) continue;  // half-made: meta.json is written last
     double created = 0;

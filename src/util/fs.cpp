@@ -4,12 +4,14 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <signal.h>
 #include <sys/syscall.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -338,7 +340,32 @@ Result<void> atomic_write(const std::string& path, const std::string& content, b
     ::unlink(tmp.c_str());
     return runtime_error(fmt::format("cannot rename into '{}': {}", path, std::strerror(err)));
   }
+  if (durable) return sync_dir(dirname(path));
   return {};
+}
+
+Result<void> sync_dir(const std::string& dir) {
+  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid() || ::fsync(fd.get()) != 0)
+    return runtime_error(fmt::format("cannot sync the folder '{}': {}", dir, std::strerror(errno)),
+                         "check that the run store is writable");
+  return {};
+}
+
+Result<void> keep_copy(const std::string& from, const std::string& to) {
+  if (::link(from.c_str(), to.c_str()) == 0) return {};
+  if (errno != EPERM && errno != ENOTSUP && errno != EXDEV && errno != EMLINK)
+    return runtime_error(fmt::format("cannot keep '{}' as '{}': {}", from, to, std::strerror(errno)),
+                         "check that the run store is writable and the disk is not full");
+  auto text = try_read_file(from);
+  if (!text) return runtime_error(fmt::format("cannot read '{}' to keep a copy of it", from));
+  if (exists(to)) return runtime_error(fmt::format("cannot keep '{}' as '{}': it exists", from, to));
+  return atomic_write(to, *text, true);
+}
+
+void crash_point(const char* point) {
+  static const char* at = std::getenv("XRUN_CRASH_AT");
+  if (at && std::strcmp(at, point) == 0) ::kill(::getpid(), SIGKILL);
 }
 
 Result<void> make_dirs(const std::string& path) {

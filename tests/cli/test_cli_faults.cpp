@@ -657,3 +657,31 @@ TEST_CASE("run on Slurm or PBS with none of its commands on PATH creates nothing
     CHECK(c.out.find("valid") != std::string::npos);
   }
 }
+
+TEST_CASE("resume --reload on a full store fails and leaves the experiment as it was (plan.json is never set aside "
+          "first)", "[cli][faults][reload]") {
+  Env e;
+  SmallStore small(e, "1m");
+  const std::string store = small.dir + "/store";
+  const std::string v1 = "command: 'echo {i} >> " + e.path("ran.txt") + "'\nvariables:\n  i: [0, 1]\n";
+  auto f = e.file("exp.yml", v1);
+  auto r = e.x({"--store", store, "run", f, "--quiet"});
+  REQUIRE(r.code == 0);
+  std::string id = first_line(r.out);
+  e.file("exp.yml", "command: 'echo {i} >> " + e.path("ran.txt") + "'\nvariables:\n  i: [0, 1, 2]\n");
+  test::run_program({"sh", "-c", "cat /dev/zero > " + small.dir + "/fill 2>/dev/null"}, {});
+  auto full = e.x({"--store", store, "resume", id, "--reload", "--quiet"});
+  CHECK(full.code == 1);
+  auto st = e.x({"--store", store, "status", id, "--json"});
+  REQUIRE(st.code == 0);  // the old plan is whole
+  auto s = nlohmann::json::parse(st.out);
+  CHECK(s["tasks"].size() == 2);
+  CHECK(s["state"] == "succeeded");
+  CHECK(test::read(store + "/experiments/" + id + "/experiment.yml") == v1);
+  ::unlink((small.dir + "/fill").c_str());
+  auto again = e.x({"--store", store, "resume", id, "--reload", "--quiet"});
+  CHECK(again.code == 0);
+  auto ran = util::split(test::read(e.path("ran.txt")), '\n');
+  std::sort(ran.begin(), ran.end());
+  CHECK(ran == std::vector<std::string>{"", "0", "1", "2"});  // the new task ran; the old ones not again
+}

@@ -50,8 +50,23 @@ class Experiment {
   std::string path(const std::string& rel) const { return dir_ + "/" + rel; }
   std::string task_dir(size_t task) const;
 
+  // meta.json and the plan; each first finishes a replacement cut short (settle()).
   Result<json> meta() const;
   Result<plan::Plan> load_plan() const;
+  // The files xrun replaces whole and that must agree (experiment.yml, plan.json, meta.json:
+  // task keys are computed from plan.json and meta.json), replaced as one (`resume --reload`).
+  // `keep` first gives each current file a second name (history: plan.json -> plan.<ms>.json).
+  // Each new file is then written aside (.NAME.<ms>.next) and synced; the journal `.replacing`,
+  // naming them, is written and synced: that is the commit point. Each is then renamed over its
+  // file and the journal removed. Cut short before the journal, the experiment reads as before
+  // (the files aside are left, unused); after it, as after (settle() finishes the renames).
+  Result<void> replace_files(const std::vector<std::pair<std::string, std::string>>& files,
+                             const std::vector<std::pair<std::string, std::string>>& keep) const;
+  // Finishes a replacement whose journal is there (renames cut short by a crash): each file
+  // still aside is renamed over its file, then the journal goes. Any reader may: two at once
+  // rename each file once (the second finds it gone). An error is damage that cannot be
+  // finished here (a damaged journal, a store this process cannot write).
+  Result<void> settle() const;
   // plan.json's size and modification time: a cache of anything derived from the plan
   // (summary.json) is stale when it differs.
   std::string plan_stamp() const;

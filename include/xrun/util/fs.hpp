@@ -74,8 +74,19 @@ bool for_each_entry(int fd, const std::function<bool(std::string_view name, unsi
 std::optional<std::string> try_read_tail_beneath(int dirfd, const std::string& rel, size_t max_bytes);
 // True when `path` itself is a symbolic link.
 bool is_symlink(const std::string& path);
-// Write to a temp file in the same directory, fsync optional, then rename over `path`.
+// Write to a temp file in the same directory, then rename over `path`: readers see the old file
+// or the new one, never a mix. `durable`: the file is synced before the rename and its folder
+// after it, so that a crash of the machine, too, leaves the old file or the new one.
 Result<void> atomic_write(const std::string& path, const std::string& content, bool durable = false);
+// fsync of a folder (its entries: a rename or a new file in it survives a crash of the machine).
+Result<void> sync_dir(const std::string& dir);
+// A second name for an existing file (link(2)), or, where the file system has no hard links, a
+// durable copy. Fails when `to` exists.
+Result<void> keep_copy(const std::string& from, const std::string& to);
+// Fault injection for tests: when XRUN_CRASH_AT names `point`, the process kills itself
+// (SIGKILL) here, as a crash, a power cut or kill -9 would, so that what a crash at each step of
+// a write leaves can be tested. Does nothing otherwise (one getenv).
+void crash_point(const char* point);
 // Write `content` over the start of an existing file without truncating it or allocating new
 // room (for a record whose room was reserved earlier, when the disk is full). Fails when the
 // file is missing or smaller than `content`.
