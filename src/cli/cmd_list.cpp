@@ -72,9 +72,15 @@ int do_list(const Context& ctx, bool as_json, const std::string& name) {
                    {"state", state},
                    {"counts", counts}});
   }
+  // A damaged experiment is listed with what is wrong, and the exit code says there is one.
+  bool any_damaged = false;
+  for (const auto& x : out) any_damaged = any_damaged || x["state"] == "damaged";
+  const int code = any_damaged ? kFailure : kSuccess;
   if (as_json) {
-    std::cout << out.dump(2) << std::endl;
-    return kSuccess;
+    // Text that is not UTF-8 (an id, a damaged file's bytes in its reason) is written with
+    // U+FFFD in place of its bad bytes, never an error for the whole list.
+    std::cout << out.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << std::endl;
+    return code;
   }
   if (out.empty()) {
     std::cerr << "xrun: no experiments in " << st.root() << std::endl;
@@ -103,7 +109,7 @@ int do_list(const Context& ctx, bool as_json, const std::string& name) {
                e["state"].get<std::string>(), e["tasks"].get<size_t>(), c);
     }
   }
-  return kSuccess;
+  return code;
 }
 
 }  // namespace

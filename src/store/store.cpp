@@ -35,6 +35,12 @@ bool valid_id(const std::string& id) {
   return id.find('/') == std::string::npos && id.find('\0') == std::string::npos;
 }
 
+// "'/x/meta.json' is a folder" -> "is a folder": the experiment names the file.
+std::string without_path(const std::string& what) {
+  auto at = what.find("' ");
+  return what.size() > 1 && what[0] == '\'' && at != std::string::npos ? what.substr(at + 2) : what;
+}
+
 // A store file that cannot be read as written: the experiment is damaged (exit 1, a runtime
 // failure, not bad input).
 Error damaged(Error e) {
@@ -152,8 +158,10 @@ Result<void> Experiment::settle() const {
 
 Result<json> Experiment::meta() const {
   XRUN_TRY(settle());
-  auto text = util::try_read_file(path("meta.json"));
-  if (!text) return damaged(make_error(fmt::format("experiment '{}' has no meta.json", id_), "the store folder is damaged"));
+  auto text = util::read_regular_file(path("meta.json"));
+  if (!text && text.error().os_errno == ENOENT)
+    return damaged(make_error(fmt::format("experiment '{}' has no meta.json", id_), "the store folder is damaged"));
+  if (!text) return damaged(make_error(fmt::format("experiment '{}': its meta.json {}", id_, without_path(text.error().what))));
   json j;
   try {
     j = json::parse(*text);
@@ -940,8 +948,11 @@ std::vector<std::string> Store::list() const {
   for (const auto& name : util::list_dir(experiments_dir())) {
     if (!valid_id(name)) continue;
     (void)Experiment(name, experiments_dir() + "/" + name).settle();  // (damage shows when it is read)
-    auto text = util::try_read_file(experiments_dir() + "/" + name + "/meta.json");
-    if (!text) continue;  // half-made: meta.json is written last
+    const std::string meta = experiments_dir() + "/" + name + "/meta.json";
+    struct stat st {};
+    if (::lstat(meta.c_str(), &st) != 0 && errno == ENOENT) continue;  // half-made: meta.json is written last
+    // Anything else at meta.json (a folder, a link, unreadable, damaged) is listed: as damaged.
+    auto text = util::read_regular_file(meta);
     double created = 0;
     try {
       auto j = json::parse(*text);

@@ -167,6 +167,27 @@ std::vector<std::string> list_dir_fd(int dirfd) {
   return names;
 }
 
+Result<std::string> read_regular_file(const std::string& path) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY));
+  struct stat st {};
+  auto fail = [&](const std::string& what, int err) {
+    Error e = runtime_error(fmt::format("'{}' {}", path, what));
+    e.os_errno = err;
+    return e;
+  };
+  if (!fd.valid()) {
+    int err = errno;
+    if (err == ELOOP) return fail("is a symbolic link, which is not followed", err);
+    return fail(fmt::format("cannot be read: {}", std::strerror(err)), err);
+  }
+  if (::fstat(fd.get(), &st) != 0) return fail(fmt::format("cannot be read: {}", std::strerror(errno)), errno);
+  if (S_ISDIR(st.st_mode)) return fail("is a folder, not a file", EISDIR);
+  if (!S_ISREG(st.st_mode)) return fail("is not a regular file", EINVAL);
+  auto text = read_open_file(fd.get(), static_cast<size_t>(st.st_size));
+  if (!text) return fail(fmt::format("cannot be read: {}", std::strerror(errno)), errno);
+  return std::move(*text);
+}
+
 std::optional<std::string> try_read_file_beneath(int dirfd, const std::string& rel) {
   return read_all(Fd(open_beneath(dirfd, rel)));
 }

@@ -1,9 +1,12 @@
-// A store that stays whole (issue 37): files replaced as one, whatever step a crash stops at.
+// A store that stays whole (issue 37): files replaced as one, whatever step a crash stops at;
+// damage listed and said; ...
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -86,4 +89,50 @@ TEST_CASE("a damaged journal of replaced files is damage, said out loud", "[cli]
   }
   ::unlink((e.exp_dir(id) + "/.replacing").c_str());
   CHECK(e.x({"status", id}).code == 0);
+}
+
+TEST_CASE("every damaged experiment is listed as damaged (a folder, a link, a FIFO or bytes that are not UTF-8 at "
+          "meta.json) and list exits 1; a half-made one is not listed",
+          "[cli][store][damage]") {
+  Env e;
+  auto f = e.file("exp.yml", "command: 'true {i}'\nvariables:\n  i: [0, 1]\n");
+  std::vector<std::string> ids;
+  for (int k = 0; k < 5; ++k) {
+    auto r = e.x({"run", f, "--quiet"});
+    REQUIRE(r.code == 0);
+    ids.push_back(first_line(r.out));
+  }
+  const std::string outside = test::read(e.exp_dir(ids[4]) + "/meta.json");
+  auto meta = [&](int k) { return e.exp_dir(ids[k]) + "/meta.json"; };
+  ::unlink(meta(0).c_str());
+  REQUIRE(::mkdir(meta(0).c_str(), 0755) == 0);  // a folder
+  test::write_file(e.exp_dir(ids[1]), "meta.json", "{\"name\": \"caf\xe9 \xff\", \"id\": 1}");  // not UTF-8
+  ::unlink(meta(2).c_str());
+  test::write_file(e.path("elsewhere"), "meta.json", outside);
+  REQUIRE(::symlink(e.path("elsewhere/meta.json").c_str(), meta(2).c_str()) == 0);  // a link
+  ::unlink(meta(3).c_str());
+  REQUIRE(::mkfifo(meta(3).c_str(), 0644) == 0);  // a FIFO: never read (it would block)
+  const std::string half = "exp-20261207-000000-half";  // made, meta.json not written yet
+  REQUIRE(::mkdir((e.path("store/experiments/") + half).c_str(), 0755) == 0);
+  auto lj = e.x({"list", "--json"});
+  CHECK(lj.code == 1);
+  CHECK(lj.err.find("internal error") == std::string::npos);
+  auto list = nlohmann::json::parse(lj.out);
+  std::map<std::string, std::string> seen;
+  for (const auto& x : list) seen[x["id"]] = x.value("error", std::string(x["state"]));
+  CHECK(seen.size() == 5);
+  CHECK(seen.count(half) == 0);
+  CHECK(seen[ids[0]].find("is a folder") != std::string::npos);
+  CHECK(seen[ids[1]].find("not valid JSON") != std::string::npos);
+  CHECK(seen[ids[2]].find("symbolic link") != std::string::npos);
+  CHECK(seen[ids[3]].find("not a regular file") != std::string::npos);
+  CHECK(seen[ids[4]] == "succeeded");
+  auto l = e.x({"list"});
+  CHECK(l.code == 1);
+  for (const auto& id : ids) CHECK(l.out.find(id) != std::string::npos);
+  for (int k = 0; k < 4; ++k) {
+    auto s = e.x({"status", ids[k]});
+    CHECK(s.code == 1);
+    CHECK(s.err.find("damaged") != std::string::npos);
+  }
 }

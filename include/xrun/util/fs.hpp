@@ -72,6 +72,10 @@ bool for_each_name(int dirfd, const std::function<void(std::string_view)>& f);
 bool for_each_entry(int fd, const std::function<bool(std::string_view name, unsigned char type)>& f);
 // The last `max_bytes` of such a file (all of it when smaller).
 std::optional<std::string> try_read_tail_beneath(int dirfd, const std::string& rel, size_t max_bytes);
+// A store file read whole, refusing what is not a regular file: a symbolic link is not
+// followed, a folder, FIFO or device is not read (never blocks). The error says which; its
+// os_errno is ENOENT when there is no such file.
+Result<std::string> read_regular_file(const std::string& path);
 // True when `path` itself is a symbolic link.
 bool is_symlink(const std::string& path);
 // Write to a temp file in the same directory, then rename over `path`: readers see the old file
