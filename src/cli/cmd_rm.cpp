@@ -2,6 +2,7 @@
 // which cancels it first).
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -20,17 +21,55 @@ struct RmArgs {
   bool force = false;
 };
 
+// What `rm` removes: an experiment that opens, a damaged one (its reason), or a half-made one.
+struct Target {
+  store::Experiment exp;
+  std::optional<Opened> opened;
+  std::string damage;
+};
+
 int do_rm(const Context& ctx, const RmArgs& a) {
   // Resolve every reference first: a typo removes nothing.
-  std::vector<Opened> targets;
+  auto store = store::Store::open(ctx.store);
+  std::vector<Target> targets;
   for (const auto& ref : a.refs) {
     if (ref.empty()) return report(make_error("an empty experiment reference", "give ids, unique prefixes or 'latest'"));
-    auto o = open_experiment(ctx, ref);
-    if (!o) return report(o.error());
-    targets.push_back(std::move(o.value()));
+    auto e = store.find(ref);
+    if (!e) {
+      // A half-made experiment (its creation cut short) by its exact id.
+      if (auto h = store.half_made(ref); h && h->creator_gone) {
+        targets.push_back(Target{store::Experiment(ref, store.experiments_dir() + "/" + ref), std::nullopt,
+                                 "half-made: its creation was cut short"});
+        continue;
+      }
+      return report(e.error());
+    }
+    Target t{e.value(), std::nullopt, ""};
+    if (auto o = open_experiment(ctx, e->id())) t.opened = std::move(o.value());
+    else t.damage = "damaged: " + o.error().what;  // removed all the same (its reason is said)
+    targets.push_back(std::move(t));
   }
   int code = kSuccess;
-  for (auto& o : targets) {
+  for (auto& t : targets) {
+    if (!t.opened) {
+      // Without its plan its tasks cannot be cancelled: a live runner is left to end first.
+      if (t.exp.runner_alive()) {
+        report(make_error(fmt::format("experiment {} is {}, and its runner is still alive; it was not removed",
+                                      t.exp.id(), t.damage),
+                          "stop its runner (its pid is in runner.json), then `xrun rm` it"));
+        code = kFailure;
+        continue;
+      }
+      if (auto r = store.remove(t.exp); !r) {
+        report(r.error());
+        code = kFailure;
+        continue;
+      }
+      std::cout << "removed " << t.exp.id() << std::endl;
+      std::cerr << fmt::format("xrun: {} was {}", t.exp.id(), t.damage) << std::endl;
+      continue;
+    }
+    auto& o = *t.opened;
     auto st = o.statuses();
     bool running = run::experiment_state(st, o.exp.runner_alive()) == "running";
     if (running && !a.force) {
@@ -41,8 +80,8 @@ int do_rm(const Context& ctx, const RmArgs& a) {
     }
     if (running) {
       std::vector<store::TaskStatus> open;
-      for (const auto& t : st)
-        if (!store::is_final(t.state)) open.push_back(t);
+      for (const auto& s : st)
+        if (!store::is_final(s.state)) open.push_back(s);
       if (auto r = cancel_tasks(o, open); !r) {
         report(r.error());
         code = kFailure;

@@ -138,6 +138,11 @@ Result<store::Experiment> create_experiment(const store::Store& st, const spec::
   auto e = st.create(sp.name);
   if (!e) return e.error();
   const auto& exp = e.value();
+  auto claim = store::Creation::begin(exp);  // held until meta.json is written: see Store::half_made
+  if (!claim) {
+    util::remove_all(exp.dir());
+    return claim.error();
+  }
   json stages = json::array();
   for (const auto& s : p.stages)
     stages.push_back(json{{"name", s.name}, {"on_failure", spec::to_string(s.on_failure)}, {"tasks", s.tasks.size()}});
@@ -165,9 +170,11 @@ Result<store::Experiment> create_experiment(const store::Store& st, const spec::
   if (auto r = util::atomic_write(exp.path("plan.json"), p.to_json().dump() + "\n", true); !r) return fail(r.error());
   if (auto r = util::atomic_write(exp.path("wrapper.sh"), run::wrapper_script(sp.shell), true); !r) return fail(r.error());
   if (auto r = util::make_dirs(exp.path("tasks")); !r) return fail(r.error());
+  util::crash_point("create:half");
   // meta.json last, once the others are on disk: an experiment without it is not listed, so
   // readers never see a half-made one, even after a crash of the machine.
   if (auto r = util::atomic_write(exp.path("meta.json"), meta.dump(2) + "\n", true); !r) return fail(r.error());
+  claim->done();
   return exp;
 }
 

@@ -985,15 +985,23 @@ std::string name_of_id(const std::string& id) {
 
 Result<Experiment> Store::find(const std::string& ref, bool by_name, std::string* note) const {
   auto ids = list();
-  if (ids.empty())
-    return make_error(fmt::format("no experiments in the store {}", root_),
-                      "run one with `xrun run FILE`, or point --store / XRUN_HOME at the right store");
   if (ref.empty())
     return make_error("an empty experiment reference", "give an experiment id, a unique prefix of one, or 'latest'");
-  if (ref == "latest") return Experiment(ids.front(), experiments_dir() + "/" + ids.front());
+  if (ids.empty() && !half_made(ref))
+    return make_error(fmt::format("no experiments in the store {}", root_),
+                      "run one with `xrun run FILE`, or point --store / XRUN_HOME at the right store");
+  if (ref == "latest" && !ids.empty()) return Experiment(ids.front(), experiments_dir() + "/" + ids.front());
   if (!valid_id(ref))
     return make_error(fmt::format("'{}' is not an experiment id", ref), "ids look like name-20261122-153012-k3f9");
   if (std::find(ids.begin(), ids.end(), ref) != ids.end()) return Experiment(ref, experiments_dir() + "/" + ref);
+  if (auto h = half_made(ref))
+    return h->creator_gone
+               ? runtime_error(fmt::format("experiment '{}' is half-made: its creation was cut short (it has no "
+                                           "meta.json)", ref),
+                               fmt::format("`xrun rm {}` or `xrun gc` removes it", ref))
+               : runtime_error(fmt::format("experiment '{}' is being created by an xrun process that is still "
+                                           "running", ref),
+                               "try again in a moment");
   if (by_name) {  // the latest run of that name (ids are newest first)
     std::vector<std::string> named;
     for (const auto& id : ids)
@@ -1033,7 +1041,57 @@ size_t Store::remove_leftovers() const {
       util::remove_all(experiments_dir() + "/" + name);
       ++n;
     }
+  for (const auto& h : half_made())
+    if (h.creator_gone && remove(Experiment(h.id, experiments_dir() + "/" + h.id))) ++n;
   return n;
+}
+
+namespace {
+constexpr const char* kCreating = ".creating";
+constexpr double kCreatorGrace = 3600;  // a half-made folder without `.creating`: its creator died before making it
+}  // namespace
+
+Result<Creation> Creation::begin(const Experiment& exp) {
+  Creation c;
+  c.path_ = exp.path(kCreating);
+  c.fd_ = ::open(c.path_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (c.fd_ < 0 || ::flock(c.fd_, LOCK_EX | LOCK_NB) != 0)
+    return runtime_error(fmt::format("cannot claim the new experiment '{}': {}", exp.id(), std::strerror(errno)),
+                         "check that the run store is writable");
+  return c;
+}
+void Creation::done() {
+  if (fd_ < 0) return;
+  ::unlink(path_.c_str());
+  ::close(fd_);
+  fd_ = -1;
+}
+Creation::Creation(Creation&& o) noexcept : fd_(o.fd_), path_(std::move(o.path_)) { o.fd_ = -1; }
+Creation::~Creation() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+std::optional<HalfMade> Store::half_made(const std::string& id) const {
+  if (!valid_id(id)) return std::nullopt;
+  const std::string dir = experiments_dir() + "/" + id;
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return std::nullopt;
+  if (::lstat((dir + "/meta.json").c_str(), &st) == 0 || errno != ENOENT) return std::nullopt;
+  HalfMade h{id, false};
+  util::Fd fd(::open((dir + "/" + kCreating).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+  if (fd.valid()) {
+    h.creator_gone = ::flock(fd.get(), LOCK_SH | LOCK_NB) == 0;  // nobody holds it
+  } else if (::stat(dir.c_str(), &st) == 0) {
+    h.creator_gone = util::now_seconds() - static_cast<double>(st.st_mtim.tv_sec) > kCreatorGrace;
+  }
+  return h;
+}
+
+std::vector<HalfMade> Store::half_made() const {
+  std::vector<HalfMade> out;
+  for (const auto& name : util::list_dir(experiments_dir()))
+    if (auto h = half_made(name)) out.push_back(std::move(*h));
+  return out;
 }
 
 std::pair<size_t, size_t> locate(const plan::Plan& p, size_t task) {

@@ -2,6 +2,8 @@
 // damage listed and said; ...
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -134,5 +136,86 @@ TEST_CASE("every damaged experiment is listed as damaged (a folder, a link, a FI
     auto s = e.x({"status", ids[k]});
     CHECK(s.code == 1);
     CHECK(s.err.find("damaged") != std::string::npos);
+  }
+}
+
+TEST_CASE("rm removes every damaged experiment, with or without --force, and says what was wrong",
+          "[cli][store][damage]") {
+  for (bool force : {false, true}) {
+    DYNAMIC_SECTION("force " << force) {
+      Env e;
+      auto f = e.file("exp.yml", "command: 'true {i}'\nvariables:\n  i: [0, 1]\n");
+      std::vector<std::string> ids;
+      for (int k = 0; k < 4; ++k) ids.push_back(first_line(e.x({"run", f, "--quiet"}).out));
+      auto at = [&](int k, const std::string& name) { return e.exp_dir(ids[k]) + "/" + name; };
+      ::unlink(at(0, "meta.json").c_str());
+      REQUIRE(::mkdir(at(0, "meta.json").c_str(), 0755) == 0);
+      test::write_file(e.exp_dir(ids[1]), "meta.json", "{\"id\": tru");
+      test::write_file(e.exp_dir(ids[2]), "plan.json", "[1, 2, 3]");
+      ::unlink(at(3, "meta.json").c_str());
+      REQUIRE(::mkfifo(at(3, "meta.json").c_str(), 0644) == 0);
+      std::vector<std::string> args{"rm"};
+      if (force) args.push_back("--force");
+      for (const auto& id : ids) args.push_back(id);
+      auto r = e.x(args);
+      CHECK(r.code == 0);
+      for (const auto& id : ids) {
+        CHECK(r.out.find("removed " + id) != std::string::npos);
+        CHECK_FALSE(util::exists(e.exp_dir(id)));
+      }
+      CHECK(r.err.find("was damaged: ") != std::string::npos);
+      auto l = e.x({"list", "--json"});
+      CHECK(l.code == 0);
+      CHECK(nlohmann::json::parse(l.out).empty());
+    }
+  }
+}
+
+namespace {
+// The id of the one experiment folder in the store.
+std::string only_folder(const Env& e) {
+  auto names = util::list_dir(e.path("store/experiments"));
+  REQUIRE(names.size() == 1);
+  return names[0];
+}
+}  // namespace
+
+TEST_CASE("a run cut short while it creates the experiment leaves a half-made folder that status names, rm and gc "
+          "remove once its creator is gone, and never while it lives",
+          "[cli][store][damage]") {
+  Env e;
+  auto f = e.file("exp.yml", "command: 'true {i}'\nvariables:\n  i: [0, 1]\n");
+  auto opts = e.opts;
+  opts.env["XRUN_CRASH_AT"] = "create:half";
+  for (const char* how : {"rm", "gc"}) {
+    DYNAMIC_SECTION(how) {
+      auto cut = test::xrun({"run", f, "--quiet"}, opts);
+      REQUIRE(cut.code == 128 + 9);
+      const std::string id = only_folder(e);
+      CHECK_FALSE(util::exists(e.exp_dir(id) + "/meta.json"));
+      auto l = e.x({"list", "--json"});
+      CHECK(l.code == 0);
+      CHECK(nlohmann::json::parse(l.out).empty());  // not listed
+      auto s = e.x({"status", id});
+      CHECK(s.code == 1);
+      CHECK(s.err.find("half-made") != std::string::npos);
+      auto r = std::string(how) == "rm" ? e.x({"rm", id}) : e.x({"gc", "--older-than", "30d"});
+      CHECK(r.code == 0);
+      CHECK_FALSE(util::exists(e.exp_dir(id)));
+    }
+  }
+  SECTION("its creator still alive") {
+    auto cut = test::xrun({"run", f, "--quiet"}, opts);
+    REQUIRE(cut.code == 128 + 9);
+    const std::string id = only_folder(e);
+    // A creator at work holds the lock of `.creating` (here: this test, as a creator would).
+    util::Fd hold(::open((e.exp_dir(id) + "/.creating").c_str(), O_RDONLY | O_CLOEXEC));
+    REQUIRE(::flock(hold.get(), LOCK_EX) == 0);
+    auto s = e.x({"status", id});
+    CHECK(s.code == 1);
+    CHECK(s.err.find("is being created") != std::string::npos);
+    CHECK(e.x({"rm", id}).code != 0);
+    CHECK(e.x({"gc", "--older-than", "0s"}).code == 0);
+    CHECK(util::exists(e.exp_dir(id)));  // never removed under its creator
   }
 }

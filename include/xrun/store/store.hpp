@@ -175,6 +175,31 @@ class RunnerLock {
   int fd_ = -1;
 };
 
+// A creator's claim on the experiment it is making: an flock held on the folder's `.creating`
+// file from just after the folder is claimed until meta.json is written (done(), which removes
+// the file). A creator that dies (Ctrl-C, kill -9) releases it with its descriptor, so a
+// half-made folder (no meta.json) tells a creation under way from one cut short.
+class Creation {
+ public:
+  static Result<Creation> begin(const Experiment& exp);
+  void done();
+  Creation(Creation&&) noexcept;
+  Creation& operator=(Creation&&) = delete;
+  Creation(const Creation&) = delete;
+  ~Creation();
+
+ private:
+  Creation() = default;
+  int fd_ = -1;
+  std::string path_;
+};
+
+// An experiment folder without meta.json: being made, or left by a creation cut short.
+struct HalfMade {
+  std::string id;
+  bool creator_gone = false;  // its `.creating` is held by nobody (without one: older than an hour)
+};
+
 class Store {
  public:
   // Root: `override` if non-empty, else $XRUN_HOME, else ~/.xrun. Created on first write.
@@ -194,8 +219,13 @@ class Store {
   // listing at once), then removed; a crash in between leaves only a hidden `.removing-*`
   // folder, which remove_leftovers() deletes.
   Result<void> remove(const Experiment& exp) const;
-  // Hidden folders left by an interrupted remove(); returns how many were deleted.
+  // Hidden folders left by an interrupted remove(), and half-made experiments whose creator is
+  // gone; returns how many were deleted.
   size_t remove_leftovers() const;
+  // The half-made experiment of this exact id, if there is one (find() says of it that it is
+  // half-made rather than unknown).
+  std::optional<HalfMade> half_made(const std::string& id) const;
+  std::vector<HalfMade> half_made() const;
 
  private:
   std::string root_;
