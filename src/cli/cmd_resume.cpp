@@ -105,6 +105,10 @@ int do_resume(const Context& ctx, ResumeArgs& a) {
     return backend::follow(*o->backend, o->exp, o->plan, o->meta, 5.0, a.opts.quiet);
   }
   if (a.opts.to_run.empty()) {
+    // No runner starts, so none tidies what a killed one left: the folders it kept to reuse
+    // (`spares`) are tidied here, under the experiment's lock (no runner is alive to use them).
+    if (o->backend->adopts())
+      if (auto l = store::RunnerLock::acquire(o->exp)) o->exp.remove_spares();
     std::cout << o->exp.id() << std::endl;
     if (!a.opts.quiet) {
       if (still_active)

@@ -197,3 +197,30 @@ TEST_CASE("tasks that wrote output, metrics or files into their folder keep them
   }
   CHECK_FALSE(util::exists(dir + "/spares"));
 }
+
+TEST_CASE("kill -9 of the runner near the end: resume has nothing to run, and tidies the folders the dead runner "
+          "kept to reuse", "[cli][spare][faults]") {
+  Env e;
+  // Tasks 0-58 end at once (their folders folded and kept to reuse); task 59 waits for `go`.
+  auto f = e.file("exp.yml",
+                  "command: 'if [ {i} = 59 ]; then for k in $(seq 600); do [ -e go ] && break; sleep 0.05; done; fi; "
+                  "echo {i} >> ran.txt'\nvariables:\n  i:\n    arange: 60\n");
+  auto b = e.bg({"run", f, "-j", "2", "--quiet"});
+  std::string id = wait_for_id(b);
+  const std::string dir = e.exp_dir(id);
+  REQUIRE(test::eventually([&] { return tally(e.path("ran.txt")).size() == 59 && util::exists(dir + "/spares"); }, 60));
+  ::kill(b.pid, SIGKILL);
+  b.wait();
+  e.file("go", "");
+  REQUIRE(test::eventually([&] { return e.status(id)["state"] == "succeeded"; }, 30));
+  std::vector<std::string> kept;
+  for (const auto& name : util::split(test::read(dir + "/spares"), '\n'))
+    if (!name.empty() && util::is_dir(dir + "/tasks/" + name)) kept.push_back(name);
+  REQUIRE_FALSE(kept.empty());
+  auto r = e.x({"resume", id});
+  CHECK(r.code == 0);
+  CHECK(r.err.find("nothing to resume") != std::string::npos);
+  CHECK_FALSE(util::exists(dir + "/spares"));
+  for (const auto& name : kept) CHECK_FALSE(util::exists(dir + "/tasks/" + name));  // tidied
+  CHECK(tally(e.path("ran.txt")).size() == 60);
+}

@@ -94,7 +94,7 @@ TEST_CASE("a damaged journal of replaced files is damage, said out loud", "[cli]
 }
 
 TEST_CASE("every damaged experiment is listed as damaged (a folder, a link, a FIFO or bytes that are not UTF-8 at "
-          "meta.json) and list exits 1; a half-made one is not listed",
+          "meta.json) and list exits 1 - a half-made one is not listed",
           "[cli][store][damage]") {
   Env e;
   auto f = e.file("exp.yml", "command: 'true {i}'\nvariables:\n  i: [0, 1]\n");
