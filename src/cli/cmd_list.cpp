@@ -30,6 +30,10 @@ int do_list(const Context& ctx, bool as_json, const std::string& name) {
       damaged(meta.error());
       continue;
     }
+    if (auto d = exp.index_damage()) {
+      damaged(make_error(fmt::format("experiment '{}' is damaged: {}", id, *d)));
+      continue;
+    }
     nlohmann::ordered_json counts, state, tasks = meta->value("tasks", nlohmann::ordered_json());
     bool alive = exp.runner_alive();
     // A finished experiment's counts come from summary.json, unless something changed since

@@ -64,6 +64,12 @@ Result<Opened> open_experiment(const std::string& store_root, const std::string&
   auto p = o.exp.load_plan();
   if (!p) return p.error();
   o.plan = std::move(p.value());
+  if (auto d = o.exp.index_damage()) {
+    // The facts of its finished tasks are lost with it: no command reads them as never run.
+    return runtime_error(fmt::format("experiment '{}' is damaged: {}", o.exp.id(), *d),
+                         "its finished tasks cannot be read; `xrun rm` removes the experiment (or, to run them "
+                         "all again, remove its `index` and `indexed` files: they then read as never run)");
+  }
   auto b = backend::make(o.meta.value("backend", std::string("local")));
   if (!b) return b.error();
   o.backend = std::move(b.value());

@@ -181,6 +181,8 @@ void TaskIndex::add_text(std::string_view text) {
   }
 }
 
+std::string_view TaskIndex::header() { return kHeader; }
+
 std::string TaskIndex::format() const {
   std::string out(kHeader);
   out.reserve(count_ * 96 + kHeader.size());

@@ -390,14 +390,6 @@ FileId file_id(const std::string& path) {
   return {st.st_ino, st.st_size, static_cast<long long>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec};
 }
 
-Result<void> sync_dir(const std::string& dir) {
-  util::Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!fd.valid() || ::fsync(fd.get()) != 0)
-    return runtime_error(fmt::format("cannot sync the folder '{}': {}", dir, std::strerror(errno)),
-                         "check that the run store is writable");
-  return {};
-}
-
 // index.lock, held (flock) by whoever rewrites the index; released when the fd closes.
 Result<util::Fd> lock_index(const std::string& path, bool wait) {
   util::Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644));
@@ -578,6 +570,8 @@ namespace {
 // Append index lines to the file the cache has parsed in full (one write, then fdatasync);
 // false when it cannot be (missing, replaced meanwhile, a last line cut short): the caller
 // writes the index whole.
+constexpr const char* kIndexed = "indexed";  // made (durably) before the first index is written
+
 Result<bool> append_index(const std::string& dir, ino_t ino, off_t parsed, const std::string& lines) {
   util::Fd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!d.valid() || parsed <= 0) return false;
@@ -606,6 +600,7 @@ Result<size_t> Experiment::fold(const std::vector<size_t>& tasks, bool requeues,
   if (!lock) return lock.error();
   if (!lock->valid()) return size_t{0};  // another process folds right now
   // Under the lock: the index as it is now, and each task's records read again.
+  if (index_damage()) return size_t{0};  // never over a damaged index: the tasks stay in their files
   auto idx = index();
   util::Fd tasks_fd(::open(path("tasks").c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!tasks_fd.valid()) return size_t{0};
@@ -651,8 +646,11 @@ Result<size_t> Experiment::fold(const std::vector<size_t>& tasks, bool requeues,
     TaskIndex whole = *idx;
     for (const auto& e : entries) whole.put(e);
     XRUN_TRY(util::atomic_write(path("index"), whole.format(), true));
-    XRUN_TRY(sync_dir(dir_));
   }
+  // Once an index holds them, and before any task's records go: the mark that tasks were folded,
+  // so that a missing index is damage, not "never folded" (a crash before it leaves every record).
+  struct stat marked {};
+  if (::lstat(path(kIndexed).c_str(), &marked) != 0) XRUN_TRY(util::atomic_write(path(kIndexed), "", true));
   // The spare candidates are listed (in `spares`, for the next runner to tidy, should this one be
   // killed while it holds them) before any is kept: a folder listed and tidied anyway costs nothing.
   bool may_spare = false;
@@ -676,6 +674,7 @@ Result<size_t> Experiment::fold(const std::vector<size_t>& tasks, bool requeues,
 Result<void> Experiment::reopen(const std::vector<size_t>& tasks) const {
   auto lock = lock_index(path("index.lock"), true);
   if (!lock) return lock.error();
+  if (auto d = index_damage()) return damaged(make_error(fmt::format("experiment '{}': {}", id_, *d)));
   TaskIndex idx = *index();
   std::vector<size_t> reopened;
   for (size_t id : tasks) {
@@ -695,8 +694,29 @@ Result<void> Experiment::reopen(const std::vector<size_t>& tasks) const {
   }
   if (reopened.empty()) return {};
   for (size_t id : reopened) idx.erase(id);
-  XRUN_TRY(util::atomic_write(path("index"), idx.format(), true));
-  return sync_dir(dir_);
+  return util::atomic_write(path("index"), idx.format(), true);
+}
+
+std::optional<std::string> Experiment::index_damage() const {
+  struct stat st {};
+  if (::lstat(path("index").c_str(), &st) != 0) {
+    if (errno != ENOENT) return fmt::format("its index of finished tasks cannot be read: {}", std::strerror(errno));
+    if (::lstat(path(kIndexed).c_str(), &st) == 0)
+      return std::string("its index of finished tasks is missing, although tasks were folded into it");
+    return std::nullopt;  // never folded
+  }
+  if (S_ISLNK(st.st_mode)) return std::string("its index of finished tasks is a symbolic link, which is not followed");
+  if (S_ISDIR(st.st_mode)) return std::string("its index of finished tasks is a folder, not a file");
+  if (!S_ISREG(st.st_mode)) return std::string("its index of finished tasks is not a regular file");
+  if (st.st_size == 0) return std::string("its index of finished tasks is empty (cut short: not even its header)");
+  const auto header = TaskIndex::header();
+  std::string head(header.size(), '\0');
+  util::Fd fd(::open(path("index").c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+  ssize_t n = fd.valid() ? ::pread(fd.get(), head.data(), head.size(), 0) : -1;
+  if (n < 0) return fmt::format("its index of finished tasks cannot be read: {}", std::strerror(errno));
+  head.resize(static_cast<size_t>(n));
+  if (head != header) return std::string("its index of finished tasks does not start with its header (overwritten)");
+  return std::nullopt;
 }
 
 Result<void> Experiment::check_task_dir(size_t task) const {

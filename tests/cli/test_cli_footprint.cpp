@@ -113,8 +113,9 @@ TEST_CASE("a reader folds what a dead runner left, and a damaged index is surviv
   auto f = e.file("exp.yml", "command: echo {i}\nvariables:\n  i: [1, 2, 3]\n");
   std::string id = first_line(e.x({"run", f, "-q"}).out);
   const std::string dir = e.exp_dir(id);
-  // As a runner killed before it folded leaves it: no index, every task's own files.
+  // As a runner killed before it folded leaves it: no index (nor its mark), every task's own files.
   ::unlink((dir + "/index").c_str());
+  ::unlink((dir + "/indexed").c_str());
   for (int t = 0; t < 3; ++t) {
     test::write_file(dir + "/tasks/" + std::to_string(t), "started",
                      "state=RUNNING\nhost=h\npid=1\nwrapper=1\nstart=1\nattempt=1\nwritten=1\n");
@@ -126,12 +127,17 @@ TEST_CASE("a reader folds what a dead runner left, and a damaged index is surviv
   CHECK(util::exists(dir + "/index"));  // folded by that read
   CHECK(util::list_dir(dir + "/tasks/0") == std::vector<std::string>{"stdout"});
   CHECK(e.status(id)["counts"]["SUCCEEDED"] == 3);
-  // Garbage in the index: a warning, the tasks read as never started, resume runs them again.
+  // Garbage in the index: the experiment is damaged (issue 37: before, its tasks read as never
+  // started and resume ran them again); resume refuses. Removing the index and its mark, as the
+  // hint says, makes them read as never run: resume runs them again.
   test::write_file(dir, "index", "\x01\x02 not an index\n");
   auto s = e.x({"status", id, "--json"});
-  CHECK(s.code == 0);
+  CHECK(s.code == 1);
   CHECK(s.err.find("damaged") != std::string::npos);
-  CHECK(nlohmann::json::parse(s.out)["counts"]["PENDING"] == 3);
+  CHECK(e.x({"resume", id, "-q"}).code == 1);
+  ::unlink((dir + "/index").c_str());
+  ::unlink((dir + "/indexed").c_str());
+  CHECK(e.status(id)["counts"]["PENDING"] == 3);
   CHECK(e.x({"resume", id, "-q"}).code == 0);
   CHECK(e.status(id)["counts"]["SUCCEEDED"] == 3);
   CHECK(e.x({"logs", id, "2"}).out == "3\n");

@@ -219,3 +219,46 @@ TEST_CASE("a run cut short while it creates the experiment leaves a half-made fo
     CHECK(util::exists(e.exp_dir(id)));  // never removed under its creator
   }
 }
+
+TEST_CASE("a damaged index is damage: status and list say so and exit 1, resume refuses and runs nothing, rm removes "
+          "it - never every finished task PENDING again",
+          "[cli][store][damage][index]") {
+  for (std::string how : {"empty", "folder", "link", "missing", "garbage"}) {
+    DYNAMIC_SECTION(how) {
+      Env e;
+      const std::string ledger = e.path("ledger");
+      auto f = e.file("exp.yml", "command: 'echo {i} >> " + ledger + "'\nvariables:\n  i: [0, 1, 2]\n");
+      auto r = e.x({"run", f, "--quiet"});
+      REQUIRE(r.code == 0);
+      const std::string id = first_line(r.out), index = e.exp_dir(id) + "/index";
+      REQUIRE(util::exists(index));  // the run folded its tasks
+      const std::string text = test::read(index), ran = test::read(ledger);
+      ::unlink(index.c_str());
+      if (how == "empty") test::write_file(e.exp_dir(id), "index", "");
+      if (how == "folder") REQUIRE(::mkdir(index.c_str(), 0755) == 0);
+      if (how == "link") {
+        test::write_file(e.path("elsewhere"), "index", text);
+        REQUIRE(::symlink(e.path("elsewhere/index").c_str(), index.c_str()) == 0);
+      }
+      if (how == "garbage") test::write_file(e.exp_dir(id), "index", "\x01\x02 not an index\n");
+      auto s = e.x({"status", id, "--json"});
+      CHECK(s.code == 1);
+      CHECK(s.out.empty());
+      CHECK(s.err.find("index of finished tasks") != std::string::npos);
+      auto l = e.x({"list", "--json"});
+      CHECK(l.code == 1);
+      auto list = nlohmann::json::parse(l.out);
+      REQUIRE(list.size() == 1);
+      CHECK(list[0]["state"] == "damaged");
+      CHECK(list[0]["error"].get<std::string>().find("index") != std::string::npos);
+      auto res = e.x({"resume", id});
+      CHECK(res.code == 1);
+      CHECK(res.err.find("index of finished tasks") != std::string::npos);
+      CHECK(test::read(ledger) == ran);  // nothing ran again
+      if (how == "link") CHECK(test::read(e.path("elsewhere/index")) == text);  // untouched
+      auto rm = e.x({"rm", id});
+      CHECK(rm.code == 0);
+      CHECK_FALSE(util::exists(e.exp_dir(id)));
+    }
+  }
+}

@@ -44,6 +44,8 @@ class TaskIndex {
   void forget_damaged(size_t n) { damaged_ -= std::min(n, damaged_); }
   std::string format() const;
   static std::string format_entry(const IndexEntry& e);
+  // The first line of every index (format() writes it; an index without it is damaged whole).
+  static std::string_view header();
 
   bool contains(size_t id) const { return id < pos_.size() && pos_[id] != 0; }
   std::optional<IndexEntry> find(size_t id) const;

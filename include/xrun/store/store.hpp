@@ -96,6 +96,12 @@ class Experiment {
   std::vector<TaskFacts> facts(const plan::Plan& p) const;
   TaskFacts facts_of(size_t task, bool cancelled = false) const;
 
+  // What is wrong with the index of finished tasks as a whole, if anything: not a regular file
+  // (a folder, a symbolic link), empty, not starting with its header, or missing although tasks
+  // were folded into it (`indexed`, made before the first index, says so). Its damaged single
+  // lines are not this: they are counted by the index (TaskIndex::damaged). A damaged index makes
+  // the experiment damaged (ops::open_experiment); nothing folds into it or rewrites it.
+  std::optional<std::string> index_damage() const;
   // The index of finished tasks as it is now (read again only when the file changed; a damaged
   // line is skipped and counted). Never null.
   std::shared_ptr<const TaskIndex> index() const;
