@@ -29,8 +29,8 @@ struct LogsArgs {
 };
 
 // Copy the file from `offset` to stdout; returns the new offset.
-off_t copy_from(const std::string& path, off_t offset) {
-  util::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+off_t copy_from(const std::string& base, const std::string& path, off_t offset) {
+  util::Fd fd = util::open_under(base, path, O_RDONLY | O_NONBLOCK);
   if (!fd.valid()) return offset;
   char buf[65536];
   for (;;) {
@@ -52,7 +52,7 @@ int print_failed(const Opened& o, long tail) {
     ++n;
     std::cout << fmt::format("== task {} ({}/{}) {}{}\n", t.id, o.plan.stages[t.stage].name, t.index,
                              store::to_string(t.state), t.reason.empty() ? "" : ": " + t.reason);
-    std::string text = run::tail_lines(o.exp.task_dir(t.id) + "/stderr", static_cast<size_t>(tail < 0 ? 20 : tail));
+    std::string text = run::tail_lines(o.exp.dir(), o.exp.task_dir(t.id) + "/stderr", static_cast<size_t>(tail < 0 ? 20 : tail));
     if (!text.empty()) std::cout << text << "\n";
   }
   std::cout.flush();
@@ -103,7 +103,7 @@ int do_logs(const Context& ctx, LogsArgs a) {
       std::cerr << fmt::format("xrun: task {} has no {}; its scheduler log {}:", id.value(),
                                a.stderr_ ? "stderr" : "stdout", sched)
                 << std::endl;
-      copy_from(sched, 0);
+      copy_from(o->exp.dir(), sched, 0);
       return kSuccess;
     }
   }
@@ -121,21 +121,21 @@ int do_logs(const Context& ctx, LogsArgs a) {
   }
   off_t offset = 0;
   if (a.tail >= 0) {
-    std::string t = run::tail_lines(path, static_cast<size_t>(a.tail));
+    std::string t = run::tail_lines(o->exp.dir(), path, static_cast<size_t>(a.tail));
     if (a.tail > 0 && !t.empty()) std::cout << t << "\n" << std::flush;
-    util::Fd fd(::open(path.c_str(), O_RDONLY));
+    util::Fd fd = util::open_under(o->exp.dir(), path, O_RDONLY | O_NONBLOCK);
     offset = fd.valid() ? ::lseek(fd.get(), 0, SEEK_END) : 0;
   } else {
-    offset = copy_from(path, 0);
+    offset = copy_from(o->exp.dir(), path, 0);
   }
   if (!a.follow) return kSuccess;
   run::SignalBlocker sigs({SIGINT, SIGTERM, SIGHUP});
   const bool local = o->meta.value("backend", std::string("local")) == "local";
   for (;;) {
-    offset = copy_from(path, offset);
+    offset = copy_from(o->exp.dir(), path, offset);
     auto st = o->status_of(id.value());
     if (store::is_final(st.state)) {
-      copy_from(path, offset);
+      copy_from(o->exp.dir(), path, offset);
       return kSuccess;
     }
     // A local task that has not started and has no live runner will not start by itself.

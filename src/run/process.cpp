@@ -254,7 +254,10 @@ Result<Child> Child::spawn(const Spawn& s) {
   a.stdout_fd = s.stdout_fd;
   a.stdout_path = s.stdout_path.empty() ? nullptr : s.stdout_path.c_str();
   a.stderr_path = s.stderr_path.empty() ? nullptr : s.stderr_path.c_str();
-  a.open_flags = O_WRONLY | O_CREAT | (s.truncate ? O_TRUNC : O_APPEND);
+  // O_NOFOLLOW: a link planted at the output file is refused, never truncated through (the child
+  // cannot allocate, so not util::open_under; the task's folder and tasks/ were checked by
+  // Experiment::check_task_dir, which refuses links, before the spawn).
+  a.open_flags = O_WRONLY | O_CREAT | O_NOFOLLOW | (s.truncate ? O_TRUNC : O_APPEND);
   if (s.child_mask) a.mask = *s.child_mask;
   else sigemptyset(&a.mask);
   a.reset = g_handled;

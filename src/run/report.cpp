@@ -52,7 +52,7 @@ json last_metrics(int tasks_fd, size_t task) {
 }
 
 json task_metrics(const store::Experiment& exp, size_t task) {
-  util::Fd dir(::open((exp.dir() + "/tasks").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  util::Fd dir = util::open_under(exp.dir(), exp.dir() + "/tasks", O_RDONLY | O_DIRECTORY);
   return last_metrics(dir.valid() ? dir.get() : -1, task);
 }
 
@@ -118,8 +118,8 @@ void write_summary(const store::Experiment& exp, const plan::Plan& p, const std:
   (void)util::atomic_write(exp.path("summary.json"), j.dump(2) + "\n");
 }
 
-std::string tail_lines(const std::string& path, size_t n) {
-  util::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+std::string tail_lines(const std::string& base, const std::string& path, size_t n) {
+  util::Fd fd = util::open_under(base, path, O_RDONLY | O_NONBLOCK);
   if (!fd.valid()) return {};
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return {};
@@ -212,7 +212,7 @@ void print_summary(std::ostream& os, const store::Experiment& exp, const plan::P
     fmt::print(os, "  task {} ({}/{}) {}{}: {}\n", t->id, st.name, t->index, store::to_string(t->state),
                t->reason.empty() ? "" : " (" + t->reason + ")", vars_text(st.tasks[t->index]));
     fmt::print(os, "    log: {}\n", err);
-    std::string last = tail_lines(err, 5);
+    std::string last = tail_lines(exp.dir(), err, 5);
     for (const auto& line : util::split(last, '\n'))
       if (!last.empty()) fmt::print(os, "    | {}\n", line);
   }
@@ -270,7 +270,7 @@ void write_status_json(std::ostream& os, const store::Experiment& exp, const jso
       dir_text = q.substr(1, q.size() - 2);
     } catch (const json::exception&) {
     }
-  util::Fd tasks_fd(::open(tasks_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  util::Fd tasks_fd = util::open_under(exp.dir(), exp.dir() + "/tasks", O_RDONLY | O_DIRECTORY);
   const auto index = exp.index();
   std::vector<std::string> stage_text(p.stages.size());  // `,"stage":"name","index":`
   for (size_t s = 0; s < p.stages.size(); ++s) stage_text[s] = ",\"stage\":" + json(p.stages[s].name).dump() + ",\"index\":";

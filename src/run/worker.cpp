@@ -108,8 +108,9 @@ void flush() {
   g_said.clear();
 }
 
-void append_to(const std::string& path, const std::string& text) {
-  util::Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+// Appends to a file of a task's folder (inside `tasks`), following no link.
+void append_to(const std::string& tasks, const std::string& path, const std::string& text) {
+  util::Fd fd = util::open_under(tasks, path, O_WRONLY | O_CREAT | O_APPEND);
   if (fd.valid()) (void)!::write(fd.get(), text.data(), text.size());
 }
 
@@ -172,8 +173,8 @@ class Worker {
 
     std::optional<Child> child;
     if (shell_path_.empty()) {
-      append_to(dir + "/stderr", fmt::format("xrun: task shell '{}' not found on {}\n", shell_name_, host_));
-      append_to(dir + "/stdout", "");
+      append_to(tasks_, dir + "/stderr", fmt::format("xrun: task shell '{}' not found on {}\n", shell_name_, host_));
+      append_to(tasks_, dir + "/stdout", "");
       w.exit_code = 127;
     } else {
       Child::Spawn sp;
@@ -221,7 +222,7 @@ class Worker {
       if (c) {
         child = std::move(c.value());
       } else {
-        append_to(dir + "/stderr", fmt::format("xrun: {}\n", c.error().what));
+        append_to(tasks_, dir + "/stderr", fmt::format("xrun: {}\n", c.error().what));
         w.exit_code = 126;
       }
     }

@@ -20,7 +20,7 @@ plan::SourceStamp stamp_of(const struct stat& st) {
 
 // The cache's plan, when it was made from the plan.json that `source` stamps.
 std::optional<plan::Plan> read_cache(const std::string& dir, const plan::SourceStamp& source) {
-  util::Fd fd(::open(util::join(dir, "plan.bin").c_str(), O_RDONLY | O_CLOEXEC));
+  util::Fd fd = util::open_under(dir, util::join(dir, "plan.bin"), O_RDONLY | O_NONBLOCK);
   struct stat st {};
   if (!fd.valid() || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
   // plan.json changed after the cache was written has a time at least the cache's (one clock:
@@ -52,7 +52,7 @@ std::optional<Result<plan::Plan>> read_plan(const std::string& dir) {
     if (auto p = read_cache(dir, stamp_of(st))) return Result<plan::Plan>(std::move(*p));
   // The stamp is that of the file read (fstat of the same descriptor): a plan.json replaced
   // meanwhile leaves a cache that matches no plan.json, never one that matches the wrong one.
-  util::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  util::Fd fd = util::open_under(dir, path, O_RDONLY | O_NONBLOCK);
   if (!fd.valid() || ::fstat(fd.get(), &st) != 0 || S_ISDIR(st.st_mode)) return std::nullopt;
   auto text = util::read_open_file(fd.get(), static_cast<size_t>(st.st_size));
   if (!text) return std::nullopt;

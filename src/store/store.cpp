@@ -286,7 +286,7 @@ TaskFacts Experiment::facts_of(size_t task, bool cancelled) const {
     return f;
   };
   if (auto f = from_index()) return *f;
-  util::Fd dir(::open((dir_ + "/tasks").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  util::Fd dir = util::open_under(dir_, dir_ + "/tasks", O_RDONLY | O_DIRECTORY);
   TaskFacts f = facts_at(dir.valid() ? dir.get() : -1, task, cancelled);
   if (!f.record || !f.record->final())
     if (auto g = from_index()) return *g;
@@ -340,7 +340,7 @@ std::vector<TaskFacts> Experiment::facts(const plan::Plan& p) const {
   std::vector<TaskFacts> out;
   out.reserve(p.task_count());
   auto idx = index();
-  util::Fd tasks_dir(::open((dir_ + "/tasks").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  util::Fd tasks_dir = util::open_under(dir_, dir_ + "/tasks", O_RDONLY | O_DIRECTORY);
   // Listed after the index was read: a task folded since is found in the index read again
   // below; one reopened since was in the index read here; a folder made after the listing is
   // that of a task that starts now (read as it was a moment before). When the folder cannot be
@@ -866,7 +866,7 @@ void Experiment::remove_spares(const std::vector<std::string>& spares) const {
 }
 
 bool Experiment::runner_alive() const {
-  util::Fd fd(::open(path("lock").c_str(), O_RDONLY | O_CLOEXEC));
+  util::Fd fd = util::open_under(dir_, path("lock"), O_RDONLY | O_NONBLOCK);
   if (!fd.valid()) return false;
   struct flock fl {};
   fl.l_type = F_WRLCK;
@@ -878,7 +878,7 @@ bool Experiment::runner_alive() const {
 
 Result<RunnerLock> RunnerLock::acquire(const Experiment& exp) {
   RunnerLock l;
-  l.fd_ = ::open(exp.path("lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  l.fd_ = util::open_under(exp.dir(), exp.path("lock"), O_RDWR | O_CREAT | O_NONBLOCK).release();
   if (l.fd_ < 0)
     return runtime_error(fmt::format("cannot create the lock of experiment '{}': {}", exp.id(), std::strerror(errno)),
                       "check that the run store is writable");

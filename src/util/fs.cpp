@@ -89,10 +89,12 @@ std::optional<std::string> try_read_file(const std::string& path) { return try_r
 
 namespace {
 
-int open_beneath(int dirfd, const std::string& rel) {
+int open_beneath(int dirfd, const std::string& rel, int flags = O_RDONLY, mode_t mode = 0) {
+  flags |= O_CLOEXEC;
 #ifdef SYS_openat2
   struct open_how how {};
-  how.flags = O_RDONLY | O_CLOEXEC;
+  how.flags = static_cast<uint64_t>(flags);
+  how.mode = (flags & O_CREAT) ? mode : 0;
   how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS;
   long fd = ::syscall(SYS_openat2, dirfd, rel.c_str(), &how, sizeof how);
   if (fd >= 0 || errno != ENOSYS) return static_cast<int>(fd);
@@ -102,14 +104,19 @@ int open_beneath(int dirfd, const std::string& rel) {
   Fd hold;
   auto parts = split(rel, '/');
   for (size_t i = 0; i < parts.size(); ++i) {
-    if (parts[i].empty() || parts[i] == "..") return -1;
+    if (parts[i].empty() || parts[i] == "..") {
+      errno = EXDEV;
+      return -1;
+    }
     bool last = i + 1 == parts.size();
-    int next = ::openat(cur, parts[i].c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | (last ? 0 : O_DIRECTORY));
+    int next = last ? ::openat(cur, parts[i].c_str(), flags | O_NOFOLLOW, mode)
+                    : ::openat(cur, parts[i].c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_DIRECTORY);
     if (next < 0) return -1;
     if (last) return next;
     hold.reset(next);
     cur = next;
   }
+  errno = ENOENT;
   return -1;
 }
 
@@ -139,6 +146,17 @@ std::optional<std::string> read_open_file(int fd, size_t size_hint) {
 }
 
 Fd open_file_beneath(int dirfd, const std::string& rel) { return Fd(open_beneath(dirfd, rel)); }
+
+Fd open_under(const std::string& base, const std::string& path, int flags, mode_t mode) {
+  const std::string b = base.size() > 1 && base.back() == '/' ? base.substr(0, base.size() - 1) : base;
+  if (path.size() <= b.size() + 1 || path.compare(0, b.size(), b) != 0 || path[b.size()] != '/') {
+    // Not inside `base`: its last component, at least, is not followed.
+    return Fd(::open(path.c_str(), flags | O_CLOEXEC | O_NOFOLLOW, mode));
+  }
+  Fd dir(::open(b.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir.valid()) return Fd();
+  return Fd(open_beneath(dir.get(), path.substr(b.size() + 1), flags, mode));
+}
 
 bool for_each_name(int dirfd, const std::function<void(std::string_view)>& f) {
   int fd = ::fcntl(dirfd, F_DUPFD_CLOEXEC, 0);

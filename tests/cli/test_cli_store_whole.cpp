@@ -262,3 +262,62 @@ TEST_CASE("a damaged index is damage: status and list say so and exit 1, resume 
     }
   }
 }
+
+namespace {
+// Everything in `dir` (recursively) as "name=content" lines: what a planted link points at,
+// before and after.
+std::string snapshot(const std::string& dir) {
+  std::string out;
+  for (const auto& name : util::list_dir(dir)) {
+    const std::string p = dir + "/" + name;
+    out += util::is_dir(p) ? name + "/{" + snapshot(p) + "}\n" : name + "=" + test::read(p) + "\n";
+  }
+  return out;
+}
+}  // namespace
+
+TEST_CASE("a symbolic link planted at any store path is never written or read through, by any command",
+          "[cli][store][links]") {
+  // Each store path, as a file or a folder, with each command that opens it.
+  struct Plant {
+    std::string rel;
+    bool folder;
+  };
+  const std::vector<Plant> plants = {
+      {"runner.log", false}, {"workers.log", false},  {"lock", false},        {"index.lock", false},
+      {"summary.json", false}, {"runner.json", false}, {"spares", false},     {"plan.bin", false},
+      {"tasks/0/stdout", false}, {"tasks/0/stderr", false}, {"tasks/0/control", false},
+      {"tasks/0/attempt", false}, {"tasks/0", true},    {"tasks", true},      {"cancel", true}};
+  const std::vector<std::vector<std::string>> commands = {
+      {"status", "--json"}, {"logs", "0"}, {"logs", "--failed"}, {"cancel"}, {"resume", "-q"}, {"resume", "--detach", "-q"}, {"list"}};
+  for (const auto& plant : plants) {
+    for (const auto& cmd : commands) {
+      DYNAMIC_SECTION(plant.rel << " " << cmd[0] << (cmd.size() > 1 ? " " + cmd[1] : "")) {
+        Env e;
+        // Task 0 fails and keeps its records and output in its folder (a resume runs it again);
+        // task 1 waits, so that a cancel has something to cancel.
+        auto f = e.file("exp.yml", "command: 'echo out {i}; echo err {i} >&2; exit {i}'\nvariables:\n  i: [3, 0]\n");
+        auto r = e.x({"run", f, "-q"});
+        const std::string id = first_line(r.out), dir = e.exp_dir(id);
+        const std::string outside = e.path("outside");
+        test::write_file(outside, "target", "OUTSIDE\n");
+        test::write_file(outside + "/folder", "0", "OUTSIDE\n");
+        const std::string at = dir + "/" + plant.rel;
+        util::remove_all(at);
+        (void)util::make_dirs(util::dirname(at));
+        const std::string target = plant.folder ? outside + "/folder" : outside + "/target";
+        REQUIRE(::symlink(target.c_str(), at.c_str()) == 0);
+        const std::string before = snapshot(outside);
+        std::vector<std::string> args{cmd[0]};
+        if (cmd[0] != "list") args.push_back(id);
+        for (size_t k = 1; k < cmd.size(); ++k) args.push_back(cmd[k]);
+        auto out = e.x(args);
+        INFO(out.err);
+        if (cmd.size() > 1 && cmd[1] == "--detach") ::usleep(1500000);  // its runner at work
+        CHECK(out.err.find("internal error") == std::string::npos);
+        CHECK(out.out.find("OUTSIDE") == std::string::npos);  // nothing read through the link
+        CHECK(snapshot(outside) == before);                     // nothing written through it
+      }
+    }
+  }
+}

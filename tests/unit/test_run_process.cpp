@@ -210,3 +210,20 @@ TEST_CASE("a child records its start time beside its pid: the pair names it for 
   CHECK_FALSE(run::process_start_ticks(0));
   CHECK(run::boot_id().size() == 36);
 }
+
+TEST_CASE("a symbolic link planted at a child's output file is refused, never truncated or appended through",
+          "[run][process][links]") {
+  util::TempDir tmp;
+  for (bool truncate : {true, false}) {
+    REQUIRE(util::atomic_write(tmp.path() + "/outside", "keep me\n").ok());
+    ::unlink((tmp.path() + "/out").c_str());
+    REQUIRE(::symlink((tmp.path() + "/outside").c_str(), (tmp.path() + "/out").c_str()) == 0);
+    run::Child::Spawn sp;
+    sp.argv = {"/bin/sh", "-c", "echo written"};
+    sp.stdout_path = tmp.path() + "/out";
+    sp.truncate = truncate;
+    auto c = run::Child::spawn(sp);
+    CHECK_FALSE(c.ok());  // it cannot open its output: it does not start
+    CHECK(util::try_read_file(tmp.path() + "/outside").value() == "keep me\n");
+  }
+}

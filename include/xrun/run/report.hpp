@@ -58,7 +58,7 @@ void print_status(std::ostream& os, const store::Experiment& exp, const json& me
                   const std::vector<store::TaskStatus>& tasks, bool all, const std::set<store::State>& only = {});
 
 // The last `n` lines of a file (reads only its end).
-std::string tail_lines(const std::string& path, size_t n);
+std::string tail_lines(const std::string& base, const std::string& path, size_t n);
 // The last `n` lines of `text`, as tail_lines gives them (no final newline).
 std::string last_lines(std::string text, size_t n);
 

@@ -1,6 +1,8 @@
 // Filesystem helpers: RAII file descriptors and temp dirs, atomic writes, tolerant reads.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -58,6 +60,12 @@ std::optional<std::string> try_read_file_beneath(int dirfd, const std::string& r
 std::optional<std::string> try_read_record_beneath(int dirfd, const std::string& rel);
 // The file or folder itself, opened read-only the same way (invalid when it cannot be).
 Fd open_file_beneath(int dirfd, const std::string& rel);
+// The one way the xrun binary opens a file inside the run store: `path`, inside the folder
+// `base` (an experiment's), opened with `flags` (O_CLOEXEC added) following no symbolic link
+// from `base` down (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, else O_NOFOLLOW on every
+// component): a link planted at any store path is refused (ELOOP, EXDEV), never written or read
+// through. A `path` outside `base` is opened with O_NOFOLLOW. Invalid (errno set) on failure.
+Fd open_under(const std::string& base, const std::string& path, int flags, mode_t mode = 0644);
 // The rest of an open file, read to its end (`size_hint`: its expected size, so that it is read
 // into one buffer); nullopt on a read error.
 std::optional<std::string> read_open_file(int fd, size_t size_hint = 0);

@@ -597,7 +597,7 @@ Result<void> BatchBackend::observe(const store::Experiment& exp, const plan::Pla
     v.element = d_->element(job, index);
     if (v.phase == store::SchedulerView::Phase::Ended || v.phase == store::SchedulerView::Phase::Gone) {
       const std::string log = d_->log_path(logs_dir(exp, *d_), scripts[job], job, index);
-      const std::string log_text = run::tail_lines(log, 50);  // (read once)
+      const std::string log_text = run::tail_lines(exp.dir(), log, 50);  // (read once)
       std::string tail = util::trim(run::last_lines(log_text, 3));
       std::replace(tail.begin(), tail.end(), '\n', ' ');
       if (tail.size() > 300) tail = tail.substr(tail.size() - 300);

@@ -1542,7 +1542,7 @@ Result<int> PoolBackend::launch(const store::Experiment& exp, const plan::Plan& 
     ::setsid();
     // Only 0, 1 and 2 stay open (dup2 clears close-on-exec on them): nothing leaks into tasks.
     int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    int log = ::open(exp.path("runner.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    int log = util::open_under(exp.dir(), exp.path("runner.log"), O_WRONLY | O_CREAT | O_APPEND).release();
     if (devnull >= 0) {
       ::dup2(devnull, 0);
       if (devnull > 2) ::close(devnull);
