@@ -131,6 +131,8 @@ int do_resume(const Context& ctx, ResumeArgs& a) {
   // Earlier cancel requests applied to earlier attempts: keep them as history.
   auto archived = ops::archive_cancel_requests(o.value(), a.opts.to_run);
   if (!archived) return report(archived.error());
+  // Tasks an interrupted runner recorded CANCELLED in bulk (never started) leave that record.
+  if (auto r = o->exp.release_unstarted(a.opts.to_run); !r) return report(r.error());
   a.opts.resume = true;
   a.opts.lock = held;
   spdlog::debug("resume {}: task(s) to run: {}", o->exp.id(), fmt::join(a.opts.to_run, " "));

@@ -35,6 +35,13 @@ bool valid_id(const std::string& id) {
   return id.find('/') == std::string::npos && id.find('\0') == std::string::npos;
 }
 
+// A task with nothing of its own (no record, decision or index entry) that the bulk record
+// names: CANCELLED with its reason, as a control record would say.
+void apply_unstarted(TaskFacts& f, const Unstarted& u) {
+  if (f.folded || f.record || f.control || u.empty()) return;
+  if (const std::string* why = u.reason_of(f.id)) f.control = ControlRecord{"CANCELLED", *why};
+}
+
 // "'/x/meta.json' is a folder" -> "is a folder": the experiment names the file.
 std::string without_path(const std::string& what) {
   auto at = what.find("' ");
@@ -290,6 +297,7 @@ TaskFacts Experiment::facts_of(size_t task, bool cancelled) const {
   TaskFacts f = facts_at(dir.valid() ? dir.get() : -1, task, cancelled);
   if (!f.record || !f.record->final())
     if (auto g = from_index()) return *g;
+  apply_unstarted(f, *unstarted());
   return f;
 }
 
@@ -337,6 +345,7 @@ std::optional<std::vector<bool>> task_entries(int tasks_fd, size_t count) {
 
 std::vector<TaskFacts> Experiment::facts(const plan::Plan& p) const {
   std::set<size_t> cancelled_ids = cancelled();
+  const auto never_started = unstarted();
   std::vector<TaskFacts> out;
   out.reserve(p.task_count());
   auto idx = index();
@@ -358,6 +367,7 @@ std::vector<TaskFacts> Experiment::facts(const plan::Plan& p) const {
       f.cancel_requested = cancelled;
       f.stage = s;
       f.index = i;
+      apply_unstarted(f, *never_started);
       out.push_back(std::move(f));
     }
   }
@@ -492,6 +502,40 @@ bool kept(int tasks_fd, size_t task, const char* file) {
 }
 
 }  // namespace
+
+struct Experiment::UnstartedCache {
+  FileId id;
+  std::shared_ptr<const Unstarted> record = std::make_shared<Unstarted>();
+};
+
+std::shared_ptr<const Unstarted> Experiment::unstarted() const {
+  if (!unstarted_cache_) unstarted_cache_ = std::make_shared<UnstartedCache>();
+  auto& c = *unstarted_cache_;
+  FileId id = file_id(path("unstarted"));
+  if (id == c.id) return c.record;
+  c.id = id;
+  auto text = id.size >= 0 ? util::read_regular_file(path("unstarted")) : Result<std::string>(std::string());
+  c.record = std::make_shared<Unstarted>(Unstarted::parse(text ? *text : std::string()));
+  return c.record;
+}
+
+Result<void> Experiment::record_unstarted(const std::vector<size_t>& ids, const std::string& reason) const {
+  if (ids.empty()) return {};
+  Unstarted u = *unstarted();
+  u.add(ids, reason);
+  return util::atomic_write(path("unstarted"), u.format(), true);
+}
+
+Result<void> Experiment::release_unstarted(const std::set<size_t>& ids) const {
+  Unstarted u = *unstarted();
+  if (!u.remove(ids)) return {};
+  if (u.empty()) {
+    if (::unlink(path("unstarted").c_str()) != 0 && errno != ENOENT)
+      return runtime_error(fmt::format("cannot remove '{}': {}", path("unstarted"), std::strerror(errno)));
+    return {};
+  }
+  return util::atomic_write(path("unstarted"), u.format(), true);
+}
 
 struct Experiment::IndexCache {
   FileId id;              // the file as last looked at

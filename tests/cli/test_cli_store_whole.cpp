@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -320,4 +321,39 @@ TEST_CASE("a symbolic link planted at any store path is never written or read th
       }
     }
   }
+}
+
+TEST_CASE("Ctrl-C of a large run: the tasks that never started read CANCELLED from one bulk record, with no folder "
+          "each - resume runs each of them once",
+          "[cli][store][interrupt]") {
+  Env e;
+  const int n = 3000;
+  const std::string ledger = e.path("ledger"), go = e.path("go");
+  auto f = e.file("exp.yml", "command: 'if [ -e " + go + " ]; then echo {i} >> " + ledger +
+                                 "; else sleep 30; fi'\nvariables:\n  i:\n    arange: " + std::to_string(n) + "\n");
+  auto b = e.bg({"run", f, "-j", "2", "--quiet"});
+  const std::string id = test::wait_for_id(b);
+  REQUIRE(test::eventually([&] { return e.status(id)["counts"]["RUNNING"] == 2; }, 30));
+  ::kill(b.pid, SIGINT);
+  CHECK(b.wait() == 130);
+  const std::string dir = e.exp_dir(id);
+  CHECK(util::list_dir(dir + "/tasks").size() <= 4);  // the running tasks' (and queued ones'), not one per task
+  CHECK(util::exists(dir + "/unstarted"));
+  auto s = e.status(id);
+  CHECK(s["counts"]["CANCELLED"] == n);
+  CHECK(s["tasks"][n - 1]["state"] == "CANCELLED");
+  CHECK(s["tasks"][n - 1]["reason"] == "interrupted by SIGINT before it started");
+  auto l = nlohmann::json::parse(e.x({"list", "--json"}).out);
+  CHECK(l[0]["counts"]["CANCELLED"] == n);
+  // Resume runs every one of them, once.
+  e.file("go", "");
+  auto r = e.x({"resume", id, "-j", "2", "--quiet"});
+  CHECK(r.code == 0);
+  CHECK_FALSE(util::exists(dir + "/unstarted"));
+  CHECK(e.status(id)["counts"]["SUCCEEDED"] == n);
+  auto ran = util::split(test::read(ledger), '\n');
+  std::sort(ran.begin(), ran.end());
+  ran.erase(std::unique(ran.begin(), ran.end()), ran.end());
+  CHECK(ran.size() == static_cast<size_t>(n) + 1);  // each task's line once (and the last empty one)
+  CHECK(util::split(test::read(ledger), '\n').size() == static_cast<size_t>(n) + 1);
 }

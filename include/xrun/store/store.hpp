@@ -33,6 +33,7 @@
 
 #include "xrun/plan/plan.hpp"
 #include "xrun/store/index.hpp"
+#include "xrun/store/unstarted.hpp"
 #include "xrun/store/task_state.hpp"
 #include "xrun/util/fs.hpp"
 #include "xrun/util/result.hpp"
@@ -96,6 +97,15 @@ class Experiment {
   std::vector<TaskFacts> facts(const plan::Plan& p) const;
   TaskFacts facts_of(size_t task, bool cancelled = false) const;
 
+  // The bulk record of tasks that never started (`unstarted`, see unstarted.hpp): read again only
+  // when the file changed. Never null. A task it names that has no record, decision or index
+  // entry of its own reads as CANCELLED with its reason (facts(), facts_of()).
+  std::shared_ptr<const Unstarted> unstarted() const;
+  // These tasks, which never started, CANCELLED with `reason` by one more line of the record (the
+  // local runner when it is interrupted: no folder or file per task).
+  Result<void> record_unstarted(const std::vector<size_t>& ids, const std::string& reason) const;
+  // These tasks leave the record (resume, before it runs them again).
+  Result<void> release_unstarted(const std::set<size_t>& ids) const;
   // What is wrong with the index of finished tasks as a whole, if anything: not a regular file
   // (a folder, a symbolic link), empty, not starting with its header, or missing although tasks
   // were folded into it (`indexed`, made before the first index, says so). Its damaged single
@@ -154,6 +164,8 @@ class Experiment {
   std::string id_, dir_;
   struct IndexCache;
   mutable std::shared_ptr<IndexCache> index_cache_;  // shared by copies of this experiment
+  struct UnstartedCache;
+  mutable std::shared_ptr<UnstartedCache> unstarted_cache_;
   // tasks/, opened once (never through a link) for the runner's new folders; shared by copies.
   mutable std::shared_ptr<util::Fd> tasks_fd_;
   Result<int> tasks_fd() const;

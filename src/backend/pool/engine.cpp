@@ -1352,8 +1352,18 @@ class Pool {
       }
     }
     stopping_ = true;  // a parent that ends during the grace makes no child ready
-    for (size_t id : never)
-      if (!cancelled_.count(id)) decide(id, {"CANCELLED", why + " before it started"});
+    // Those without a folder (never begun in any attempt: all of them in a first run) are
+    // CANCELLED by one bulk record, at the cost of one file whatever their number; a task with an
+    // earlier attempt's files (a resume) gets its own decision, a new attempt of its own.
+    util::Fd tasks_dir = util::open_under(exp_.dir(), exp_.path("tasks"), O_RDONLY | O_DIRECTORY);
+    auto entries = tasks_dir.valid() ? store::task_entries(tasks_dir.get(), plan_.id_end()) : std::nullopt;
+    std::vector<size_t> bulk;
+    for (size_t id : never) {
+      if (cancelled_.count(id)) continue;
+      if (entries && !(*entries)[id]) bulk.push_back(id);
+      else decide(id, {"CANCELLED", why + " before it started"});
+    }
+    if (auto r = exp_.record_unstarted(bulk, why + " before it started"); !r) store_failed(r.error());
     // Grace, then SIGKILL. A second signal cuts the grace short.
     for (auto& s : slots_) s.to.reset();
     double until = clock_.now() + set_.kill_grace;
