@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "xrun/cli/common.hpp"
+#include "xrun/ops/select.hpp"
 #include "xrun/run/process.hpp"
 #include "xrun/run/report.hpp"
 #include "xrun/util/text.hpp"
@@ -26,14 +27,19 @@ struct StatusArgs {
   bool all = false;
   bool exit_code = false;
   std::vector<std::string> states;  // --state FAILED,LOST
+  std::vector<std::string> where;   // --where 'lr=0.1,seed<3'
   double interval = 0;
 };
 
 int do_status(const Context& ctx, const StatusArgs& a) {
   auto only = parse_states(a.states);
   if (!only) return report(only.error());
+  auto selection = ops::parse_selection(a.where, only.value());
+  if (!selection) return report(selection.error());
   auto o = open_experiment_by_name(ctx, a.ref);
   if (!o) return report(o.error());
+  auto keep = ops::selector(o->plan, selection.value());
+  if (!keep) return report(keep.error());
   // --exit-code: 0 when every task succeeded (or was skipped as done), else 1.
   auto result = [&](const std::vector<store::TaskStatus>& st) {
     if (!a.exit_code) return static_cast<int>(kSuccess);
@@ -56,11 +62,11 @@ int do_status(const Context& ctx, const StatusArgs& a) {
                                blind->hint.empty() ? "" : " (" + blind->hint + ")")
                 << std::flush;
     if (a.json) {
-      run::write_status_json(std::cout, o->exp, o->meta, o->plan, st, only.value());
+      run::write_status_json(std::cout, o->exp, o->meta, o->plan, st, keep.value());
       std::cout.flush();
     } else {
       std::ostringstream out;
-      run::print_status(out, o->exp, o->meta, o->plan, st, a.all, only.value());
+      run::print_status(out, o->exp, o->meta, o->plan, st, a.all, keep.value());
       if (a.watch && tty) std::cout << "\033[H\033[2J";
       std::cout << out.str() << std::flush;
     }
@@ -82,6 +88,8 @@ void set_status_command(CLI::App& app, Context& ctx) {
   sub->add_flag("-a,--all", a->all, "Show every task (by default, beyond 50 tasks only those not SUCCEEDED)");
   sub->add_option("--state", a->states, "Only tasks in these states, e.g. --state FAILED,LOST (table and --json)")
       ->type_name("STATE[,STATE]");
+  sub->add_option("--where", a->where,
+                  "Only tasks whose variables and state match, e.g. --where 'lr=0.1,seed<3' (table and --json; see `xrun help status`)");
   sub->add_flag("--exit-code", a->exit_code,
                 "Exit 0 when every task succeeded, 1 otherwise (with --watch: once the experiment ends)");
   sub->add_option("--interval", a->interval, "Seconds between refreshes with --watch (default 2; 5 for schedulers)")

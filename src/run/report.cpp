@@ -221,7 +221,7 @@ void print_summary(std::ostream& os, const store::Experiment& exp, const plan::P
 }
 
 void write_status_json(std::ostream& os, const store::Experiment& exp, const json& meta, const plan::Plan& p,
-                       const std::vector<TaskStatus>& tasks, const std::set<State>& only) {
+                       const std::vector<TaskStatus>& tasks, const TaskFilter& keep) {
   auto runner = exp.runner().value_or(json::object());
   bool alive = exp.runner_alive();
   runner["alive"] = alive;
@@ -311,7 +311,7 @@ void write_status_json(std::ostream& os, const store::Experiment& exp, const jso
   };
   bool first = true;
   for (const auto& st : tasks) {
-    if (!only.empty() && !only.count(st.state)) continue;
+    if (keep && !keep(st)) continue;
     const auto& task = p.stages[st.stage].tasks[st.index];
     w.raw(first ? "{\"id\":" : ", {\"id\":");
     first = false;
@@ -383,7 +383,7 @@ void write_status_json(std::ostream& os, const store::Experiment& exp, const jso
 }
 
 void print_status(std::ostream& os, const store::Experiment& exp, const json& meta, const plan::Plan& p,
-                  const std::vector<TaskStatus>& tasks, bool all, const std::set<State>& only) {
+                  const std::vector<TaskStatus>& tasks, bool all, const TaskFilter& keep) {
   bool alive = exp.runner_alive();
   auto runner = exp.runner();
   fmt::print(os, "experiment {}  ({})\n", exp.id(), meta.value("name", p.name));
@@ -421,12 +421,12 @@ void print_status(std::ostream& os, const store::Experiment& exp, const json& me
     fmt::print(os, "  retired: {} task{} whose work left the file (kept in the store, never run): {}\n",
                p.retired.size(), p.retired.size() == 1 ? "" : "s", fmt::join(ids, " "));
   }
-  bool filter = !all && only.empty() && tasks.size() > 50;
+  bool filter = !all && !keep && tasks.size() > 50;
   fmt::print(os, "\n  {:>5}  {:<{}}  {:<9}  {:>9}  {:>3}  {:>8}  {}\n", "ID", "TASK", name_w + 6, "STATE", "EXIT", "TRY",
              "TIME", "VARIABLES / REASON");
   size_t hidden = 0;
   for (const auto& t : tasks) {
-    if (!only.empty() && !only.count(t.state)) continue;
+    if (keep && !keep(t)) continue;
     if (filter && t.state == State::Succeeded) {
       ++hidden;
       continue;

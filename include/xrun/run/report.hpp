@@ -2,6 +2,7 @@
 // and summary.json (a cache of counts for `xrun list`).
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <ostream>
 #include <set>
@@ -51,11 +52,12 @@ void print_summary(std::ostream& os, const store::Experiment& exp, const plan::P
                    const std::vector<store::TaskStatus>& tasks, double elapsed);
 
 // The full status document, as one line of JSON (tasks streamed).
-// `only`: the task states to list (empty: all); counts always cover every task.
+// Which tasks to list (--state, --where: ops::selector); empty: all. Counts always cover every task.
+using TaskFilter = std::function<bool(const store::TaskStatus&)>;
 void write_status_json(std::ostream& os, const store::Experiment& exp, const json& meta, const plan::Plan& p,
-                       const std::vector<store::TaskStatus>& tasks, const std::set<store::State>& only = {});
+                       const std::vector<store::TaskStatus>& tasks, const TaskFilter& keep = {});
 void print_status(std::ostream& os, const store::Experiment& exp, const json& meta, const plan::Plan& p,
-                  const std::vector<store::TaskStatus>& tasks, bool all, const std::set<store::State>& only = {});
+                  const std::vector<store::TaskStatus>& tasks, bool all, const TaskFilter& keep = {});
 
 // The last `n` lines of a file (reads only its end).
 std::string tail_lines(const std::string& base, const std::string& path, size_t n);
