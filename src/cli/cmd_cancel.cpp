@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "xrun/cli/common.hpp"
+#include "xrun/ops/select.hpp"
 
 namespace xrun::cli {
 
@@ -13,12 +14,19 @@ namespace {
 struct CancelArgs {
   std::string ref;
   std::vector<std::string> tasks;
+  std::vector<std::string> where;  // --where 'seed=1'
   double lock_timeout = 120;
 };
 
 int do_cancel(const Context& ctx, const CancelArgs& a) {
+  auto selection = ops::parse_selection(a.where, {});
+  if (!selection) return report(selection.error());
+  if (!a.where.empty() && !a.tasks.empty())
+    return report(make_error("give tasks or --where, not both", "e.g. xrun cancel EXP --where 'seed=1'"));
   auto o = open_experiment(ctx, a.ref);
   if (!o) return report(o.error());
+  auto keep = ops::selector(o->plan, selection.value());
+  if (!keep) return report(keep.error());
   std::vector<size_t> wanted;
   for (const auto& t : a.tasks) {
     auto id = store::resolve_task_ref(o->plan, t);
@@ -36,7 +44,7 @@ int do_cancel(const Context& ctx, const CancelArgs& a) {
   }
   std::optional<Error> blind;
   auto statuses = o->statuses(&blind);
-  if (blind && !o->backend->adopts() && !wanted.empty()) {
+  if (blind && !o->backend->adopts() && (!wanted.empty() || keep.value())) {
     // Which of these tasks are queued, running or over is the scheduler's to say.
     return report(runtime_error(
         fmt::format("cannot cancel tasks of {} one by one: {} does not answer ({}); nothing was cancelled", o->exp.id(),
@@ -44,6 +52,14 @@ int do_cancel(const Context& ctx, const CancelArgs& a) {
         fmt::format("try again once it answers, or cancel the whole experiment (`xrun cancel {}`), which "
                     "cancels every job it submitted",
                     o->exp.id())));
+  }
+  if (keep.value()) {  // --where: the tasks that match, of those not finished
+    for (const auto& t : statuses)
+      if (!store::is_final(t.state) && keep.value()(t)) wanted.push_back(t.id);
+    if (wanted.empty()) {
+      std::cerr << "xrun: nothing to cancel: no unfinished task of " << o->exp.id() << " matches --where" << std::endl;
+      return kSuccess;
+    }
   }
   auto targets = ops::cancel_targets(statuses, wanted);
   if (targets.empty()) {
@@ -85,6 +101,7 @@ void set_cancel_command(CLI::App& app, Context& ctx) {
   auto a = std::make_shared<CancelArgs>();
   sub->add_option("experiment", a->ref, "Experiment id, unique prefix, or 'latest'")->required();
   sub->add_option("tasks", a->tasks, "Task numbers or STAGE/INDEX");
+  sub->add_option("--where", a->where, "The unfinished tasks whose variables and state match, e.g. --where 'seed=1|2'");
   add_lock_timeout_option(sub, a->lock_timeout);
   sub->callback([&ctx, a] { ctx.action = [&ctx, a] { return do_cancel(ctx, *a); }; });
 }

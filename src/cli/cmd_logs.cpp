@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "xrun/cli/common.hpp"
+#include "xrun/ops/select.hpp"
 #include "xrun/run/process.hpp"
 #include "xrun/run/report.hpp"
 #include "xrun/util/fs.hpp"
@@ -22,6 +23,7 @@ struct LogsArgs {
   std::string ref = "latest";
   std::string task;
   bool failed = false;
+  std::vector<std::string> where;  // --where
   bool stderr_ = false;
   bool follow = false;
   long tail = -1;
@@ -43,12 +45,14 @@ off_t copy_from(const std::string& base, const std::string& path, off_t offset) 
   return offset;
 }
 
-// --failed: the stderr tail of every task that failed, timed out, was lost or ran out of memory.
-int print_failed(const Opened& o, long tail) {
+// --failed: the stderr tail of every task that failed, timed out, was lost or ran out of memory;
+// --where: of every task that matches (and failed, with --failed too).
+int print_failed(const Opened& o, long tail, bool failed, const run::TaskFilter& keep) {
   auto st = o.statuses();
   size_t n = 0;
   for (const auto& t : st) {
-    if (!store::is_failure(t.state)) continue;
+    if (failed && !store::is_failure(t.state)) continue;
+    if (keep && !keep(t)) continue;
     ++n;
     std::cout << fmt::format("== task {} ({}/{}) {}{}\n", t.id, o.plan.stages[t.stage].name, t.index,
                              store::to_string(t.state), t.reason.empty() ? "" : ": " + t.reason);
@@ -56,7 +60,9 @@ int print_failed(const Opened& o, long tail) {
     if (!text.empty()) std::cout << text << "\n";
   }
   std::cout.flush();
-  std::cerr << fmt::format("xrun: {} failed task{} in {}", n, n == 1 ? "" : "s", o.exp.id()) << std::endl;
+  std::cerr << fmt::format("xrun: {} {}task{} in {}{}", n, failed ? "failed " : "", n == 1 ? "" : "s", o.exp.id(),
+                           keep ? " matching --where" : "")
+            << std::endl;
   return kSuccess;
 }
 
@@ -67,13 +73,20 @@ int do_logs(const Context& ctx, LogsArgs a) {
     a.ref = a.refs[0];
     a.task = a.refs[1];
   } else if (a.refs.size() == 1) {
-    (a.failed ? a.ref : a.task) = a.refs[0];
+    (a.failed || !a.where.empty() ? a.ref : a.task) = a.refs[0];
   }
+  auto selection = ops::parse_selection(a.where, {});
+  if (!selection) return report(selection.error());
   if (a.ref.empty())
     return report(make_error("an empty experiment reference", "give an experiment id, a unique prefix of one, or 'latest'"));
   auto o = open_experiment_by_name(ctx, a.ref);
   if (!o) return report(o.error());
-  if (a.failed) return print_failed(o.value(), a.tail);
+  if (a.failed || !a.where.empty()) {
+    if (!a.task.empty()) return report(make_error("give a task, or --failed / --where, not both", "e.g. xrun logs EXP --where 'seed=1'"));
+    auto keep = ops::selector(o->plan, selection.value());
+    if (!keep) return report(keep.error());
+    return print_failed(o.value(), a.tail, a.failed, keep.value());
+  }
   if (a.task.empty())
     return report(make_error("which task? give its number as `xrun status` prints it",
                              "e.g. `xrun logs 3`, `xrun logs EXP 3 --stderr`, or `xrun logs EXP --failed`"));
@@ -159,6 +172,9 @@ void set_logs_command(CLI::App& app, Context& ctx) {
                   "experiment unless an id, unique prefix, name (its latest run) or 'latest' comes first")
       ->expected(0, 2);
   sub->add_flag("--failed", a->failed, "The stderr tail (-n lines, default 20) of every failed task");
+  sub->add_option("--where", a->where,
+                  "As --failed, for every task whose variables and state match, e.g. --where 'seed=1' (with --failed: "
+                  "those that failed)");
   sub->add_flag("-e,--stderr", a->stderr_, "The task's stderr instead of its stdout");
   sub->add_flag("-f,--follow", a->follow, "Keep printing new output until the task ends");
   sub->add_option("-n,--tail", a->tail, "Only the last N lines")->check(CLI::Range(0L, 100000000L));

@@ -11,6 +11,7 @@
 #include "xrun/backend/follow.hpp"
 #include "xrun/cli/common.hpp"
 #include "xrun/ops/resume.hpp"
+#include "xrun/ops/select.hpp"
 #include "xrun/run/report.hpp"
 #include "xrun/util/fs.hpp"
 
@@ -24,11 +25,14 @@ struct ResumeArgs {
   bool reload = false;
   double lock_timeout = 120;
   std::vector<std::string> states;  // --state FAILED,TIMEOUT
+  std::vector<std::string> where;   // --where 'seed=1'
 };
 
 int do_resume(const Context& ctx, ResumeArgs& a) {
   auto only = parse_states(a.states);
   if (!only) return report(only.error());
+  auto selection = ops::parse_selection(a.where, {});
+  if (!selection) return report(selection.error());
   auto o = open_experiment_by_name(ctx, a.ref);
   if (!o) return report(o.error());
   // On a scheduler, what to submit is decided under the experiment's lock, from a view of the
@@ -87,11 +91,25 @@ int do_resume(const Context& ctx, ResumeArgs& a) {
     state_of[t.id] = t.state;
     if (!t.backend_state.empty()) queued.insert(t.id);
   }
+  // --where: over the plan as it is now (after a reload, the new one).
+  auto keep = ops::selector(o->plan, selection.value());
+  if (!keep) return report(keep.error());
+  auto matches = [&](size_t id, store::State st) {
+    if (!keep.value()) return true;
+    auto w = o->plan.find(id);
+    if (!w) return false;
+    store::TaskStatus t;
+    t.id = id;
+    t.stage = w->stage;
+    t.index = w->index;
+    t.state = st;
+    return keep.value()(t);
+  };
   std::map<store::State, size_t> taken;
   for (auto it = a.opts.to_run.begin(); it != a.opts.to_run.end();) {
     auto known = state_of.find(*it);
     const store::State st = known != state_of.end() ? known->second : store::decide(o->exp.facts_of(*it)).status.state;
-    if (!only->empty() && !only->count(st) && !queued.count(*it)) {
+    if (((!only->empty() && !only->count(st)) || !matches(*it, st)) && !queued.count(*it)) {
       it = a.opts.to_run.erase(it);
       continue;
     }
@@ -116,9 +134,9 @@ int do_resume(const Context& ctx, ResumeArgs& a) {
                                  still_active, still_active == 1 ? "" : "s", o->exp.id(), still_active == 1 ? "is" : "are",
                                  o->exp.id())
                   << std::endl;
-      else if (!only->empty())
-        std::cerr << fmt::format("xrun: nothing to resume: no task of {} is {} and left to run", o->exp.id(),
-                                 fmt::join(a.states, ","))
+      else if (!only->empty() || !a.where.empty())
+        std::cerr << fmt::format("xrun: nothing to resume: no task of {} {} and left to run", o->exp.id(),
+                                 !a.where.empty() ? "matches --where" : "is " + fmt::format("{}", fmt::join(a.states, ",")))
                   << std::endl;
       else
         std::cerr << "xrun: nothing to resume: every task of " << o->exp.id() << " succeeded" << std::endl;
@@ -167,6 +185,9 @@ void set_resume_command(CLI::App& app, Context& ctx) {
                   "Rerun only tasks in these states (FAILED,TIMEOUT; case-insensitive, repeatable; default: every "
                   "task that did not succeed)")
       ->type_name("S,...");
+  sub->add_option("--where", a->where,
+                  "Rerun only the tasks (of those that did not succeed) whose variables and state match, e.g. "
+                  "--where 'seed=1|2'");
   sub->add_flag("--reload", a->reload,
                 "Re-read the experiment file: its tasks are matched to the experiment's by content (what they run); "
                 "new ones run, those that left the file are retired, finished work never runs again");

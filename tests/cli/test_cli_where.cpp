@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "xrun/util/text.hpp"
+
 #include "support/env.hpp"
 
 using namespace xrun;
@@ -84,4 +86,50 @@ TEST_CASE("status --where errors: the column and the form, an unknown key, a sta
   auto state = e.x({"status", id, "--where", "state=FAILD"});
   CHECK(state.code == 2);
   CHECK(state.err.find("FAILED") != std::string::npos);
+}
+
+TEST_CASE("resume --where reruns only the matching tasks that did not succeed, each once (a ledger counts the runs)",
+          "[cli][where]") {
+  Env e;
+  const std::string ledger = e.path("ledger");
+  auto f = e.file("exp.yml", "command: 'echo {lr}-{seed} >> " + ledger +
+                                 "; [ -e " + e.path("ok") + " ] || [ {seed} = 1 ]'\nvariables:\n  lr: [0.1, 0.01]\n  seed: [1, 2, 3]\n");
+  auto r = e.x({"run", f, "--quiet", "--keep-going"});
+  const std::string id = first_line(r.out);
+  e.file("ok", "");
+  auto res = e.x({"resume", id, "--where", "lr=0.1,seed!=3"});
+  CHECK(res.code == 1);  // (the experiment still has failed tasks: those not taken)
+  CHECK(e.status(id)["tasks"][1]["state"] == "SUCCEEDED");
+  auto lines = util::split(test::read(ledger), '\n');
+  std::multiset<std::string> ran(lines.begin(), lines.end());
+  CHECK(ran.count("0.1-2") == 2);   // failed, matched: ran again
+  CHECK(ran.count("0.1-3") == 1);   // failed, not matched
+  CHECK(ran.count("0.01-2") == 1);  // failed, not matched
+  CHECK(ran.count("0.1-1") == 1);   // succeeded: never again
+  auto none = e.x({"resume", id, "--where", "lr=0.5"});
+  CHECK(none.code == 0);
+  CHECK(none.err.find("matches --where") != std::string::npos);
+  CHECK(e.x({"resume", id, "--where", "lrr=1"}).code == 2);
+}
+
+TEST_CASE("cancel --where cancels only the matching unfinished tasks, logs --where prints theirs", "[cli][where]") {
+  Env e;
+  auto f = e.file("exp.yml", "command: 'echo err {seed} >&2; sleep 30'\nvariables:\n  seed: [1, 2, 3, 4]\n");
+  auto b = e.bg({"run", f, "-j", "4", "--quiet"});
+  const std::string id = test::wait_for_id(b);
+  REQUIRE(test::eventually([&] { return e.status(id)["counts"]["RUNNING"] == 4; }, 30));
+  auto c = e.x({"cancel", id, "--where", "seed>=3"});
+  CHECK(c.code == 0);
+  REQUIRE(test::eventually([&] { return e.status(id)["counts"]["CANCELLED"] == 2; }, 20));
+  auto s = e.status(id);
+  CHECK(s["tasks"][0]["state"] == "RUNNING");
+  CHECK(s["tasks"][2]["state"] == "CANCELLED");
+  CHECK(e.x({"cancel", id, "0", "--where", "seed=1"}).code == 2);  // not both
+  auto l = e.x({"logs", id, "--where", "seed=2|4"});
+  CHECK(l.code == 0);
+  CHECK(l.out.find("err 2") != std::string::npos);
+  CHECK(l.out.find("err 4") != std::string::npos);
+  CHECK(l.out.find("err 1") == std::string::npos);
+  CHECK(e.x({"cancel", id}).code == 0);
+  b.wait();
 }

@@ -22,7 +22,7 @@ bool on(const std::string& expr, const std::map<std::string, std::string>& task)
 }
 }  // namespace
 
-TEST_CASE("--where parses each operator, and and or, with blanks", "[run][where]") {
+TEST_CASE("where expressions: each operator parses, and and or, with blanks", "[run][where]") {
   auto w = run::parse_where(" lr = 0.1 , seed!=1|2,n<3,n<=4,m>5,m>=6,state=FAILED|timeout, x==y");
   REQUIRE(w.ok());
   const auto& c = w->clauses;
@@ -42,7 +42,7 @@ TEST_CASE("--where parses each operator, and and or, with blanks", "[run][where]
   CHECK(w->keys() == std::vector<std::string>{"lr", "seed", "n", "m", "state", "x"});
 }
 
-TEST_CASE("--where syntax errors name the column and how to write it, exit 2", "[run][where]") {
+TEST_CASE("where expressions: syntax errors name the column and how to write it, exit 2", "[run][where]") {
   const std::vector<std::pair<std::string, int>> bad = {
       {"", 1}, {"  ", 1}, {"lr", 3}, {"lr~1", 3}, {"=1", 1}, {"lr=", 4}, {"lr=1,", 6}, {"lr=1,,x=2", 6},
       {"lr=1|", 6}, {"seed<<3", 6}, {"a=1=2", 4}, {"1x=2", 1}};
@@ -57,7 +57,7 @@ TEST_CASE("--where syntax errors name the column and how to write it, exit 2", "
   }
 }
 
-TEST_CASE("--where compares as numbers when both sides are numbers, else as text", "[run][where]") {
+TEST_CASE("where expressions compare as numbers when both sides are numbers, else as text", "[run][where]") {
   CHECK(run::compare("0.10", Op::Eq, "0.1"));
   CHECK(run::compare("10", Op::Gt, "9"));    // as numbers (as text "10" < "9")
   CHECK(run::compare("1e-3", Op::Lt, "0.01"));
@@ -67,7 +67,7 @@ TEST_CASE("--where compares as numbers when both sides are numbers, else as text
   CHECK(run::compare("true", Op::Eq, "true"));
 }
 
-TEST_CASE("--where matching: and, or, != and a missing variable", "[run][where]") {
+TEST_CASE("where expressions matching: and, or, != and a missing variable", "[run][where]") {
   const std::map<std::string, std::string> t{{"lr", "0.1"}, {"seed", "2"}, {"state", "FAILED"}, {"name", "a b"}};
   CHECK(on("lr=0.1", t));
   CHECK(on("lr=0.10,seed=1|2", t));
