@@ -60,44 +60,38 @@ int do_rm(const Context& ctx, const RmArgs& a) {
         code = kFailure;
         continue;
       }
-      if (auto r = store.remove(t.exp); !r) {
-        report(r.error());
-        code = kFailure;
+    } else {
+      auto& o = *t.opened;
+      auto st = o.statuses();
+      bool running = run::experiment_state(st, o.exp.runner_alive()) == "running";
+      if (running && !a.force) {
+        report(make_error(fmt::format("experiment {} is running; it was not removed", o.exp.id()),
+                          "cancel it first (xrun cancel), or use `xrun rm --force`, which cancels it"));
+        code = kBadInput;
         continue;
       }
-      std::cout << "removed " << t.exp.id() << std::endl;
-      std::cerr << fmt::format("xrun: {} was {}", t.exp.id(), t.damage) << std::endl;
-      continue;
-    }
-    auto& o = *t.opened;
-    auto st = o.statuses();
-    bool running = run::experiment_state(st, o.exp.runner_alive()) == "running";
-    if (running && !a.force) {
-      report(make_error(fmt::format("experiment {} is running; it was not removed", o.exp.id()),
-                        "cancel it first (xrun cancel), or use `xrun rm --force`, which cancels it"));
-      code = kBadInput;
-      continue;
-    }
-    if (running) {
-      std::vector<store::TaskStatus> open;
-      for (const auto& s : st)
-        if (!store::is_final(s.state)) open.push_back(s);
-      if (auto r = cancel_tasks(o, open); !r) {
-        report(r.error());
-        code = kFailure;
-        continue;
+      if (running) {
+        std::vector<store::TaskStatus> open;
+        for (const auto& s : st)
+          if (!store::is_final(s.state)) open.push_back(s);
+        if (auto r = cancel_tasks(o, open); !r) {
+          report(r.error());
+          code = kFailure;
+          continue;
+        }
+        // Its runner records the cancelled tasks and ends; the folder goes once it has.
+        if (!wait_runner_gone(o.exp, kRunnerGrace))
+          spdlog::warn("the runner of experiment {} is still alive after {:.0f} s; removing its folder anyway",
+                       o.exp.id(), kRunnerGrace);
       }
-      // Its runner records the cancelled tasks and ends; the folder goes once it has.
-      if (!wait_runner_gone(o.exp, kRunnerGrace))
-        spdlog::warn("the runner of experiment {} is still alive after {:.0f} s; removing its folder anyway",
-                     o.exp.id(), kRunnerGrace);
     }
-    if (auto r = o.store.remove(o.exp); !r) {
+    if (auto r = store.remove(t.exp); !r) {
       report(r.error());
       code = kFailure;
       continue;
     }
-    std::cout << "removed " << o.exp.id() << std::endl;
+    std::cout << "removed " << t.exp.id() << std::endl;
+    if (!t.damage.empty()) std::cerr << fmt::format("xrun: {} was {}", t.exp.id(), t.damage) << std::endl;
   }
   return code;
 }

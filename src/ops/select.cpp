@@ -18,13 +18,14 @@ std::string upper(std::string s) {
   return s;
 }
 
-std::string value_text(const plan::Task& t, const std::string& name) {
+// A variable's value as --where compares it: a string as itself, another value as its JSON text.
+std::optional<std::string> value_text(const plan::Task& t, const std::string& name) {
   for (const auto& [n, v] : t.variables)
     if (n == name) {
       auto j = v.to_json();
       return j.is_string() ? j.get<std::string>() : j.dump();
     }
-  return {};
+  return std::nullopt;
 }
 
 }  // namespace
@@ -73,9 +74,7 @@ Result<run::TaskFilter> selector(const plan::Plan& p, const Selection& s) {
     const auto& task = plan->stages[t.stage].tasks[t.index];
     return run::matches(sel->where, [&](const std::string& key) -> std::optional<std::string> {
       if (key == "state") return std::string(store::to_string(t.state));
-      for (const auto& [n, v] : task.variables)
-        if (n == key) return value_text(task, key);
-      return std::nullopt;
+      return value_text(task, key);
     });
   });
 }

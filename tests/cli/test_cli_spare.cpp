@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <map>
 
+#include <fmt/format.h>
+
 #include "support/env.hpp"
 #include "xrun/util/text.hpp"
 
@@ -34,6 +36,21 @@ std::map<std::string, int> index_lines(const std::string& dir) {
   for (const auto& l : util::split(test::read(dir + "/index"), '\n'))
     if (!l.empty() && l[0] != '#') ++n[l.substr(0, l.find('\t'))];
   return n;
+}
+
+// A file of `n` tasks that echo their number to ran.txt, task `waiting` only once `go` exists.
+std::string waiting_for_go(const Env& e, int n, int waiting) {
+  return e.file("exp.yml", fmt::format("command: 'if [ {{i}} = {} ]; then for k in $(seq 600); do [ -e go ] && break; "
+                                       "sleep 0.05; done; fi; echo {{i}} >> ran.txt'\nvariables:\n  i:\n    arange: {}\n",
+                                       waiting, n));
+}
+
+// The folders a runner listed in `spares` that are still there.
+std::vector<std::string> kept_spares(const std::string& dir) {
+  std::vector<std::string> kept;
+  for (const auto& name : util::split(test::read(dir + "/spares"), '\n'))
+    if (!name.empty() && util::is_dir(dir + "/tasks/" + name)) kept.push_back(name);
+  return kept;
 }
 
 // Runs a file that succeeds; returns the experiment's id and folder.
@@ -68,9 +85,7 @@ TEST_CASE("kill -9 of the runner while tasks run in reused folders: each end rec
   CHECK(s["counts"]["LOST"] == 0);
   // The folders the dead runner kept to reuse are folded tasks' (listed in `spares`): never read,
   // not even a forged record and log planted in one.
-  std::vector<std::string> kept;
-  for (const auto& name : util::split(test::read(dir + "/spares"), '\n'))
-    if (!name.empty() && util::is_dir(dir + "/tasks/" + name)) kept.push_back(name);
+  std::vector<std::string> kept = kept_spares(dir);
   REQUIRE_FALSE(kept.empty());
   const std::string planted = dir + "/tasks/" + kept.front();
   test::write_file(planted, "started", "state=RUNNING\nhost=h\npid=1\nwrapper=1\nstart=1\nattempt=1\nwritten=1\n");
@@ -112,9 +127,7 @@ TEST_CASE("a reused folder shows nothing of its earlier task: PENDING with empty
   Env e;
   // Tasks 0-99 end at once (their folders are folded and set aside); task 100 waits for `go`
   // while task 101 is prepared in a reused folder.
-  auto f = e.file("exp.yml",
-                  "command: 'if [ {i} = 100 ]; then for k in $(seq 600); do [ -e go ] && break; sleep 0.05; done; fi; echo {i} >> ran.txt'\n"
-                  "variables:\n  i:\n    arange: 103\n");
+  auto f = waiting_for_go(e, 103, 100);
   auto b = e.bg({"run", f, "-j", "1", "--quiet"});
   std::string id = wait_for_id(b);
   const std::string dir = e.exp_dir(id);
@@ -202,9 +215,7 @@ TEST_CASE("kill -9 of the runner near the end: resume has nothing to run, and ti
           "kept to reuse", "[cli][spare][faults]") {
   Env e;
   // Tasks 0-58 end at once (their folders folded and kept to reuse); task 59 waits for `go`.
-  auto f = e.file("exp.yml",
-                  "command: 'if [ {i} = 59 ]; then for k in $(seq 600); do [ -e go ] && break; sleep 0.05; done; fi; "
-                  "echo {i} >> ran.txt'\nvariables:\n  i:\n    arange: 60\n");
+  auto f = waiting_for_go(e, 60, 59);
   auto b = e.bg({"run", f, "-j", "2", "--quiet"});
   std::string id = wait_for_id(b);
   const std::string dir = e.exp_dir(id);
@@ -213,9 +224,7 @@ TEST_CASE("kill -9 of the runner near the end: resume has nothing to run, and ti
   b.wait();
   e.file("go", "");
   REQUIRE(test::eventually([&] { return e.status(id)["state"] == "succeeded"; }, 30));
-  std::vector<std::string> kept;
-  for (const auto& name : util::split(test::read(dir + "/spares"), '\n'))
-    if (!name.empty() && util::is_dir(dir + "/tasks/" + name)) kept.push_back(name);
+  std::vector<std::string> kept = kept_spares(dir);
   REQUIRE_FALSE(kept.empty());
   auto r = e.x({"resume", id});
   CHECK(r.code == 0);
