@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <iostream>
 #include <set>
@@ -505,9 +506,23 @@ TEST_CASE("a job that Slurm requeues is PENDING or RUNNING again - resume does n
   CHECK(e.state(id, 0) == "PENDING");
   // Eligible now: Slurm runs it again; its wrapper starts 8 s later.
   e.file("slow", "");
-  REQUIRE(run::capture({"scontrol", "update", "jobid=" + job + "_0", "StartTime=now"}, 30)->code == 0);
+  // Slurm sets a requeued job's begin time again when the killed run has finished completing,
+  // which may come after this update (under load): so the update is made again while it waits.
   // Slurm's scheduler may take up to its sched_interval (60 s) to start it.
-  REQUIRE(test::eventually([&] { return util::exists(e.path("slow-start")); }, 150));
+  auto started_at = std::chrono::steady_clock::now() - std::chrono::seconds(60);
+  bool started = test::eventually([&] {
+    if (util::exists(e.path("slow-start"))) return true;
+    if (std::chrono::steady_clock::now() - started_at >= std::chrono::seconds(5) && element_state(job, 0) == "PENDING") {
+      started_at = std::chrono::steady_clock::now();
+      (void)run::capture({"scontrol", "update", "jobid=" + job + "_0", "StartTime=now"}, 30);
+    }
+    return false;
+  }, 150);
+  if (!started) {
+    auto show = run::capture({"scontrol", "show", "job", job + "_0"}, 30);
+    INFO((show ? show->out : std::string("(scontrol failed)")));
+    REQUIRE(started);
+  }
   REQUIRE(element_state(job, 0) == "RUNNING");
   auto again = e.status(id)["tasks"][0];
   INFO(again.dump());
