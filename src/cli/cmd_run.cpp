@@ -50,8 +50,9 @@ int do_run(const Context& ctx, RunArgs& a) {
     const std::string workdir = ex->spec().workdir;
     auto skipped = [&](const plan::TaskRef& t) {
       if (!a.opts.skip_existing) return false;
-      if (t.creates && util::exists(util::join(workdir, *t.creates))) return true;
-      return t.requires_ && !util::exists(util::join(workdir, *t.requires_));
+      const std::string& wd = t.workdir ? *t.workdir : workdir;
+      if (t.creates && util::exists(util::join(wd, *t.creates))) return true;
+      return t.requires_ && !util::exists(util::join(wd, *t.requires_));
     };
     auto r = print_plan_text(ex.value(), std::cout, [&](size_t s, const plan::TaskRef& t) {
       if (!skipped(t)) return true;

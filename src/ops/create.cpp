@@ -150,7 +150,7 @@ Result<store::Experiment> create_experiment(const store::Store& st, const spec::
   json meta{{"id", exp.id()},
             {"name", sp.name},
             {"file", util::absolute(sp.path)},
-            {"workdir", sp.workdir},
+            {"workdir", sp.workdir_base},
             {"shell", sp.shell},
             {"backend", backend},
             {"created", util::now_seconds()},
@@ -162,6 +162,7 @@ Result<store::Experiment> create_experiment(const store::Store& st, const spec::
             {"options", sp.sections},
             {"tasks", p.task_count()},
             {"stages", stages}};
+  if (sp.workdir_template) meta["workdir_template"] = sp.workdir;  // each task's workdir is in plan.json
   auto fail = [&](const Error& err) {
     util::remove_all(exp.dir());  // never leave a half-made experiment behind
     return err;

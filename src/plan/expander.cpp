@@ -9,6 +9,7 @@
 
 #include "xrun/plan/task_writer.hpp"
 #include "xrun/spec/options.hpp"
+#include "xrun/util/fs.hpp"
 #include "xrun/util/string_set.hpp"
 #include "xrun/util/text.hpp"
 
@@ -76,6 +77,7 @@ json TaskRef::to_json(KeyContext* keys) const {
            {"variables", vars},
            {"creates", opt_json(creates)},
            {"requires", opt_json(requires_)}};
+  if (workdir) out["workdir"] = *workdir;
   if (keys) {
     std::vector<std::string> texts;
     for (const auto& kv : variables) texts.push_back(kv.second->to_json().dump());
@@ -117,15 +119,47 @@ Result<Expander> Expander::create(spec::Spec spec, const vars::Overrides& overri
   ex.warnings_ = spec.warnings;  // from loading the file, then from the variables
   for (const auto& w : ex.sweep_.warnings()) ex.warnings_.push_back(w);
   const int nslots = static_cast<int>(ex.sweep_.slot_count());
-  const int creates_slot = nslots, requires_slot = nslots + 1;
+  const int creates_slot = nslots, requires_slot = nslots + 1, tags_slot = nslots + 2, tagspath_slot = nslots + 3;
   std::vector<bool> used_anywhere(static_cast<size_t>(nslots), false);
   std::vector<std::string> names;
   for (const auto& v : ex.sweep_.variables())
     if (!v.hidden) names.push_back(v.name);
 
+  // Every tag names a variable; a variable named tags or tagspath is its own placeholder.
+  bool any_tags = !spec.tags.empty();
+  auto check_tags = [&](const std::vector<spec::TagSpec>& tags) -> Result<void> {
+    for (const auto& t : tags) {
+      int slot = ex.sweep_.slot_of(t.name);
+      if (slot >= 0 && !ex.sweep_.variables()[static_cast<size_t>(slot)].hidden) continue;
+      std::string sg = util::suggest(t.name, names);
+      return spec::error_at(spec.path, t.loc, fmt::format("tag '{}' names no variable", t.name),
+                            !sg.empty()     ? fmt::format("did you mean '{}'?", sg)
+                            : names.empty() ? std::string("define it under `variables:`")
+                                            : fmt::format("a tag is a variable's name; defined variables: {}",
+                                                          fmt::join(names, ", ")));
+    }
+    return {};
+  };
+  XRUN_TRY(check_tags(spec.tags));
+  for (const auto& st : spec.stages)
+    if (st.tags) {
+      any_tags = true;
+      XRUN_TRY(check_tags(*st.tags));
+    }
+  if (any_tags)
+    for (const char* name : {"tags", "tagspath"})
+      if (int slot = ex.sweep_.slot_of(name); slot >= 0)
+        ex.warnings_.push_back({ex.sweep_.variables()[static_cast<size_t>(slot)].loc,
+                                fmt::format("variable '{0}' is what {{{0}}} renders, not the tags of `tags:`; "
+                                            "rename the variable to use them",
+                                            name)});
+
   for (const auto& st : spec.stages) {
     CompiledStage cs;
     std::set<int> used;
+    const std::vector<spec::TagSpec>& stage_tags = st.tags ? *st.tags : spec.tags;
+    for (const auto& t : stage_tags) cs.tags.emplace_back(t.name, ex.sweep_.slot_of(t.name));
+    std::sort(cs.tags.begin(), cs.tags.end());
     // Parse a template and bind its names; `special` allows {creates}/{requires}.
     auto compile = [&](const spec::CommandText& ct, bool special, const char* what) -> Result<spec::Template> {
       auto t = spec::Template::parse(ct.text);
@@ -143,6 +177,22 @@ Result<Expander> Expander::create(spec::Spec spec, const vars::Overrides& overri
         if (special && f.name == "creates" && st.creates) f.slot = creates_slot;
         else if (special && f.name == "requires" && st.requires_) f.slot = requires_slot;
         else f.slot = ex.sweep_.slot_of(f.name);
+        if (f.slot < 0 && (f.name == "tags" || f.name == "tagspath")) {
+          if (stage_tags.empty()) {
+            bound = spec::error_at(spec.path, locate_in(spec, ct, f.offset),
+                                   fmt::format("placeholder {{{}}} has no tags, in {} '{}'", f.name, what, ct.text),
+                                   "name the variables it renders with `tags: [variable, ...]` (top level or in the job)");
+            return;
+          }
+          f.slot = f.name == "tags" ? tags_slot : tagspath_slot;
+          cs.uses_tags = true;
+          if (!f.simple() && !f.spec_nested) {
+            cs.formats_special = true;
+            auto r = spec::format_field(f, Value::string("x"));
+            if (!r) bound = spec::error_at(spec.path, ct.loc, fmt::format("cannot format {{{}}}: {}", f.name, r.error().what));
+          }
+          return;
+        }
         if (f.slot < 0 && special && (f.name == "creates" || f.name == "requires")) {
           // experi formats commands with creates="" and requires="" when the keys are absent.
           f.slot = f.name == "creates" ? creates_slot : requires_slot;
@@ -216,6 +266,16 @@ Result<Expander> Expander::create(spec::Spec spec, const vars::Overrides& overri
       if (!t) return t.error();
       cs.requires_ = std::move(t.value());
     }
+    if (spec.workdir_template) {
+      auto t = compile(*spec.workdir_template, false, "workdir");
+      if (!t) return t.error();
+      cs.workdir = std::move(t.value());
+    }
+    if (cs.uses_tags)  // the commands depend on the tagged variables through {tags}
+      for (const auto& [name, slot] : cs.tags) {
+        used.insert(slot);
+        used_anywhere[static_cast<size_t>(slot)] = true;
+      }
     cs.used_slots.assign(used.begin(), used.end());
     ex.stages_.push_back(std::move(cs));
   }
@@ -258,7 +318,7 @@ Result<void> Expander::for_each_task(size_t stage, const std::function<void(cons
   return walk(stage, [&](const TaskRef& r) {
     uint64_t left = m - seen++;
     if (chosen < cap->n && static_cast<double>(left) * rng.uniform() < static_cast<double>(cap->n - chosen)) {
-      TaskRef kept{static_cast<size_t>(chosen++), r.commands, r.creates, r.requires_, r.variables};
+      TaskRef kept{static_cast<size_t>(chosen++), r.commands, r.creates, r.requires_, r.variables, r.workdir};
       fn(kept);
     }
   });
@@ -266,16 +326,21 @@ Result<void> Expander::for_each_task(size_t stage, const std::function<void(cons
 
 namespace {
 
-// One combination rendered: its commands, creates/requires, the values it was rendered from and
-// the key it is de-duplicated by (its commands joined by a separator when there are several).
+// One combination rendered: its commands, creates/requires, its workdir, the values it was
+// rendered from and the key it is de-duplicated by (its commands joined by a separator when
+// there are several, then its workdir when that is a template: the same commands in two folders
+// are two tasks).
 struct Rendered {
-  std::vector<const Value*> values;  // by slot; the last two are {creates} and {requires}
+  std::vector<const Value*> values;  // by slot; the last four are {creates}, {requires}, {tags}, {tagspath}
   std::vector<std::string> cmds;
-  std::string creates, requires_, joined;
+  std::string creates, requires_, workdir, joined;
   Value creates_v = Value::string(""), requires_v = Value::string("");
+  Value tags_v = Value::string(""), tagspath_v = Value::string("");
   uint64_t hash = 0;
-  Rendered(size_t nslots, size_t ncommands) : values(nslots + 2, nullptr), cmds(ncommands) {}
-  std::string_view key() const { return cmds.size() == 1 ? std::string_view(cmds[0]) : std::string_view(joined); }
+  bool use_joined;
+  Rendered(size_t nslots, size_t ncommands, bool with_workdir)
+      : values(nslots + 4, nullptr), cmds(ncommands), use_joined(ncommands != 1 || with_workdir) {}
+  std::string_view key() const { return use_joined ? std::string_view(joined) : std::string_view(cmds[0]); }
 };
 
 // How many rendered tasks wait for their de-duplication while the set's slots for their keys are
@@ -295,7 +360,7 @@ Result<void> Expander::walk(size_t stage, const std::function<void(const TaskRef
   util::PointerMemo* var_memo = stable ? &memo : nullptr;
   util::PointerMemo* cmd_memo = cs.formats_special ? nullptr : var_memo;
   const size_t depth = stable ? kLookahead : 1;
-  std::vector<Rendered> ring(depth, Rendered(nslots, cs.commands.size()));
+  std::vector<Rendered> ring(depth, Rendered(nslots, cs.commands.size(), cs.workdir.has_value()));
   size_t head = 0, pending = 0, index = 0;
   std::vector<std::pair<const std::string*, const Value*>> vars;
 
@@ -304,26 +369,50 @@ Result<void> Expander::walk(size_t stage, const std::function<void(const TaskRef
     std::copy(cur.begin(), cur.end(), r.values.begin());
     r.values[nslots] = &r.creates_v;  // {creates}/{requires} render empty without their keys
     r.values[nslots + 1] = &r.requires_v;
+    r.values[nslots + 2] = &r.tags_v;
+    r.values[nslots + 3] = &r.tagspath_v;
+    if (cs.uses_tags) {  // `key=value` of each tag the task has, keys sorted
+      std::string tags, path;
+      for (const auto& [name, slot] : cs.tags) {
+        const Value* v = r.values[static_cast<size_t>(slot)];
+        if (!v) continue;
+        if (!tags.empty()) {
+          tags += ',';
+          path += '/';
+        }
+        tags += name + '=' + v->str();
+        path += name + '=' + v->str();
+      }
+      r.tags_v = Value::string(std::move(tags));
+      r.tagspath_v = Value::string(std::move(path));
+    }
     if (cs.creates) {
       r.creates.clear();
-      XRUN_TRY(cs.creates->render(r.values, r.creates, var_memo));
+      XRUN_TRY(cs.creates->render(r.values, r.creates, cs.formats_special ? nullptr : var_memo));
       r.creates_v = Value::string(r.creates);
     }
     if (cs.requires_) {
       r.requires_.clear();
-      XRUN_TRY(cs.requires_->render(r.values, r.requires_, var_memo));
+      XRUN_TRY(cs.requires_->render(r.values, r.requires_, cs.formats_special ? nullptr : var_memo));
       r.requires_v = Value::string(r.requires_);
     }
     for (size_t i = 0; i < r.cmds.size(); ++i) {
       r.cmds[i].clear();
       XRUN_TRY(cs.commands[i].render(r.values, r.cmds[i], cmd_memo));
     }
-    if (r.cmds.size() != 1) {
+    if (cs.workdir) {  // relative to the file's folder, as a fixed workdir
+      r.workdir.clear();
+      XRUN_TRY(cs.workdir->render(r.values, r.workdir, cs.formats_special ? nullptr : var_memo));
+      r.workdir = !r.workdir.empty() && r.workdir[0] == '/' ? util::absolute(r.workdir)
+                                                            : util::absolute(util::join(spec_.dir, r.workdir));
+    }
+    if (r.use_joined) {
       r.joined.clear();
       for (size_t i = 0; i < r.cmds.size(); ++i) {
         if (i) r.joined += '\x1f';
         r.joined += r.cmds[i];
       }
+      if (cs.workdir) (r.joined += '\x1e') += r.workdir;
     }
     r.hash = util::StringSet::hash(r.key());
     seen.prefetch(r.hash);
@@ -336,9 +425,11 @@ Result<void> Expander::walk(size_t stage, const std::function<void(const TaskRef
     --pending;
     if (!seen.insert(r.key(), r.hash)) return;
     vars.clear();
-    for (int s : cs.used_slots)
-      vars.emplace_back(&sweep_.variables()[static_cast<size_t>(s)].name, r.values[static_cast<size_t>(s)]);
-    fn(TaskRef{index++, r.cmds, cs.creates ? &r.creates : nullptr, cs.requires_ ? &r.requires_ : nullptr, vars});
+    for (int s : cs.used_slots)  // a tag the task does not have is left out
+      if (const Value* v = r.values[static_cast<size_t>(s)])
+        vars.emplace_back(&sweep_.variables()[static_cast<size_t>(s)].name, v);
+    fn(TaskRef{index++, r.cmds, cs.creates ? &r.creates : nullptr, cs.requires_ ? &r.requires_ : nullptr, vars,
+               cs.workdir ? &r.workdir : nullptr});
   };
 
   sweep_.reset();
@@ -371,6 +462,7 @@ Result<Plan> Expander::materialize() {
       t.commands = r.commands;
       if (r.creates) t.creates = *r.creates;
       if (r.requires_) t.requires_ = *r.requires_;
+      if (r.workdir) t.workdir = *r.workdir;
       for (const auto& [k, v] : r.variables) t.variables.emplace_back(*k, *v);
       st.tasks.push_back(std::move(t));
     }));

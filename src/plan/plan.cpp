@@ -37,12 +37,14 @@ std::vector<After> default_after(size_t stage) {
 json Task::to_json() const {
   json vars = json::object();
   for (const auto& [k, v] : variables) vars[k] = v.to_json();
-  return json{{"id", id},
-              {"index", index},
-              {"commands", commands},
-              {"variables", vars},
-              {"creates", creates ? json(*creates) : json(nullptr)},
-              {"requires", requires_ ? json(*requires_) : json(nullptr)}};
+  json out{{"id", id},
+           {"index", index},
+           {"commands", commands},
+           {"variables", vars},
+           {"creates", creates ? json(*creates) : json(nullptr)},
+           {"requires", requires_ ? json(*requires_) : json(nullptr)}};
+  if (!workdir.empty()) out["workdir"] = workdir;
+  return out;
 }
 
 size_t Plan::task_count() const {
@@ -164,6 +166,7 @@ Task task_from_json(const json& t, size_t& next_id) {
   task.commands = t.at("commands").get<std::vector<std::string>>();
   if (t.contains("creates") && t["creates"].is_string()) task.creates = t["creates"].get<std::string>();
   if (t.contains("requires") && t["requires"].is_string()) task.requires_ = t["requires"].get<std::string>();
+  if (t.contains("workdir") && t["workdir"].is_string()) task.workdir = t["workdir"].get<std::string>();
   for (const auto& [k, v] : t.at("variables").items()) task.variables.emplace_back(k, value_from_json(v));
   return task;
 }
@@ -408,6 +411,8 @@ class PlanReader final : public nlohmann::json_sax<json> {
           task_.creates = value_.get<std::string>();
         } else if (key_ == "requires" && value_.is_string()) {
           task_.requires_ = value_.get<std::string>();
+        } else if (key_ == "workdir" && value_.is_string()) {
+          task_.workdir = value_.get<std::string>();
         } else if (key_ == "commands" || key_ == "variables") {
           throw std::runtime_error(fmt::format("a task's {} has the wrong type", key_));
         }

@@ -14,7 +14,7 @@ namespace xrun::plan {
 //     name, u8 on_failure, after (count; u64 stage, u8 per_task), options as JSON text,
 //     resources (count; name, i64), early_stopping (count; metric, f64 bits, u8 maximize),
 //     tasks (count; each: u64 id, u64 index, commands (count; strings), u8 flags (1 creates, 2
-//     requires) then those strings, variables (count; name, value))).
+//     requires, 4 workdir) then those strings, variables (count; name, value))).
 //   value: u8 tag, then nothing (null), u8 (bool), i64 (int), string (big int's digits,
 //     string), u64 bits (float), count and values (list).
 //   then retired tasks (count; each: stage name, key, task).
@@ -89,9 +89,10 @@ class Writer {
     put<uint64_t>(t.index);
     count(t.commands.size());
     for (const auto& c : t.commands) str(c);
-    put<uint8_t>((t.creates ? 1 : 0) | (t.requires_ ? 2 : 0));
+    put<uint8_t>((t.creates ? 1 : 0) | (t.requires_ ? 2 : 0) | (t.workdir.empty() ? 0 : 4));
     if (t.creates) str(*t.creates);
     if (t.requires_) str(*t.requires_);
+    if (!t.workdir.empty()) str(t.workdir);
     count(t.variables.size());
     for (const auto& [k, v] : t.variables) {
       str(k);
@@ -171,9 +172,10 @@ class Reader {
     t.commands.resize(count(4));
     for (auto& c : t.commands) c = str();
     auto flags = get<uint8_t>();
-    if (flags > 3) throw Malformed{};
+    if (flags > 7) throw Malformed{};
     if (flags & 1) t.creates = str();
     if (flags & 2) t.requires_ = str();
+    if (flags & 4) t.workdir = str();
     size_t n = count(5);
     t.variables.reserve(n);
     for (size_t k = 0; k < n; ++k) {

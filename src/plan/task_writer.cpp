@@ -17,6 +17,7 @@ TaskWriter::TaskWriter(std::ostream& os, bool stable_values, KeyContext* keys)
   variables_ = "]," + key("variables") + "{";
   creates_ = "}," + key("creates");
   requires_ = "," + key("requires");
+  workdir_ = "," + key("workdir");
 }
 
 void TaskWriter::value(const Value& v) {
@@ -55,6 +56,10 @@ void TaskWriter::add(const TaskRef& t) {
   w_.raw(requires_);
   if (t.requires_) w_.string(*t.requires_);
   else w_.raw("null");
+  if (t.workdir) {
+    w_.raw(workdir_);
+    w_.string(*t.workdir);
+  }
   if (key_ctx_) {  // from the values' text as just written (the buffer is not flushed within a task)
     const std::string& buf = w_.buffered();
     // The names are the sweep's strings, which keep their addresses: the same addresses in the
@@ -90,7 +95,7 @@ struct ThreadedTaskWriter::Batch {
   struct Item {
     size_t index;
     size_t commands;  // how many strings of `ends` are commands
-    bool creates, requires_;
+    bool creates, requires_, workdir;
     size_t variables;
   };
   static constexpr size_t kTasks = 4096;
@@ -136,8 +141,10 @@ void ThreadedTaskWriter::add(const TaskRef& t) {
   for (const auto& c : t.commands) b.push(c);
   if (t.creates) b.push(*t.creates);
   if (t.requires_) b.push(*t.requires_);
+  if (t.workdir) b.push(*t.workdir);
   b.variables.insert(b.variables.end(), t.variables.begin(), t.variables.end());
-  b.items.push_back({t.index, t.commands.size(), t.creates != nullptr, t.requires_ != nullptr, t.variables.size()});
+  b.items.push_back({t.index, t.commands.size(), t.creates != nullptr, t.requires_ != nullptr, t.workdir != nullptr,
+                     t.variables.size()});
   if (b.items.size() < Batch::kTasks) return;
   {
     std::lock_guard<std::mutex> l(m_);
@@ -149,7 +156,7 @@ void ThreadedTaskWriter::add(const TaskRef& t) {
 
 void ThreadedTaskWriter::write_batches() {
   std::vector<std::string> commands;
-  std::string creates, requires_;
+  std::string creates, requires_, workdir;
   std::vector<std::pair<const std::string*, const Value*>> variables;
   for (;;) {
     std::unique_ptr<Batch> b;
@@ -172,11 +179,12 @@ void ThreadedTaskWriter::write_batches() {
           for (auto& c : commands) next(c);
           if (it.creates) next(creates);
           if (it.requires_) next(requires_);
+          if (it.workdir) next(workdir);
           variables.assign(b->variables.begin() + static_cast<long>(var),
                            b->variables.begin() + static_cast<long>(var + it.variables));
           var += it.variables;
           writer_.add(TaskRef{it.index, commands, it.creates ? &creates : nullptr, it.requires_ ? &requires_ : nullptr,
-                              variables});
+                              variables, it.workdir ? &workdir : nullptr});
         }
       } catch (...) {
         error_ = std::current_exception();

@@ -277,8 +277,9 @@ std::string task_script(const store::Experiment& exp, const plan::Plan& p, size_
     }
     exp_line(k, value);
   }
-  // The working directory is created when missing (on whichever node the task runs).
-  out += fmt::format("[ -d {0} ] || mkdir -p {0}\ncd {0} || exit 1\n", util::shell_quote(workdir));
+  // The working directory (the task's own when `workdir:` is a template) is created when missing,
+  // on whichever node the task runs.
+  out += fmt::format("[ -d {0} ] || mkdir -p {0}\ncd {0} || exit 1\n", util::shell_quote(t.workdir.empty() ? workdir : t.workdir));
   for (const auto& line : setup) out += "{\n" + line + "\n} || { echo 'xrun: a setup line failed' >&2; exit 1; }\n";
   for (const auto& c : t.commands) out += "{\n" + c + "\n} || exit $?\n";
   return out;

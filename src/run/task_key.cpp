@@ -11,7 +11,8 @@ namespace xrun::run {
 plan::KeyStage key_stage(const nlohmann::ordered_json& meta, const plan::Plan& p, size_t stage) {
   const std::string backend = meta.value("backend", std::string("local"));
   return plan::key_stage(stage < p.stages.size() ? p.stages[stage].name : std::string(),
-                         meta.value("workdir", std::string()), stage_options(meta, p, stage, backend), backend);
+                         meta.value("workdir_template", meta.value("workdir", std::string())),
+                         stage_options(meta, p, stage, backend), backend);
 }
 
 plan::KeyInputs key_inputs(const nlohmann::ordered_json& meta, const plan::Plan& p, size_t stage, const plan::Task& t) {

@@ -181,6 +181,26 @@ static Result<TaskCap> parse_cap(const std::string& path, const YAML::Node& val)
   return cap;
 }
 
+// `tags: [lr, batch]`: names, each once (a repeated one is left out, with a warning).
+static Result<std::vector<TagSpec>> parse_tags(const std::string& path, const YAML::Node& val,
+                                               std::vector<Warning>& warnings) {
+  const std::string hint = "e.g. `tags: [lr, batch]`: the variables that name a task, for {tags} and {tagspath}";
+  if (!val.IsSequence())
+    return error_at(path, val.Mark(), fmt::format("tags must be a list of variable names, got {}", type_word(val)), hint);
+  std::vector<TagSpec> tags;
+  for (const auto& item : val) {
+    if (!item.IsScalar() || util::trim(item.Scalar()).empty())
+      return error_at(path, item.Mark(), fmt::format("each tag must be a variable's name, got {}", type_word(item)), hint);
+    TagSpec t{item.Scalar(), loc_of(item)};
+    if (std::any_of(tags.begin(), tags.end(), [&](const TagSpec& o) { return o.name == t.name; })) {
+      warnings.push_back({t.loc, fmt::format("tag '{}' is listed twice; it counts once", t.name)});
+      continue;
+    }
+    tags.push_back(std::move(t));
+  }
+  return tags;
+}
+
 // `early_stopping: [{metric: NAME, value: NUMBER, optimization: maximize|minimize}, ...]`.
 static Result<std::vector<EarlyStopSpec>> parse_early_stopping(const std::string& path, const YAML::Node& val) {
   const std::string hint = "e.g. `early_stopping: [{metric: accuracy, value: 0.9, optimization: maximize}]`";
@@ -381,7 +401,8 @@ static Result<void> resolve_stage_graph(const std::string& path, std::vector<Sta
 
 const std::vector<std::string>& known_top_level_keys() {
   static const std::vector<std::string> keys = {"name",  "command", "jobs",   "variables", "scheduler", "local",
-                                                "slurm", "pbs",     "docker", "workdir",   "shell", "max_tasks", "early_stopping"};
+                                                "slurm", "pbs",     "docker", "workdir",   "shell", "max_tasks", "early_stopping",
+                                                "tags"};
   return keys;
 }
 
@@ -507,11 +528,18 @@ Result<Spec> parse_spec(const std::string& text, const std::string& path) {
       auto es = parse_early_stopping(path, val);
       if (!es) return es.error();
       spec.early_stopping = es.value();
+    } else if (key == "tags") {
+      auto tags = parse_tags(path, val, spec.warnings);
+      if (!tags) return tags.error();
+      spec.tags = std::move(tags.value());
     } else if (key == "workdir" || key == "shell") {
       if (!val.IsScalar() || val.Scalar().empty())
         return error_at(path, val.Mark(), fmt::format("'{}' must be a non-empty string", key),
                         key == "shell" ? "e.g. `shell: bash` or `shell: /bin/zsh`" : "e.g. `workdir: /scratch/me/run1`");
       (key == "workdir" ? spec.workdir : spec.shell) = val.Scalar();
+      // With placeholders (or braces), a template rendered per task (plan::Expander).
+      if (key == "workdir" && val.Scalar().find_first_of("{}") != std::string::npos)
+        spec.workdir_template = CommandText{val.Scalar(), loc_of(val)};
     } else {  // backend sections
       spec.option_locs[key] = loc_of(kv.first);
       XRUN_TRY(parse_section(path, key, val, spec.sections, spec.option_locs, ""));
@@ -547,7 +575,7 @@ Result<Spec> parse_spec(const std::string& text, const std::string& path) {
       st.loc = loc_of(job);
       static const std::vector<std::string> jkeys = {"command",   "name",       "on_failure", "max_tasks", "early_stopping",
                                                      "depends_on", "resources", "scheduler",  "local",     "slurm",
-                                                     "pbs",        "docker"};
+                                                     "pbs",        "docker",    "tags"};
       const std::string prefix = fmt::format("jobs.{}.", k);
       bool has_cmd = false;
       for (const auto& kv : job) {
@@ -556,7 +584,7 @@ Result<Spec> parse_spec(const std::string& text, const std::string& path) {
           std::string s = util::suggest(key, jkeys);
           return error_at(path, kv.first.Mark(), fmt::format("unknown key '{}' in job {}", key, k),
                           s.empty() ? "a job takes command, name, on_failure, depends_on, resources, max_tasks, "
-                                      "early_stopping and backend sections (scheduler, local, slurm, pbs, docker)"
+                                      "early_stopping, tags and backend sections (scheduler, local, slurm, pbs, docker)"
                                     : fmt::format("did you mean '{}'?", s));
         }
         if (std::find(kBackends.begin(), kBackends.end(), key) != kBackends.end()) {
@@ -579,6 +607,10 @@ Result<Spec> parse_spec(const std::string& text, const std::string& path) {
           auto es = parse_early_stopping(path, kv.second);
           if (!es) return es.error();
           st.early_stopping = es.value();
+        } else if (key == "tags") {
+          auto tags = parse_tags(path, kv.second, spec.warnings);
+          if (!tags) return tags.error();
+          st.tags = std::move(tags.value());
         } else if (key == "command") {
           has_cmd = true;
           XRUN_TRY(parse_command(path, kv.second, st));
@@ -612,8 +644,27 @@ Result<Spec> parse_spec(const std::string& text, const std::string& path) {
     XRUN_TRY(resolve_stage_graph(path, spec.stages));
   }
 
-  spec.workdir = spec.workdir.empty() ? spec.dir
-                 : (spec.workdir[0] == '/' ? spec.workdir : util::absolute(util::join(spec.dir, spec.workdir)));
+  const std::string raw = spec.workdir;
+  spec.workdir = raw.empty() ? spec.dir : (raw[0] == '/' ? raw : util::absolute(util::join(spec.dir, raw)));
+  spec.workdir_base = spec.workdir;
+  if (spec.workdir_template) {
+    // The folder every task's workdir lies under: the literal text before the first placeholder,
+    // up to its last '/' ("runs/{lr}" -> runs, "out-{lr}" -> the file's folder).
+    std::string prefix;
+    for (size_t i = 0; i < raw.size(); ++i) {
+      if ((raw[i] == '{' || raw[i] == '}') && i + 1 < raw.size() && raw[i + 1] == raw[i]) {
+        prefix += raw[i++];
+        continue;
+      }
+      if (raw[i] == '{') break;
+      prefix += raw[i];
+    }
+    prefix = prefix.substr(0, prefix.rfind('/') == std::string::npos ? 0 : prefix.rfind('/') + 1);
+    spec.workdir_base = prefix.empty() ? spec.dir
+                        : prefix[0] == '/' ? util::absolute(prefix)
+                                           : util::absolute(util::join(spec.dir, prefix));
+    while (spec.workdir_base.size() > 1 && spec.workdir_base.back() == '/') spec.workdir_base.pop_back();
+  }
   return spec;
 }
 

@@ -316,3 +316,23 @@ TEST_CASE("Ctrl-C after a task's docker run client was killed still stops its co
   CHECK(e.state(id, 0) == "CANCELLED");
   CHECK(test::eventually([&] { return containers_of(id).empty(); }, 20));
 }
+
+TEST_CASE("workdir with placeholders in containers: each task's own folder is bound, made by the caller",
+          "[docker][workdir]") {
+  require_engine();
+  Env e;
+  auto f = e.file("exp.yml", "workdir: runs/{x}\ncommand: 'pwd > where; ls .. > siblings'\n"
+                             "variables:\n  x: [1, 2]\n" + header());
+  auto r = e.x({"run", f, "-j", "2", "--quiet"});
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  for (const char* x : {"1", "2"}) {
+    std::string dir = e.path(std::string("runs/") + x);
+    CHECK(test::read(dir + "/where") == util::absolute(dir) + "\n");
+    CHECK(test::read(dir + "/siblings") == std::string(x) + "\n");  // its own folder only, not its sibling's
+    struct stat st {};
+    REQUIRE(::stat(dir.c_str(), &st) == 0);
+    CHECK(st.st_uid == ::getuid());
+  }
+  CHECK(containers_of(first_line(r.out)).empty());
+}

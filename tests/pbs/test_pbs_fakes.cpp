@@ -209,6 +209,13 @@ TEST_CASE("an exit status of 271 is TIMEOUT only when the walltime used reached 
   stop_fake(site);
 }
 
+TEST_CASE("pbs pro fake: workdir with placeholders, each element in its own folder", "[pbs][workdir]") {
+  test::Env scratch;
+  auto site = fake_site(scratch, "pro");
+  test::pbs::per_task_workdir(site);
+  stop_fake(site);
+}
+
 TEST_CASE("torque fake: 3 stages, a failure skips the next, resume reruns only it", "[pbs]") {
   test::Env scratch;
   auto site = fake_site(scratch, "torque");

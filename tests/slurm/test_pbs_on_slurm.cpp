@@ -43,6 +43,13 @@ TEST_CASE("pbs on Slurm's qsub wrappers: 3 stages, a failure skips the next, res
   test::pbs::three_stages_failure_and_resume(site);
 }
 
+TEST_CASE("pbs on Slurm's qsub wrappers: workdir with placeholders, each element in its own folder",
+          "[slurm][pbs][workdir]") {
+  test::Env scratch;
+  auto site = wrappers_site(scratch);
+  test::pbs::per_task_workdir(site);
+}
+
 TEST_CASE("pbs on Slurm's qsub wrappers: cancel of one running element", "[slurm][pbs]") {
   test::Env scratch;
   auto site = wrappers_site(scratch);

@@ -400,3 +400,24 @@ TEST_CASE("submitting writes one file of scripts per array, no folder per task u
   // Once finished, the task is folded into the index: its script and records go, its output stays.
   CHECK(util::list_dir(e.exp_dir(id) + "/tasks/17") == std::vector<std::string>{"stdout"});
 }
+
+TEST_CASE("workdir with placeholders on Slurm: each array element cds into its own folder, made if missing",
+          "[slurm][workdir]") {
+  require_cluster();
+  Env e;
+  auto f = e.file("exp.yml", std::string("workdir: runs/{x}\ncommand: 'pwd > where; echo {x} > value'\n"
+                                         "variables:\n  x: [1, 2, 3]\n") + kHeader);
+  auto r = e.x({"run", f, "--wait"});
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  for (const char* x : {"1", "2", "3"}) {
+    std::string dir = e.path(std::string("runs/") + x);
+    CHECK(test::read(dir + "/where") == util::absolute(dir) + "\n");
+    CHECK(test::read(dir + "/value") == std::string(x) + "\n");
+  }
+  // One array; each element's script cds into its own folder.
+  std::string id = first_line(r.out);
+  std::string scripts = test::read(e.exp_dir(id) + "/backend/slurm/stage1-0.sbatch.tasks");
+  INFO(scripts);
+  CHECK(scripts.find("cd '" + util::absolute(e.path("runs/3")) + "'") != std::string::npos);
+}

@@ -11,6 +11,7 @@
 
 #include "support/env.hpp"
 #include "support/scheduler.hpp"
+#include "xrun/util/fs.hpp"
 #include "xrun/util/text.hpp"
 
 namespace xrun::test::pbs {
@@ -98,6 +99,20 @@ inline void hangup_detaches_the_watcher(const Site& site) {
   CHECK(e.state(id, 0) == "RUNNING");
   CHECK(e.x({"cancel", id}).code == 0);
   CHECK(eventually([&] { return e.state(id, 0) == "CANCELLED" && e.state(id, 1) == "CANCELLED"; }, 60));
+}
+
+// `workdir: runs/{x}`: each array element makes its own folder and runs there.
+inline void per_task_workdir(const Site& site) {
+  Env e;
+  apply(site, e);
+  auto f = e.file("exp.yml", "workdir: runs/{x}\ncommand: 'pwd > where'\nvariables:\n  x: [1, 2]\n" + site.section);
+  auto r = e.x({"run", f, "--wait", "--quiet"});
+  INFO(r.err);
+  CHECK(r.code == 0);
+  for (const char* x : {"1", "2"}) {
+    std::string dir = e.path(std::string("runs/") + x);
+    CHECK(read(dir + "/where") == util::absolute(dir) + "\n");
+  }
 }
 
 }  // namespace xrun::test::pbs

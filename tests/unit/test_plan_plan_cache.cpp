@@ -31,7 +31,7 @@ const char* kPlanJson = R"({"name":"sweep ünïcödé ✓","sample_seeds":[{"lin
      "x":0.1,"negzero":-0.0,"huge":1e308,"tiny":5e-324,"third":0.3333333333333333,"s":"héllo\u0000 ✓",
      "inf":"inf","empty":"","l":[1,[2.5,["x",null,true]],[]],"el":[]}}]},
  {"name":"train","on_failure":"stop","after":[{"stage":0,"per_task":true}],"tasks":[
-   {"id":2,"index":0,"commands":["train {x}"],"variables":{"x":1.5}},
+   {"id":2,"index":0,"commands":["train {x}"],"variables":{"x":1.5},"workdir":"/runs/x=1.5 ✓"},
    {"id":3,"index":1,"commands":["train 2"],"variables":{"x":2}}]},
  {"name":"eval","on_failure":"stop","tasks":[{"id":4,"index":0,"commands":["eval"],"variables":{}}]},
  {"name":"free","on_failure":"stop","after":[],"options":{"pbs":{"queue":"q"}},"tasks":[]},
@@ -93,6 +93,7 @@ void same_plan(const Plan& a, const Plan& b) {
       CHECK(u.commands == v.commands);
       CHECK(u.creates == v.creates);
       CHECK(u.requires_ == v.requires_);
+      CHECK(u.workdir == v.workdir);
       REQUIRE(u.variables.size() == v.variables.size());
       for (size_t k = 0; k < u.variables.size(); ++k) {
         CHECK(u.variables[k].first == v.variables[k].first);

@@ -118,8 +118,19 @@ TEST_CASE("TaskWriter hands its buffer to the stream in blocks", "[plan]") {
   CHECK(written == reference);
 }
 
+TEST_CASE("TaskWriter writes a task's own workdir as TaskRef::to_json does", "[plan]") {
+  auto e = expander("workdir: 'runs/{s}/{tagspath}'\ntags: [n]\ncommand: echo\n"
+                    "variables:\n  s: [\"q\\\"uote\", \u00e9]\n  n: [1, 2]\n");
+  for (bool stable : {true, false}) {
+    auto [written, reference] = written_and_reference(e, stable, true);
+    CHECK(written == reference);
+    CHECK(written.find("\"workdir\":\"") != std::string::npos);
+  }
+}
+
 TEST_CASE("ThreadedTaskWriter writes the same bytes as TaskWriter, over many batches", "[plan]") {
   auto e = expander(
+      "workdir: 'w/{s}'\n"
       "jobs:\n"
       "  - command:\n"
       "      cmd: ['run {i} {f:.3f} {s}', 'echo {creates}']\n"

@@ -30,6 +30,7 @@ struct TaskRef {
   const std::string* creates;
   const std::string* requires_;
   const std::vector<std::pair<const std::string*, const Value*>>& variables;
+  const std::string* workdir = nullptr;  // rendered, when `workdir:` is a template
   // `keys`: with the task's content key last ("key").
   json to_json(KeyContext* keys = nullptr) const;
 };
@@ -84,9 +85,14 @@ class Expander {
     std::vector<spec::Template> commands;
     std::optional<spec::Template> creates;
     std::optional<spec::Template> requires_;
+    std::optional<spec::Template> workdir;  // `workdir:` when it is a template
     std::vector<int> used_slots;  // sorted, real variables only
-    // A command formats {creates} or {requires} with a spec: their values change in place from
-    // task to task, so formatted fields cannot be remembered by address.
+    // The stage's tags by name (sorted), with their slots; `uses_tags`: a template has {tags}
+    // or {tagspath} (then the tagged variables are the tasks' variables too).
+    std::vector<std::pair<std::string, int>> tags;
+    bool uses_tags = false;
+    // A template formats {creates}, {requires}, {tags} or {tagspath} with a spec: their values
+    // change in place from task to task, so formatted fields cannot be remembered by address.
     bool formats_special = false;
   };
   // Every unique task of a stage, before any cap.

@@ -28,6 +28,9 @@ struct Task {
   std::optional<std::string> creates;
   std::optional<std::string> requires_;
   std::vector<std::pair<std::string, Value>> variables;  // the ones its commands use
+  // Where it runs, when `workdir:` is a template (absolute, rendered for this task); empty: the
+  // experiment's working directory.
+  std::string workdir;
   json to_json() const;
 };
 

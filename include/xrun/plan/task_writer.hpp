@@ -1,6 +1,6 @@
 // `xrun plan --json`'s task objects, streamed: byte for byte what nlohmann's compact dump of
 // TaskRef::to_json() gives ({"index":0,"commands":[...],"variables":{...},"creates":null,
-// "requires":null}, then "key" when given a KeyContext), without a JSON tree per task. The fixed keys are dumped once; each value is
+// "requires":null}, then "workdir" when the task has one, then "key" when given a KeyContext), without a JSON tree per task. The fixed keys are dumped once; each value is
 // written by util::JsonWriter, or taken from a memo by address when the sweep's values keep
 // their addresses.
 #pragma once
@@ -46,7 +46,7 @@ class TaskWriter {
   bool first_ = true;
   util::PointerMemo values_{12};    // Value* -> its JSON text
   util::PointerMemo keys_{8};       // variable name* -> `"name":`
-  std::string index_, commands_, variables_, creates_, requires_;  // `{"index":`, `,"commands":[`, ...
+  std::string index_, commands_, variables_, creates_, requires_, workdir_;  // `{"index":`, `,"commands":[`, ...
   KeyContext* key_ctx_;
   std::vector<std::pair<size_t, size_t>> value_at_;  // where each variable's value is in the buffer
   std::vector<std::pair<std::string_view, std::string_view>> key_vars_;

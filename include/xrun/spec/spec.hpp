@@ -59,6 +59,12 @@ struct DependSpec {
   Loc loc;
 };
 
+// One name of `tags:`: a variable that identifies a task to a person ({tags}, {tagspath}).
+struct TagSpec {
+  std::string name;
+  Loc loc;
+};
+
 struct StageSpec {
   // `depends_on:`; without it, the stage waits for the previous one (the first for none).
   std::vector<DependSpec> depends_on;
@@ -75,6 +81,7 @@ struct StageSpec {
   std::vector<CommandText> commands;  // run in order in one shell
   std::optional<CommandText> creates;
   std::optional<CommandText> requires_;
+  std::optional<std::vector<TagSpec>> tags;  // the stage's own `tags:`
   Loc loc;
 };
 
@@ -93,10 +100,16 @@ struct Spec {
   // own as "jobs.<k>.slurm.walltime" (k from 1), its `resources:` entries as "jobs.<k>.resources.gpu".
   std::map<std::string, Loc> option_locs;
   std::string workdir;  // absolute; the file's directory unless `workdir:` says otherwise
+  // `workdir:` as written when it holds braces: a template rendered per task (`workdir` is then
+  // its absolute text, which names it in the tasks' content keys).
+  std::optional<CommandText> workdir_template;
+  // The folder every task's working directory lies under (`workdir` itself without a template).
+  std::string workdir_base;
   std::string shell;    // `shell:`; empty = bash, falling back to sh
   bool shell_scheduler = false;  // `shell: True` (experi: run on the shell scheduler = local backend)
   std::optional<TaskCap> cap;     // top-level `max_tasks`: every stage's, unless it has its own
   std::vector<EarlyStopSpec> early_stopping;  // top-level: every stage's, unless it has its own
+  std::vector<TagSpec> tags;  // top-level `tags:`: every stage's, unless it has its own
   std::vector<Warning> warnings;  // from loading (duplicate keys, unknown keys, ...)
 
   // Options for one backend: `scheduler:` merged with the backend's own section.

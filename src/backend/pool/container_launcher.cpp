@@ -145,7 +145,7 @@ std::string ContainerLauncher::container_name(const store::Experiment& exp, size
 }
 
 std::vector<std::string> ContainerLauncher::task_argv(const store::Experiment& exp, size_t task,
-                                                     const std::vector<std::string>& env) const {
+                                                     const std::string& workdir, const std::vector<std::string>& env) const {
   static const std::string cli_path = run::find_on_path(s_.cli);
   std::vector<std::string> argv{cli_path.empty() ? s_.cli : cli_path, "run", "--rm", "-i=false"};
   argv.push_back("--name=" + container_name(exp, task));
@@ -165,8 +165,10 @@ std::vector<std::string> ContainerLauncher::task_argv(const store::Experiment& e
     return "--mount=type=bind," + csv("source=" + path) + "," + csv("target=" + path);
   };
   argv.push_back(bind(exp.dir()));
-  std::string workdir = util::absolute(".");
-  if (auto m = exp.meta(); m) workdir = util::absolute(m->value("workdir", std::string(".")));
+  // The task's own working directory (made here first, by this user: an engine would make a
+  // missing bind source as root) is the one bound: with `workdir: runs/{lr}` a task sees its
+  // own folder, not its siblings'.
+  (void)util::make_dirs(workdir);
   if (workdir != exp.dir()) argv.push_back(bind(workdir));
   argv.push_back("--workdir=" + workdir);
   for (const auto& v : s_.volumes) argv.push_back("--volume=" + v);

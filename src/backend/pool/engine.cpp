@@ -815,13 +815,15 @@ class Pool {
         return false;
       }
     }
-    if (opts_.skip_existing && task.creates && util::exists(util::join(workdir_, *task.creates))) {
+    // `creates` and `requires` are in the task's own working directory.
+    const std::string& workdir = task.workdir.empty() ? workdir_ : task.workdir;
+    if (opts_.skip_existing && task.creates && util::exists(util::join(workdir, *task.creates))) {
       decide(id, {"SKIPPED", fmt::format("{} {}", run::kCreatesExists, *task.creates)});
       task_settled(id);
       return false;
     }
     // `requires` is informational, as in experi, unless --skip-existing/--use-dependencies.
-    if (opts_.skip_existing && task.requires_ && !util::exists(util::join(workdir_, *task.requires_))) {
+    if (opts_.skip_existing && task.requires_ && !util::exists(util::join(workdir, *task.requires_))) {
       decide(id, {"SKIPPED", fmt::format("required file {} does not exist", *task.requires_)});
       task_settled(id);
       return false;
@@ -859,7 +861,7 @@ class Pool {
     }
     env.push_back(slot_env(slot));
     run::Child::Spawn sp;
-    sp.argv = launcher_for(s).task_argv(exp_, id, env);
+    sp.argv = launcher_for(s).task_argv(exp_, id, util::absolute(workdir), env);
     sp.stdout_path = exp_.task_dir(id) + "/wrapper.log";
     sp.child_mask = &sigs_.old_mask();
     sp.env = env;

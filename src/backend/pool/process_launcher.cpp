@@ -12,7 +12,7 @@ std::vector<std::string> ProcessLauncher::worker_argv(const store::Experiment& e
   return run::worker_argv(exp, shell);
 }
 
-std::vector<std::string> ProcessLauncher::task_argv(const store::Experiment& exp, size_t task,
+std::vector<std::string> ProcessLauncher::task_argv(const store::Experiment& exp, size_t task, const std::string&,
                                                    const std::vector<std::string>&) const {
   return run::wrapper_argv(exp, task);
 }

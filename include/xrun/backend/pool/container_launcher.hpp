@@ -35,7 +35,7 @@ class ContainerLauncher : public Launcher {
   Result<void> preflight() const override;
   std::string describe() const override;
   std::vector<std::string> worker_argv(const store::Experiment&, const std::string&) const override { return {}; }
-  std::vector<std::string> task_argv(const store::Experiment& exp, size_t task,
+  std::vector<std::string> task_argv(const store::Experiment& exp, size_t task, const std::string& workdir,
                                      const std::vector<std::string>& env) const override;
   std::unique_ptr<Launcher> clone() const override { return std::make_unique<ContainerLauncher>(*this); }
   void signal(const store::Experiment& exp, size_t task, long pgid, pid_t proc, int sig) const override;

@@ -67,7 +67,8 @@ class Launcher {
   // argv that runs one task's wrapper when there is no worker. `env` ("NAME=value": XRUN_SLOT,
   // CUDA_VISIBLE_DEVICES, ...) is also set in the environment of the process started with it;
   // a launcher whose tasks do not inherit that environment (a container) passes it on itself.
-  virtual std::vector<std::string> task_argv(const store::Experiment& exp, size_t task,
+  // `workdir`: where the task runs (its own when `workdir:` is a template; absolute).
+  virtual std::vector<std::string> task_argv(const store::Experiment& exp, size_t task, const std::string& workdir,
                                              const std::vector<std::string>& env) const = 0;
   // A copy, to be configured with one stage's own options (`docker: {image: ...}` of a job).
   virtual std::unique_ptr<Launcher> clone() const = 0;

@@ -11,7 +11,7 @@ class ProcessLauncher : public Launcher {
   Result<void> check(const json&) const override { return {}; }
   Result<void> configure(const json&) override { return {}; }
   std::vector<std::string> worker_argv(const store::Experiment& exp, const std::string& shell) const override;
-  std::vector<std::string> task_argv(const store::Experiment& exp, size_t task,
+  std::vector<std::string> task_argv(const store::Experiment& exp, size_t task, const std::string& workdir,
                                      const std::vector<std::string>& env) const override;
   std::unique_ptr<Launcher> clone() const override { return std::make_unique<ProcessLauncher>(*this); }
   void signal(const store::Experiment& exp, size_t task, long pgid, pid_t proc, int sig) const override;
