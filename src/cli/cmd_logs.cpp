@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "xrun/cli/common.hpp"
+#include "xrun/ops/reuse.hpp"
 #include "xrun/ops/select.hpp"
 #include "xrun/run/process.hpp"
 #include "xrun/run/report.hpp"
@@ -54,9 +55,14 @@ int print_failed(const Opened& o, long tail, bool failed, const run::TaskFilter&
     if (failed && !store::is_failure(t.state)) continue;
     if (keep && !keep(t)) continue;
     ++n;
-    std::cout << fmt::format("== task {} ({}/{}) {}{}\n", t.id, o.plan.stages[t.stage].name, t.index,
-                             store::to_string(t.state), t.reason.empty() ? "" : ": " + t.reason);
-    std::string text = run::tail_lines(o.exp.dir(), o.exp.task_dir(t.id) + "/stderr", static_cast<size_t>(tail < 0 ? 20 : tail));
+    // A task reused from another experiment: that task's stderr.
+    const auto place = ops::output_place(o.exp, t.id, t.state == store::State::Succeeded ? t.reason : "");
+    std::cout << fmt::format("== task {} ({}/{}) {}{}{}\n", t.id, o.plan.stages[t.stage].name, t.index,
+                             store::to_string(t.state), t.reason.empty() ? "" : ": " + t.reason,
+                             place.removed ? std::string(" ") + store::kSourceRemoved : "");
+    std::string text = place.removed ? std::string()
+                                     : run::tail_lines(place.exp.dir(), place.dir() + "/stderr",
+                                                       static_cast<size_t>(tail < 0 ? 20 : tail));
     if (!text.empty()) std::cout << text << "\n";
   }
   std::cout.flush();
@@ -96,6 +102,21 @@ int do_logs(const Context& ctx, LogsArgs a) {
   // What the store knows (no scheduler asked): whether this attempt ran, and its number.
   const store::TaskFacts facts = o->exp.facts_of(id.value());
   bool ran = facts.record.has_value();
+  std::string base = o->exp.dir();  // what the output is read beneath
+  // A task reused from another experiment: that task's output, while that experiment exists.
+  if (facts.control && facts.control->state == store::kReusedState && a.attempt == 0) {
+    const auto place = ops::output_place(o->exp, id.value(), facts.control->reason);
+    if (place.removed) {
+      std::cerr << fmt::format("xrun: task {} was {} {}: its output went with it", id.value(), facts.control->reason,
+                               store::kSourceRemoved)
+                << std::endl;
+      return kFailure;
+    }
+    std::cerr << fmt::format("xrun: task {} was {}: that task's output", id.value(), facts.control->reason)
+              << std::endl;
+    base = place.exp.dir();
+    dir = place.dir();
+  }
   if (a.attempt > 0) {
     std::string adir = fmt::format("{}/attempts/{}", dir, a.attempt);
     long current = facts.record ? facts.record->attempt
@@ -134,21 +155,21 @@ int do_logs(const Context& ctx, LogsArgs a) {
   }
   off_t offset = 0;
   if (a.tail >= 0) {
-    std::string t = run::tail_lines(o->exp.dir(), path, static_cast<size_t>(a.tail));
+    std::string t = run::tail_lines(base, path, static_cast<size_t>(a.tail));
     if (a.tail > 0 && !t.empty()) std::cout << t << "\n" << std::flush;
-    util::Fd fd = util::open_under(o->exp.dir(), path, O_RDONLY | O_NONBLOCK);
+    util::Fd fd = util::open_under(base, path, O_RDONLY | O_NONBLOCK);
     offset = fd.valid() ? ::lseek(fd.get(), 0, SEEK_END) : 0;
   } else {
-    offset = copy_from(o->exp.dir(), path, 0);
+    offset = copy_from(base, path, 0);
   }
   if (!a.follow) return kSuccess;
   run::SignalBlocker sigs({SIGINT, SIGTERM, SIGHUP});
   const bool local = o->meta.value("backend", std::string("local")) == "local";
   for (;;) {
-    offset = copy_from(o->exp.dir(), path, offset);
+    offset = copy_from(base, path, offset);
     auto st = o->status_of(id.value());
     if (store::is_final(st.state)) {
-      copy_from(o->exp.dir(), path, offset);
+      copy_from(base, path, offset);
       return kSuccess;
     }
     // A local task that has not started and has no live runner will not start by itself.

@@ -321,7 +321,11 @@ void write_status_json(std::ostream& os, const store::Experiment& exp, const jso
     w.raw(",\"state\":\"");
     w.raw(store::to_string(st.state));
     w.raw('"');
-    opt_string(",\"reason\":", st.reason);
+    // A task reused from another experiment: its logs and metrics are that task's (gone with it).
+    std::optional<store::ReuseSource> src;
+    std::optional<store::Experiment> from;
+    if (st.state == State::Succeeded && (src = store::parse_reused_reason(st.reason))) from = exp.sibling(src->exp);
+    opt_string(",\"reason\":", src && !from ? st.reason + " " + store::kSourceRemoved : st.reason);
     opt_int(",\"exit_code\":", st.exit_code.has_value(), st.exit_code.value_or(0));
     opt_int(",\"signal\":", st.signal.has_value(), st.signal.value_or(0));
     w.raw(",\"attempt\":");
@@ -366,13 +370,22 @@ void write_status_json(std::ostream& os, const store::Experiment& exp, const jso
       w.raw(std::string_view(key, sizeof key));
       w.raw('"');
     }
-    w.raw(",\"stdout\":");
-    log_path(st.id, "/stdout");
-    w.raw(",\"stderr\":");
-    log_path(st.id, "/stderr");
+    if (src) {
+      w.raw(",\"stdout\":");
+      opt_string("", from ? from->task_dir(src->task) + "/stdout" : "");
+      w.raw(",\"stderr\":");
+      opt_string("", from ? from->task_dir(src->task) + "/stderr" : "");
+    } else {
+      w.raw(",\"stdout\":");
+      log_path(st.id, "/stdout");
+      w.raw(",\"stderr\":");
+      log_path(st.id, "/stderr");
+    }
     w.raw(",\"metrics\":");
     // A folded task without a metrics file is not looked up.
-    json m = index->may_have_metrics(st.id) ? last_metrics(tasks_fd.get(), st.id) : json();
+    json m = src    ? (from ? task_metrics(*from, src->task) : json())
+             : index->may_have_metrics(st.id) ? last_metrics(tasks_fd.get(), st.id)
+                                              : json();
     if (m.is_null()) w.raw("null");
     else w.value(m);
     w.raw('}');
@@ -433,7 +446,12 @@ void print_status(std::ostream& os, const store::Experiment& exp, const json& me
     }
     const auto& task = p.stages[t.stage].tasks[t.index];
     std::string extra = vars_text(task);
-    if (!t.reason.empty()) extra += (extra.empty() ? "" : "  ") + std::string("[") + t.reason + "]";
+    if (!t.reason.empty()) {
+      const auto src = t.state == State::Succeeded ? store::parse_reused_reason(t.reason) : std::nullopt;
+      const bool gone = src && !exp.sibling(src->exp);  // a reused task whose source was removed
+      extra += (extra.empty() ? "" : "  ") + std::string("[") + t.reason +
+               (gone ? std::string(" ") + store::kSourceRemoved : "") + "]";
+    }
     if (!t.backend_state.empty()) extra += (extra.empty() ? "" : "  ") + std::string("<") + t.backend_state + ">";
     double d = duration(t);
     fmt::print(os, "  {:>5}  {:<{}}  {:<9}  {:>9}  {:>3}  {:>8}  {}\n", t.id,

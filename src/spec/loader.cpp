@@ -201,6 +201,15 @@ static Result<std::vector<TagSpec>> parse_tags(const std::string& path, const YA
   return tags;
 }
 
+// `reuse: true|false`.
+static Result<bool> parse_reuse(const std::string& path, const YAML::Node& val) {
+  Value v = val.IsScalar() ? scalar_value(val) : Value();
+  if (v.kind() != Value::Kind::Bool)
+    return error_at(path, val.Mark(), fmt::format("reuse must be true or false, got {}", val.IsScalar() ? "'" + val.Scalar() + "'" : type_word(val)),
+                    "`reuse: true` records a task that succeeded in an earlier experiment as reused instead of running it");
+  return v.as_bool();
+}
+
 // `early_stopping: [{metric: NAME, value: NUMBER, optimization: maximize|minimize}, ...]`.
 static Result<std::vector<EarlyStopSpec>> parse_early_stopping(const std::string& path, const YAML::Node& val) {
   const std::string hint = "e.g. `early_stopping: [{metric: accuracy, value: 0.9, optimization: maximize}]`";
@@ -402,7 +411,7 @@ static Result<void> resolve_stage_graph(const std::string& path, std::vector<Sta
 const std::vector<std::string>& known_top_level_keys() {
   static const std::vector<std::string> keys = {"name",  "command", "jobs",   "variables", "scheduler", "local",
                                                 "slurm", "pbs",     "docker", "workdir",   "shell", "max_tasks", "early_stopping",
-                                                "tags"};
+                                                "tags",  "reuse"};
   return keys;
 }
 
@@ -435,6 +444,11 @@ Value scalar_value(const YAML::Node& n) {
 }
 
 nlohmann::ordered_json Spec::options_for(const std::string& backend) const { return merge_options(sections, backend); }
+
+bool Spec::reuses(size_t s, bool flag) const {
+  if (s < stages.size() && stages[s].reuse) return *stages[s].reuse;
+  return flag || reuse.value_or(false);
+}
 
 Result<Spec> load_spec(const std::string& path) {
   auto text = util::read_file(path);
@@ -532,6 +546,10 @@ Result<Spec> parse_spec(const std::string& text, const std::string& path) {
       auto tags = parse_tags(path, val, spec.warnings);
       if (!tags) return tags.error();
       spec.tags = std::move(tags.value());
+    } else if (key == "reuse") {
+      auto r = parse_reuse(path, val);
+      if (!r) return r.error();
+      spec.reuse = r.value();
     } else if (key == "workdir" || key == "shell") {
       if (!val.IsScalar() || val.Scalar().empty())
         return error_at(path, val.Mark(), fmt::format("'{}' must be a non-empty string", key),
@@ -575,7 +593,7 @@ Result<Spec> parse_spec(const std::string& text, const std::string& path) {
       st.loc = loc_of(job);
       static const std::vector<std::string> jkeys = {"command",   "name",       "on_failure", "max_tasks", "early_stopping",
                                                      "depends_on", "resources", "scheduler",  "local",     "slurm",
-                                                     "pbs",        "docker",    "tags"};
+                                                     "pbs",        "docker",    "tags",      "reuse"};
       const std::string prefix = fmt::format("jobs.{}.", k);
       bool has_cmd = false;
       for (const auto& kv : job) {
@@ -584,7 +602,7 @@ Result<Spec> parse_spec(const std::string& text, const std::string& path) {
           std::string s = util::suggest(key, jkeys);
           return error_at(path, kv.first.Mark(), fmt::format("unknown key '{}' in job {}", key, k),
                           s.empty() ? "a job takes command, name, on_failure, depends_on, resources, max_tasks, "
-                                      "early_stopping, tags and backend sections (scheduler, local, slurm, pbs, docker)"
+                                      "early_stopping, tags, reuse and backend sections (scheduler, local, slurm, pbs, docker)"
                                     : fmt::format("did you mean '{}'?", s));
         }
         if (std::find(kBackends.begin(), kBackends.end(), key) != kBackends.end()) {
@@ -611,6 +629,10 @@ Result<Spec> parse_spec(const std::string& text, const std::string& path) {
           auto tags = parse_tags(path, kv.second, spec.warnings);
           if (!tags) return tags.error();
           st.tags = std::move(tags.value());
+        } else if (key == "reuse") {
+          auto r = parse_reuse(path, kv.second);
+          if (!r) return r.error();
+          st.reuse = r.value();
         } else if (key == "command") {
           has_cmd = true;
           XRUN_TRY(parse_command(path, kv.second, st));

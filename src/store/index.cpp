@@ -280,9 +280,12 @@ TaskFacts facts_of_entry(const IndexEntry& e) {
   TaskFacts f;
   f.id = e.id;
   f.record = e.record;
-  // (A success keeps only a TIMEOUT decision: stopped at its limit, it ended with its own code.
-  // Any other decision about a task that succeeded is void.)
-  if (e.record.state != "SUCCEEDED" || (e.control && e.control->state == "TIMEOUT")) f.control = e.control;
+  // (A success keeps only a TIMEOUT decision: stopped at its limit, it ended with its own code;
+  // and REUSED: it ran in another experiment. Any other decision about a task that succeeded
+  // is void.)
+  if (e.record.state != "SUCCEEDED" ||
+      (e.control && (e.control->state == "TIMEOUT" || e.control->state == kReusedState)))
+    f.control = e.control;
   f.folded = true;
   return f;
 }

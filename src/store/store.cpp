@@ -637,6 +637,40 @@ Result<bool> append_index(const std::string& dir, ino_t ino, off_t parsed, const
 
 }  // namespace
 
+Result<void> Experiment::add_to_index(const TaskIndex& idx, const std::vector<IndexEntry>& entries) const {
+  std::string lines;
+  for (const auto& e : entries) lines += TaskIndex::format_entry(e);
+  const auto& c = *index_cache_;
+  // (Written whole, too, when some of its lines are damaged: they go.)
+  auto appended = c.id.size >= 0 && idx.damaged() == 0 ? append_index(dir_, c.id.ino, c.consumed, lines)
+                                                        : Result<bool>(false);
+  if (!appended) return appended.error();
+  if (!appended.value()) {
+    TaskIndex whole = idx;
+    for (const auto& e : entries) whole.put(e);
+    XRUN_TRY(util::atomic_write(path("index"), whole.format(), true));
+  }
+  // Once an index holds them, and before any task's records go: the mark that tasks were folded,
+  // so that a missing index is damage, not "never folded" (a crash before it leaves every record).
+  struct stat marked {};
+  if (::lstat(path(kIndexed).c_str(), &marked) != 0) XRUN_TRY(util::atomic_write(path(kIndexed), "", true));
+  return {};
+}
+
+Result<size_t> Experiment::record_finished(const std::vector<IndexEntry>& entries) const {
+  if (entries.empty()) return size_t{0};
+  auto lock = lock_index(path("index.lock"), true);
+  if (!lock) return lock.error();
+  if (auto d = index_damage()) return damaged(make_error(fmt::format("experiment '{}': {}", id_, *d)));
+  auto idx = index();
+  std::vector<IndexEntry> fresh;
+  for (const auto& e : entries)
+    if (!idx->contains(e.id)) fresh.push_back(e);
+  if (fresh.empty()) return size_t{0};
+  XRUN_TRY(add_to_index(*idx, fresh));
+  return fresh.size();
+}
+
 Result<size_t> Experiment::fold(const std::vector<size_t>& tasks, bool requeues, const std::set<size_t>* recycle,
                                 std::vector<std::string>* spared) const {
   if (tasks.empty() || util::is_symlink(path("tasks"))) return size_t{0};
@@ -679,22 +713,7 @@ Result<size_t> Experiment::fold(const std::vector<size_t>& tasks, bool requeues,
   }
   if (added.empty()) return size_t{0};
   // Durable before any record goes: a crash leaves either the records or the index holding them.
-  std::string lines;
-  for (const auto& e : entries) lines += TaskIndex::format_entry(e);
-  const auto& c = *index_cache_;
-  // (Written whole, too, when some of its lines are damaged: they go.)
-  auto appended = c.id.size >= 0 && idx->damaged() == 0 ? append_index(dir_, c.id.ino, c.consumed, lines)
-                                                         : Result<bool>(false);
-  if (!appended) return appended.error();
-  if (!appended.value()) {
-    TaskIndex whole = *idx;
-    for (const auto& e : entries) whole.put(e);
-    XRUN_TRY(util::atomic_write(path("index"), whole.format(), true));
-  }
-  // Once an index holds them, and before any task's records go: the mark that tasks were folded,
-  // so that a missing index is damage, not "never folded" (a crash before it leaves every record).
-  struct stat marked {};
-  if (::lstat(path(kIndexed).c_str(), &marked) != 0) XRUN_TRY(util::atomic_write(path(kIndexed), "", true));
+  XRUN_TRY(add_to_index(*idx, entries));
   // The spare candidates are listed (in `spares`, for the next runner to tidy, should this one be
   // killed while it holds them) before any is kept: a folder listed and tidied anyway costs nothing.
   bool may_spare = false;
@@ -909,6 +928,16 @@ void Experiment::remove_spares(const std::vector<std::string>& spares) const {
   util::remove_all(path("spare"));  // (where earlier versions kept them)
 }
 
+std::optional<Experiment> Experiment::sibling(const std::string& id) const {
+  if (!valid_id(id) || id == id_) return std::nullopt;
+  const size_t slash = dir_.rfind('/');
+  if (slash == std::string::npos) return std::nullopt;
+  const std::string dir = dir_.substr(0, slash) + "/" + id;
+  struct stat st {};
+  if (::lstat((dir + "/meta.json").c_str(), &st) != 0) return std::nullopt;
+  return Experiment(id, dir);
+}
+
 bool Experiment::runner_alive() const {
   util::Fd fd = util::open_under(dir_, path("lock"), O_RDONLY | O_NONBLOCK);
   if (!fd.valid()) return false;
@@ -1095,6 +1124,8 @@ Result<void> Store::remove(const Experiment& exp) const {
     return runtime_error(fmt::format("cannot remove experiment '{}': {}", exp.id(), std::strerror(errno)),
                       "check that the run store is writable");
   util::remove_all(hidden);
+  // Its succeeded keys go with it (ops/reuse.hpp): it is no source any more.
+  ::unlink((keys_dir() + "/" + exp.id()).c_str());
   return {};
 }
 

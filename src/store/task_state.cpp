@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cerrno>
 #include <cstdlib>
 #include <map>
@@ -118,6 +119,19 @@ std::optional<ControlRecord> parse_control_record(const std::string& text) {
   return ControlRecord{kv["state"], kv["reason"]};
 }
 
+std::optional<ReuseSource> parse_reused_reason(const std::string& reason) {
+  if (!util::starts_with(reason, kReusedFrom)) return std::nullopt;
+  std::string rest = reason.substr(std::string(kReusedFrom).size());
+  size_t slash = rest.rfind('/');
+  if (slash == std::string::npos || slash == 0) return std::nullopt;
+  ReuseSource s;
+  s.exp = rest.substr(0, slash);
+  auto num = std::string_view(rest).substr(slash + 1);
+  auto [end, ec] = std::from_chars(num.data(), num.data() + num.size(), s.task);
+  if (ec != std::errc() || end != num.data() + num.size()) return std::nullopt;
+  return s;
+}
+
 std::string format_control_record(const ControlRecord& c) {
   std::string reason = c.reason;
   std::replace(reason.begin(), reason.end(), '\n', ' ');
@@ -195,6 +209,7 @@ Decision decide(const TaskFacts& f) {
     }
     if (w->state == "SUCCEEDED") {
       t.state = State::Succeeded;
+      if (cstate == "REUSED") t.reason = f.control->reason;  // "reused from EXP/TASK": it never ran here
       return d;
     }
     // Killed, and the scheduler queues the job again (requeued after a node failure or a

@@ -66,6 +66,21 @@ TEST_CASE("task state: the wrapper's final record", "[store][task_state]") {
   CHECK(F().record(rec("FAILED", 139, 11)).d().status.reason == "killed by signal 11");
 }
 
+TEST_CASE("task state: a task reused from another experiment is SUCCEEDED with where it came from", "[store][task_state]") {
+  auto reused = F().record(rec("SUCCEEDED")).control(kReusedState, "reused from exp-1/7").d().status;
+  CHECK(reused.state == State::Succeeded);
+  CHECK(reused.reason == "reused from exp-1/7");
+  CHECK(F().record(rec("SUCCEEDED")).d().status.reason.empty());
+  auto src = parse_reused_reason("reused from sweep-20261208-101010-ab12/42");
+  REQUIRE(src);
+  CHECK(src->exp == "sweep-20261208-101010-ab12");
+  CHECK(src->task == 42);
+  CHECK_FALSE(parse_reused_reason("reused from x"));
+  CHECK_FALSE(parse_reused_reason("reused from /3"));
+  CHECK_FALSE(parse_reused_reason("reused from x/3a"));
+  CHECK_FALSE(parse_reused_reason("its creates file x exists"));
+}
+
 TEST_CASE("task state: a started task is decided by liveness", "[store][task_state]") {
   auto alive = F().record(rec("RUNNING")).live(Liveness::Alive).d();
   CHECK(alive.status.state == State::Running);

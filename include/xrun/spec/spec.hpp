@@ -82,6 +82,7 @@ struct StageSpec {
   std::optional<CommandText> creates;
   std::optional<CommandText> requires_;
   std::optional<std::vector<TagSpec>> tags;  // the stage's own `tags:`
+  std::optional<bool> reuse;                 // the stage's own `reuse:`
   Loc loc;
 };
 
@@ -110,6 +111,10 @@ struct Spec {
   std::optional<TaskCap> cap;     // top-level `max_tasks`: every stage's, unless it has its own
   std::vector<EarlyStopSpec> early_stopping;  // top-level: every stage's, unless it has its own
   std::vector<TagSpec> tags;  // top-level `tags:`: every stage's, unless it has its own
+  std::optional<bool> reuse;  // top-level `reuse:` (a stage's own wins, then `run --reuse`, then this)
+  // Whether stage `s` reuses finished work: its own `reuse:`, else `flag` (`run --reuse`) when
+  // set, else the top-level `reuse:`.
+  bool reuses(size_t s, bool flag) const;
   std::vector<Warning> warnings;  // from loading (duplicate keys, unknown keys, ...)
 
   // Options for one backend: `scheduler:` merged with the backend's own section.

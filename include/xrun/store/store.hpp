@@ -130,6 +130,10 @@ class Experiment {
   // what inode-creating file systems, and metadata servers, are slowest at).
   Result<size_t> fold(const std::vector<size_t>& tasks, bool requeues, const std::set<size_t>* recycle = nullptr,
                       std::vector<std::string>* spared = nullptr) const;
+  // Final facts of tasks that never ran here (reused from another experiment: ops/reuse.hpp),
+  // added to the index as they are; a task the index holds already is left. Waits for
+  // index.lock; refuses a damaged index. Returns how many were added.
+  Result<size_t> record_finished(const std::vector<IndexEntry>& entries) const;
   // Before these tasks run again (resume): the folded ones leave the index. Their final facts
   // go back to their own files (status, control, attempt), then the index is rewritten without
   // them; archive_attempt() then sets the attempt aside as usual. Waits for index.lock. (A task
@@ -157,6 +161,10 @@ class Experiment {
   // folders of tasks in the index. The runner calls it when it ends and when it starts.
   void remove_spares(const std::vector<std::string>& spares = {}) const;
 
+  // Another experiment of the same store, when it exists (its meta.json is there): the source
+  // of a reused task.
+  std::optional<Experiment> sibling(const std::string& id) const;
+
   // Liveness of the runner: true when some process holds the experiment's lock.
   bool runner_alive() const;
 
@@ -169,6 +177,9 @@ class Experiment {
   // tasks/, opened once (never through a link) for the runner's new folders; shared by copies.
   mutable std::shared_ptr<util::Fd> tasks_fd_;
   Result<int> tasks_fd() const;
+  // Appends `entries` to the index `idx` (the current one, read under index.lock), or writes it
+  // whole, durably; then makes the `indexed` mark.
+  Result<void> add_to_index(const TaskIndex& idx, const std::vector<IndexEntry>& entries) const;
 };
 
 // Held by the one live runner of an experiment; released on destruction.
@@ -224,6 +235,8 @@ class Store {
   static Store open(const std::string& override_root);
   const std::string& root() const { return root_; }
   std::string experiments_dir() const { return root_ + "/experiments"; }
+  // The store-wide index of succeeded keys, one file per experiment (ops/reuse.hpp).
+  std::string keys_dir() const { return root_ + "/keys"; }
 
   // A new experiment folder with a fresh unique id <name>-YYYYMMDD-HHMMSS-<rand>.
   Result<Experiment> create(const std::string& name) const;

@@ -60,12 +60,27 @@ struct WrapperRecord {
 };
 std::optional<WrapperRecord> parse_wrapper_record(const std::string& text);
 
-// A decision about a task (tasks/<id>/control): SKIPPED, CANCELLED, TIMEOUT, LOST.
+// A decision about a task (tasks/<id>/control): SKIPPED, CANCELLED, TIMEOUT, LOST; or, in the
+// index only, REUSED next to a SUCCEEDED record copied from the experiment whose task it reuses.
 struct ControlRecord {
   std::string state;
   std::string reason;
 };
 std::optional<ControlRecord> parse_control_record(const std::string& text);
+
+// A task reused from another experiment (ops/reuse.hpp): its index entry holds the source's
+// SUCCEEDED record and the control record REUSED "reused from EXP/TASK", which decide() gives
+// as the reason. Its logs and metrics are the source task's; once that experiment is removed,
+// readers say kSourceRemoved.
+constexpr const char* kReusedState = "REUSED";
+constexpr const char* kReusedFrom = "reused from ";
+constexpr const char* kSourceRemoved = "(source removed)";
+struct ReuseSource {
+  std::string exp;
+  size_t task = 0;
+};
+// "reused from EXP/TASK" read back; nullopt for any other reason.
+std::optional<ReuseSource> parse_reused_reason(const std::string& reason);
 std::string format_control_record(const ControlRecord& c);
 
 enum class Liveness { Unknown, Alive, Gone };
