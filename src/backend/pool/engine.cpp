@@ -29,6 +29,7 @@
 
 #include "xrun/backend/observe.hpp"
 #include "xrun/backend/options.hpp"
+#include "xrun/backend/pool/resources.hpp"
 #include "xrun/plan/stage_graph.hpp"
 #include "xrun/run/process.hpp"
 #include "xrun/util/clock.hpp"
@@ -121,90 +122,6 @@ const char* signal_name(int sig) {
 // The wrapper's exit code when it could not record the task's start (the store is full or
 // unwritable): the task did not run.
 constexpr int kCannotRecord = 75;
-
-// The declared resources: each resource's ids and which of them a running task holds.
-class Resources {
- public:
-  explicit Resources(const std::map<std::string, std::vector<std::string>>& declared) {
-    for (const auto& [name, ids] : declared) pools_[name] = Ids{ids, std::vector<bool>(ids.size(), false)};
-  }
-  bool fits(const std::vector<std::pair<std::string, int64_t>>& demand) const {
-    for (const auto& [name, n] : demand) {
-      auto it = pools_.find(name);
-      if (it == pools_.end()) return false;
-      int64_t free = std::count(it->second.used.begin(), it->second.used.end(), false);
-      if (free < n) return false;
-    }
-    return true;
-  }
-  // The ids handed to one task (lowest free first), by resource.
-  std::map<std::string, std::vector<size_t>> take(const std::vector<std::pair<std::string, int64_t>>& demand) {
-    std::map<std::string, std::vector<size_t>> got;
-    for (const auto& [name, n] : demand) {
-      auto& p = pools_.at(name);
-      for (size_t i = 0; i < p.used.size() && static_cast<int64_t>(got[name].size()) < n; ++i)
-        if (!p.used[i]) {
-          p.used[i] = true;
-          got[name].push_back(i);
-        }
-    }
-    return got;
-  }
-  // The ids a task started by an earlier runner holds, from the variables it was handed
-  // ("XRUN_RESOURCE_GPU=0,1 ..."): taken again, so that no other task gets them while it runs.
-  std::map<std::string, std::vector<size_t>> retake(const std::string& handed) {
-    std::map<std::string, std::vector<size_t>> got;
-    for (const auto& word : util::split(handed, ' ')) {
-      const std::string prefix = "XRUN_RESOURCE_";
-      auto eq = word.find('=');
-      if (word.compare(0, prefix.size(), prefix) != 0 || eq == std::string::npos) continue;
-      std::string upper = word.substr(prefix.size(), eq - prefix.size());
-      for (auto& [name, ids] : pools_) {
-        std::string n = name;
-        for (auto& c : n) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-        if (n != upper) continue;
-        for (const auto& id : util::split(word.substr(eq + 1), ',')) {
-          auto it = std::find(ids.ids.begin(), ids.ids.end(), id);
-          if (it == ids.ids.end()) continue;
-          size_t i = static_cast<size_t>(it - ids.ids.begin());
-          if (ids.used[i]) continue;
-          ids.used[i] = true;
-          got[name].push_back(i);
-        }
-      }
-    }
-    return got;
-  }
-  void give_back(const std::map<std::string, std::vector<size_t>>& held) {
-    for (const auto& [name, idx] : held)
-      for (size_t i : idx) pools_.at(name).used.at(i) = false;
-  }
-  // The task's variables for what it holds: XRUN_RESOURCE_<NAME>=ids, and for `gpu` the
-  // devices the GPU runtimes read (CUDA_VISIBLE_DEVICES, ROCR_VISIBLE_DEVICES).
-  std::vector<std::string> env(const std::map<std::string, std::vector<size_t>>& held) const {
-    std::vector<std::string> out;
-    for (const auto& [name, idx] : held) {
-      std::vector<std::string> ids;
-      for (size_t i : idx) ids.push_back(pools_.at(name).ids.at(i));
-      std::string list = fmt::format("{}", fmt::join(ids, ","));
-      std::string upper = name;
-      for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-      out.push_back(fmt::format("XRUN_RESOURCE_{}={}", upper, list));
-      if (name == "gpu") {
-        out.push_back("CUDA_VISIBLE_DEVICES=" + list);
-        out.push_back("ROCR_VISIBLE_DEVICES=" + list);
-      }
-    }
-    return out;
-  }
-
- private:
-  struct Ids {
-    std::vector<std::string> ids;
-    std::vector<bool> used;
-  };
-  std::map<std::string, Ids> pools_;
-};
 
 class Pool {
  public:
