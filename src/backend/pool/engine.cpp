@@ -29,6 +29,7 @@
 
 #include "xrun/backend/observe.hpp"
 #include "xrun/backend/options.hpp"
+#include "xrun/backend/pool/deadlines.hpp"
 #include "xrun/backend/pool/resources.hpp"
 #include "xrun/plan/stage_graph.hpp"
 #include "xrun/run/process.hpp"
@@ -215,7 +216,7 @@ class Pool {
     std::map<std::string, std::vector<size_t>> held;  // resource ids the task holds
     long pgid = 0;
     long orphan = 0;  // the worker died while this group's leader ran: the runner reaps it
-    double start = 0, term_at = 0;
+    Deadline time;    // its start and walltime (deadlines.hpp)
     bool cancel_sent = false;
     // The one-shot process that started the task (a `docker run` client) ended while the task
     // runs on apart from it (its container): the slot and its resources stay held until it is
@@ -228,7 +229,7 @@ class Pool {
     size_t id = 0;
     size_t stage = 0;
     long pgid = 0;
-    double start = 0, term_at = 0;
+    Deadline time;  // from the start its wrapper recorded
     std::map<std::string, std::vector<size_t>> held;  // resource ids it still holds
     uint64_t leader_start = 0;  // when the group's leader (pid pgid) started; 0 = not recorded
   };
@@ -289,8 +290,9 @@ class Pool {
     size_t s = stage_of(t.id);
     auto f = exp_.facts_of(t.id);
     const uint64_t leader_start = f.record && f.record->boot == run::boot_id() ? f.record->pid_start : 0;
-    adopted_.push_back({t.id, s, t.pid, adopted_start(t, leader_start), 0,
-                        resources_.retake(f.record ? f.record->resources : ""), leader_start});
+    Deadline time;
+    time.started(adopted_start(t, leader_start));
+    adopted_.push_back({t.id, s, t.pid, time, resources_.retake(f.record ? f.record->resources : ""), leader_start});
     adopted_ids_.insert(t.id);
     ++stages_[s].running;
   }
@@ -603,8 +605,7 @@ class Pool {
     slot.task = slot.next.front().id;
     slot.stage = slot.next.front().stage;
     slot.next.pop_front();
-    slot.start = clock_.now();
-    slot.term_at = 0;
+    slot.time.started(clock_.now());
     slot.pgid = 0;
     slot.orphan = 0;
     slot.cancel_sent = false;
@@ -747,8 +748,7 @@ class Pool {
     }
     auto ready = take_prepared(id);
     if (!ready) return false;  // not started: it stays PENDING for `xrun resume`
-    slot.start = clock_.now();
-    slot.term_at = 0;
+    slot.time.started(clock_.now());
     slot.pgid = 0;
     slot.orphan = 0;
     slot.cancel_sent = false;
@@ -815,11 +815,11 @@ class Pool {
     slot.held.clear();
     --stages_[slot.stage].running;
     spdlog::trace("task {}: ended{}", id, rc ? fmt::format(" with exit code {}", *rc) : std::string(" (worker gone)"));
-    const double took = clock_.now() - slot.start;
+    const double took = clock_.now() - slot.time.start;
     durations_ += took;
     ++timed_;
     recent_ = timed_ == 1 ? took : 0.8 * recent_ + 0.2 * took;
-    if (rc && *rc == 0 && slot.term_at == 0 && plan_.stages[slot.stage].early_stopping.empty() &&
+    if (rc && *rc == 0 && !slot.time.terminated() && plan_.stages[slot.stage].early_stopping.empty() &&
         graph_.children(id).empty()) {
       ++stages_[slot.stage].done;  // succeeded, and nothing waits for it: nothing to read back
       if (!orphaned) may_recycle(id, group);
@@ -837,7 +837,7 @@ class Pool {
       // image's sh is missing, ...): LOST, with what the launcher said.
       auto f = exp_.facts_of(id);
       // (Not a task stopped on purpose before it recorded its start: cancel, walltime, Ctrl-C.)
-      if (!f.record && !f.control && !cancelled_.count(id) && !slot.cancel_sent && slot.term_at == 0) {
+      if (!f.record && !f.control && !cancelled_.count(id) && !slot.cancel_sent && !slot.time.terminated()) {
         // The launcher's first words (docker: "unknown flag: ...", then its usage).
         std::string said;
         for (const auto& line : util::split(util::try_read_file(exp_.task_dir(id) + "/wrapper.log").value_or(""), '\n'))
@@ -1036,7 +1036,7 @@ class Pool {
   // A group asked to stop gets SIGKILL once the grace is over, even if its leader has already
   // exited: a member that ignores SIGTERM must not survive its task.
   void doom(size_t task, long group, int sig, uint64_t leader_start = 0) {
-    if (sig != SIGKILL && group > 0) doomed_.push_back({task, group, clock_.now() + grace_of(task), leader_start});
+    if (sig != SIGKILL && group > 0) doomed_.add({task, group, clock_.now() + grace_of(task), leader_start});
   }
 
   // The process group `group` is still the one whose leader started at `leader_start`: its pid
@@ -1063,26 +1063,16 @@ class Pool {
 
   // SIGKILL the groups whose grace is over (all of them with `now_all`); forget the gone ones.
   void kill_doomed(bool now_all) {
-    double now = clock_.now();
-    for (auto it = doomed_.begin(); it != doomed_.end();) {
-      if ((::kill(static_cast<pid_t>(-it->group), 0) != 0 && errno == ESRCH) ||
-          !still_the_group(it->group, it->leader_start)) {
-        it = doomed_.erase(it);
-      } else if (now_all || now >= it->deadline) {
-        launcher_.signal(exp_, it->task, it->group, 0, SIGKILL);
-        it = doomed_.erase(it);
-      } else {
-        ++it;
-      }
-    }
+    auto gone = [](const Doomed::Group& g) {
+      return (::kill(static_cast<pid_t>(-g.group), 0) != 0 && errno == ESRCH) || !still_the_group(g.group, g.leader_start);
+    };
+    for (const auto& g : doomed_.take_due(clock_.now(), now_all, gone)) launcher_.signal(exp_, g.task, g.group, 0, SIGKILL);
   }
 
   // Before the runner ends: the groups still in their grace are waited for, then killed.
   void settle_doomed() {
     while (!doomed_.empty()) {
-      double next = doomed_.front().deadline;
-      for (const auto& d : doomed_) next = std::min(next, d.deadline);
-      wait_events(std::max(0.01, std::min(0.2, next - clock_.now())));
+      wait_events(std::max(0.01, std::min(0.2, doomed_.next() - clock_.now())));
       kill_doomed(false);
     }
   }
@@ -1091,14 +1081,13 @@ class Pool {
     double wake = adopted_.empty() ? 1.0 : 0.2;
     for (const auto& s : slots_)
       if (s.busy() && s.client_gone) wake = std::min(wake, kApartPoll);
-    for (const auto& d : doomed_) wake = std::min(wake, std::max(0.01, d.deadline - clock_.now()));
     double now = clock_.now();
+    if (!doomed_.empty()) wake = std::min(wake, std::max(0.01, doomed_.next() - now));
     for (const auto& s : slots_) {
       if (!s.busy()) continue;
       const auto& set = stages_[s.stage].set;
       if (set.walltime <= 0) continue;
-      double due = s.term_at > 0 ? s.term_at + set.kill_grace : s.start + set.walltime;
-      wake = std::min(wake, std::max(0.01, due - now));
+      wake = std::min(wake, std::max(0.01, s.time.next(set.walltime, set.kill_grace) - now));
     }
     return wake;
   }
@@ -1113,22 +1102,24 @@ class Pool {
     for (auto& s : slots_) {
       if (!s.busy()) continue;
       const auto& set = stages_[s.stage].set;
-      if (set.walltime <= 0) continue;
-      if (s.term_at == 0 && now - s.start >= set.walltime) {
-        write_control(*s.task, {"TIMEOUT", walltime_reason(set.walltime)});
-        signal_task(s, SIGTERM);
-        s.term_at = now;
-      } else if (s.term_at > 0 && now - s.term_at >= set.kill_grace) {
-        signal_task(s, SIGKILL);
+      switch (s.time.due(now, set.walltime, set.kill_grace)) {
+        case Deadline::Step::Term:
+          write_control(*s.task, {"TIMEOUT", walltime_reason(set.walltime)});
+          signal_task(s, SIGTERM);
+          s.time.terminate(now);
+          break;
+        case Deadline::Step::Kill: signal_task(s, SIGKILL); break;
+        case Deadline::Step::None: break;
       }
     }
-    // Adopted tasks count from the start their wrapper recorded.
+    // Adopted tasks count from the start their wrapper recorded; their SIGKILL comes from the
+    // doomed groups (signal_adopted).
     for (auto& a : adopted_) {
       const auto& set = stages_[a.stage].set;
-      if (set.walltime > 0 && a.term_at == 0 && now - a.start >= set.walltime) {
+      if (a.time.due(now, set.walltime, set.kill_grace) == Deadline::Step::Term) {
         write_control(a.id, {"TIMEOUT", walltime_reason(set.walltime)});
         signal_adopted(a, SIGTERM);
-        a.term_at = now;
+        a.time.terminate(now);
       }
     }
   }
@@ -1214,7 +1205,7 @@ class Pool {
       size_t queued = total > done + running ? total - done - running : 0;
       double left = 0;
       for (const auto& s : slots_)
-        if (s.busy()) left = std::max(left, mean - (now - s.start));
+        if (s.busy()) left = std::max(left, mean - (now - s.time.start));
       double waves = std::ceil(static_cast<double>(queued) / static_cast<double>(slots_.size()));
       eta = util::human_duration(std::max(0.0, left) + waves * mean);
     }
@@ -1349,13 +1340,7 @@ class Pool {
   double apart_polled_ = -1e9;
   std::list<Adopted> adopted_;
   std::set<size_t> adopted_ids_;
-  struct Doomed {
-    size_t task = 0;
-    long group = 0;         // the process group signalled
-    double deadline = 0;    // when it gets SIGKILL
-    uint64_t leader_start = 0;  // an adopted group's leader's start (still_the_group); 0 = ours
-  };
-  std::vector<Doomed> doomed_;
+  Doomed doomed_;  // groups asked to stop, killed when their grace is over
   std::map<size_t, run::PreparedTask> prepared_;
   std::map<long, int> reaped_;  // pid -> exit status of children reaped that were no slot's, this wait_events only
   std::vector<size_t> ended_;  // ended, not folded yet
