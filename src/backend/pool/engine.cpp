@@ -30,6 +30,7 @@
 #include "xrun/backend/observe.hpp"
 #include "xrun/backend/options.hpp"
 #include "xrun/backend/pool/deadlines.hpp"
+#include "xrun/backend/pool/progress_line.hpp"
 #include "xrun/backend/pool/resources.hpp"
 #include "xrun/plan/stage_graph.hpp"
 #include "xrun/run/process.hpp"
@@ -1177,40 +1178,23 @@ class Pool {
 
   void show_progress() {
     if (!progress_.due()) return;
-    double now = clock_.now();
-    // Every open stage with work left, side by side: "[stage 2/3 sim]" alone, else
-    // "[2 stages: sim 3/10, prep 1/1]" with the counts of all of them.
-    size_t total = 0, done = 0, failed = 0;
-    std::vector<std::string> open;
-    size_t only = 0;
+    const double now = clock_.now();
+    // Every open stage with work left, side by side (progress_line.hpp).
+    ProgressInput in;
+    in.stages = plan_.stages.size();
     for (size_t s : graph_.order()) {
       const auto& st = stages_[s];
       if (st.phase != StageRun::Phase::Open || (st.running == 0 && st.ready.empty() && st.waiting.empty())) continue;
-      const size_t n = st.total;  // (counted once: the tasks this runner runs or watches)
-      total += n;
-      done += std::min(st.done, n);
-      failed += st.failed;
-      open.push_back(fmt::format("{} {}/{}", plan_.stages[s].name, std::min(st.done, n), n));
-      only = s;
+      in.open.push_back({s, plan_.stages[s].name, st.total, st.done, st.failed});
     }
-    if (open.empty()) return;
-    std::string head = open.size() == 1 ? fmt::format("stage {}/{} {}", only + 1, plan_.stages.size(), plan_.stages[only].name)
-                                        : fmt::format("{} stages: {}", open.size(), fmt::join(open, ", "));
-    // ETA from the durations of the tasks that ran: the ones not started yet go through the
-    // slots in waves of the mean duration, after what the running ones still need.
-    std::string eta = "-";
-    if (timed_ > 0 && done < total) {
-      double mean = durations_ / static_cast<double>(timed_);
-      size_t running = busy();
-      size_t queued = total > done + running ? total - done - running : 0;
-      double left = 0;
-      for (const auto& s : slots_)
-        if (s.busy()) left = std::max(left, mean - (now - s.time.start));
-      double waves = std::ceil(static_cast<double>(queued) / static_cast<double>(slots_.size()));
-      eta = util::human_duration(std::max(0.0, left) + waves * mean);
-    }
-    progress_.show(fmt::format("[{}] {}/{} done, {} failed, {} running, elapsed {}, ETA {}", head, done, total, failed,
-                               busy(), util::human_duration(now - start_), eta));
+    in.running = busy();
+    in.slots = slots_.size();
+    in.elapsed = now - start_;
+    in.timed = timed_;
+    in.durations = durations_;
+    for (const auto& s : slots_)
+      if (s.busy()) in.running_for.push_back(now - s.time.start);
+    if (std::string line = progress_line(in); !line.empty()) progress_.show(line);
   }
 
   // Close the workers' input (they exit once idle) and wait a little for them.
