@@ -3,8 +3,11 @@
 # tests against a real single-node cluster started by scripts/slurm-cluster.sh, and the Docker
 # tests against a real dockerd started by scripts/containers.sh.
 # Installs what it needs from Debian packages (sudo when not root).
+# `scripts/test.sh --coverage`: instead, the unit tests' line coverage of the engines' parts
+# (scripts/coverage.sh; not part of CI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--coverage" ]; then exec scripts/coverage.sh; fi
 scripts/deps.sh parallel libfaketime
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DXRUN_BUILD_TESTS=ON >/dev/null
 cmake --build build -j2
