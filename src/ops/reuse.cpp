@@ -115,9 +115,9 @@ SucceededKeys SucceededKeys::load(const store::Store& store, const std::string& 
   // Newest first: the first experiment to give a key keeps it.
   for (const auto& id : store.list()) {
     if (id == except) continue;
-    auto exp = store.find(id);
-    if (!exp) continue;
-    auto keys = succeeded_keys(store, *exp);
+    // (The id is listed: no Store::find, which would list the store again for each.)
+    const store::Experiment exp(id, store.experiments_dir() + "/" + id);
+    auto keys = succeeded_keys(store, exp);
     if (!keys || keys->empty()) continue;  // a damaged experiment is no source
     const uint32_t k = static_cast<uint32_t>(out.exps_.size());
     out.exps_.push_back(id);
@@ -158,7 +158,7 @@ Result<std::set<size_t>> reuse_finished(const store::Store& store, const store::
       if (!src) continue;
       auto& idx = indexes[src->exp];
       if (!idx) {
-        auto e = store.find(src->exp);
+        auto e = exp.sibling(src->exp);
         if (!e) continue;
         idx = e->index();
       }

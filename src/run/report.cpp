@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <memory>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -309,6 +310,22 @@ void write_status_json(std::ostream& os, const store::Experiment& exp, const jso
       w.string(tasks_dir + std::to_string(id) + name);
     }
   };
+  // The experiments reused tasks came from, looked up once each: whether each still exists, and
+  // its tasks/ folder, opened once (a reused experiment may have 100,000 tasks from one source).
+  struct Source {
+    std::optional<store::Experiment> exp;
+    std::shared_ptr<util::Fd> tasks;
+  };
+  std::map<std::string, Source> sources;
+  auto source = [&](const std::string& id) -> const Source& {
+    auto it = sources.find(id);
+    if (it != sources.end()) return it->second;
+    Source s;
+    s.exp = exp.sibling(id);
+    if (s.exp)
+      s.tasks = std::make_shared<util::Fd>(util::open_under(s.exp->dir(), s.exp->dir() + "/tasks", O_RDONLY | O_DIRECTORY));
+    return sources.emplace(id, std::move(s)).first->second;
+  };
   bool first = true;
   for (const auto& st : tasks) {
     if (keep && !keep(st)) continue;
@@ -323,8 +340,9 @@ void write_status_json(std::ostream& os, const store::Experiment& exp, const jso
     w.raw('"');
     // A task reused from another experiment: its logs and metrics are that task's (gone with it).
     std::optional<store::ReuseSource> src;
-    std::optional<store::Experiment> from;
-    if (st.state == State::Succeeded && (src = store::parse_reused_reason(st.reason))) from = exp.sibling(src->exp);
+    const Source* from_src = nullptr;
+    if (st.state == State::Succeeded && (src = store::parse_reused_reason(st.reason))) from_src = &source(src->exp);
+    const std::optional<store::Experiment> from = from_src ? from_src->exp : std::nullopt;
     opt_string(",\"reason\":", src && !from ? st.reason + " " + store::kSourceRemoved : st.reason);
     opt_int(",\"exit_code\":", st.exit_code.has_value(), st.exit_code.value_or(0));
     opt_int(",\"signal\":", st.signal.has_value(), st.signal.value_or(0));
@@ -383,7 +401,7 @@ void write_status_json(std::ostream& os, const store::Experiment& exp, const jso
     }
     w.raw(",\"metrics\":");
     // A folded task without a metrics file is not looked up.
-    json m = src    ? (from ? task_metrics(*from, src->task) : json())
+    json m = src    ? (from ? last_metrics(from_src->tasks->valid() ? from_src->tasks->get() : -1, src->task) : json())
              : index->may_have_metrics(st.id) ? last_metrics(tasks_fd.get(), st.id)
                                               : json();
     if (m.is_null()) w.raw("null");
